@@ -1,0 +1,235 @@
+"""Loopback fake HTTP servers (real sockets on 127.0.0.1) standing in for OpenRouter and Meta."""
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from requests.structures import CaseInsensitiveDict
+
+OPENROUTER_FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
+CHAT_PATH = "/api/v1/chat/completions"
+
+
+@dataclass
+class CannedResponse:
+    status: int = 200
+    body: bytes = b""
+    headers: dict = field(default_factory=dict)
+    delay: float = 0.0  # seconds before anything is sent: longer than a client timeout = hanging
+    path: str | None = None  # None answers any path
+    trickle: float = 0.0  # pause between body lines, sent chunked like OpenRouter's keep-alive
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # without the query string
+    query: str
+    headers: CaseInsensitiveDict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def _canned(status, body, headers, delay, path, trickle=0.0) -> CannedResponse:
+    headers = dict(headers or {})
+    if isinstance(body, dict | list):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    return CannedResponse(status, body, headers, delay, path, trickle)
+
+
+class FakeServer:
+    """A scriptable HTTP server: queue canned responses, then read back what was requested."""
+
+    def __init__(self):
+        self.requests: list[RecordedRequest] = []
+        self._queue: list[CannedResponse] = []
+        self._defaults: dict[str | None, CannedResponse] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the server first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def queue(self, status=200, body=b"", headers=None, delay=0.0, path=None, trickle=0.0):
+        """Serve this response once, to the next request for `path` (any path when None)."""
+        with self._lock:
+            self._queue.append(_canned(status, body, headers, delay, path, trickle))
+
+    def default(self, status=200, body=b"", headers=None, delay=0.0, path=None):
+        """Serve this response whenever nothing is queued for `path` (every path when None)."""
+        with self._lock:
+            self._defaults[path] = _canned(status, body, headers, delay, path)
+
+    def start(self) -> "FakeServer":
+        self._stopping.clear()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers that are sleeping through a delay
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> "FakeServer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _respond_to(self, request: RecordedRequest) -> CannedResponse:
+        with self._lock:
+            self.requests.append(request)
+            for index, canned in enumerate(self._queue):
+                if canned.path in (None, request.path):
+                    return self._queue.pop(index)
+            if request.path in self._defaults:
+                return self._defaults[request.path]
+            if None in self._defaults:
+                return self._defaults[None]
+        return _canned(
+            500,
+            f"fake server: nothing queued for {request.path}",
+            {"Content-Type": "text/plain"},
+            0.0,
+            None,
+        )
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait `seconds` but wake at once when the server stops; False means quit now."""
+        return not self._stopping.wait(seconds) if seconds > 0 else not self._stopping.is_set()
+
+
+def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # needed for chunked bodies
+
+        def do_GET(self):
+            self._serve()
+
+        def do_POST(self):
+            self._serve()
+
+        def _serve(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            parts = urlsplit(self.path)
+            request = RecordedRequest(
+                self.command,
+                parts.path,
+                parts.query,
+                CaseInsensitiveDict(self.headers.items()),
+                self.rfile.read(length),
+            )
+            canned = fake._respond_to(request)
+            self.close_connection = True
+            try:
+                if not fake._pause(canned.delay):
+                    return
+                self.send_response(canned.status)
+                for name, value in canned.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Connection", "close")
+                if canned.trickle:
+                    self._send_chunked(canned)
+                else:
+                    self.send_header("Content-Length", str(len(canned.body)))
+                    self.end_headers()
+                    self.wfile.write(canned.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (its timeout), which is what some tests want
+
+        def _send_chunked(self, canned: CannedResponse):
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for line in canned.body.splitlines(keepends=True):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+                if not fake._pause(canned.trickle):
+                    return
+            self.wfile.write(b"0\r\n\r\n")
+
+        def log_message(self, format, *args):
+            pass  # keep test output quiet
+
+    return Handler
+
+
+class FakeOpenRouter(FakeServer):
+    """FakeServer speaking OpenRouter's /api/v1, answering /key and /models from fixtures."""
+
+    def __init__(self):
+        super().__init__()
+        self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
+        self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/api/v1"
+
+    def reply(self, content: str, model: str = "openai/gpt-4o-mini", **usage) -> None:
+        """Queue a valid chat completion; `usage` overrides token counts and cost."""
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.00001, **usage}
+        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
+        body = {
+            "id": f"gen-fake-{time.monotonic_ns()}",
+            "provider": "OpenAI",
+            "model": model,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+            "usage": usage,
+        }
+        self.queue(body=body, path=CHAT_PATH)
+
+    def replay(self, fixture_name: str, status: int = 200, headers=None, path=None, **options):
+        """Queue the recorded bytes of tests/fixtures/openrouter/<fixture_name> unchanged."""
+        self.queue(status, fixture_bytes(fixture_name), headers, path=path, **options)
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (OPENROUTER_FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def fake_openrouter():
+    with FakeOpenRouter() as server:
+        yield server
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback URL nobody listens on: the port was bound, then released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -1,0 +1,96 @@
+"""Switchboard: a self-hosted WhatsApp AI assistant. `create_app` reads as the table of contents."""
+
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask.sessions import SecureCookieSessionInterface
+
+from . import config
+from .extensions import csrf, db, login_manager, migrate
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the admin is reached over HTTPS."""
+
+    def get_cookie_secure(self, app):
+        from flask import request
+
+        return app.config["SESSION_COOKIE_SECURE"] or request.is_secure
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    instance = config.instance_path()
+    if test_config and test_config.get("INSTANCE_PATH"):
+        instance = test_config["INSTANCE_PATH"]
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    app.config.from_mapping(
+        config.from_environment(instance),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.session_interface = SessionInterface()
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_globals(app)
+    register_security_headers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .admin import bp as admin_bp
+    from .auth import bp as auth_bp
+    from .health import bp as health_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(health_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error):
+        code = getattr(error, "code", 500)
+        return render_template("error.html", code=code, error=error), code
+
+    for code in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, render_error)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)
+
+
+def register_template_globals(app: Flask) -> None:
+    from .troubleshooting import trouble
+
+    app.jinja_env.globals["trouble"] = trouble
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def add_headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

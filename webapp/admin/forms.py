@@ -1,0 +1,35 @@
+"""Admin forms; the settings form is built from the settings table so names never drift."""
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from ..settings import SPECS
+
+
+class ActionForm(FlaskForm):
+    """An empty form: the CSRF token for buttons that change something."""
+
+
+class SettingsForm(FlaskForm):
+    pass
+
+
+for _spec in SPECS.values():
+    if _spec.name == "system_prompt":
+        continue  # edited with its history on the Prompt page
+    _field = {"secret": PasswordField, "text": TextAreaField}.get(_spec.kind, StringField)
+    setattr(SettingsForm, _spec.name, _field(_spec.label, description=_spec.help))
+
+
+class AddModelForm(FlaskForm):
+    model_id = StringField("Model ID", validators=[DataRequired(), Length(max=200)])
+    label = StringField("Label", validators=[Length(max=200)])
+
+
+class LabelForm(FlaskForm):
+    label = StringField("Label", validators=[DataRequired(), Length(max=200)])
+
+
+class PromptForm(FlaskForm):
+    text = TextAreaField("System prompt", validators=[DataRequired(), Length(max=20000)])

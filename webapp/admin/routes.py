@@ -1,0 +1,188 @@
+"""Thin admin views: validate, call a service, render."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .. import catalog, prompts, settings, upstream
+from ..extensions import db
+from ..models import AiModel
+from . import bp
+from .forms import ActionForm, AddModelForm, LabelForm, PromptForm, SettingsForm
+
+
+@bp.get("/")
+def dashboard():
+    return render_template(
+        "admin/dashboard.html",
+        checklist=setup_checklist(),
+        key_test=settings.get_state("key_test"),
+        default=catalog.default_model(),
+        prompt=prompts.current_text(),
+    )
+
+
+def setup_checklist() -> list[tuple[str, bool, str]]:
+    key_test = settings.get_state("key_test") or {}
+    whatsapp = all(
+        settings.is_set(name)
+        for name in ("whatsapp_access_token", "whatsapp_phone_number_id", "whatsapp_app_secret")
+    )
+    return [
+        ("OpenRouter key saved", settings.is_set("openrouter_api_key"), "admin.settings"),
+        ("Key tested and working", bool(key_test.get("ok")), "admin.settings"),
+        ("Default model chosen", catalog.default_model() is not None, "admin.models"),
+        (
+            "Prompt written for your business",
+            prompts.current_text() != prompts.INITIAL_PROMPT,
+            "admin.prompt",
+        ),
+        ("WhatsApp number connected", whatsapp, "admin.settings"),
+    ]
+
+
+@bp.route("/settings", methods=["GET", "POST"], endpoint="settings")
+def settings_page():
+    form = SettingsForm()
+    editable = [
+        name
+        for name in settings.SPECS
+        if name != "system_prompt" and not settings.env_override(name)
+    ]
+    if form.validate_on_submit():
+        values = {name: form[name].data or "" for name in editable}
+        for name, raw in values.items():
+            if settings.SPECS[name].secret and not raw.strip():
+                continue
+            try:
+                settings.clean(name, raw)
+            except settings.SettingError as exc:
+                form[name].errors = [str(exc)]
+        if not any(form[name].errors for name in editable):
+            for warning in settings.save(values, author=current_user.username):
+                flash(warning, "warning")
+            flash("Settings saved.", "success")
+            return redirect(url_for("admin.settings"))
+        flash("Nothing was saved: correct the fields marked below.", "error")
+    elif request.method == "GET":
+        for name in editable:
+            if not settings.SPECS[name].secret:
+                form[name].data = str(settings.get(name))
+    return render_template(
+        "admin/settings.html",
+        form=form,
+        specs=settings.SPECS,
+        sections=settings.SECTIONS,
+        display=settings.display,
+        env_override=settings.env_override,
+        key_test=settings.get_state("key_test"),
+        action=ActionForm(),
+    )
+
+
+@bp.post("/settings/test-key")
+def test_key():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    result = upstream.test_key()
+    flash(
+        "The key works." if result["ok"] else "The key test failed.",
+        "success" if result["ok"] else "error",
+    )
+    return redirect(url_for("admin.settings") + "#key-test")
+
+
+@bp.route("/models", methods=["GET", "POST"])
+def models():
+    form = AddModelForm()
+    if form.validate_on_submit():
+        try:
+            row = catalog.add(form.model_id.data, form.label.data or "")
+            flash(f"Added {row.model_id}.", "success")
+            return redirect(url_for("admin.models"))
+        except catalog.CatalogError as exc:
+            form.model_id.errors = [str(exc)]
+    return render_template(
+        "admin/models.html",
+        rows=catalog.all_models(),
+        form=form,
+        action=ActionForm(),
+        check=settings.get_state("catalog_check"),
+    )
+
+
+@bp.post("/models/check")
+def check_models():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    result = upstream.check_catalog()
+    if not result["ok"]:
+        flash("The catalog could not be read.", "error")
+    elif result["missing"]:
+        flash(f"{len(result['missing'])} model ID(s) are not in the catalog.", "warning")
+    else:
+        flash("Every model ID is in the catalog.", "success")
+    return redirect(url_for("admin.models"))
+
+
+MODEL_ACTIONS = {
+    "default": (catalog.make_default, "{} is now the default model."),
+    "enable": (lambda m: catalog.set_enabled(m, True), "{} enabled."),
+    "disable": (lambda m: catalog.set_enabled(m, False), "{} disabled."),
+    "up": (lambda m: catalog.move(m, -1), "{} moved up."),
+    "down": (lambda m: catalog.move(m, 1), "{} moved down."),
+    "remove": (catalog.remove, "{} removed from the table."),
+}
+
+
+@bp.post("/models/<int:row_id>/<action>")
+def model_action(row_id: int, action: str):
+    row = db.get_or_404(AiModel, row_id)
+    if action == "label":
+        form = LabelForm()
+        if form.validate_on_submit():
+            catalog.set_label(row.model_id, form.label.data)
+            flash(f"Label of {row.model_id} saved.", "success")
+        else:
+            flash("The label cannot be empty.", "error")
+        return redirect(url_for("admin.models"))
+    if action not in MODEL_ACTIONS:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    change, message = MODEL_ACTIONS[action]
+    try:
+        change(row.model_id)
+        flash(message.format(row.model_id), "success")
+    except catalog.CatalogError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.models"))
+
+
+@bp.route("/prompt", methods=["GET", "POST"])
+def prompt():
+    form = PromptForm()
+    if form.validate_on_submit():
+        text = form.text.data.replace("\r\n", "\n").strip()
+        if text == prompts.current_text():
+            flash("The prompt is unchanged.", "info")
+        else:
+            prompts.save_version(text, current_user.username)
+            flash("Prompt saved as a new version.", "success")
+        return redirect(url_for("admin.prompt"))
+    if request.method == "GET":
+        form.text.data = prompts.current_text()
+    return render_template(
+        "admin/prompt.html", form=form, history=prompts.history(), action=ActionForm()
+    )
+
+
+@bp.post("/prompt/<int:version_id>/restore")
+def restore_prompt(version_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        version = prompts.restore(version_id, current_user.username)
+    except LookupError:
+        abort(404)
+    flash(f"Version {version_id} restored as version {version.id}.", "success")
+    return redirect(url_for("admin.prompt"))

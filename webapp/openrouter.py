@@ -1,0 +1,519 @@
+"""The OpenRouter client: the only code that talks to OpenRouter (or any OpenAI-compatible API)."""
+
+import difflib
+import email.utils
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from .troubleshooting import ErrorKind, Trouble, trouble
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+RAW_BODY_LIMIT = 10_000  # enough to inspect any provider error, small enough for a log row
+MESSAGE_LIMIT = 600
+BODY_LIMIT = 32 * 2**20  # the whole model catalog is about 1 MB; far more is no API answer
+KIND_BY_STATUS = {
+    401: ErrorKind.INVALID_KEY,
+    402: ErrorKind.NO_CREDITS,
+    403: ErrorKind.MODERATION,
+    404: ErrorKind.MODEL_NOT_FOUND,
+    408: ErrorKind.TIMEOUT,
+    429: ErrorKind.RATE_LIMITED,
+}
+MODEL_GONE = {"model_not_found", "model_deprecated"}  # `error.availability.code` values
+NETWORK_REASONS = (
+    ("refused", "connection refused"),
+    ("resolve|name or service|nodename|getaddrinfo", "the name could not be found (DNS)"),
+    ("unreachable", "the network is unreachable"),
+    ("reset|aborted|disconnected|without response", "the connection was dropped"),
+)
+
+
+@dataclass(eq=False, repr=False)
+class OpenRouterError(Exception):
+    """One failed call, classified into exactly one ErrorKind; `message` is safe to show."""
+
+    kind: ErrorKind
+    message: str
+    http_status: int | None = None
+    retry_after: float | None = None
+    metadata: dict = field(default_factory=dict)
+    raw_body: str = ""  # the body as received, cut to RAW_BODY_LIMIT, for inspection
+    provider: str | None = None
+
+    def __post_init__(self):
+        self.kind = ErrorKind(self.kind)
+        super().__init__(self.message)
+
+    @property
+    def trouble(self) -> Trouble:
+        return trouble(self.kind)
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.http_status})" if self.http_status is not None else ""
+        return f"{self.kind.value}{status}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"OpenRouterError({self.kind.value!r}, {self.message!r}, {self.http_status!r})"
+
+    def __reduce__(self):  # Exception's own pickling would drop every field but the message
+        return (type(self), (self.kind, self.message), self.__dict__)
+
+
+@dataclass
+class ChatResult:
+    content: str
+    model: str | None  # the model that actually answered, which may be a fallback
+    provider: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    generation_id: str | None
+    latency_ms: int
+    finish_reason: str | None
+    raw: dict
+
+
+@dataclass
+class KeyInfo:
+    label: str | None
+    usage: float | None
+    limit: float | None  # None: the key has no spending limit
+    limit_remaining: float | None
+    is_free_tier: bool
+    raw: dict
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limit is None
+
+
+class _NoReply(Exception):
+    """A 2xx answer without the expected shape; the message says what is missing."""
+
+
+class OpenRouterClient:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30,
+        *,
+        app_url: str = "http://localhost",
+        app_title: str = "Switchboard",
+        session: requests.Session | None = None,
+    ):
+        self.api_key = api_key.strip()  # a pasted key often ends in a newline
+        self.base_url = base_url.strip().rstrip("/")
+        self.timeout = float(timeout)
+        self.app_url, self.app_title = app_url, app_title
+        self.session = session or requests.Session()
+
+    def chat(
+        self,
+        messages: list[dict],
+        model: str,
+        *,
+        fallbacks: Sequence[str] = (),
+        max_tokens: int | None = None,
+        extra: dict | None = None,
+    ) -> ChatResult:
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if fallbacks:  # OpenRouter tries `models` in order when one fails
+            body["models"] = list(dict.fromkeys([model, *fallbacks]))
+        body.update(extra or {})
+        body["stream"] = False  # the reply is read from one JSON body, never from SSE chunks
+        return self._call("POST", "/chat/completions", body, _chat_result)
+
+    def key_info(self) -> KeyInfo:
+        return self._call("GET", "/key", None, _key_info)
+
+    def list_models(self) -> list[dict]:
+        return self._call("GET", "/models", None, _model_list)
+
+    def _call(self, method: str, path: str, body: dict | None, parse):
+        try:
+            status, text, headers, latency_ms = self._send(method, path, body)
+            payload = _json_or_none(text)
+            if not 200 <= status < 300 or not isinstance(payload, dict):
+                raise classify_error(status, text, headers)
+            try:
+                return parse(payload, latency_ms)
+            except _NoReply as missing:
+                if _error_object(payload):
+                    raise classify_error(status, text, headers) from None
+                raise OpenRouterError(
+                    ErrorKind.BAD_RESPONSE, str(missing), status, raw_body=text[:RAW_BODY_LIMIT]
+                ) from None
+        except OpenRouterError as err:
+            raise self._redacted(err) from None
+
+    def _send(self, method: str, path: str, body: dict | None):
+        if not re.fullmatch(r"[\x21-\x7e]*", self.api_key):
+            message = "The API key contains spaces or characters a key cannot have; paste it again."
+            raise OpenRouterError(ErrorKind.INVALID_KEY, message)
+        try:
+            data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise OpenRouterError(
+                ErrorKind.BAD_REQUEST, f"The request is not JSON: {exc}"
+            ) from None
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Content-Type": "application/json",
+            "HTTP-Referer": self.app_url,
+            "X-OpenRouter-Title": self.app_title,
+            "X-Title": self.app_title,
+        }
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                data=data,
+                timeout=(self.timeout, self.timeout),
+                stream=True,
+                allow_redirects=False,  # a redirect would re-send the key as a GET elsewhere
+            )
+        except requests.Timeout:
+            raise self._timeout_error() from None
+        except (requests.RequestException, ValueError) as exc:
+            raise self._transport_error(exc) from None
+        with response:
+            content = self._read_body(response, started)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return (
+            response.status_code,
+            content.decode("utf-8", "replace"),
+            response.headers,
+            latency_ms,
+        )
+
+    def _read_body(self, response: requests.Response, started: float) -> bytes:
+        # OpenRouter keeps a slow request alive by sending whitespace, so the read timeout
+        # never fires: the whole answer has to arrive within `timeout`.
+        deadline, chunks, size = started + self.timeout, [], 0
+        try:
+            for chunk in response.iter_content(chunk_size=16384):
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise self._timeout_error()
+                if size > BODY_LIMIT:
+                    message = f"The answer is larger than {BODY_LIMIT // 2**20} MB."
+                    raise OpenRouterError(ErrorKind.BAD_RESPONSE, message, response.status_code)
+        except requests.RequestException as exc:
+            # requests reports a read timeout during the body as a ConnectionError
+            if time.monotonic() > deadline or any(
+                isinstance(a, ReadTimeoutError) for a in exc.args
+            ):
+                raise self._timeout_error() from None
+            message = f"The connection to {self._host()} broke before the answer was complete."
+            raise OpenRouterError(ErrorKind.NETWORK, message, response.status_code) from None
+        return b"".join(chunks)
+
+    def _host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    def _timeout_error(self) -> OpenRouterError:
+        message = f"No answer from {self._host()} within {self.timeout:g} seconds."
+        return OpenRouterError(ErrorKind.TIMEOUT, message)
+
+    def _transport_error(self, exc: Exception) -> OpenRouterError:
+        # Written here, never copied from `exc`: requests quotes header values (the key) in
+        # some of its messages, and the others read like tracebacks.
+        errors = requests.exceptions
+        if isinstance(exc, errors.InvalidURL | errors.MissingSchema | errors.InvalidSchema):
+            message = f"The API base URL {self.base_url!r} is not a valid http(s) address."
+        elif isinstance(exc, errors.SSLError):
+            message = f"The secure (TLS) connection to {self._host()} failed: certificate problem."
+        elif isinstance(exc, errors.ConnectionError):
+            reasons = (r for pattern, r in NETWORK_REASONS if re.search(pattern, str(exc), re.I))
+            message = f"Could not connect to {self._host()}: {next(reasons, 'connection failed')}."
+        else:
+            message = f"The request could not be sent ({type(exc).__name__})."
+            return OpenRouterError(ErrorKind.BAD_REQUEST, message)
+        return OpenRouterError(ErrorKind.NETWORK, message)
+
+    def _redacted(self, err: OpenRouterError) -> OpenRouterError:
+        # Some OpenAI-compatible servers echo a refused key; it must never reach the log.
+        key, hidden = self.api_key, "[key hidden]"
+        if len(key) < 8:
+            return err
+        metadata = json.loads(json.dumps(err.metadata, default=str).replace(key, hidden))
+        return replace(
+            err,
+            message=err.message.replace(key, hidden),
+            raw_body=err.raw_body.replace(key, hidden),
+            metadata=metadata,
+        )
+
+
+def classify_error(
+    status: int | None, body: str | bytes, headers: Mapping | None = None
+) -> OpenRouterError:
+    """Turn a failed answer into exactly one OpenRouterError (pure, so tests call it directly)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body or ""
+    raw_body = text[:RAW_BODY_LIMIT]
+    payload = _json_or_none(text)
+    if not isinstance(payload, dict):
+        message = _not_json(status, text, headers)
+        return OpenRouterError(
+            _kind_for(status), message, status, _retry_after(headers, {}), raw_body=raw_body
+        )
+    error = _error_object(payload)
+    metadata = dict(error["metadata"]) if isinstance(error.get("metadata"), dict) else {}
+    for beside in ("availability", "error_type"):  # the newer error shape keeps these outside
+        if error.get(beside):
+            metadata.setdefault(beside, error[beside])
+    # An error inside a 2xx answer carries its real status in `code` (or `http_status`).
+    if status is None or 200 <= status < 300:
+        effective = _http_status(error.get("code")) or _http_status(error.get("http_status"))
+    else:
+        effective = status
+    message = str(error.get("message") or "").strip()
+    kind = _kind_for(effective, message, _dig(metadata, "availability", "code"))
+    return OpenRouterError(
+        kind,
+        _describe(kind, status, message, metadata),
+        status,
+        _retry_after(headers, metadata),
+        metadata,
+        raw_body,
+        _str(metadata.get("provider_name")) or _str(payload.get("provider")),
+    )
+
+
+def closest_model_ids(wanted: str, catalog_ids: Iterable[str], n: int = 3) -> list[str]:
+    """The catalog IDs most like `wanted`, best first, for a "did you mean" hint."""
+    wanted = wanted.strip().lower()
+
+    def similarity(candidate: str) -> tuple[float, float]:
+        whole = difflib.SequenceMatcher(None, wanted, candidate.lower()).ratio()
+        # "gpt-4o-mini" without its provider prefix should still find "openai/gpt-4o-mini"
+        name = difflib.SequenceMatcher(None, _model_name(wanted), _model_name(candidate)).ratio()
+        return max(whole, name), whole
+
+    ranked = sorted(sorted(set(catalog_ids)), key=similarity, reverse=True)  # ties alphabetical
+    return [candidate for candidate in ranked if similarity(candidate)[0] >= 0.6][:n]
+
+
+def _model_name(model_id: str) -> str:
+    return model_id.lower().rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _chat_result(payload: dict, latency_ms: int) -> ChatResult:
+    choice = _dig(payload, "choices", 0)
+    if not isinstance(choice, dict):
+        raise _NoReply("The answer has no choices, so there is no reply text.")
+    finish_reason = _str(choice.get("finish_reason"))
+    if finish_reason == "error" or choice.get("error"):
+        raise _NoReply("The model stopped with an error before finishing its reply.")
+    content = _dig(choice, "message", "content")
+    if not isinstance(content, str) or not content.strip():
+        why = "is an empty reply" if isinstance(content, str) else "has no message.content"
+        if payload.get("object") == "chat.completion.chunk":
+            why += " (it is a streaming chunk, not a whole reply)"
+        if finish_reason == "length":
+            why += " (the model used all max_tokens before writing anything)"
+        raise _NoReply(f"The answer {why}.")
+    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    return ChatResult(
+        content=content,
+        model=_str(payload.get("model")),
+        provider=_str(payload.get("provider")),
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        completion_tokens=_int(usage.get("completion_tokens")),
+        cost=_float(usage.get("cost")),
+        generation_id=_str(payload.get("id")),
+        latency_ms=latency_ms,
+        finish_reason=finish_reason,
+        raw=payload,
+    )
+
+
+def _key_info(payload: dict, latency_ms: int) -> KeyInfo:
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise _NoReply("The key check answered without a 'data' object.")
+    return KeyInfo(
+        label=_str(data.get("label")),
+        usage=_float(data.get("usage")),
+        limit=_float(data.get("limit")),
+        limit_remaining=_float(data.get("limit_remaining")),
+        is_free_tier=bool(data.get("is_free_tier")),
+        raw=payload,
+    )
+
+
+def _model_list(payload: dict, latency_ms: int) -> list[dict]:
+    if not isinstance(payload.get("data"), list):
+        raise _NoReply("The model list answered without a 'data' list.")
+    return [model for model in payload["data"] if isinstance(model, dict)]
+
+
+def _error_object(payload: dict) -> dict:
+    for error in (payload.get("error"), _dig(payload, "choices", 0, "error")):
+        if isinstance(error, dict):
+            return error
+        if isinstance(error, str) and error:
+            return {"message": error}
+    if isinstance(payload.get("message"), str) and ("code" in payload or "metadata" in payload):
+        return payload  # a bare error object, the way mid-stream errors get logged
+    return {}
+
+
+def _kind_for(status: int | None, message: str = "", availability_code: Any = None) -> ErrorKind:
+    if status is None or not 400 <= status <= 599:
+        return ErrorKind.BAD_RESPONSE
+    if status in KIND_BY_STATUS:
+        return KIND_BY_STATUS[status]
+    if status >= 500:
+        return ErrorKind.UPSTREAM_UNAVAILABLE
+    if availability_code in MODEL_GONE or "is not a valid model id" in message.lower():
+        return ErrorKind.MODEL_NOT_FOUND
+    return ErrorKind.BAD_REQUEST
+
+
+def _describe(kind: ErrorKind, status: int | None, message: str, metadata: dict) -> str:
+    text = message or f"The API answered HTTP {status} with an error but no message."
+    provider = _str(metadata.get("provider_name"))
+    if text.lower().rstrip(".") == "provider returned error" and metadata.get("raw"):
+        text = f"Provider returned error{f' ({provider})' if provider else ''}: "
+        text += _raw_summary(metadata["raw"])
+    if kind is ErrorKind.MODERATION:
+        flagged = [str(v) for v in metadata.get("reasons") or metadata.get("patterns") or []]
+        notes = (
+            [f"flagged for: {', '.join(flagged)}"] if any(v not in text for v in flagged) else []
+        )
+        notes += [f"provider: {provider}"] if provider and provider not in text else []
+        text += f" ({'; '.join(notes)})" if notes else ""
+    if "no allowed providers" in text.lower():
+        text += (
+            " Your OpenRouter provider settings (allowed or ignored providers) exclude every "
+            "provider that serves this model."
+        )
+    suggested = _dig(metadata, "availability", "fallback_models")
+    if kind is ErrorKind.MODEL_NOT_FOUND and isinstance(suggested, list) and suggested:
+        text += f" Suggested instead: {', '.join(map(str, suggested))}."
+    return _shorten(text, MESSAGE_LIMIT)
+
+
+def _raw_summary(raw: Any) -> str:
+    """The provider's own words from `metadata.raw`: plain text, JSON text or an object."""
+    parsed = _json_or_none(raw) if isinstance(raw, str) else raw
+    if isinstance(parsed, dict):
+        for words in (_dig(parsed, "error", "message"), parsed.get("error"), parsed.get("message")):
+            if isinstance(words, str) and words:
+                return _shorten(words, 300)
+        return _shorten(json.dumps(parsed, ensure_ascii=False), 300)
+    return _shorten(" ".join(str(raw).split()), 300)
+
+
+def _not_json(status: int | None, text: str, headers: Mapping | None) -> str:
+    if status is not None and 300 <= status < 400:
+        where = _header(headers, "Location") or "another address"
+        return f"The API redirected (HTTP {status}) to {where}; check the API base URL."
+    start = text.lstrip()[:500].lower()
+    if not start:
+        what = "an empty body"
+    elif start.startswith("<!doctype html") or "<html" in start:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text[:5000], re.IGNORECASE | re.DOTALL)
+        what = "an HTML page" + (f" ({_shorten(' '.join(title[1].split()), 100)})" if title else "")
+    else:
+        what = "a body that is not JSON"
+    if status is None or status < 400:
+        return f"The server answered with {what} instead of JSON."
+    return (
+        f"The server answered HTTP {status} with {what} instead of JSON; usually a proxy or "
+        "Cloudflare error page."
+    )
+
+
+def _retry_after(headers: Mapping | None, metadata: dict) -> float | None:
+    for value in (
+        _header(headers, "Retry-After"),
+        metadata.get("retry_after_seconds"),
+        _dig(metadata, "availability", "retry_after"),
+        _header(metadata.get("headers"), "Retry-After"),
+    ):
+        if (seconds := _seconds(value)) is not None:
+            return seconds
+    return None
+
+
+def _seconds(value: Any) -> float | None:
+    """Seconds from a number, a numeric string or an HTTP date (both Retry-After forms)."""
+    if (number := _float(value)) is not None:
+        return max(0.0, number)
+    if not isinstance(value, str):
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if isinstance(headers, Mapping):
+        for key, value in headers.items():
+            if str(key).lower() == name.lower():
+                return str(value)
+    return None
+
+
+def _dig(value: Any, *path: str | int) -> Any:
+    """value[path[0]][path[1]]…, or None as soon as a step is missing or of the wrong type."""
+    for step in path:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and len(value) > step else None
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)  # also skips the whitespace OpenRouter pads bodies with
+    except ValueError:
+        return None
+
+
+def _http_status(value: Any) -> int | None:
+    number = int(value) if isinstance(value, str) and value.isdigit() else value
+    is_int = isinstance(number, int) and not isinstance(number, bool)
+    return number if is_int and 400 <= number <= 599 else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,43 @@
+"""The system prompt, kept as versions: every save is a new one, the newest is in force."""
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import PromptVersion
+
+INITIAL_PROMPT = "You are a helpful support assistant. Answer briefly."
+
+
+def current() -> PromptVersion | None:
+    return db.session.scalars(select(PromptVersion).order_by(PromptVersion.id.desc())).first()
+
+
+def current_text() -> str:
+    version = current()
+    return version.text if version else INITIAL_PROMPT
+
+
+def history(limit: int = 50) -> list[PromptVersion]:
+    query = select(PromptVersion).order_by(PromptVersion.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def save_version(
+    text: str, author: str, restored_from: PromptVersion | None = None
+) -> PromptVersion:
+    version = PromptVersion(
+        text=text,
+        author=author,
+        restored_from_id=restored_from.id if restored_from else None,
+        note=f"restored version {restored_from.id}" if restored_from else "",
+    )
+    db.session.add(version)
+    db.session.commit()
+    return version
+
+
+def restore(version_id: int, author: str) -> PromptVersion:
+    old = db.session.get(PromptVersion, version_id)
+    if old is None:
+        raise LookupError(f"There is no prompt version {version_id}.")
+    return save_version(old.text, author, restored_from=old)

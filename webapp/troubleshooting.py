@@ -1,0 +1,219 @@
+"""The troubleshooting table: each error kind with symptom, cause and fix in the owner's words."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """Stable identifiers stored in the log, the CSV, filters and API errors (DESIGN.md)."""
+
+    INVALID_KEY = "invalid_key"
+    NO_CREDITS = "no_credits"
+    MODEL_NOT_FOUND = "model_not_found"
+    TIMEOUT = "timeout"
+    BAD_RESPONSE = "bad_response"
+    RATE_LIMITED = "rate_limited"
+    MODERATION = "moderation"
+    BAD_REQUEST = "bad_request"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    NETWORK = "network"
+    WHATSAPP_AUTH = "whatsapp_auth"
+    WHATSAPP_WINDOW = "whatsapp_window"
+    WHATSAPP_RATE_LIMITED = "whatsapp_rate_limited"
+    WHATSAPP_REJECTED = "whatsapp_rejected"
+    WHATSAPP_UNAVAILABLE = "whatsapp_unavailable"
+
+
+@dataclass(frozen=True)
+class Trouble:
+    kind: ErrorKind
+    title: str
+    symptom: str
+    cause: str
+    fix: str
+    transient: bool  # retried with backoff before the customer gets the fallback reply
+    setting: str | None  # endpoint of the admin page where the fix is made, if any
+
+
+_SETTINGS = "admin.settings"
+_MODELS = "admin.models"
+
+TROUBLES: dict[ErrorKind, Trouble] = {
+    t.kind: t
+    for t in (
+        Trouble(
+            ErrorKind.INVALID_KEY,
+            "Wrong API key",
+            "Every reply fails with HTTP 401.",
+            "The OpenRouter key is wrong, was deleted, or was sent without the 'Bearer ' prefix.",
+            "Paste the key again on the Settings page; an OpenRouter key starts with sk-or-. "
+            "Then press Test key.",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.NO_CREDITS,
+            "Out of credits",
+            "Replies fail with HTTP 402, sometimes saying the request "
+            "'requires more credits, or fewer max_tokens'.",
+            "The OpenRouter account has run out of credits, or the longest reply allowed "
+            "(max_tokens) would cost more than the remaining balance can pay for.",
+            "Add credits at openrouter.ai/settings/credits, or lower 'Maximum reply tokens' on "
+            "the Settings page. Test key shows how much credit is left.",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.MODEL_NOT_FOUND,
+            "Model not found",
+            "Replies fail with HTTP 404 'No endpoints found', or HTTP 400 "
+            "'... is not a valid model ID'.",
+            "The model ID is misspelled or the model was retired, or your OpenRouter provider "
+            "settings allow no provider that serves it.",
+            "Check the ID against the catalog on the Models page, where the closest current IDs "
+            "are suggested, and pick a model that exists today.",
+            transient=False,
+            setting=_MODELS,
+        ),
+        Trouble(
+            ErrorKind.TIMEOUT,
+            "Model too slow",
+            "Replies fail after waiting the whole request timeout (or with HTTP 408).",
+            "The model took longer to answer than the timeout allows; large and 'thinking' "
+            "models can need a minute or more.",
+            "Pick a faster model on the Models page, or raise 'Request timeout' on the "
+            "Settings page.",
+            transient=True,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.BAD_RESPONSE,
+            "Unexpected answer",
+            "The API answered, but without reply text: an empty answer, an error inside a "
+            "successful response, or a page that is not JSON.",
+            "The answer had a different structure than a chat reply: a proxy or error page, a "
+            "provider hiccup, or a model that used all its tokens before writing anything.",
+            "Open the request in the log; the raw answer is kept there for inspection. If it "
+            "keeps happening with one model, choose another one or check the API base URL.",
+            transient=False,
+            setting=None,
+        ),
+        Trouble(
+            ErrorKind.RATE_LIMITED,
+            "Too many requests",
+            "Replies fail with HTTP 429.",
+            "The model or your account received more requests than it allows per minute; free "
+            "(:free) models have tight limits.",
+            "Nothing to do for a short burst: Switchboard waits and tries again. If it keeps "
+            "happening, choose a paid model or add credits.",
+            transient=True,
+            setting=_MODELS,
+        ),
+        Trouble(
+            ErrorKind.MODERATION,
+            "Message flagged",
+            "A reply fails with HTTP 403 and a reason such as 'harassment'.",
+            "The model's provider checks every message and flagged this one, or one of your "
+            "OpenRouter guardrails blocked it. No credits were charged.",
+            "Read the reason in the log. If the message was harmless, choose a model on the "
+            "Models page whose provider does not check messages.",
+            transient=False,
+            setting=_MODELS,
+        ),
+        Trouble(
+            ErrorKind.BAD_REQUEST,
+            "Request refused",
+            "Replies fail with HTTP 400, 413 or 422 and the provider's message.",
+            "The provider refused something in the request: an empty message, a conversation "
+            "too long for the model, or a setting the model does not support.",
+            "Read the provider's message in the log. Lowering 'Memory' or 'Maximum reply tokens' "
+            "on the Settings page, or choosing another model, usually helps.",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.UPSTREAM_UNAVAILABLE,
+            "Provider down",
+            "Replies fail with HTTP 502, 503 or another 5xx error.",
+            "The model's provider, or OpenRouter itself, is down or overloaded for a moment.",
+            "Nothing to do for a short outage: Switchboard tries again and then uses your "
+            "fallback models. Keep more than one model enabled on the Models page.",
+            transient=True,
+            setting=_MODELS,
+        ),
+        Trouble(
+            ErrorKind.NETWORK,
+            "Cannot reach the API",
+            "Replies fail without any HTTP status: connection refused, name not found, or a "
+            "certificate error.",
+            "This server cannot reach the API: no internet, a firewall, or a wrong API base URL.",
+            "Check that this server is online and that 'API base URL' on the Settings page is "
+            "right (normally https://openrouter.ai/api/v1).",
+            transient=True,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.WHATSAPP_AUTH,
+            "WhatsApp token expired",
+            "Replies are written but not delivered; Meta answers HTTP 401 or error 190.",
+            "The WhatsApp access token expired or is wrong. Temporary tokens from the Meta "
+            "dashboard last only 24 hours.",
+            "Create a permanent System User token in Meta Business Settings and paste it as "
+            "'Access token' on the Settings page.",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.WHATSAPP_WINDOW,
+            "Outside the 24-hour window",
+            "A reply is not delivered and Meta reports error 131047.",
+            "WhatsApp lets a business send normal messages only within 24 hours of the "
+            "customer's last message.",
+            "Nothing to change in Switchboard: the customer has to write again first.",
+            transient=False,
+            setting=None,
+        ),
+        Trouble(
+            ErrorKind.WHATSAPP_RATE_LIMITED,
+            "Sending too fast",
+            "Replies arrive late; Meta answers HTTP 429 or error 130429 or 131056.",
+            "Too many messages went out in a short time, overall or to the same customer.",
+            "Nothing to do: Switchboard waits and tries again. If it happens often, your "
+            "number's messaging limit may need to grow in WhatsApp Manager.",
+            transient=True,
+            setting=None,
+        ),
+        Trouble(
+            ErrorKind.WHATSAPP_REJECTED,
+            "Message rejected by WhatsApp",
+            "A reply is not delivered and Meta answers with an error code and message.",
+            "Meta refused the message: for example a wrong phone number ID, a customer who is "
+            "not on the test number's allowed list, or a problem with the business account.",
+            "Read Meta's message and code in the log. Check 'Phone number ID' on the Settings "
+            "page and the number's status in WhatsApp Manager.",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.WHATSAPP_UNAVAILABLE,
+            "WhatsApp unreachable",
+            "Replies arrive late or not at all; Meta answers with a 5xx error or cannot be "
+            "reached.",
+            "Meta's servers are having trouble, or this server cannot reach graph.facebook.com.",
+            "Nothing to do for a short outage: Switchboard tries again. If it lasts, check this "
+            "server's internet connection and 'Graph API base URL' on the Settings page.",
+            transient=True,
+            setting=_SETTINGS,
+        ),
+    )
+}
+
+TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset(k for k, t in TROUBLES.items() if t.transient)
+
+
+def trouble(kind: str | ErrorKind) -> Trouble:
+    """The table row for `kind`; raises ValueError for a kind the table does not know."""
+    try:
+        return TROUBLES[ErrorKind(kind)]
+    except ValueError:
+        raise ValueError(f"unknown error kind: {kind!r}") from None

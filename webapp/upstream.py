@@ -1,0 +1,68 @@
+"""Builds the outbound clients from the settings in force, and runs the owner's checks of them."""
+
+from datetime import UTC, datetime
+
+from flask import has_request_context, request
+
+from . import catalog, settings
+from .crypto import SecretUnreadable
+from .openrouter import OpenRouterClient, OpenRouterError, closest_model_ids
+from .troubleshooting import ErrorKind, trouble
+
+
+def openrouter_client() -> OpenRouterClient:
+    """A client with the key, base URL and timeout as they are stored right now."""
+    return OpenRouterClient(
+        api_key=str(settings.get("openrouter_api_key")),
+        base_url=str(settings.get("openrouter_base_url")),
+        timeout=float(settings.get("request_timeout")),
+        app_url=request.host_url if has_request_context() else "http://localhost",
+    )
+
+
+def _failure(kind: ErrorKind | str, message: str) -> dict:
+    return {"ok": False, "kind": str(kind), "message": message, "fix": trouble(kind).fix}
+
+
+def _remember(name: str, outcome: dict) -> dict:
+    outcome["at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    settings.set_state(name, outcome)
+    return outcome
+
+
+def test_key() -> dict:
+    """Ask OpenRouter about the stored key and remember the answer for the dashboard."""
+    try:
+        if not settings.is_set("openrouter_api_key"):
+            return _remember("key_test", _failure(ErrorKind.INVALID_KEY, "No key is saved yet."))
+        info = openrouter_client().key_info()
+    except SecretUnreadable as exc:
+        return _remember("key_test", _failure(ErrorKind.INVALID_KEY, str(exc)))
+    except OpenRouterError as exc:
+        return _remember("key_test", _failure(exc.kind, exc.message))
+    return _remember(
+        "key_test",
+        {
+            "ok": True,
+            "label": info.label,
+            "usage": info.usage,
+            "limit": info.limit,
+            "limit_remaining": info.limit_remaining,
+            "is_free_tier": info.is_free_tier,
+        },
+    )
+
+
+def check_catalog() -> dict:
+    """Compare the model table with the provider's catalog; suggest IDs for the missing ones."""
+    try:
+        ids = {str(m["id"]) for m in openrouter_client().list_models() if m.get("id")}
+    except (OpenRouterError, SecretUnreadable) as exc:
+        kind = getattr(exc, "kind", ErrorKind.INVALID_KEY)
+        return _remember("catalog_check", _failure(kind, getattr(exc, "message", str(exc))))
+    missing = {
+        row.model_id: closest_model_ids(row.model_id, ids)
+        for row in catalog.all_models()
+        if row.model_id not in ids
+    }
+    return _remember("catalog_check", {"ok": True, "count": len(ids), "missing": missing})
