@@ -8,10 +8,12 @@ import threading
 import pytest
 from flask_migrate import upgrade
 
-from tests.fakes import fake_openrouter, refused_url  # noqa: F401
-from webapp import create_app
+from tests.fake_graph import FakeGraph
+from tests.fakes import FakeOpenRouter, refused_port_url
+from webapp import create_app, queue, settings
 from webapp.extensions import db
 from webapp.models import User
+from webapp.whatsapp import sign
 
 ADMIN_PASSWORD = "correct horse battery"
 # Headless, and quiet: this machine has no internet, so Chromium must not try to phone home.
@@ -42,7 +44,15 @@ def app(tmp_path, monkeypatch):
         "INSTANCE_PATH",
     ):
         monkeypatch.delenv(name, raising=False)
-    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path / "instance",
+            # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
+            "RETRY_BASE_DELAY": 0.01,
+            "RETRY_MAX_DELAY": 0.05,
+        }
+    )
     with app.app_context():
         upgrade()
         owner = User(username="owner")
@@ -74,6 +84,70 @@ class Browser:
 
     def login(self, username="owner", password=ADMIN_PASSWORD, **kwargs):
         return self.post("/login", {"username": username, "password": password}, **kwargs)
+
+
+@pytest.fixture
+def fake_openrouter():
+    """OpenRouter on a loopback port, replaying recorded answers."""
+    with FakeOpenRouter() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_graph():
+    """The WhatsApp Graph API on a loopback port, accepting sends with fresh message ids."""
+    with FakeGraph() as server:
+        yield server
+
+
+@pytest.fixture
+def refused_url() -> str:
+    return refused_port_url()
+
+
+APP_SECRET = "meta-app-secret-for-tests"
+PHONE_NUMBER_ID = "106540352242922"
+
+
+@pytest.fixture
+def whatsapp(app, fake_graph, fake_openrouter):
+    """A configured WhatsApp number and OpenRouter key, both pointing at loopback fakes."""
+    with app.app_context():
+        settings.save(
+            {
+                "openrouter_api_key": "sk-or-v1-test-key-0000000000000000000000000000",
+                "openrouter_base_url": fake_openrouter.base_url,
+                "whatsapp_access_token": "EAAG-test-access-token",
+                "whatsapp_phone_number_id": PHONE_NUMBER_ID,
+                "whatsapp_app_secret": APP_SECRET,
+                "whatsapp_verify_token": "let-me-in",
+                "whatsapp_api_base_url": fake_graph.base_url,
+            },
+            author="test",
+        )
+    return app
+
+
+def post_webhook(client, body: bytes | str | dict, secret: str = APP_SECRET, signature=None):
+    """POST a delivery the way Meta does: the raw bytes, signed with the app secret."""
+    import json
+
+    raw = json.dumps(body).encode() if isinstance(body, dict) else body
+    raw = raw.encode() if isinstance(raw, str) else raw
+    headers = {"Content-Type": "application/json"}
+    signature = sign(secret, raw) if signature is None else signature
+    if signature:
+        headers["X-Hub-Signature-256"] = signature
+    return client.post("/webhook/whatsapp", data=raw, headers=headers)
+
+
+@pytest.fixture
+def worker(app):
+    """The real huey consumer: worker threads in this process, on the test's SQLite queue."""
+    consumer = queue.make_consumer(app.extensions["huey"], workers=4, periodic=False)
+    consumer.start()
+    yield consumer
+    consumer.stop(graceful=True)
 
 
 @pytest.fixture
@@ -132,3 +206,15 @@ def page(chromium):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+def wait_for(condition, timeout: float = 15.0, interval: float = 0.02):
+    """Poll until `condition()` is truthy (and return it), or fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout} s: {condition.__doc__ or condition}")

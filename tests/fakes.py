@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from requests.structures import CaseInsensitiveDict
 
 OPENROUTER_FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
@@ -183,6 +182,7 @@ class FakeOpenRouter(FakeServer):
 
     def __init__(self):
         super().__init__()
+        self.echo_delay: float | None = None
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
 
@@ -190,44 +190,53 @@ class FakeOpenRouter(FakeServer):
     def base_url(self) -> str:
         return self.url + "/api/v1"
 
+    def echo(self, delay: float = 0.0) -> None:
+        """Answer every chat request that has nothing queued with 'echo: <last user text>'."""
+        self.echo_delay = delay
+
+    def _respond_to(self, request: RecordedRequest) -> CannedResponse:
+        canned = super()._respond_to(request)
+        if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
+            asked = request.json()["messages"][-1]["content"]
+            body = completion(f"echo: {asked}", request.json()["model"])
+            return _canned(200, body, None, self.echo_delay, None)
+        return canned
+
     def reply(self, content: str, model: str = "openai/gpt-4o-mini", **usage) -> None:
         """Queue a valid chat completion; `usage` overrides token counts and cost."""
-        usage = {"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.00001, **usage}
-        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
-        body = {
-            "id": f"gen-fake-{time.monotonic_ns()}",
-            "provider": "OpenAI",
-            "model": model,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": content},
-                }
-            ],
-            "usage": usage,
-        }
-        self.queue(body=body, path=CHAT_PATH)
+        self.queue(body=completion(content, model, **usage), path=CHAT_PATH)
 
     def replay(self, fixture_name: str, status: int = 200, headers=None, path=None, **options):
         """Queue the recorded bytes of tests/fixtures/openrouter/<fixture_name> unchanged."""
         self.queue(status, fixture_bytes(fixture_name), headers, path=path, **options)
 
 
+def completion(content: str, model: str = "openai/gpt-4o-mini", **usage) -> dict:
+    """A valid chat completion body; `usage` overrides token counts and cost."""
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.00001, **usage}
+    usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
+    return {
+        "id": f"gen-fake-{time.monotonic_ns()}",
+        "provider": "OpenAI",
+        "model": model,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": usage,
+    }
+
+
 def fixture_bytes(name: str) -> bytes:
     return (OPENROUTER_FIXTURES / name).read_bytes()
 
 
-@pytest.fixture
-def fake_openrouter():
-    with FakeOpenRouter() as server:
-        yield server
-
-
-@pytest.fixture
-def refused_url() -> str:
+def refused_port_url() -> str:
     """A loopback URL nobody listens on: the port was bound, then released."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

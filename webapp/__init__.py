@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = SessionInterface()
 
     register_extensions(app)
+    register_queue(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -51,14 +52,24 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
 
 
+def register_queue(app: Flask) -> None:
+    from . import queue, tasks
+
+    huey = queue.make_huey(app.config["QUEUE_URL"])
+    app.extensions["huey"] = huey
+    app.extensions["tasks"] = tasks.register(huey, app)
+
+
 def register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
     from .health import bp as health_bp
+    from .webhook import bp as webhook_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(health_bp)
+    app.register_blueprint(webhook_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -2,19 +2,22 @@
 
 import os
 import secrets
+import signal
+import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, settings
+from . import catalog, inbox, queue, settings
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
 from .models import User
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
+contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, forget their data.")
 models_cli = AppGroup("models", help="The model table: list, add, default, enable, disable.")
 
 
@@ -65,15 +68,62 @@ def ensure_admin() -> None:
         click.echo(f"Created admin 'admin'. Password, shown only this once: {password}")
 
 
-@click.command("serve")
-@with_appcontext
-def serve() -> None:
-    """Serve the admin and webhooks with waitress on HOST:PORT."""
-    from waitress import serve as waitress_serve
+def _raise_interrupt(_signum, _frame):
+    raise KeyboardInterrupt
 
-    host, port = current_app.config["HOST"], current_app.config["PORT"]
+
+def _run_until_stopped(consumer=None, serve_web=None) -> None:
+    """Run the worker threads and/or the web server until Ctrl-C or SIGTERM, then stop cleanly."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if consumer is not None:
+        current_app.extensions["tasks"].requeue_stuck_messages()  # work a restart left behind
+        consumer.start()
+    try:
+        if serve_web is not None:
+            serve_web()
+        else:
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if consumer is not None:
+            click.echo("Stopping: finishing the answers in progress…")
+            consumer.stop(graceful=True)
+        click.echo("Stopped.")
+
+
+@click.command("serve")
+@click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
+@with_appcontext
+def serve(no_worker: bool) -> None:
+    """Serve the admin and webhooks with waitress on HOST:PORT, with the worker beside it."""
+    from waitress import create_server
+
+    app = current_app._get_current_object()
+    host, port = app.config["HOST"], app.config["PORT"]
+    server = create_server(app, host=host, port=port, threads=8)
     click.echo(f"Switchboard is running: open http://{host}:{port}/admin/ (Ctrl-C stops it)")
-    waitress_serve(current_app._get_current_object(), host=host, port=port, threads=8)
+    consumer = None
+    if not no_worker:
+        threads = app.config["WORKER_THREADS"]
+        consumer = queue.make_consumer(app.extensions["huey"], workers=threads)
+        click.echo(f"Worker: {threads} threads answering messages.")
+    try:
+        _run_until_stopped(consumer, server.run)
+    finally:
+        server.close()
+
+
+@click.command("worker")
+@click.option("--threads", type=click.IntRange(1, 64), help="Default: WORKER_THREADS or 8.")
+@with_appcontext
+def worker(threads: int | None) -> None:
+    """Answer queued messages (for running the worker apart from the web server)."""
+    app = current_app._get_current_object()
+    threads = threads or app.config["WORKER_THREADS"]
+    click.echo(f"Worker: {threads} threads answering messages (Ctrl-C stops it).")
+    _run_until_stopped(queue.make_consumer(app.extensions["huey"], workers=threads))
 
 
 @settings_cli.command("list")
@@ -163,6 +213,33 @@ def models_disable(model_id: str) -> None:
     click.echo(f"{model_id} disabled.")
 
 
+@contacts_cli.command("pause")
+@click.argument("number")
+def contacts_pause(number: str) -> None:
+    """Stop bot replies to this customer (a person takes over)."""
+    contact = inbox.set_paused(number, True)
+    click.echo(f"Bot paused for {contact.display_name}: their messages are kept, not answered.")
+
+
+@contacts_cli.command("resume")
+@click.argument("number")
+def contacts_resume(number: str) -> None:
+    """Let the bot answer this customer again."""
+    contact = inbox.set_paused(number, False)
+    click.echo(f"Bot resumed for {contact.display_name}.")
+
+
+@contacts_cli.command("forget")
+@click.argument("number")
+@click.confirmation_option(prompt="Delete this customer's messages and log rows for good?")
+def contacts_forget(number: str) -> None:
+    """Delete a customer with all their messages and log rows."""
+    if not inbox.forget(number):
+        _fail(f"No customer with number or id {number}.")
+    click.echo(f"Forgot {number}: contact, messages and log rows deleted.")
+
+
 def register(app: Flask) -> None:
-    for command in (create_admin, ensure_admin, serve, settings_cli, models_cli):
+    commands = (create_admin, ensure_admin, serve, worker, settings_cli, models_cli, contacts_cli)
+    for command in commands:
         app.cli.add_command(command)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -79,3 +79,92 @@ class PromptVersion(db.Model):
     note: Mapped[str] = mapped_column(String(200), default="")
     restored_from_id: Mapped[int | None] = mapped_column(ForeignKey("prompt_versions.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(db.Model):
+    """A customer on WhatsApp, known by phone number or, for username users, by their user id."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(128))
+    profile_name: Mapped[str | None] = mapped_column(String(256))
+    username: Mapped[str | None] = mapped_column(String(128))
+    paused: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    @property
+    def display_name(self) -> str:
+        return self.profile_name or self.username or self.phone or self.customer_id
+
+
+class Message(db.Model):
+    """One WhatsApp message, in (from the customer) or out (from the bot or a person).
+
+    Inbound `state`: received → processing → answered | failed | ignored | paused.
+    Outbound `state`: sending → sent → delivered → read, or failed.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_contact_created", "contact_id", "created_at"),
+        Index("ix_messages_direction_state", "direction", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))  # in, out
+    author: Mapped[str] = mapped_column(String(16))  # customer, bot, human
+    wa_message_id: Mapped[str | None] = mapped_column(String(256), unique=True)
+    type: Mapped[str] = mapped_column(String(32), default="text")
+    text: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    part: Mapped[int] = mapped_column(default=0)  # place of this part in a split reply
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[int | None]
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    raw: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    claimed_at: Mapped[datetime | None]
+
+    contact: Mapped[Contact] = relationship()
+
+
+class RequestLog(db.Model):
+    """One attempt at an upstream call (a model or a WhatsApp send), with how it went."""
+
+    __tablename__ = "request_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    channel: Mapped[str] = mapped_column(String(16), index=True)  # whatsapp, flow, playground
+    upstream: Mapped[str] = mapped_column(String(16), default="openrouter")  # or whatsapp
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(default=1)
+    model_requested: Mapped[str | None] = mapped_column(String(200), index=True)
+    model_used: Mapped[str | None] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(8), index=True)  # ok, error
+    http_status: Mapped[int | None]
+    error_kind: Mapped[str | None] = mapped_column(String(32), index=True)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int | None]
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    cost: Mapped[float | None]
+    generation_id: Mapped[str | None] = mapped_column(String(200))
+    request_body: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)

@@ -19,6 +19,7 @@ from .troubleshooting import ErrorKind, Trouble, trouble
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 RAW_BODY_LIMIT = 10_000  # enough to inspect any provider error, small enough for a log row
 MESSAGE_LIMIT = 600
+MAX_ROUTE_MODELS = 3  # "'models' array must have 3 items or fewer", OpenRouter's own words
 BODY_LIMIT = 32 * 2**20  # the whole model catalog is about 1 MB; far more is no API answer
 KIND_BY_STATUS = {
     401: ErrorKind.INVALID_KEY,
@@ -126,13 +127,10 @@ class OpenRouterClient:
         max_tokens: int | None = None,
         extra: dict | None = None,
     ) -> ChatResult:
-        body: dict[str, Any] = {"model": model, "messages": messages}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if fallbacks:  # OpenRouter tries `models` in order when one fails
-            body["models"] = list(dict.fromkeys([model, *fallbacks]))
-        body.update(extra or {})
-        body["stream"] = False  # the reply is read from one JSON body, never from SSE chunks
+        return self.send_chat(chat_body(messages, model, fallbacks, max_tokens, extra))
+
+    def send_chat(self, body: dict) -> ChatResult:
+        """POST a body made by `chat_body`; callers that log the request keep the same dict."""
         return self._call("POST", "/chat/completions", body, _chat_result)
 
     def key_info(self) -> KeyInfo:
@@ -258,6 +256,25 @@ class OpenRouterClient:
             raw_body=err.raw_body.replace(key, hidden),
             metadata=metadata,
         )
+
+
+def chat_body(
+    messages: list[dict],
+    model: str,
+    fallbacks: Sequence[str] = (),
+    max_tokens: int | None = None,
+    extra: dict | None = None,
+) -> dict[str, Any]:
+    """The chat request exactly as it is sent."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if fallbacks:  # OpenRouter tries `models` in order when one fails
+        # OpenRouter refuses a `models` list of more than MAX_ROUTE_MODELS entries.
+        body["models"] = list(dict.fromkeys([model, *fallbacks]))[:MAX_ROUTE_MODELS]
+    body.update(extra or {})
+    body["stream"] = False  # the reply is read from one JSON body, never from SSE chunks
+    return body
 
 
 def classify_error(

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import crypto, prompts
 from .extensions import db
-from .models import Setting
+from .models import Setting, utcnow
 
 
 class SettingError(ValueError):
@@ -21,7 +23,7 @@ class Spec:
     label: str
     help: str
     section: str
-    kind: str = "line"  # line, text, int, secret, url, digits
+    kind: str = "line"  # line, text, int, bool, secret, url, digits
     default: str | int = ""
     minimum: int | None = None
     maximum: int | None = None
@@ -140,6 +142,14 @@ SPECS: dict[str, Spec] = {
             default="https://graph.facebook.com/v21.0",
         ),
         Spec(
+            "mark_read",
+            "Mark messages read and show typing",
+            "Customers see blue ticks and 'typing…' while the assistant works on an answer.",
+            "WhatsApp",
+            kind="bool",
+            default=False,
+        ),
+        Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "0 keeps them forever.",
@@ -151,6 +161,9 @@ SPECS: dict[str, Spec] = {
         ),
     )
 }
+
+TRUE_WORDS = {"on", "true", "yes", "y", "1"}
+FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
 
 SECTIONS = ("OpenRouter", "Replies", "WhatsApp", "Privacy")
 
@@ -177,6 +190,12 @@ def clean(name: str, raw: str) -> str | int:
                 f"{spec.label} must be between {spec.minimum} and {spec.maximum}, not {number}."
             )
         return number
+    if spec.kind == "bool":
+        if value.lower() in TRUE_WORDS:
+            return True
+        if value.lower() in FALSE_WORDS:
+            return False
+        raise SettingError(f"{spec.label} must be on or off, not '{raw}'.")
     if spec.kind == "url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -224,6 +243,8 @@ def get(name: str) -> str | int:
         return spec.default
     if spec.secret:
         return crypto.decrypt(stored) if stored else ""
+    if spec.kind == "bool":
+        return stored == "1"
     return int(stored) if spec.kind == "int" else stored
 
 
@@ -239,7 +260,10 @@ def display(name: str) -> str:
             return crypto.mask(get(name))
         except crypto.SecretUnreadable:
             return "(unreadable: enter it again)"
-    return str(get(name))
+    value = get(name)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def save(values: dict[str, str], author: str) -> list[str]:
@@ -258,10 +282,11 @@ def save(values: dict[str, str], author: str) -> list[str]:
             if value != prompts.current_text():
                 prompts.save_version(value, author)
             continue
-        stored = crypto.encrypt(value) if SPECS[name].secret and value else str(value)
-        row = db.session.get(Setting, name) or Setting(name=name)
-        row.value = stored
-        db.session.add(row)
+        if isinstance(value, bool):
+            stored = "1" if value else "0"
+        else:
+            stored = crypto.encrypt(value) if SPECS[name].secret and value else str(value)
+        _upsert(name, stored)
     db.session.commit()
     return warnings
 
@@ -281,8 +306,17 @@ def get_state(name: str) -> dict | None:
 
 
 def set_state(name: str, value: dict) -> None:
-    key = f"state:{name}"
-    row = db.session.get(Setting, key) or Setting(name=key)
-    row.value = json.dumps(value)
-    db.session.add(row)
+    _upsert(f"state:{name}", json.dumps(value))
     db.session.commit()
+
+
+def _upsert(name: str, value: str) -> None:
+    # One statement, so two processes saving the same name at once cannot collide.
+    insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[db.engine.dialect.name]
+    statement = insert(Setting).values(name=name, value=value, updated_at=utcnow())
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Setting.name],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+    )

@@ -8,6 +8,7 @@ from . import catalog, settings
 from .crypto import SecretUnreadable
 from .openrouter import OpenRouterClient, OpenRouterError, closest_model_ids
 from .troubleshooting import ErrorKind, trouble
+from .whatsapp import WhatsAppClient
 
 
 def openrouter_client() -> OpenRouterClient:
@@ -17,6 +18,16 @@ def openrouter_client() -> OpenRouterClient:
         base_url=str(settings.get("openrouter_base_url")),
         timeout=float(settings.get("request_timeout")),
         app_url=request.host_url if has_request_context() else "http://localhost",
+    )
+
+
+def whatsapp_client() -> WhatsAppClient:
+    """A Graph API client with the number and token as they are stored right now."""
+    return WhatsAppClient(
+        access_token=str(settings.get("whatsapp_access_token")),
+        phone_number_id=str(settings.get("whatsapp_phone_number_id")),
+        base_url=str(settings.get("whatsapp_api_base_url")),
+        timeout=min(float(settings.get("request_timeout")), 30.0),
     )
 
 

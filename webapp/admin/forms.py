@@ -1,7 +1,7 @@
 """Admin forms; the settings form is built from the settings table so names never drift."""
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..settings import SPECS
@@ -18,7 +18,9 @@ class SettingsForm(FlaskForm):
 for _spec in SPECS.values():
     if _spec.name == "system_prompt":
         continue  # edited with its history on the Prompt page
-    _field = {"secret": PasswordField, "text": TextAreaField}.get(_spec.kind, StringField)
+    _field = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}.get(
+        _spec.kind, StringField
+    )
     setattr(SettingsForm, _spec.name, _field(_spec.label, description=_spec.help))
 
 

@@ -18,7 +18,19 @@ def dashboard():
         key_test=settings.get_state("key_test"),
         default=catalog.default_model(),
         prompt=prompts.current_text(),
+        webhook=webhook_status(),
     )
+
+
+def webhook_status() -> dict:
+    """What the owner needs to connect Meta, and any deliveries refused for want of a secret."""
+    refused = settings.get_state("webhook_refused")
+    return {
+        "url": url_for("webhook.receive", _external=True),
+        "verified": settings.get_state("webhook_verified"),
+        "last_inbound": settings.get_state("last_inbound"),
+        "refused": refused if refused and not settings.is_set("whatsapp_app_secret") else None,
+    }
 
 
 def setup_checklist() -> list[tuple[str, bool, str]]:
@@ -37,6 +49,12 @@ def setup_checklist() -> list[tuple[str, bool, str]]:
             "admin.prompt",
         ),
         ("WhatsApp number connected", whatsapp, "admin.settings"),
+        (
+            "Webhook verified by Meta",
+            bool(settings.get_state("webhook_verified")),
+            "admin.settings",
+        ),
+        ("First message received", bool(settings.get_state("last_inbound")), "admin.settings"),
     ]
 
 
@@ -49,7 +67,7 @@ def settings_page():
         if name != "system_prompt" and not settings.env_override(name)
     ]
     if form.validate_on_submit():
-        values = {name: form[name].data or "" for name in editable}
+        values = {name: form_value(form[name].data) for name in editable}
         for name, raw in values.items():
             if settings.SPECS[name].secret and not raw.strip():
                 continue
@@ -66,7 +84,8 @@ def settings_page():
     elif request.method == "GET":
         for name in editable:
             if not settings.SPECS[name].secret:
-                form[name].data = str(settings.get(name))
+                value = settings.get(name)
+                form[name].data = value if isinstance(value, bool) else str(value)
     return render_template(
         "admin/settings.html",
         form=form,
@@ -77,6 +96,13 @@ def settings_page():
         key_test=settings.get_state("key_test"),
         action=ActionForm(),
     )
+
+
+def form_value(data) -> str:
+    """A submitted field as the text the settings module validates (checkboxes are on/off)."""
+    if isinstance(data, bool):
+        return "on" if data else "off"
+    return data or ""
 
 
 @bp.post("/settings/test-key")

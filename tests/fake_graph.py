@@ -1,0 +1,83 @@
+"""A loopback fake of Meta's Graph API: accepts sends with fresh ids and records what was sent."""
+
+import itertools
+import json
+import re
+from pathlib import Path
+
+from tests.fakes import CannedResponse, FakeServer, RecordedRequest
+
+WHATSAPP_FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
+API_PREFIX = "/v21.0"
+MESSAGES_PATH = re.compile(rf"{re.escape(API_PREFIX)}/[^/]+/messages")
+GENERATE = "X-Fake-Graph-Generate"  # marks the catch-all default that is answered per request
+
+
+class FakeGraph(FakeServer):
+    """FakeServer speaking the Cloud API; queued or replayed answers win over the default one."""
+
+    def __init__(self):
+        super().__init__()
+        self._ids = itertools.count(1)
+        self.answered: list[tuple[RecordedRequest, int]] = []  # every request and its status
+        # FakeServer's defaults are fixed bytes; a send needs a new id each time, so the
+        # catch-all default is only a marker that _respond_to swaps for a generated answer.
+        self.default(headers={GENERATE: "1"})
+
+    @property
+    def base_url(self) -> str:
+        return self.url + API_PREFIX
+
+    def replay(self, fixture_name: str, status: int = 200, headers=None, **options) -> None:
+        """Queue the recorded bytes of tests/fixtures/whatsapp/<fixture_name> unchanged."""
+        self.queue(status, fixture_bytes(fixture_name), headers, **options)
+
+    def sent_texts(self) -> list[tuple[str, str, str | None]]:
+        """(to, body, replied-to message id) of each text send answered 2xx, in order.
+
+        A delayed answer counts even when the client stopped waiting for it.
+        """
+        texts = []
+        for request, status in list(self.answered):
+            sent = _json(request.body)
+            accepted = 200 <= status < 300 and MESSAGES_PATH.fullmatch(request.path)
+            if accepted and sent.get("type") == "text" and isinstance(sent.get("text"), dict):
+                context = sent.get("context") or {}
+                texts.append((sent.get("to"), sent["text"].get("body"), context.get("message_id")))
+        return texts
+
+    def _respond_to(self, request: RecordedRequest) -> CannedResponse:
+        canned = super()._respond_to(request)
+        if GENERATE in canned.headers:
+            canned = self._generated(request)
+        self.answered.append((request, canned.status))
+        return canned
+
+    def _generated(self, request: RecordedRequest) -> CannedResponse:
+        sent = _json(request.body)
+        if request.method != "POST" or not MESSAGES_PATH.fullmatch(request.path) or not sent:
+            body = fixture_bytes("send_error_100_subcode33_unknown_phone_number_id.json")
+            return _json_response(400, body)
+        if sent.get("status") == "read":
+            return _json_response(200, fixture_bytes("send_ok_mark_as_read.json"))
+        answer = json.loads(fixture_bytes("send_ok.json"))
+        to = str(sent.get("to"))
+        answer["contacts"] = [{"input": to, "wa_id": re.sub(r"\D", "", to)}]
+        answer["messages"] = [{"id": f"wamid.FAKE{next(self._ids)}"}]
+        return _json_response(200, json.dumps(answer).encode())
+
+
+def _json(body: bytes) -> dict:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _json_response(status: int, body: bytes) -> CannedResponse:
+    return CannedResponse(status, body, {"Content-Type": "application/json"})
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (WHATSAPP_FIXTURES / name).read_bytes()

@@ -1,0 +1,58 @@
+"""Builders for webhook deliveries shaped like the recorded ones in tests/fixtures/whatsapp."""
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
+PHONE_NUMBER_ID = "106540352242922"
+_ids = itertools.count(1)
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def text_message(wa_id: str, body: str, message_id: str | None = None) -> dict:
+    return {
+        "from": wa_id,
+        "id": message_id or f"wamid.TEST{next(_ids)}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def delivery(*messages: dict, statuses=(), name: str = "Sheena Nelson") -> dict:
+    """One entry, one change, carrying these messages and statuses."""
+    senders = {m["from"] for m in messages if "from" in m}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": name}, "wa_id": wa_id} for wa_id in sorted(senders)],
+    }
+    if messages:
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def status(wa_message_id: str, state: str, recipient: str, error: dict | None = None) -> dict:
+    entry = {
+        "id": wa_message_id,
+        "status": state,
+        "timestamp": str(int(time.time())),
+        "recipient_id": recipient,
+    }
+    if error:
+        entry["errors"] = [error]
+    return entry
+
+
+def text_delivery(wa_id: str, body: str, message_id: str | None = None) -> bytes:
+    return json.dumps(delivery(text_message(wa_id, body, message_id))).encode()

@@ -1,0 +1,262 @@
+"""End to end: signed webhook → real huey worker → fake OpenRouter → fake Graph API."""
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import post_webhook, wait_for
+from tests.fakes import CHAT_PATH
+from tests.payloads import delivery, fixture, text_delivery, text_message
+from webapp import catalog, settings
+from webapp.extensions import db
+from webapp.models import Message, RequestLog
+
+CUSTOMER = "16505551234"
+
+
+def states(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Message.state).where(Message.direction == "in")))
+
+
+def finished(app, count: int = 1):
+    done = [s for s in states(app) if s not in ("received", "processing")]
+    return len(done) >= count
+
+
+def log_rows(app) -> list[RequestLog]:
+    with app.app_context():
+        rows = db.session.scalars(select(RequestLog).order_by(RequestLog.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def only_default_model(app):
+    """One model in the chain, so a failure is one route of attempts."""
+    with app.app_context():
+        for row in catalog.all_models():
+            if not row.is_default:
+                catalog.set_enabled(row.model_id, False)
+
+
+def test_a_text_message_gets_the_default_models_answer(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.reply("Yes, it also comes in red and blue.")
+    assert post_webhook(client, fixture("text.json")).status_code == 200
+    sent = wait_for(fake_graph.sent_texts)
+    assert sent == [
+        (
+            CUSTOMER,
+            "Yes, it also comes in red and blue.",
+            "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+        )
+    ]
+    wait_for(lambda: states(whatsapp) == ["answered"])
+    asked = fake_openrouter.requests[-1].json()
+    assert asked["model"] == "openai/gpt-4o-mini"
+    assert asked["models"] == ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4-6"]
+    assert asked["max_tokens"] == 1000
+    assert asked["messages"][0] == {
+        "role": "system",
+        "content": "You are a helpful support assistant. Answer briefly.",
+    }
+    assert asked["messages"][-1] == {"role": "user", "content": "Does it come in another color?"}
+    graph_request = next(r for r in fake_graph.requests if r.path.endswith("/messages"))
+    assert graph_request.path == "/v21.0/106540352242922/messages"
+    assert graph_request.headers["Authorization"] == "Bearer EAAG-test-access-token"
+    assert graph_request.json()["text"]["preview_url"] is False
+    [row] = log_rows(whatsapp)
+    assert (row.channel, row.status, row.model_used, row.prompt_tokens) == (
+        "whatsapp",
+        "ok",
+        "openai/gpt-4o-mini",
+        10,
+    )
+
+
+def test_the_model_remembers_earlier_turns_with_the_same_customer(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    post_webhook(client, text_delivery(CUSTOMER, "My name is Ana."))
+    wait_for(lambda: len(fake_graph.sent_texts()) == 1)
+    wait_for(lambda: finished(whatsapp, 1))
+    post_webhook(client, text_delivery(CUSTOMER, "What is my name?"))
+    wait_for(lambda: len(fake_graph.sent_texts()) == 2)
+    chats = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert chats[1]["messages"][1:] == [
+        {"role": "user", "content": "My name is Ana."},
+        {"role": "assistant", "content": "echo: My name is Ana."},
+        {"role": "user", "content": "What is my name?"},
+    ]
+
+
+def test_memory_is_kept_per_customer_and_bounded_by_memory_turns(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    with whatsapp.app_context():
+        settings.save({"memory_turns": "1"}, author="test")
+    for number, text in enumerate(["one", "two", "three"], start=1):
+        post_webhook(client, text_delivery(CUSTOMER, text))
+        wait_for(lambda number=number: len(fake_graph.sent_texts()) == number)
+        wait_for(lambda number=number: finished(whatsapp, number))
+    post_webhook(client, text_delivery("4915112345678", "a stranger"))
+    wait_for(lambda: len(fake_graph.sent_texts()) == 4)
+    chats = [r.json()["messages"] for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert [m["content"] for m in chats[2][1:]] == ["two", "echo: two", "three"]
+    assert [m["content"] for m in chats[3][1:]] == ["a stranger"]
+
+
+def test_a_redelivery_while_answering_gets_one_reply(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo(delay=0.3)
+    for _ in range(3):
+        assert post_webhook(client, fixture("text.json")).status_code == 200
+    wait_for(lambda: finished(whatsapp))
+    assert post_webhook(client, fixture("text.json")).status_code == 200
+    wait_for(lambda: fake_graph.sent_texts())
+    assert len(fake_graph.sent_texts()) == 1
+    assert len([r for r in fake_openrouter.requests if r.path == CHAT_PATH]) == 1
+
+
+def test_a_batch_of_messages_is_answered_once_each(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    batch = delivery(
+        text_message(CUSTOMER, "first"),
+        text_message("4915112345678", "second"),
+        text_message("447700900123", "third"),
+    )
+    batch["entry"].append(delivery(text_message("33612345678", "fourth"))["entry"][0])
+    assert post_webhook(client, batch).status_code == 200
+    wait_for(lambda: finished(whatsapp, 4))
+    assert sorted((to, body) for to, body, _ in fake_graph.sent_texts()) == [
+        (CUSTOMER, "echo: first"),
+        ("33612345678", "echo: fourth"),
+        ("447700900123", "echo: third"),
+        ("4915112345678", "echo: second"),
+    ]
+
+
+def test_fifty_concurrent_customers_get_fifty_replies_and_no_duplicates(
+    whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo(delay=0.05)
+    numbers = [f"31600000{n:03d}" for n in range(50)]
+
+    def send(number):
+        assert (
+            post_webhook(
+                whatsapp.test_client(), text_delivery(number, f"hi from {number}")
+            ).status_code
+            == 200
+        )
+
+    threads = [threading.Thread(target=send, args=(number,)) for number in numbers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: finished(whatsapp, 50), timeout=60)
+    sent = fake_graph.sent_texts()
+    assert len(sent) == 50
+    assert sorted((to, body) for to, body, _ in sent) == [
+        (n, f"echo: hi from {n}") for n in numbers
+    ]
+    assert set(states(whatsapp)) == {"answered"}
+
+
+def test_a_long_answer_is_sent_in_parts_in_order(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    paragraphs = [f"Paragraph {n}. " + "word " * 300 for n in range(1, 8)]
+    fake_openrouter.reply("\n\n".join(paragraphs).strip())
+    post_webhook(client, fixture("text.json"))
+    wait_for(lambda: finished(whatsapp))
+    sent = fake_graph.sent_texts()
+    assert len(sent) >= 3
+    assert all(len(body) <= 4096 for _, body, _ in sent)
+    assert sent[0][2] is not None and all(context is None for _, _, context in sent[1:])
+    assert " ".join(body for _, body, _ in sent).split() == "\n\n".join(paragraphs).split()
+    assert states(whatsapp) == ["answered"]
+
+
+NON_TEXT = ["sticker.json", "contacts.json", "unsupported.json"]
+
+
+@pytest.mark.parametrize("name", NON_TEXT)
+def test_a_message_the_bot_cannot_read_gets_the_non_text_reply(
+    client, whatsapp, worker, fake_openrouter, fake_graph, name
+):
+    assert post_webhook(client, fixture(name)).status_code == 200
+    wait_for(lambda: finished(whatsapp))
+    [(_, body, _)] = fake_graph.sent_texts()
+    assert body == "Sorry, I can only read text messages for now."
+    assert not [r for r in fake_openrouter.requests if r.path == CHAT_PATH]
+
+
+@pytest.mark.parametrize(
+    ("name", "asked"),
+    [
+        ("interactive_button_reply.json", None),
+        ("interactive_list_reply.json", None),
+        ("button.json", None),
+        ("location.json", None),
+        ("text_reply_context.json", None),
+    ],
+)
+def test_replies_buttons_and_locations_go_to_the_model(
+    client, whatsapp, worker, fake_openrouter, fake_graph, name, asked
+):
+    fake_openrouter.echo()
+    assert post_webhook(client, fixture(name)).status_code == 200
+    wait_for(lambda: finished(whatsapp))
+    chats = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert len(chats) == 1 and chats[0]["messages"][-1]["content"].strip()
+    assert len(fake_graph.sent_texts()) == 1
+
+
+def test_an_empty_non_text_reply_setting_sends_nothing(client, whatsapp, worker, fake_graph):
+    with whatsapp.app_context():
+        settings.save({"non_text_reply": ""}, author="test")
+    post_webhook(client, fixture("sticker.json"))
+    wait_for(lambda: finished(whatsapp))
+    assert fake_graph.sent_texts() == []
+    assert states(whatsapp) == ["answered"]
+
+
+@pytest.mark.parametrize("name", ["reaction_removed.json", "system_phone_number_change.json"])
+def test_reactions_and_system_messages_get_no_reply(client, whatsapp, worker, fake_graph, name):
+    post_webhook(client, fixture(name))
+    assert states(whatsapp) == ["ignored"]
+    assert fake_graph.sent_texts() == []
+
+
+def test_a_paused_customer_gets_no_reply_until_resumed(
+    client, whatsapp, worker, runner, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    assert runner.invoke(args=["contacts", "pause", CUSTOMER]).exit_code == 0
+    post_webhook(client, text_delivery(CUSTOMER, "hello?"))
+    assert states(whatsapp) == ["paused"]
+    assert runner.invoke(args=["contacts", "resume", CUSTOMER]).exit_code == 0
+    post_webhook(client, text_delivery(CUSTOMER, "anyone?"))
+    wait_for(lambda: fake_graph.sent_texts())
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: anyone?"]
+
+
+def test_mark_read_shows_blue_ticks_and_typing_before_the_answer(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    with whatsapp.app_context():
+        settings.save({"mark_read": "on"}, author="test")
+    post_webhook(client, fixture("text.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    first = fake_graph.requests[0].json()
+    assert first["status"] == "read" and first["typing_indicator"] == {"type": "text"}

@@ -1,0 +1,175 @@
+"""The one reply pipeline: prompt, memory and text to the model, with retries, fallbacks and logs.
+
+The WhatsApp worker, the flow endpoint and the playground all answer through `ask_model`, so
+logging, error kinds, memory and model choice behave the same everywhere.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import select
+
+from . import catalog, inbox, prompts, requestlog, settings, upstream
+from .extensions import db
+from .models import Message
+from .openrouter import MAX_ROUTE_MODELS, ChatResult, OpenRouterError, chat_body
+from .requestlog import Origin
+from .troubleshooting import ErrorKind, trouble
+from .whatsapp import WhatsAppError, split_message
+
+T = TypeVar("T")
+MEMORY_WINDOW = timedelta(hours=24)
+# Failures no other model can fix: trying the next models would fail the same way.
+ACCOUNT_WIDE = {ErrorKind.INVALID_KEY, ErrorKind.NO_CREDITS, ErrorKind.NETWORK}
+
+
+def backoff_delay(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter, honouring the server's Retry-After, within a cap."""
+    base = current_app.config.get("RETRY_BASE_DELAY", 1.0)
+    cap = current_app.config.get("RETRY_MAX_DELAY", 30.0)
+    delay = base * 2 ** (attempt - 1) + random.uniform(0, base)  # noqa: S311 (jitter, not crypto)
+    return min(max(delay, retry_after or 0), cap)
+
+
+def with_retries(call: Callable[[int], T], log_failure: Callable[[int, Exception, int], None]) -> T:
+    """Run `call(attempt)`; retry transient failures; every failed attempt is logged."""
+    attempts = current_app.config.get("RETRY_ATTEMPTS", 3)
+    for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        try:
+            return call(attempt)
+        except (OpenRouterError, WhatsAppError) as exc:
+            log_failure(attempt, exc, int((time.monotonic() - started) * 1000))
+            if attempt == attempts or not trouble(exc.kind).transient:
+                raise
+            time.sleep(backoff_delay(attempt, exc.retry_after))
+    raise AssertionError("unreachable")
+
+
+def conversation(contact_id: int, text: str, before_id: int | None = None) -> list[dict]:
+    """System prompt, the contact's recent exchanges (last 24 h), then the new text."""
+    turns = int(settings.get("memory_turns"))
+    history: list[dict] = []
+    if turns:
+        since = datetime.now(UTC) - MEMORY_WINDOW
+        query = (
+            select(Message)
+            .where(
+                Message.contact_id == contact_id,
+                Message.text.is_not(None),
+                Message.created_at >= since,
+                Message.state.not_in(("failed", "sending")) | (Message.direction == "in"),
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(turns * 2)
+        )
+        if before_id is not None:
+            query = query.where(Message.id < before_id)
+        for message in reversed(db.session.scalars(query).all()):
+            role = "user" if message.direction == "in" else "assistant"
+            if history and history[-1]["role"] == role:  # parts of a split reply, or a burst
+                history[-1]["content"] += "\n\n" + message.text
+            else:
+                history.append({"role": role, "content": message.text})
+    system = {"role": "system", "content": prompts.current_text()}
+    return [system, *history, {"role": "user", "content": text}]
+
+
+def ask_model(messages: list[dict], origin: Origin, model: str | None = None) -> ChatResult:
+    """The model's answer. Routes of up to three models go to OpenRouter, which falls back
+    inside a route; when a whole route fails, the next enabled models get their turn."""
+    chain = [model] if model else catalog.fallback_chain()
+    if not chain:
+        raise OpenRouterError(ErrorKind.MODEL_NOT_FOUND, "No default model is chosen.")
+    client = upstream.openrouter_client()
+    max_tokens = int(settings.get("max_tokens"))
+    routes = [chain[i : i + MAX_ROUTE_MODELS] for i in range(0, len(chain), MAX_ROUTE_MODELS)]
+    for index, route in enumerate(routes):
+        body = chat_body(messages, route[0], route[1:], max_tokens)
+
+        def call(attempt: int, body=body) -> ChatResult:
+            result = client.send_chat(body)
+            requestlog.model_ok(origin, attempt, body, result)
+            return result
+
+        def log_failure(attempt: int, exc: Exception, latency_ms: int, body=body) -> None:
+            requestlog.upstream_error(
+                origin, attempt, exc, upstream="openrouter", body=body, latency_ms=latency_ms
+            )
+
+        try:
+            return with_retries(call, log_failure)
+        except OpenRouterError as exc:
+            if exc.kind in ACCOUNT_WIDE or index == len(routes) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def handle_inbound(message_id: int) -> None:
+    """Answer one customer message, at most once, whatever happened to earlier runs."""
+    message = inbox.claim(message_id)
+    if message is None:
+        return  # answered, being answered, or gone
+    contact = message.contact
+    if contact.paused:
+        inbox.finish(message, "paused")
+        return
+    if inbox.reply_parts(message):
+        # An earlier run got as far as sending and then died: never send a second reply.
+        inbox.finish_interrupted(message)
+        return
+    if settings.get("mark_read"):
+        _mark_read(message)
+    origin = Origin("whatsapp", contact.id, message.id)
+    failure: Exception | None = None
+    if message.text:
+        try:
+            result = ask_model(conversation(contact.id, message.text, message.id), origin)
+            reply = result.content
+        except OpenRouterError as exc:
+            failure, reply = exc, str(settings.get("fallback_reply"))
+    else:
+        reply = str(settings.get("non_text_reply"))
+    sent = send_reply(message, reply, origin) if reply.strip() else True
+    if failure is not None:
+        inbox.finish(message, "failed", failure)
+    elif not sent:
+        inbox.finish(message, "failed", inbox.last_send_error(message))
+    else:
+        inbox.finish(message, "answered")
+
+
+def send_reply(message: Message, text: str, origin: Origin, author: str = "bot") -> bool:
+    """Send `text` to the customer in parts of at most 4096 characters; False if one failed."""
+    client = upstream.whatsapp_client()
+    contact = message.contact
+    for index, part in enumerate(split_message(text)):
+        out = inbox.start_outbound(message, part, index, author)
+        quoted = message.wa_message_id if index == 0 else None
+
+        def call(_attempt: int, part=part, quoted=quoted):
+            return client.send_text(contact.phone or contact.customer_id, part, reply_to=quoted)
+
+        def log_failure(attempt: int, exc: Exception, latency_ms: int) -> None:
+            requestlog.upstream_error(
+                origin, attempt, exc, upstream="whatsapp", body=None, latency_ms=latency_ms
+            )
+
+        try:
+            inbox.mark_sent(out, with_retries(call, log_failure).message_id)
+        except WhatsAppError as exc:
+            inbox.mark_send_failed(out, exc)
+            return False
+    return True
+
+
+def _mark_read(message: Message) -> None:
+    try:
+        upstream.whatsapp_client().mark_read(message.wa_message_id, typing=True)
+    except WhatsAppError as exc:
+        # Blue ticks are a courtesy: a failure here must not stop the answer.
+        current_app.logger.warning("marking message %s read failed: %s", message.id, exc)
