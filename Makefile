@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format
+.PHONY: run test lint format bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,6 @@ lint: $(VENV)/.dev-deps
 format: $(VENV)/.dev-deps
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(VENV)/.dev-deps
+	$(BIN)/python bench/webhook_bench.py

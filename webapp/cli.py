@@ -3,11 +3,13 @@
 import os
 import secrets
 import signal
+import subprocess
+import sys
 import time
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
 from sqlalchemy import func, select
 
 from . import catalog, inbox, queue, settings
@@ -72,58 +74,59 @@ def _raise_interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 
-def _run_until_stopped(consumer=None, serve_web=None) -> None:
-    """Run the worker threads and/or the web server until Ctrl-C or SIGTERM, then stop cleanly."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    if consumer is not None:
-        current_app.extensions["tasks"].requeue_stuck_messages()  # work a restart left behind
-        consumer.start()
-    try:
-        if serve_web is not None:
-            serve_web()
-        else:
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if consumer is not None:
-            click.echo("Stopping: finishing the answers in progress…")
-            consumer.stop(graceful=True)
-        click.echo("Stopped.")
-
-
 @click.command("serve")
 @click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
 @with_appcontext
 def serve(no_worker: bool) -> None:
-    """Serve the admin and webhooks with waitress on HOST:PORT, with the worker beside it."""
+    """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it.
+
+    The worker is a process of its own, so answering messages never holds up a webhook.
+    """
     from waitress import create_server
 
     app = current_app._get_current_object()
     host, port = app.config["HOST"], app.config["PORT"]
     server = create_server(app, host=host, port=port, threads=8)
-    click.echo(f"Switchboard is running: open http://{host}:{port}/admin/ (Ctrl-C stops it)")
-    consumer = None
+    worker_process = None
     if not no_worker:
-        threads = app.config["WORKER_THREADS"]
-        consumer = queue.make_consumer(app.extensions["huey"], workers=threads)
-        click.echo(f"Worker: {threads} threads answering messages.")
+        app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"
+        command = [sys.executable, "-m", "flask", "--app", app_path, "worker"]
+        worker_process = subprocess.Popen(command)  # noqa: S603 (our own command line)
+    click.echo(f"Switchboard is running: open http://{host}:{port}/admin/ (Ctrl-C stops it)")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        _run_until_stopped(consumer, server.run)
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         server.close()
+        if worker_process is not None:
+            worker_process.terminate()  # the worker finishes the answers in progress
+            worker_process.wait()
+        click.echo("Stopped.")
 
 
 @click.command("worker")
 @click.option("--threads", type=click.IntRange(1, 64), help="Default: WORKER_THREADS or 8.")
 @with_appcontext
 def worker(threads: int | None) -> None:
-    """Answer queued messages (for running the worker apart from the web server)."""
+    """Answer queued messages until Ctrl-C or SIGTERM, then finish the answers in progress."""
     app = current_app._get_current_object()
     threads = threads or app.config["WORKER_THREADS"]
-    click.echo(f"Worker: {threads} threads answering messages (Ctrl-C stops it).")
-    _run_until_stopped(queue.make_consumer(app.extensions["huey"], workers=threads))
+    consumer = queue.make_consumer(app.extensions["huey"], workers=threads)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    app.extensions["tasks"].requeue_stuck_messages()  # work a restart left behind
+    consumer.start()
+    click.echo(f"Worker: {threads} threads answering messages.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Worker stopping: finishing the answers in progress…")
+        consumer.stop(graceful=True)
+        click.echo("Worker stopped.")
 
 
 @settings_cli.command("list")

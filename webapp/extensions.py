@@ -30,6 +30,9 @@ def _tune_sqlite(dbapi_connection, _record):
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL survives any crash of the program; only a power cut can lose the
+        # last commits. It spares an fsync per commit, which webhook latency depends on.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

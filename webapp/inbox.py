@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import requestlog, settings
@@ -62,7 +62,7 @@ def forget(number: str) -> bool:
 
 
 def _contact_for(inbound: InboundMessage) -> Contact:
-    contact = find_contact(inbound.customer_id)
+    contact = db.session.scalar(select(Contact).where(Contact.customer_id == inbound.customer_id))
     if contact is None:
         contact = Contact(customer_id=inbound.customer_id)
         db.session.add(contact)
@@ -82,8 +82,6 @@ def store_delivery(delivery: Delivery) -> list[int]:
     """
     to_answer = []
     for inbound in delivery.messages:
-        if not inbound.wa_message_id or _known(inbound.wa_message_id):
-            continue
         contact = _contact_for(inbound)
         state = "ignored" if inbound.reply == "none" else "paused" if contact.paused else "received"
         message = Message(
@@ -98,12 +96,13 @@ def store_delivery(delivery: Delivery) -> list[int]:
         )
         db.session.add(message)
         try:
-            db.session.commit()
-        except IntegrityError:  # the same message arriving in a parallel delivery
+            db.session.flush()  # the unique message id refuses a redelivery here
+        except IntegrityError:
             db.session.rollback()
             continue
         if state == "received":
             to_answer.append(message.id)
+        db.session.commit()
     for status in delivery.statuses:
         apply_status(status)
     for error in delivery.errors:
@@ -116,16 +115,11 @@ def store_delivery(delivery: Delivery) -> list[int]:
             body=None,
             latency_ms=0,
         )
-    if delivery.messages:
-        settings.set_state("last_inbound", {"at": now().isoformat(timespec="seconds")})
     return to_answer
 
 
-def _known(wa_message_id: str) -> bool:
-    return (
-        db.session.scalar(select(Message.id).where(Message.wa_message_id == wa_message_id))
-        is not None
-    )
+def last_inbound_at() -> datetime | None:
+    return db.session.scalar(select(func.max(Contact.last_inbound_at)))
 
 
 def apply_status(status: StatusUpdate) -> None:

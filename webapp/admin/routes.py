@@ -3,7 +3,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import catalog, prompts, settings, upstream
+from .. import catalog, inbox, prompts, settings, upstream
 from ..extensions import db
 from ..models import AiModel
 from . import bp
@@ -28,7 +28,7 @@ def webhook_status() -> dict:
     return {
         "url": url_for("webhook.receive", _external=True),
         "verified": settings.get_state("webhook_verified"),
-        "last_inbound": settings.get_state("last_inbound"),
+        "last_inbound": inbox.last_inbound_at(),
         "refused": refused if refused and not settings.is_set("whatsapp_app_secret") else None,
     }
 
@@ -54,7 +54,7 @@ def setup_checklist() -> list[tuple[str, bool, str]]:
             bool(settings.get_state("webhook_verified")),
             "admin.settings",
         ),
-        ("First message received", bool(settings.get_state("last_inbound")), "admin.settings"),
+        ("First message received", inbox.last_inbound_at() is not None, "admin.settings"),
     ]
 
 
