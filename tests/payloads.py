@@ -56,3 +56,19 @@ def status(wa_message_id: str, state: str, recipient: str, error: dict | None = 
 
 def text_delivery(wa_id: str, body: str, message_id: str | None = None) -> bytes:
     return json.dumps(delivery(text_message(wa_id, body, message_id))).encode()
+
+
+# Meta's answer to a free-form message outside the customer service window.
+WINDOW_ERROR = {
+    "error": {
+        "message": "(#131047) Re-engagement message",
+        "type": "OAuthException",
+        "code": 131047,
+        "error_data": {
+            "messaging_product": "whatsapp",
+            "details": "Message failed to send because more than 24 hours have passed since "
+            "the customer last replied to this number.",
+        },
+        "fbtrace_id": "AbCdEfGhIjKl",
+    }
+}

@@ -113,7 +113,9 @@ def test_a_send_interrupted_by_a_crash_is_not_repeated(whatsapp, fake_graph, cli
     post_webhook(client, fixture("text.json"))
     with whatsapp.app_context():
         message = db.session.scalar(select(Message))
-        inbox.start_outbound(message, "half-sent answer", 0, "bot")  # then the process died
+        inbox.start_outbound(
+            message.contact_id, "half-sent answer", 0, "bot", reply_to=message
+        )  # then the process died
         message_id = message.id
     whatsapp.extensions["tasks"].reply_to_message.call_local(message_id)
     assert fake_graph.sent_texts() == []

@@ -1,6 +1,8 @@
 """End to end: signed webhook → real huey worker → fake OpenRouter → fake Graph API."""
 
+import json
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -260,3 +262,32 @@ def test_mark_read_shows_blue_ticks_and_typing_before_the_answer(
     wait_for(lambda: fake_graph.sent_texts())
     first = fake_graph.requests[0].json()
     assert first["status"] == "read" and first["typing_indicator"] == {"type": "text"}
+
+
+INBOUND_FIXTURES = sorted(
+    p.name
+    for p in (Path(__file__).parent / "fixtures" / "whatsapp").glob("*.json")
+    if not p.name.startswith("send_")
+)
+
+
+@pytest.mark.parametrize("name", INBOUND_FIXTURES)
+def test_every_recorded_delivery_gets_what_its_content_calls_for(
+    client, whatsapp, worker, fake_openrouter, fake_graph, name
+):
+    from webapp.whatsapp import parse_webhook
+
+    fake_openrouter.echo()
+    parsed = parse_webhook(json.loads(fixture(name)))
+    assert post_webhook(client, fixture(name)).status_code == 200
+    wanted = [m.reply for m in parsed.messages]
+    wait_for(lambda: all(s not in ("received", "processing") for s in states(whatsapp)))
+    wait_for(lambda: len(fake_graph.sent_texts()) == sum(r != "none" for r in wanted))
+    chats = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert len(chats) == wanted.count("model")
+    for chat, message in zip(
+        chats, [m for m in parsed.messages if m.reply == "model"], strict=True
+    ):
+        assert chat["messages"][-1]["content"] == message.text
+    non_text = [body for _, body, _ in fake_graph.sent_texts() if not body.startswith("echo: ")]
+    assert len(non_text) == wanted.count("non_text")

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from tests.conftest import post_webhook, wait_for
 from tests.fakes import CHAT_PATH, fixture_bytes
-from tests.payloads import fixture
+from tests.payloads import WINDOW_ERROR, fixture
 from tests.test_replies import finished, log_rows, only_default_model
 from webapp import catalog, settings
 from webapp.extensions import db
@@ -142,18 +142,7 @@ GRAPH_FAILURES = [
     ("server_error", 500, "whatsapp_unavailable", 3),
 ]
 GRAPH_BODIES = {
-    "errors_131047": {
-        "error": {
-            "message": "(#131047) Re-engagement message",
-            "type": "OAuthException",
-            "code": 131047,
-            "error_data": {
-                "messaging_product": "whatsapp",
-                "details": "Message failed to send because more than 24 hours have passed "
-                "since the customer last replied to this number.",
-            },
-        }
-    },
+    "errors_131047": WINDOW_ERROR,
     "rate_limit_130429": {
         "error": {"message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429}
     },

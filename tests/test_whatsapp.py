@@ -684,3 +684,14 @@ def test_an_early_paragraph_break_does_not_waste_a_message():
     parts = split_message(text, limit=1000)
     assert len(parts[0]) > 900
     assert words_of(parts) == text.split()
+
+
+def test_a_code_of_unicode_digits_never_breaks_parsing_or_classifying():
+    from webapp.openrouter import classify_error
+    from webapp.whatsapp import classify_graph_error, parse_webhook
+
+    status = {"id": "wamid.X", "status": "failed", "errors": [{"code": "²", "title": "odd"}]}
+    payload = {"entry": [{"changes": [{"field": "messages", "value": {"statuses": [status]}}]}]}
+    assert parse_webhook(payload).statuses[0].error_code is None
+    assert classify_graph_error(400, '{"error": {"code": "²", "message": "odd"}}').code is None
+    assert classify_error(200, '{"error": {"code": "²", "message": "odd"}}').kind == "bad_response"

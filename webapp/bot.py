@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from . import catalog, inbox, prompts, requestlog, settings, upstream
 from .extensions import db
-from .models import Message
+from .models import Contact, Message
 from .openrouter import MAX_ROUTE_MODELS, ChatResult, OpenRouterError, chat_body
 from .requestlog import Origin
 from .troubleshooting import ErrorKind, trouble
-from .whatsapp import WhatsAppError, split_message
+from .whatsapp import WhatsAppClient, WhatsAppError, split_message
 
 T = TypeVar("T")
 MEMORY_WINDOW = timedelta(hours=24)
@@ -146,23 +146,11 @@ def handle_inbound(message_id: int) -> None:
 def send_reply(message: Message, text: str, origin: Origin, author: str = "bot") -> bool:
     """Send `text` to the customer in parts of at most 4096 characters; False if one failed."""
     client = upstream.whatsapp_client()
-    contact = message.contact
+    to = message.contact.phone or message.contact.customer_id
     for index, part in enumerate(split_message(text)):
-        out = inbox.start_outbound(message, part, index, author)
+        out = inbox.start_outbound(message.contact_id, part, index, author, reply_to=message)
         quoted = message.wa_message_id if index == 0 else None
-
-        def call(_attempt: int, part=part, quoted=quoted):
-            return client.send_text(contact.phone or contact.customer_id, part, reply_to=quoted)
-
-        def log_failure(attempt: int, exc: Exception, latency_ms: int) -> None:
-            requestlog.upstream_error(
-                origin, attempt, exc, upstream="whatsapp", body=None, latency_ms=latency_ms
-            )
-
-        try:
-            inbox.mark_sent(out, with_retries(call, log_failure).message_id)
-        except WhatsAppError as exc:
-            inbox.mark_send_failed(out, exc)
+        if not _deliver(client, to, out, origin, quoted):
             return False
     return True
 
@@ -173,3 +161,65 @@ def _mark_read(message: Message) -> None:
     except WhatsAppError as exc:
         # Blue ticks are a courtesy: a failure here must not stop the answer.
         current_app.logger.warning("marking message %s read failed: %s", message.id, exc)
+
+
+class ServiceWindowClosed(Exception):
+    """A free-form message to a customer who has not written within WhatsApp's 24 hours."""
+
+
+def window_closed_reason(contact: Contact) -> str | None:
+    """Why the team cannot write to `contact` now, in the owner's words; None when it can."""
+    if inbox.in_service_window(contact):
+        return None
+    last = contact.last_inbound_at
+    when = (
+        f"This customer last wrote on {last:%Y-%m-%d at %H:%M} UTC."
+        if last
+        else "This customer has not written yet."
+    )
+    rule = trouble(ErrorKind.WHATSAPP_WINDOW).cause
+    return f"{rule} {when} Message templates are not supported yet."
+
+
+def send_human_reply(contact_id: int, text: str) -> list[Message]:
+    """Send the team's own message in parts of at most 4096 characters, stopping at a failed part.
+
+    Returns the stored parts (author "human"); a part that could not be sent is the last one,
+    marked failed with its error kind. It answers no particular message, so it is stored without
+    `reply_to` and quotes nothing. It does not pause the bot: owners pause explicitly.
+    """
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        raise LookupError(f"no contact {contact_id}")
+    if reason := window_closed_reason(contact):
+        raise ServiceWindowClosed(reason)  # Meta would refuse it (131047): nothing is sent
+    client = upstream.whatsapp_client()
+    parts = []
+    for index, part in enumerate(split_message(text)):
+        out = inbox.start_outbound(contact.id, part, index, "human")
+        parts.append(out)
+        origin = Origin("whatsapp", contact.id, out.id)
+        if not _deliver(client, contact.phone or contact.customer_id, out, origin):
+            break
+    return parts
+
+
+def _deliver(
+    client: WhatsAppClient, to: str, out: Message, origin: Origin, quoted: str | None = None
+) -> bool:
+    """Send one stored outbound message, retrying transient failures; False when it failed."""
+
+    def call(_attempt: int):
+        return client.send_text(to, out.text, reply_to=quoted)
+
+    def log_failure(attempt: int, exc: Exception, latency_ms: int) -> None:
+        requestlog.upstream_error(
+            origin, attempt, exc, upstream="whatsapp", body=None, latency_ms=latency_ms
+        )
+
+    try:
+        inbox.mark_sent(out, with_retries(call, log_failure).message_id)
+    except WhatsAppError as exc:
+        inbox.mark_send_failed(out, exc)
+        return False
+    return True

@@ -16,13 +16,15 @@ from .whatsapp import Delivery, InboundMessage, StatusUpdate, WhatsAppError, kin
 # Delivery ticks only move forward: Meta does not promise to deliver statuses in order.
 STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
 LOST_ENQUEUE_AFTER = timedelta(minutes=2)
+# WhatsApp accepts free-form messages from a business only this long after the customer's last.
+SERVICE_WINDOW = timedelta(hours=24)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _naive(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
     # SQLite keeps datetimes without a zone; everything stored is UTC.
     return moment.astimezone(UTC).replace(tzinfo=None)
 
@@ -70,8 +72,8 @@ def _contact_for(inbound: InboundMessage) -> Contact:
     contact.user_id = inbound.user_id or contact.user_id
     contact.profile_name = inbound.profile_name or contact.profile_name
     contact.username = inbound.username or contact.username
-    if contact.last_inbound_at is None or _naive(inbound.timestamp) > contact.last_inbound_at:
-        contact.last_inbound_at = _naive(inbound.timestamp)
+    if contact.last_inbound_at is None or naive_utc(inbound.timestamp) > contact.last_inbound_at:
+        contact.last_inbound_at = naive_utc(inbound.timestamp)
     return contact
 
 
@@ -143,7 +145,7 @@ def claim(message_id: int) -> Message | None:
     claimed = db.session.execute(
         update(Message)
         .where(Message.id == message_id, Message.direction == "in", Message.state == "received")
-        .values(state="processing", claimed_at=_naive(now()), attempts=Message.attempts + 1)
+        .values(state="processing", claimed_at=naive_utc(now()), attempts=Message.attempts + 1)
     ).rowcount
     db.session.commit()
     return db.session.get(Message, message_id) if claimed else None
@@ -175,14 +177,17 @@ def finish_interrupted(message: Message) -> None:
     db.session.commit()
 
 
-def start_outbound(message: Message, text: str, part: int, author: str) -> Message:
+def start_outbound(
+    contact_id: int, text: str, part: int, author: str, reply_to: Message | None = None
+) -> Message:
+    """Store an outgoing message before it is sent, so a crash mid-send is never repeated."""
     out = Message(
-        contact_id=message.contact_id,
+        contact_id=contact_id,
         direction="out",
         author=author,
         text=text,
         state="sending",
-        reply_to_id=message.id,
+        reply_to_id=reply_to.id if reply_to else None,
         part=part,
     )
     db.session.add(out)
@@ -222,7 +227,7 @@ def stuck_message_ids() -> list[int]:
             select(Message.id).where(
                 inbound,
                 Message.state == "processing",
-                Message.claimed_at < _naive(current - stale),
+                Message.claimed_at < naive_utc(current - stale),
             )
         )
     )
@@ -237,7 +242,7 @@ def stuck_message_ids() -> list[int]:
         select(Message.id).where(
             inbound,
             Message.state == "received",
-            Message.updated_at < _naive(current - min(stale, LOST_ENQUEUE_AFTER)),
+            Message.updated_at < naive_utc(current - min(stale, LOST_ENQUEUE_AFTER)),
         )
     )
     return sorted(set(abandoned) | set(never_started))
@@ -247,3 +252,15 @@ def _stale_seconds() -> float:
     # Longer than any real job: every attempt may take the whole timeout, plus the backoff.
     attempts = current_app.config.get("RETRY_ATTEMPTS", 3)
     return float(settings.get("request_timeout")) * attempts * 2 + 120
+
+
+def service_window_ends(contact: Contact) -> datetime | None:
+    """When WhatsApp stops taking free-form messages to `contact` (naive UTC); None: never open."""
+    if contact.last_inbound_at is None:
+        return None
+    return contact.last_inbound_at + SERVICE_WINDOW
+
+
+def in_service_window(contact: Contact) -> bool:
+    ends = service_window_ends(contact)
+    return ends is not None and naive_utc(now()) < ends

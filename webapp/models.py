@@ -142,24 +142,30 @@ class RequestLog(db.Model):
     """One attempt at an upstream call (a model or a WhatsApp send), with how it went."""
 
     __tablename__ = "request_log"
+    __table_args__ = (
+        Index("ix_request_log_status_created", "status", "created_at"),
+        Index("ix_request_log_kind_created", "error_kind", "created_at"),
+        Index("ix_request_log_channel_created", "channel", "created_at"),
+        Index("ix_request_log_model_requested_created", "model_requested", "created_at"),
+        Index("ix_request_log_model_used_created", "model_used", "created_at"),
+        Index("ix_request_log_contact_created", "contact_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    channel: Mapped[str] = mapped_column(String(16), index=True)  # whatsapp, flow, playground
+    channel: Mapped[str] = mapped_column(String(16))  # whatsapp, flow, playground
     upstream: Mapped[str] = mapped_column(String(16), default="openrouter")  # or whatsapp
-    contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
-    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
     attempt: Mapped[int] = mapped_column(default=1)
-    model_requested: Mapped[str | None] = mapped_column(String(200), index=True)
+    model_requested: Mapped[str | None] = mapped_column(String(200))
     model_used: Mapped[str | None] = mapped_column(String(200))
     provider: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(8), index=True)  # ok, error
+    status: Mapped[str] = mapped_column(String(8))  # ok, error
     http_status: Mapped[int | None]
-    error_kind: Mapped[str | None] = mapped_column(String(32), index=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[int | None]
     prompt_tokens: Mapped[int | None]

@@ -1,13 +1,11 @@
 """The OpenRouter client: the only code that talks to OpenRouter (or any OpenAI-compatible API)."""
 
 import difflib
-import email.utils
 import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +13,18 @@ import requests
 from urllib3.exceptions import ReadTimeoutError
 
 from .troubleshooting import ErrorKind, Trouble, trouble
+from .wire import (
+    as_float,
+    as_int,
+    as_str,
+    dig,
+    header,
+    json_or_none,
+    network_reason,
+    not_json_message,
+    retry_seconds,
+    shorten,
+)
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 RAW_BODY_LIMIT = 10_000  # enough to inspect any provider error, small enough for a log row
@@ -30,12 +40,6 @@ KIND_BY_STATUS = {
     429: ErrorKind.RATE_LIMITED,
 }
 MODEL_GONE = {"model_not_found", "model_deprecated"}  # `error.availability.code` values
-NETWORK_REASONS = (
-    ("refused", "connection refused"),
-    ("resolve|name or service|nodename|getaddrinfo", "the name could not be found (DNS)"),
-    ("unreachable", "the network is unreachable"),
-    ("reset|aborted|disconnected|without response", "the connection was dropped"),
-)
 
 
 @dataclass(eq=False, repr=False)
@@ -142,7 +146,7 @@ class OpenRouterClient:
     def _call(self, method: str, path: str, body: dict | None, parse):
         try:
             status, text, headers, latency_ms = self._send(method, path, body)
-            payload = _json_or_none(text)
+            payload = json_or_none(text)
             if not 200 <= status < 300 or not isinstance(payload, dict):
                 raise classify_error(status, text, headers)
             try:
@@ -237,8 +241,7 @@ class OpenRouterClient:
         elif isinstance(exc, errors.SSLError):
             message = f"The secure (TLS) connection to {self._host()} failed: certificate problem."
         elif isinstance(exc, errors.ConnectionError):
-            reasons = (r for pattern, r in NETWORK_REASONS if re.search(pattern, str(exc), re.I))
-            message = f"Could not connect to {self._host()}: {next(reasons, 'connection failed')}."
+            message = f"Could not connect to {self._host()}: {network_reason(exc)}."
         else:
             message = f"The request could not be sent ({type(exc).__name__})."
             return OpenRouterError(ErrorKind.BAD_REQUEST, message)
@@ -283,9 +286,9 @@ def classify_error(
     """Turn a failed answer into exactly one OpenRouterError (pure, so tests call it directly)."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body or ""
     raw_body = text[:RAW_BODY_LIMIT]
-    payload = _json_or_none(text)
+    payload = json_or_none(text)
     if not isinstance(payload, dict):
-        message = _not_json(status, text, headers)
+        message = not_json_message(status, text, headers)
         return OpenRouterError(
             _kind_for(status), message, status, _retry_after(headers, {}), raw_body=raw_body
         )
@@ -300,7 +303,7 @@ def classify_error(
     else:
         effective = status
     message = str(error.get("message") or "").strip()
-    kind = _kind_for(effective, message, _dig(metadata, "availability", "code"))
+    kind = _kind_for(effective, message, dig(metadata, "availability", "code"))
     return OpenRouterError(
         kind,
         _describe(kind, status, message, metadata),
@@ -308,7 +311,7 @@ def classify_error(
         _retry_after(headers, metadata),
         metadata,
         raw_body,
-        _str(metadata.get("provider_name")) or _str(payload.get("provider")),
+        as_str(metadata.get("provider_name")) or as_str(payload.get("provider")),
     )
 
 
@@ -331,13 +334,13 @@ def _model_name(model_id: str) -> str:
 
 
 def _chat_result(payload: dict, latency_ms: int) -> ChatResult:
-    choice = _dig(payload, "choices", 0)
+    choice = dig(payload, "choices", 0)
     if not isinstance(choice, dict):
         raise _NoReply("The answer has no choices, so there is no reply text.")
-    finish_reason = _str(choice.get("finish_reason"))
+    finish_reason = as_str(choice.get("finish_reason"))
     if finish_reason == "error" or choice.get("error"):
         raise _NoReply("The model stopped with an error before finishing its reply.")
-    content = _dig(choice, "message", "content")
+    content = dig(choice, "message", "content")
     if not isinstance(content, str) or not content.strip():
         why = "is an empty reply" if isinstance(content, str) else "has no message.content"
         if payload.get("object") == "chat.completion.chunk":
@@ -348,12 +351,12 @@ def _chat_result(payload: dict, latency_ms: int) -> ChatResult:
     usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
     return ChatResult(
         content=content,
-        model=_str(payload.get("model")),
-        provider=_str(payload.get("provider")),
-        prompt_tokens=_int(usage.get("prompt_tokens")),
-        completion_tokens=_int(usage.get("completion_tokens")),
-        cost=_float(usage.get("cost")),
-        generation_id=_str(payload.get("id")),
+        model=as_str(payload.get("model")),
+        provider=as_str(payload.get("provider")),
+        prompt_tokens=as_int(usage.get("prompt_tokens")),
+        completion_tokens=as_int(usage.get("completion_tokens")),
+        cost=as_float(usage.get("cost")),
+        generation_id=as_str(payload.get("id")),
         latency_ms=latency_ms,
         finish_reason=finish_reason,
         raw=payload,
@@ -365,10 +368,10 @@ def _key_info(payload: dict, latency_ms: int) -> KeyInfo:
     if not isinstance(data, dict):
         raise _NoReply("The key check answered without a 'data' object.")
     return KeyInfo(
-        label=_str(data.get("label")),
-        usage=_float(data.get("usage")),
-        limit=_float(data.get("limit")),
-        limit_remaining=_float(data.get("limit_remaining")),
+        label=as_str(data.get("label")),
+        usage=as_float(data.get("usage")),
+        limit=as_float(data.get("limit")),
+        limit_remaining=as_float(data.get("limit_remaining")),
         is_free_tier=bool(data.get("is_free_tier")),
         raw=payload,
     )
@@ -381,7 +384,7 @@ def _model_list(payload: dict, latency_ms: int) -> list[dict]:
 
 
 def _error_object(payload: dict) -> dict:
-    for error in (payload.get("error"), _dig(payload, "choices", 0, "error")):
+    for error in (payload.get("error"), dig(payload, "choices", 0, "error")):
         if isinstance(error, dict):
             return error
         if isinstance(error, str) and error:
@@ -405,7 +408,7 @@ def _kind_for(status: int | None, message: str = "", availability_code: Any = No
 
 def _describe(kind: ErrorKind, status: int | None, message: str, metadata: dict) -> str:
     text = message or f"The API answered HTTP {status} with an error but no message."
-    provider = _str(metadata.get("provider_name"))
+    provider = as_str(metadata.get("provider_name"))
     if text.lower().rstrip(".") == "provider returned error" and metadata.get("raw"):
         text = f"Provider returned error{f' ({provider})' if provider else ''}: "
         text += _raw_summary(metadata["raw"])
@@ -421,116 +424,36 @@ def _describe(kind: ErrorKind, status: int | None, message: str, metadata: dict)
             " Your OpenRouter provider settings (allowed or ignored providers) exclude every "
             "provider that serves this model."
         )
-    suggested = _dig(metadata, "availability", "fallback_models")
+    suggested = dig(metadata, "availability", "fallback_models")
     if kind is ErrorKind.MODEL_NOT_FOUND and isinstance(suggested, list) and suggested:
         text += f" Suggested instead: {', '.join(map(str, suggested))}."
-    return _shorten(text, MESSAGE_LIMIT)
+    return shorten(text, MESSAGE_LIMIT)
 
 
 def _raw_summary(raw: Any) -> str:
     """The provider's own words from `metadata.raw`: plain text, JSON text or an object."""
-    parsed = _json_or_none(raw) if isinstance(raw, str) else raw
+    parsed = json_or_none(raw) if isinstance(raw, str) else raw
     if isinstance(parsed, dict):
-        for words in (_dig(parsed, "error", "message"), parsed.get("error"), parsed.get("message")):
+        for words in (dig(parsed, "error", "message"), parsed.get("error"), parsed.get("message")):
             if isinstance(words, str) and words:
-                return _shorten(words, 300)
-        return _shorten(json.dumps(parsed, ensure_ascii=False), 300)
-    return _shorten(" ".join(str(raw).split()), 300)
-
-
-def _not_json(status: int | None, text: str, headers: Mapping | None) -> str:
-    if status is not None and 300 <= status < 400:
-        where = _header(headers, "Location") or "another address"
-        return f"The API redirected (HTTP {status}) to {where}; check the API base URL."
-    start = text.lstrip()[:500].lower()
-    if not start:
-        what = "an empty body"
-    elif start.startswith("<!doctype html") or "<html" in start:
-        title = re.search(r"<title[^>]*>(.*?)</title>", text[:5000], re.IGNORECASE | re.DOTALL)
-        what = "an HTML page" + (f" ({_shorten(' '.join(title[1].split()), 100)})" if title else "")
-    else:
-        what = "a body that is not JSON"
-    if status is None or status < 400:
-        return f"The server answered with {what} instead of JSON."
-    return (
-        f"The server answered HTTP {status} with {what} instead of JSON; usually a proxy or "
-        "Cloudflare error page."
-    )
+                return shorten(words, 300)
+        return shorten(json.dumps(parsed, ensure_ascii=False), 300)
+    return shorten(" ".join(str(raw).split()), 300)
 
 
 def _retry_after(headers: Mapping | None, metadata: dict) -> float | None:
     for value in (
-        _header(headers, "Retry-After"),
+        header(headers, "Retry-After"),
         metadata.get("retry_after_seconds"),
-        _dig(metadata, "availability", "retry_after"),
-        _header(metadata.get("headers"), "Retry-After"),
+        dig(metadata, "availability", "retry_after"),
+        header(metadata.get("headers"), "Retry-After"),
     ):
-        if (seconds := _seconds(value)) is not None:
+        if (seconds := retry_seconds(value)) is not None:
             return seconds
     return None
 
 
-def _seconds(value: Any) -> float | None:
-    """Seconds from a number, a numeric string or an HTTP date (both Retry-After forms)."""
-    if (number := _float(value)) is not None:
-        return max(0.0, number)
-    if not isinstance(value, str):
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if isinstance(headers, Mapping):
-        for key, value in headers.items():
-            if str(key).lower() == name.lower():
-                return str(value)
-    return None
-
-
-def _dig(value: Any, *path: str | int) -> Any:
-    """value[path[0]][path[1]]…, or None as soon as a step is missing or of the wrong type."""
-    for step in path:
-        if isinstance(step, int):
-            value = value[step] if isinstance(value, list) and len(value) > step else None
-        else:
-            value = value.get(step) if isinstance(value, dict) else None
-    return value
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)  # also skips the whitespace OpenRouter pads bodies with
-    except ValueError:
-        return None
-
-
 def _http_status(value: Any) -> int | None:
-    number = int(value) if isinstance(value, str) and value.isdigit() else value
+    number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
     is_int = isinstance(number, int) and not isinstance(number, bool)
     return number if is_int and 400 <= number <= 599 else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

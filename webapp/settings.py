@@ -201,7 +201,7 @@ def clean(name: str, raw: str) -> str | int:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SettingError(f"{spec.label} must be an http:// or https:// URL, not '{raw}'.")
         return value.rstrip("/")
-    if spec.kind == "digits" and value and not value.isdigit():
+    if spec.kind == "digits" and value and not (value.isascii() and value.isdigit()):
         raise SettingError(f"{spec.label} must contain digits only, not '{raw}'.")
     if spec.kind in ("line", "secret", "digits") and any(c.isspace() for c in value):
         raise SettingError(f"{spec.label} must not contain spaces or line breaks.")

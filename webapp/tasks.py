@@ -28,8 +28,19 @@ def register(huey: Huey, app: Flask) -> SimpleNamespace:
                 log.warning("message %s was not finished; queueing it again", message_id)
                 reply_to_message(message_id)
 
+    @huey.periodic_task(crontab(minute="7"), name="apply_retention")
+    def apply_retention() -> None:
+        from . import retention
+
+        with app.app_context():
+            removed = retention.purge()
+            if any(removed.values()):
+                log.info("retention: removed %s", removed)
+
     return SimpleNamespace(
-        reply_to_message=reply_to_message, requeue_stuck_messages=requeue_stuck_messages
+        reply_to_message=reply_to_message,
+        requeue_stuck_messages=requeue_stuck_messages,
+        apply_retention=apply_retention,
     )
 
 

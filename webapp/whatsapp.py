@@ -14,18 +14,18 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-# Generic JSON/HTTP helpers shared with the sibling client, so both read answers alike.
-from .openrouter import (
-    NETWORK_REASONS,
-    _dig,
-    _float,
-    _header,
-    _json_or_none,
-    _not_json,
-    _seconds,
-    _shorten,
-)
 from .troubleshooting import ErrorKind, Trouble, trouble
+from .wire import (
+    as_float,
+    as_int,
+    dig,
+    header,
+    json_or_none,
+    network_reason,
+    not_json_message,
+    retry_seconds,
+    shorten,
+)
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 TEXT_LIMIT = 4096  # Meta's maximum for one text body
@@ -170,7 +170,7 @@ def parse_webhook(payload: Any) -> Delivery:
             value = change.get("value")
             if change.get("field", "messages") != "messages" or not isinstance(value, dict):
                 continue  # other subscriptions (templates, account updates) have other shapes
-            number_id = _str(_dig(value, "metadata", "phone_number_id"))
+            number_id = _trim(dig(value, "metadata", "phone_number_id"))
             contacts = _dicts(value.get("contacts"))
             for message in _dicts(value.get("messages")):
                 if inbound := _inbound(message, contacts, number_id):
@@ -184,14 +184,14 @@ def parse_webhook(payload: Any) -> Delivery:
 
 
 def _inbound(message: dict, contacts: list[dict], number_id: str | None) -> InboundMessage | None:
-    phone, user_id = _str(message.get("from")), _str(message.get("from_user_id"))
+    phone, user_id = _trim(message.get("from")), _trim(message.get("from_user_id"))
     contact = _contact_for(contacts, phone, user_id)
-    phone = phone or _str(contact.get("wa_id"))
-    user_id = user_id or _str(contact.get("user_id"))
-    message_id, customer_id = _str(message.get("id")), phone or user_id
+    phone = phone or _trim(contact.get("wa_id"))
+    user_id = user_id or _trim(contact.get("user_id"))
+    message_id, customer_id = _trim(message.get("id")), phone or user_id
     if not message_id or not customer_id:
         return None  # nothing to dedupe on, or nobody to answer
-    kind = _str(message.get("type")) or "unknown"
+    kind = _trim(message.get("type")) or "unknown"
     part = message.get(kind) if isinstance(message.get(kind), dict) else {}
     text = None if kind in SILENT else _text_of(kind, part)
     return InboundMessage(
@@ -199,13 +199,13 @@ def _inbound(message: dict, contacts: list[dict], number_id: str | None) -> Inbo
         customer_id=customer_id,
         phone=phone,
         user_id=user_id,
-        profile_name=_str(_dig(contact, "profile", "name")),
-        username=_str(_dig(contact, "profile", "username")),
+        profile_name=_trim(dig(contact, "profile", "name")),
+        username=_trim(dig(contact, "profile", "username")),
         type=kind,
         text=text,
         reply=Reply.NONE if kind in SILENT else Reply.MODEL if text else Reply.NON_TEXT,
         timestamp=_time(message.get("timestamp")),
-        context_id=_str(_dig(message, "context", "id")),
+        context_id=_trim(dig(message, "context", "id")),
         phone_number_id=number_id,
         raw=message,
     )
@@ -222,33 +222,33 @@ def _contact_for(contacts: list[dict], phone: str | None, user_id: str | None) -
 
 def _text_of(kind: str, part: dict) -> str | None:
     if kind == "text":
-        return _str(part.get("body"))
+        return _trim(part.get("body"))
     if kind in CAPTIONED:
-        return _str(part.get("caption"))
+        return _trim(part.get("caption"))
     if kind == "button":  # a template's quick-reply button
-        return _str(part.get("text")) or _str(part.get("payload"))
+        return _trim(part.get("text")) or _trim(part.get("payload"))
     if kind == "interactive":
         choice = part.get(part["type"]) if isinstance(part.get("type"), str) else None
-        if isinstance(choice, dict) and _str(choice.get("title")):
+        if isinstance(choice, dict) and _trim(choice.get("title")):
             return _joined(" — ", choice.get("title"), choice.get("description"))
     if kind == "location":
         place = _joined(", ", part.get("name"), part.get("address"))
         lat, lon = part.get("latitude"), part.get("longitude")
-        known = _float(lat) is not None and _float(lon) is not None
+        known = as_float(lat) is not None and as_float(lon) is not None
         where = f" (location {lat}, {lon})" if known else ""
         return place + where if place else None
     return None  # audio, stickers, contacts, unsupported, unknown and anything new
 
 
 def _status(status: dict, number_id: str | None) -> StatusUpdate | None:
-    if not (message_id := _str(status.get("id"))):
+    if not (message_id := _trim(status.get("id"))):
         return None
     errors = _dicts(status.get("errors"))
     code, title, message, details = _error_fields(errors[0]) if errors else (None,) * 4
     return StatusUpdate(
         wa_message_id=message_id,
-        status=_str(status.get("status")) or "unknown",
-        recipient_id=_str(status.get("recipient_id")) or _str(status.get("recipient_user_id")),
+        status=_trim(status.get("status")) or "unknown",
+        recipient_id=_trim(status.get("recipient_id")) or _trim(status.get("recipient_user_id")),
         timestamp=_time(status.get("timestamp")),
         error_code=code,
         error_title=title or message,
@@ -259,8 +259,8 @@ def _status(status: dict, number_id: str | None) -> StatusUpdate | None:
 
 
 def _error_fields(error: dict) -> tuple[int | None, str | None, str | None, str | None]:
-    details = _str(_dig(error, "error_data", "details"))
-    return _int(error.get("code")), _str(error.get("title")), _str(error.get("message")), details
+    details = _trim(dig(error, "error_data", "details"))
+    return _code(error.get("code")), _trim(error.get("title")), _trim(error.get("message")), details
 
 
 class WhatsAppClient:
@@ -296,8 +296,8 @@ class WhatsAppClient:
         if reply_to:
             message["context"] = {"message_id": reply_to}
         payload, latency_ms = self._post(message, ("messages", 0, "id"))
-        wa_id = _str(_dig(payload, "contacts", 0, "wa_id"))
-        return SendResult(str(_dig(payload, "messages", 0, "id")), wa_id, latency_ms, payload)
+        wa_id = _trim(dig(payload, "contacts", 0, "wa_id"))
+        return SendResult(str(dig(payload, "messages", 0, "id")), wa_id, latency_ms, payload)
 
     def mark_read(self, message_id: str, typing: bool = False) -> None:
         body = dict(messaging_product="whatsapp", status="read", message_id=message_id)
@@ -309,9 +309,9 @@ class WhatsAppClient:
         """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError."""
         try:
             status, text, headers, latency_ms = self._send(body)
-            payload = _json_or_none(text)
+            payload = json_or_none(text)
             ok = 200 <= status < 300 and isinstance(payload, dict) and "error" not in payload
-            if not ok or not _dig(payload, *expected):
+            if not ok or not dig(payload, *expected):
                 raise classify_graph_error(status, text, headers)
             return payload, latency_ms
         except WhatsAppError as err:
@@ -359,8 +359,7 @@ class WhatsAppClient:
         elif isinstance(exc, errors.SSLError):
             message = f"The secure (TLS) connection to {self._host()} failed."
         else:
-            reasons = (r for pattern, r in NETWORK_REASONS if re.search(pattern, str(exc), re.I))
-            message = f"Could not reach {self._host()}: {next(reasons, 'connection failed')}."
+            message = f"Could not reach {self._host()}: {network_reason(exc)}."
         return WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, message)
 
     def _redacted(self, err: WhatsAppError) -> WhatsAppError:
@@ -379,13 +378,13 @@ def classify_graph_error(
 ) -> WhatsAppError:
     """Turn a failed Graph answer into exactly one WhatsAppError (pure, so tests call it)."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body or ""
-    payload = _json_or_none(text)
+    payload = json_or_none(text)
     error = payload.get("error") if isinstance(payload, dict) else None
     error = {"message": error} if isinstance(error, str) else error
     code = subcode = None
     if isinstance(error, dict):
-        code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
-        details = _dig(error, "error_data", "details")
+        code, subcode = _code(error.get("code")), _code(error.get("error_subcode"))
+        details = dig(error, "error_data", "details")
         words = _meta_words(code, error.get("message"), error.get("error_user_msg"), details)
         message = words or f"The Graph API answered HTTP {status} with an error but no message."
     elif isinstance(payload, dict):
@@ -394,14 +393,14 @@ def classify_graph_error(
         # could send it twice, and such an answer usually means a wrong base URL anyway.
         message = f"The answer (HTTP {status}) is not a Graph API answer; check the base URL."
     else:
-        message = _not_json(status, text, headers)
+        message = not_json_message(status, text, headers)
     return WhatsAppError(
         _kind_for(status, code),
-        _shorten(message, MESSAGE_LIMIT),
+        shorten(message, MESSAGE_LIMIT),
         status,
         code,
         subcode,
-        _seconds(_header(headers, "Retry-After")),
+        retry_seconds(header(headers, "Retry-After")),
         text[:RAW_BODY_LIMIT],
     )
 
@@ -451,18 +450,22 @@ def _dicts(value: Any) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _str(value: Any) -> str | None:
+def _trim(value: Any) -> str | None:
+    # Not wire.as_str (a string exactly as sent): webhook text is typed by people, and a body
+    # of only spaces or line breaks is nothing the model can answer (it gets the non-text reply).
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
+def _code(value: Any) -> int | None:
+    # Not wire.as_int alone: a Graph error code is looked up in sets of ints (AUTH_CODES…),
+    # so a code sent as a digit string must still match.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return as_int(value)
 
 
 def _joined(separator: str, *values: Any) -> str:
-    return separator.join(dict.fromkeys(v for v in map(_str, values) if v))
+    return separator.join(dict.fromkeys(v for v in map(_trim, values) if v))
 
 
 def _time(value: Any) -> datetime:

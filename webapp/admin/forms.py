@@ -1,7 +1,7 @@
 """Admin forms; the settings form is built from the settings table so names never drift."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SearchField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..settings import SPECS
@@ -35,3 +35,17 @@ class LabelForm(FlaskForm):
 
 class PromptForm(FlaskForm):
     text = TextAreaField("System prompt", validators=[DataRequired(), Length(max=20000)])
+
+
+class ContactSearchForm(FlaskForm):
+    """The conversations search; a GET form that changes nothing, so it has no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Name or number", validators=[Length(max=100)])
+
+
+class ReplyForm(FlaskForm):
+    # Longer texts are sent in parts of 4096 characters; five parts is a letter, not a chat.
+    body = TextAreaField("Message", validators=[DataRequired(), Length(max=20000)])

@@ -3,22 +3,48 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import catalog, inbox, prompts, settings, upstream
+from .. import catalog, charts, inbox, prompts, settings, stats, upstream
 from ..extensions import db
 from ..models import AiModel
 from . import bp
 from .forms import ActionForm, AddModelForm, LabelForm, PromptForm, SettingsForm
 
+LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
+
 
 @bp.get("/")
 def dashboard():
+    key_test = settings.get_state("key_test")
+    remaining = (key_test or {}).get("limit_remaining")
+    days = stats.per_day()
+    models = stats.per_model(stats.window(stats.DAYS))
     return render_template(
         "admin/dashboard.html",
         checklist=setup_checklist(),
-        key_test=settings.get_state("key_test"),
+        key_test=key_test,
+        low_credit=remaining is not None and remaining < LOW_CREDIT,
         default=catalog.default_model(),
         prompt=prompts.current_text(),
         webhook=webhook_status(),
+        today=stats.figures(stats.window(1)),
+        fortnight=stats.figures(stats.window(stats.DAYS)),
+        top_errors=stats.top_errors(stats.window(stats.DAYS)),
+        models=models,
+        charts={
+            "messages": charts.bars(
+                "Messages in per day", [(d.day.strftime("%d %b"), d.messages_in) for d in days]
+            ),
+            "errors": charts.stacked(
+                "Errors per day by kind", [(d.day.strftime("%d %b"), d.errors) for d in days]
+            ),
+            "latency": charts.bars(
+                "Median latency per model",
+                [(m.model.split("/")[-1], m.median_ms or 0) for m in models],
+                unit=" ms",
+            ),
+        },
+        error_kinds=sorted({kind for d in days for kind in d.errors}),
+        kind_colours=charts.KIND_COLOURS,
     )
 
 

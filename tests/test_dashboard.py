@@ -1,0 +1,156 @@
+"""Dashboard figures from a known data set, the credit warning, charts, and retention."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from webapp import retention, settings, stats
+from webapp.extensions import db
+from webapp.models import Contact, Message, RequestLog
+
+
+def naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def known_data(app):
+    """Today: 3 messages in, 2 replies out, 4 attempts (1 error). Five days ago: more."""
+    with app.app_context():
+        ana = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
+        db.session.add(ana)
+        db.session.flush()
+
+        def message(direction, state, when, text="hi"):
+            db.session.add(
+                Message(
+                    contact_id=ana.id,
+                    direction=direction,
+                    author="customer" if direction == "in" else "bot",
+                    text=text,
+                    state=state,
+                    created_at=naive(when),
+                )
+            )
+
+        def attempt(
+            when, status, latency, model="openai/gpt-4o-mini", kind=None, cost=0.001, tokens=(10, 5)
+        ):
+            db.session.add(
+                RequestLog(
+                    created_at=naive(when),
+                    channel="whatsapp",
+                    contact_id=ana.id,
+                    model_requested=model,
+                    model_used=model if status == "ok" else None,
+                    status=status,
+                    error_kind=kind,
+                    latency_ms=latency,
+                    prompt_tokens=tokens[0] if status == "ok" else None,
+                    completion_tokens=tokens[1] if status == "ok" else None,
+                    cost=cost if status == "ok" else None,
+                )
+            )
+
+        today = NOW.replace(hour=0, minute=0, second=1, microsecond=0)  # today, even at 00:00
+        for _ in range(3):
+            message("in", "answered", today)
+        message("out", "read", today)
+        message("out", "delivered", today)
+        message("out", "failed", today)
+        attempt(today, "ok", 100)
+        attempt(today, "ok", 200)
+        attempt(today, "ok", 900, model="anthropic/claude-sonnet-4-6", cost=0.01)
+        attempt(today, "error", 30000, kind="timeout")
+        earlier = NOW - timedelta(days=5)
+        message("in", "failed", earlier)
+        attempt(earlier, "error", 50, kind="no_credits")
+        attempt(earlier, "error", 60, kind="no_credits")
+        long_ago = NOW - timedelta(days=40)
+        message("in", "answered", long_ago)
+        attempt(long_ago, "ok", 5)
+        db.session.commit()
+    return app
+
+
+def test_todays_figures_are_computed_from_the_data(known_data):
+    with known_data.app_context():
+        today = stats.figures(stats.window(1))
+    assert (today.messages_in, today.replies_out) == (3, 2)
+    assert (today.attempts, today.errors) == (4, 1)
+    assert today.error_rate == pytest.approx(0.25)
+    assert (today.median_ms, today.p95_ms) == (200, 900)
+    assert today.tokens == 45
+    assert today.cost == pytest.approx(0.012)
+
+
+def test_fourteen_day_figures_leave_older_rows_out(known_data):
+    with known_data.app_context():
+        fortnight = stats.figures(stats.window(14))
+        top = stats.top_errors(stats.window(14))
+        models = {m.model: m for m in stats.per_model(stats.window(14))}
+    assert (fortnight.messages_in, fortnight.attempts, fortnight.errors) == (4, 6, 3)
+    assert top == [("no_credits", 2), ("timeout", 1)]
+    assert models["openai/gpt-4o-mini"].requests == 5
+    assert models["openai/gpt-4o-mini"].success_rate == pytest.approx(0.4)
+    assert models["anthropic/claude-sonnet-4-6"].median_ms == 900
+
+
+def test_per_day_counts_land_on_their_days(known_data):
+    with known_data.app_context():
+        days = stats.per_day()
+    assert len(days) == 14
+    assert days[-1].messages_in == 3 and days[-1].errors == {"timeout": 1}
+    assert days[-6].errors == {"no_credits": 2}
+
+
+def test_the_dashboard_shows_figures_fixes_and_charts(known_data, admin):
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Out of credits" in page  # the top problem, by its troubleshooting title
+    assert "Add credits at openrouter.ai/settings/credits" in page
+    assert page.count('<svg class="chart"') == 3
+    assert "25.0%" in page  # today's error rate
+    assert "<script" not in page.split("</head>")[1]
+
+
+def test_an_empty_install_shows_a_calm_dashboard(admin):
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Nothing has gone wrong in the last 14 days." in page
+    assert "No model has been asked anything yet." in page
+
+
+def test_low_credit_on_the_last_key_test_is_a_warning(app, admin):
+    with app.app_context():
+        settings.set_state(
+            "key_test",
+            {"ok": True, "limit_remaining": 0.42, "limit": 5, "usage": 4.58, "at": "now"},
+        )
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Only $0.42 of credit left" in page
+
+
+def test_retention_deletes_what_is_older_than_the_setting(known_data):
+    with known_data.app_context():
+        settings.save({"retention_days": "30"}, author="test")
+        removed = retention.purge()
+        assert removed == {"log_rows": 1, "messages": 1, "contacts": 0}
+        assert db.session.query(Message).count() == 7
+        assert db.session.query(RequestLog).count() == 6
+
+
+def test_retention_zero_keeps_everything(known_data):
+    with known_data.app_context():
+        settings.save({"retention_days": "0"}, author="test")
+        assert retention.purge() == {"log_rows": 0, "messages": 0, "contacts": 0}
+        assert db.session.query(Message).count() == 8
+
+
+def test_retention_runs_as_a_worker_task(known_data):
+    with known_data.app_context():
+        settings.save({"retention_days": "1"}, author="test")
+    known_data.extensions["tasks"].apply_retention.call_local()
+    with known_data.app_context():
+        assert db.session.query(Message).count() == 6

@@ -1,0 +1,153 @@
+"""The conversations pages: every customer's thread, pausing the bot, replying as the business."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from .. import bot, contacts, inbox
+from ..extensions import db
+from ..models import Contact, Message
+from ..troubleshooting import ErrorKind, Trouble, trouble
+from . import bp
+from .forms import ActionForm, ContactSearchForm, ReplyForm
+
+PAGE_SIZE = 50
+# What a message without plain text was, in the owner's words.
+TYPE_LABELS = {
+    "audio": "voice message",
+    "image": "photo",
+    "video": "video",
+    "document": "document",
+    "sticker": "sticker",
+    "contacts": "contact card",
+    "location": "location",
+    "reaction": "reaction",
+    "interactive": "button reply",
+    "button": "button reply",
+    "system": "system notice",
+    "request_welcome": "chat opened",
+    "unsupported": "unsupported message",
+}
+
+
+def describe(message: Message) -> str:
+    """The message's text, led by its type in brackets when it is not a plain text."""
+    if message.type == "text":
+        return message.text or ""
+    label = f"[{TYPE_LABELS.get(message.type, message.type)}]"
+    return f"{label} {message.text}" if message.text else label
+
+
+def hint_for(kind: str | None) -> Trouble | None:
+    """The troubleshooting row for a stored error kind, if there is one to show."""
+    try:
+        return trouble(kind) if kind else None
+    except ValueError:  # a kind this version of the table no longer knows
+        return None
+
+
+def number_of(contact: Contact) -> str:
+    return f"+{contact.phone}" if contact.phone else contact.user_id or contact.customer_id
+
+
+def name_of(contact: Contact) -> str:
+    return contact.profile_name or contact.username or number_of(contact)
+
+
+HELPERS = {"describe": describe, "hint_for": hint_for, "number_of": number_of, "name_of": name_of}
+
+
+@bp.get("/conversations")
+def conversations():
+    search = ContactSearchForm(request.args)
+    query = (search.q.data or "").strip() if search.validate() else ""
+    after = request.args.get("after", type=int)
+    rows, following = contacts.contact_page(query, after, PAGE_SIZE)
+    return render_template(
+        "admin/conversations.html",
+        rows=rows,
+        search=search,
+        query=query,
+        after=after,
+        following=following,
+        **HELPERS,
+    )
+
+
+@bp.get("/conversations/<int:contact_id>")
+def conversation(contact_id: int):
+    return render_thread(db.get_or_404(Contact, contact_id), ReplyForm())
+
+
+def render_thread(contact: Contact, form: ReplyForm) -> str:
+    messages, older = contacts.thread(contact.id)
+    return render_template(
+        "admin/conversation.html",
+        contact=contact,
+        messages=messages,
+        older=older,
+        form=form,
+        action=ActionForm(),
+        window_ends=inbox.service_window_ends(contact),
+        window_closed=bot.window_closed_reason(contact),
+        window_trouble=trouble(ErrorKind.WHATSAPP_WINDOW),
+        **HELPERS,
+    )
+
+
+@bp.post("/conversations/<int:contact_id>/pause")
+def pause_contact(contact_id: int):
+    contact = _contact_for_action(contact_id)
+    inbox.set_paused(contact.customer_id, True)
+    flash(
+        f"Bot paused for {name_of(contact)}: their messages are kept, not answered.",
+        "success",
+    )
+    return redirect(url_for("admin.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/resume")
+def resume_contact(contact_id: int):
+    contact = _contact_for_action(contact_id)
+    inbox.set_paused(contact.customer_id, False)
+    flash(
+        f"Bot resumed for {name_of(contact)}: it answers their next message "
+        "(messages that came in while it was paused stay unanswered).",
+        "success",
+    )
+    return redirect(url_for("admin.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/reply")
+def reply_to_contact(contact_id: int):
+    contact = db.get_or_404(Contact, contact_id)
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        return render_thread(contact, form)  # keeps what was typed, with the field's error
+    try:
+        parts = bot.send_human_reply(contact.id, form.body.data)
+    except bot.ServiceWindowClosed as exc:
+        flash(f"Not sent. {exc}", "error")
+        return redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
+    failed = next((part for part in parts if part.state == "failed"), None)
+    if failed is None:
+        flash(f"Sent to {name_of(contact)}.", "success")
+    else:
+        hint = hint_for(failed.error_kind)
+        reason = f"{hint.title}. {hint.fix}" if hint else failed.error_detail
+        flash(f"Not sent: {reason}", "error")
+    return redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
+
+
+@bp.post("/conversations/<int:contact_id>/delete")
+def delete_contact(contact_id: int):
+    contact = _contact_for_action(contact_id)
+    name = name_of(contact)
+    inbox.forget(contact.customer_id)
+    flash(f"Deleted {name} with every message and log row about them.", "success")
+    return redirect(url_for("admin.conversations"))
+
+
+def _contact_for_action(contact_id: int) -> Contact:
+    contact = db.get_or_404(Contact, contact_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    return contact

@@ -1,0 +1,139 @@
+"""The request log: the filtered list, one attempt in detail, and the CSV export."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from flask import Response, render_template, request, stream_with_context
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectChoice, SelectField, StringField
+
+from .. import logquery
+from ..extensions import db
+from ..models import RequestLog
+from ..troubleshooting import TROUBLES, ErrorKind
+from . import bp
+
+CSV_COLUMNS = [  # the contract's order (DESIGN.md)
+    "time", "channel", "contact", "model_requested", "model_used", "status", "http_status",
+    "error_kind", "latency_ms", "prompt_tokens", "completion_tokens", "cost", "hint",
+]  # fmt: skip
+FORMULA_START = frozenset("=+-@\t\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def _any(values) -> list[SelectChoice]:
+    return [SelectChoice("", "Any"), *(SelectChoice(v) for v in values)]
+
+
+class LogFilterForm(FlaskForm):
+    """The filters above the log; a GET form that only renders: logquery checks the values."""
+
+    class Meta:
+        csrf = False  # reading the log changes nothing, and a filtered page must be linkable
+
+    since = DateField("From (UTC)")
+    until = DateField("To (UTC)")
+    channel = SelectField("Channel", choices=_any(logquery.CHANNELS))
+    status = SelectField("Status", choices=_any(logquery.STATUSES))
+    kind = SelectField("Error kind", choices=_any(str(k) for k in ErrorKind))
+    model = StringField("Model")
+    contact = StringField("Contact")
+    q = StringField("Text")
+
+
+def contact_label(contact) -> str:
+    """The contact as "Name (+number)", or the number alone when the customer has no name."""
+    number = f"+{contact.phone}" if contact.phone else contact.customer_id
+    name = contact.profile_name or contact.username
+    return f"{name} ({number})" if name and name != number else number
+
+
+@bp.get("/logs")
+def logs():
+    filters = logquery.filters_from(request.args)
+    form = LogFilterForm(formdata=request.args)
+    for name, message in filters.errors.items():
+        form[name].errors = [message]
+    found, gone = None, None
+    if not filters.errors:
+        before = request.args.get("before", type=int)
+        after = request.args.get("after", type=int)
+        try:
+            found = logquery.page(filters, before=before, after=after)
+        except LookupError as exc:
+            gone, found = str(exc), logquery.page(filters)
+    return render_template(
+        "admin/logs.html",
+        form=form,
+        filters=filters,
+        page=found,
+        gone=gone,
+        paged="before" in request.args or "after" in request.args,
+        contact_label=contact_label,
+        scan_limit=logquery.SCAN_LIMIT,
+    )
+
+
+@bp.get("/logs/<int:row_id>")
+def log_detail(row_id: int):
+    row = db.get_or_404(RequestLog, row_id)
+    return render_template(
+        "admin/log_detail.html", row=row, contact_label=contact_label, **logquery.detail(row)
+    )
+
+
+@bp.get("/logs.csv")
+def logs_csv():
+    filters = logquery.filters_from(request.args)
+    if filters.errors:
+        return Response(
+            "The export was not made:\n" + "\n".join(filters.errors.values()) + "\n",
+            status=400,
+            mimetype="text/plain",
+        )
+    today = datetime.now(UTC).strftime("%Y%m%d")
+    return Response(
+        stream_with_context(csv_lines(filters)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=switchboard-log-{today}.csv"},
+    )
+
+
+def csv_lines(filters: logquery.Filters):
+    """The CSV in chunks of a few hundred rows, so neither side holds the whole export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for count, row in enumerate(logquery.rows_for_csv(filters), start=1):
+        writer.writerow(csv_cells(row))
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def csv_cells(row) -> list[str]:
+    """A log row as CSV cells; a spreadsheet must not run any of them as a formula."""
+    hint = TROUBLES.get(row.error_kind) if row.status == "error" else None
+    cells = [
+        row.created_at.isoformat(" ", "seconds"),
+        row.channel,
+        # Only these three carry text from outside (customers, providers); the rest is ours.
+        logquery.redact(contact_label(row)) if row.customer_id else "",
+        logquery.redact(_text(row.model_requested)),
+        logquery.redact(_text(row.model_used)),
+        row.status,
+        _text(row.http_status),
+        _text(row.error_kind),
+        _text(row.latency_ms),
+        _text(row.prompt_tokens),
+        _text(row.completion_tokens),
+        "" if row.cost is None else f"{row.cost:.8f}".rstrip("0").rstrip("."),
+        hint.fix if hint else "",
+    ]
+    return ["'" + c if c[:1] in FORMULA_START else c for c in cells]

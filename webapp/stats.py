@@ -1,0 +1,179 @@
+"""Figures for the dashboard, computed in the database from messages and the request log."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import case, func, select
+
+from .extensions import db
+from .models import Message, RequestLog
+
+DAYS = 14
+
+
+@dataclass
+class Figures:
+    messages_in: int = 0
+    replies_out: int = 0
+    attempts: int = 0
+    errors: int = 0
+    median_ms: int | None = None
+    p95_ms: int | None = None
+    tokens: int = 0
+    cost: float = 0.0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.attempts if self.attempts else None
+
+
+@dataclass
+class Day:
+    day: date
+    messages_in: int = 0
+    replies_out: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ModelRow:
+    model: str
+    requests: int
+    ok: int
+    median_ms: int | None
+    cost: float
+
+    @property
+    def success_rate(self) -> float:
+        return self.ok / self.requests if self.requests else 0.0
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min)  # naive UTC, as stored
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def window(days: int) -> datetime:
+    return start_of_day(today() - timedelta(days=days - 1))
+
+
+def figures(since: datetime) -> Figures:
+    out = Figures()
+    out.messages_in, out.replies_out = _message_counts(since)
+    ok = RequestLog.status == "ok"
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.sum(case((ok, 0), else_=1)),
+            func.sum(
+                func.coalesce(RequestLog.prompt_tokens, 0)
+                + func.coalesce(RequestLog.completion_tokens, 0)
+            ),
+            func.sum(func.coalesce(RequestLog.cost, 0.0)),
+        ).where(RequestLog.created_at >= since)
+    ).one()
+    out.attempts, out.errors = row[0] or 0, row[1] or 0
+    out.tokens, out.cost = int(row[2] or 0), float(row[3] or 0.0)
+    model_calls = (RequestLog.created_at >= since, ok, RequestLog.upstream == "openrouter")
+    out.median_ms = latency_percentile(0.5, *model_calls)
+    out.p95_ms = latency_percentile(0.95, *model_calls)
+    return out
+
+
+def _message_counts(since: datetime) -> tuple[int, int]:
+    replies = (Message.direction == "out") & Message.state.in_(("sent", "delivered", "read"))
+    row = db.session.execute(
+        select(
+            func.sum(case((Message.direction == "in", 1), else_=0)),
+            func.sum(case((replies, 1), else_=0)),
+        ).where(Message.created_at >= since)
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def latency_percentile(share: float, *conditions) -> int | None:
+    """The latency below which `share` of the matching attempts finished (nearest rank)."""
+    count = db.session.scalar(select(func.count()).where(*conditions).select_from(RequestLog))
+    if not count:
+        return None
+    rank = min(count - 1, int(share * count))
+    query = (
+        select(RequestLog.latency_ms)
+        .where(*conditions, RequestLog.latency_ms.is_not(None))
+        .order_by(RequestLog.latency_ms)
+        .offset(rank)
+        .limit(1)
+    )
+    return db.session.scalar(query)
+
+
+def per_day(days: int = DAYS) -> list[Day]:
+    since = window(days)
+    by_day = {
+        since.date() + timedelta(days=n): Day(since.date() + timedelta(days=n)) for n in range(days)
+    }
+    day_of = func.date(Message.created_at)
+    replies = (Message.direction == "out") & Message.state.in_(("sent", "delivered", "read"))
+    for day, inbound, outbound in db.session.execute(
+        select(
+            day_of,
+            func.sum(case((Message.direction == "in", 1), else_=0)),
+            func.sum(case((replies, 1), else_=0)),
+        )
+        .where(Message.created_at >= since)
+        .group_by(day_of)
+    ):
+        if entry := by_day.get(_as_date(day)):
+            entry.messages_in, entry.replies_out = int(inbound or 0), int(outbound or 0)
+    log_day = func.date(RequestLog.created_at)
+    for day, kind, count in db.session.execute(
+        select(log_day, RequestLog.error_kind, func.count())
+        .where(RequestLog.created_at >= since, RequestLog.status == "error")
+        .group_by(log_day, RequestLog.error_kind)
+    ):
+        if entry := by_day.get(_as_date(day)):
+            entry.errors[kind or "unknown"] = count
+    return list(by_day.values())
+
+
+def top_errors(since: datetime, limit: int = 5) -> list[tuple[str, int]]:
+    query = (
+        select(RequestLog.error_kind, func.count().label("n"))
+        .where(RequestLog.created_at >= since, RequestLog.status == "error")
+        .group_by(RequestLog.error_kind)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return [(kind or "unknown", count) for kind, count in db.session.execute(query)]
+
+
+def per_model(since: datetime) -> list[ModelRow]:
+    model = func.coalesce(RequestLog.model_used, RequestLog.model_requested)
+    query = (
+        select(
+            model,
+            func.count(),
+            func.sum(case((RequestLog.status == "ok", 1), else_=0)),
+            func.sum(func.coalesce(RequestLog.cost, 0.0)),
+        )
+        .where(RequestLog.created_at >= since, RequestLog.upstream == "openrouter")
+        .group_by(model)
+        .order_by(func.count().desc())
+    )
+    rows = []
+    for name, requests, ok, cost in db.session.execute(query):
+        median = latency_percentile(
+            0.5,
+            RequestLog.created_at >= since,
+            RequestLog.status == "ok",
+            model == name,
+        )
+        rows.append(ModelRow(name or "—", requests, int(ok or 0), median, float(cost or 0.0)))
+    return rows
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
