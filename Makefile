@@ -35,3 +35,4 @@ format: $(VENV)/.dev-deps
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/logs_bench.py

@@ -154,3 +154,42 @@ def test_retention_runs_as_a_worker_task(known_data):
     known_data.extensions["tasks"].apply_retention.call_local()
     with known_data.app_context():
         assert db.session.query(Message).count() == 6
+
+
+def test_the_dashboard_reads_the_figures_the_worker_keeps_fresh(known_data, admin):
+    assert "25.0%" in admin.get("/admin/").get_data(as_text=True)  # computed and kept
+    with known_data.app_context():
+        db.session.add(RequestLog(channel="whatsapp", status="error", error_kind="timeout"))
+        db.session.commit()
+    assert "25.0%" in admin.get("/admin/").get_data(as_text=True)  # the kept figures
+    known_data.extensions["tasks"].refresh_dashboard.call_local()
+    assert "40.0%" in admin.get("/admin/").get_data(as_text=True)  # 2 errors in 5 attempts
+
+
+def test_stale_figures_are_computed_again_by_the_page(known_data, admin):
+    admin.get("/admin/")
+    with known_data.app_context():
+        kept = settings.get_state("dashboard")
+        kept["computed_at"] = (NOW - timedelta(minutes=10)).isoformat()
+        settings.set_state("dashboard", kept)
+        db.session.add(RequestLog(channel="whatsapp", status="error", error_kind="timeout"))
+        db.session.commit()
+    assert "40.0%" in admin.get("/admin/").get_data(as_text=True)
+
+
+def checklist_state(page: str, label: str) -> str | None:
+    import re
+
+    tick = r'<span class="tick"[^>]*>[^<]*</span>'
+    item = re.search(rf'<li class="(\w+)">\s*{tick}\s*<a [^>]*>{label}', page)
+    return item and item.group(1)
+
+
+def test_the_checklist_marks_the_first_delivered_reply(known_data, admin):
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert checklist_state(page, "First reply delivered") == "done"
+
+
+def test_a_fresh_install_has_no_delivered_reply_yet(admin):
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert checklist_state(page, "First reply delivered") == "todo"

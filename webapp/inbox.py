@@ -120,6 +120,13 @@ def store_delivery(delivery: Delivery) -> list[int]:
     return to_answer
 
 
+def any_reply_delivered() -> bool:
+    delivered = select(Message.id).where(
+        Message.direction == "out", Message.state.in_(("delivered", "read"))
+    )
+    return db.session.scalar(delivered.limit(1)) is not None
+
+
 def last_inbound_at() -> datetime | None:
     return db.session.scalar(select(func.max(Contact.last_inbound_at)))
 

@@ -28,6 +28,13 @@ def register(huey: Huey, app: Flask) -> SimpleNamespace:
                 log.warning("message %s was not finished; queueing it again", message_id)
                 reply_to_message(message_id)
 
+    @huey.periodic_task(crontab(minute="*"), name="refresh_dashboard")
+    def refresh_dashboard() -> None:
+        from . import stats
+
+        with app.app_context():
+            stats.refresh()
+
     @huey.periodic_task(crontab(minute="7"), name="apply_retention")
     def apply_retention() -> None:
         from . import retention
@@ -41,6 +48,7 @@ def register(huey: Huey, app: Flask) -> SimpleNamespace:
         reply_to_message=reply_to_message,
         requeue_stuck_messages=requeue_stuck_messages,
         apply_retention=apply_retention,
+        refresh_dashboard=refresh_dashboard,
     )
 
 

@@ -16,8 +16,8 @@ LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
 def dashboard():
     key_test = settings.get_state("key_test")
     remaining = (key_test or {}).get("limit_remaining")
-    days = stats.per_day()
-    models = stats.per_model(stats.window(stats.DAYS))
+    snap = stats.latest()
+    days, models = snap.days, snap.models
     return render_template(
         "admin/dashboard.html",
         checklist=setup_checklist(),
@@ -26,10 +26,7 @@ def dashboard():
         default=catalog.default_model(),
         prompt=prompts.current_text(),
         webhook=webhook_status(),
-        today=stats.figures(stats.window(1)),
-        fortnight=stats.figures(stats.window(stats.DAYS)),
-        top_errors=stats.top_errors(stats.window(stats.DAYS)),
-        models=models,
+        snap=snap,
         charts={
             "messages": charts.bars(
                 "Messages in per day", [(d.day.strftime("%d %b"), d.messages_in) for d in days]
@@ -80,7 +77,8 @@ def setup_checklist() -> list[tuple[str, bool, str]]:
             bool(settings.get_state("webhook_verified")),
             "admin.settings",
         ),
-        ("First message received", inbox.last_inbound_at() is not None, "admin.settings"),
+        ("First message received", inbox.last_inbound_at() is not None, "admin.conversations"),
+        ("First reply delivered", inbox.any_reply_delivered(), "admin.conversations"),
     ]
 
 
