@@ -39,7 +39,7 @@ def _frame(title: str, top: float, body: list[str], labels: list[str], unit: str
     ]
     every = max(1, len(labels) // 7)
     for index, label in enumerate(labels):
-        if index % every == 0:
+        if (len(labels) - 1 - index) % every == 0:  # the newest (rightmost) always labelled
             x = LEFT + step * index + step / 2
             parts.append(
                 f'<text x="{x:.1f}" y="{HEIGHT - 6}" class="label" text-anchor="middle">'
