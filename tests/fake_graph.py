@@ -43,7 +43,13 @@ class FakeGraph(FakeServer):
             accepted = 200 <= status < 300 and MESSAGES_PATH.fullmatch(request.path)
             if accepted and sent.get("type") == "text" and isinstance(sent.get("text"), dict):
                 context = sent.get("context") or {}
-                texts.append((sent.get("to"), sent["text"].get("body"), context.get("message_id")))
+                texts.append(
+                    (
+                        sent.get("to") or sent.get("recipient"),
+                        sent["text"].get("body"),
+                        context.get("message_id"),
+                    )
+                )
         return texts
 
     def _respond_to(self, request: RecordedRequest) -> CannedResponse:
@@ -61,7 +67,7 @@ class FakeGraph(FakeServer):
         if sent.get("status") == "read":
             return _json_response(200, fixture_bytes("send_ok_mark_as_read.json"))
         answer = json.loads(fixture_bytes("send_ok.json"))
-        to = str(sent.get("to"))
+        to = str(sent.get("to") or sent.get("recipient"))
         answer["contacts"] = [{"input": to, "wa_id": re.sub(r"\D", "", to)}]
         answer["messages"] = [{"id": f"wamid.FAKE{next(self._ids)}"}]
         return _json_response(200, json.dumps(answer).encode())

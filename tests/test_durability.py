@@ -187,3 +187,20 @@ def test_forget_deletes_the_customer_their_messages_and_log_rows(
         for model in (Contact, Message, RequestLog):
             assert db.session.scalars(select(model)).all() == []
     assert runner.invoke(args=["contacts", "forget", CUSTOMER, "--yes"]).exit_code != 0
+
+
+def test_a_team_message_left_sending_by_a_crash_is_marked_failed_not_resent(
+    whatsapp, fake_graph, client
+):
+    post_webhook(client, fixture("text.json"))
+    with whatsapp.app_context():
+        contact_id = db.session.scalar(select(Contact.id))
+        out = inbox.start_outbound(contact_id, "typed by the team", 0, "human")  # then a crash
+        out_id = out.id
+    whatsapp.config["STALE_AFTER_SECONDS"] = 0.1
+    time.sleep(0.2)
+    whatsapp.extensions["tasks"].requeue_stuck_messages.call_local()
+    with whatsapp.app_context():
+        out = db.session.get(Message, out_id)
+        assert out.state == "failed" and "not sent again" in out.error_detail
+    assert fake_graph.sent_texts() == []

@@ -291,3 +291,22 @@ def test_every_recorded_delivery_gets_what_its_content_calls_for(
         assert chat["messages"][-1]["content"] == message.text
     non_text = [body for _, body, _ in fake_graph.sent_texts() if not body.startswith("echo: ")]
     assert len(non_text) == wanted.count("non_text")
+
+
+def test_a_customer_known_only_by_username_is_answered_by_their_user_id(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    bsuid = "US.13491208655302741918"
+    message = {"from_user_id": bsuid, "id": "wamid.USERNAME1", "timestamp": "1750000000",
+               "type": "text", "text": {"body": "hi, no number here"}}  # fmt: skip
+    body = delivery()
+    body["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    body["entry"][0]["changes"][0]["value"]["contacts"] = [
+        {"profile": {"name": "Sam", "username": "@sam"}, "user_id": bsuid}
+    ]
+    assert post_webhook(client, body).status_code == 200
+    wait_for(lambda: finished(whatsapp))
+    sent = next(r.json() for r in fake_graph.requests if r.path.endswith("/messages"))
+    assert sent["recipient"] == bsuid and "to" not in sent
+    assert sent["text"]["body"] == "echo: hi, no number here"

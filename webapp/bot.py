@@ -18,7 +18,7 @@ from .extensions import db
 from .models import Contact, Message
 from .openrouter import MAX_ROUTE_MODELS, ChatResult, OpenRouterError, chat_body
 from .requestlog import Origin
-from .troubleshooting import ErrorKind, trouble
+from .troubleshooting import ErrorKind, UpstreamError, trouble
 from .whatsapp import WhatsAppClient, WhatsAppError, split_message
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def with_retries(call: Callable[[int], T], log_failure: Callable[[int, Exception
         started = time.monotonic()
         try:
             return call(attempt)
-        except (OpenRouterError, WhatsAppError) as exc:
+        except UpstreamError as exc:
             log_failure(attempt, exc, int((time.monotonic() - started) * 1000))
             if attempt == attempts or not trouble(exc.kind).transient:
                 raise

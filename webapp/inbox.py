@@ -16,6 +16,10 @@ from .whatsapp import Delivery, InboundMessage, StatusUpdate, WhatsAppError, kin
 # Delivery ticks only move forward: Meta does not promise to deliver statuses in order.
 STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
 LOST_ENQUEUE_AFTER = timedelta(minutes=2)
+INTERRUPTED_SEND = (
+    "Switchboard stopped while sending this reply, so it is not known whether the customer "
+    "got it. It was not sent again, to avoid a double answer."
+)
 # WhatsApp accepts free-form messages from a business only this long after the customer's last.
 SERVICE_WINDOW = timedelta(hours=24)
 
@@ -177,10 +181,7 @@ def finish_interrupted(message: Message) -> None:
         finish(message, "answered")
         return
     message.state = "failed"
-    message.error_detail = (
-        "The worker stopped while sending the reply, so it is not known whether the customer "
-        "got it. It was not sent again, to avoid a double answer."
-    )
+    message.error_detail = INTERRUPTED_SEND
     db.session.commit()
 
 
@@ -253,6 +254,23 @@ def stuck_message_ids() -> list[int]:
         )
     )
     return sorted(set(abandoned) | set(never_started))
+
+
+def fail_abandoned_sends() -> int:
+    """Outgoing messages a crash left at "sending": unknown whether they arrived, so they are
+    marked failed (never sent again) and the thread shows why."""
+    stale = timedelta(seconds=current_app.config.get("STALE_AFTER_SECONDS") or _stale_seconds())
+    failed = db.session.execute(
+        update(Message)
+        .where(
+            Message.direction == "out",
+            Message.state == "sending",
+            Message.created_at < naive_utc(now() - stale),
+        )
+        .values(state="failed", error_detail=INTERRUPTED_SEND)
+    ).rowcount
+    db.session.commit()
+    return failed
 
 
 def _stale_seconds() -> float:

@@ -24,6 +24,7 @@ def register(huey: Huey, app: Flask) -> SimpleNamespace:
         from . import inbox
 
         with app.app_context():
+            inbox.fail_abandoned_sends()
             for message_id in inbox.stuck_message_ids():
                 log.warning("message %s was not finished; queueing it again", message_id)
                 reply_to_message(message_id)

@@ -217,3 +217,26 @@ def trouble(kind: str | ErrorKind) -> Trouble:
         return TROUBLES[ErrorKind(kind)]
     except ValueError:
         raise ValueError(f"unknown error kind: {kind!r}") from None
+
+
+class UpstreamError(Exception):
+    """A failed call to OpenRouter or the Graph API, classified into exactly one ErrorKind.
+
+    Subclasses are dataclasses with at least `kind`, `message` (safe to show), `http_status`,
+    `retry_after` and `raw_body`; this base gives them what they share.
+    """
+
+    def __post_init__(self):
+        self.kind = ErrorKind(self.kind)
+        super().__init__(self.message)
+
+    @property
+    def trouble(self) -> Trouble:
+        return trouble(self.kind)
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}({self.kind.value!r}, {self.message!r}, {self.http_status!r})"
+
+    def __reduce__(self):  # Exception's own pickling would drop every field but the message
+        return (type(self), (self.kind, self.message), self.__dict__)
