@@ -187,3 +187,14 @@ def test_key_test_against_an_unreachable_server_is_a_network_error(admin, app, r
     admin.get("/admin/settings")
     page = admin.post("/admin/settings/test-key", follow_redirects=True).get_data(as_text=True)
     assert "network" in page
+
+
+def test_a_job_reading_settings_once_still_sees_its_own_writes(app):
+    with app.app_context(), settings.read_once():
+        assert settings.get("max_tokens") == 1000
+        settings.save({"max_tokens": "5"}, author="test")
+        settings.set_state("key_test", {"ok": True})
+        assert settings.get("max_tokens") == 5
+        assert settings.get_state("key_test") == {"ok": True}
+    with app.app_context():
+        assert settings.get("max_tokens") == 5

@@ -1,10 +1,12 @@
 """The owner's settings: names, defaults and validation, stored in the database."""
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, g
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -226,7 +228,19 @@ def env_override(name: str) -> str | None:
     return current_app.config["ENV_OVERRIDES"].get(name)
 
 
+@contextmanager
+def read_once():
+    """Inside this block all settings come from one query: a worker job reads a dozen."""
+    g.settings_rows = dict(db.session.execute(select(Setting.name, Setting.value)).all())
+    try:
+        yield
+    finally:
+        g.pop("settings_rows", None)
+
+
 def _stored(name: str) -> str | None:
+    if (rows := g.get("settings_rows")) is not None:
+        return rows.get(name)
     row = db.session.get(Setting, name)
     return None if row is None else row.value
 
@@ -297,6 +311,8 @@ def clear(name: str) -> None:
     if row := db.session.get(Setting, name):
         db.session.delete(row)
         db.session.commit()
+    if (rows := g.get("settings_rows")) is not None:
+        rows.pop(name, None)
 
 
 def get_state(name: str) -> dict | None:
@@ -312,6 +328,8 @@ def set_state(name: str, value: dict) -> None:
 
 def _upsert(name: str, value: str) -> None:
     # One statement, so two processes saving the same name at once cannot collide.
+    if (rows := g.get("settings_rows")) is not None:
+        rows[name] = value
     insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[db.engine.dialect.name]
     statement = insert(Setting).values(name=name, value=value, updated_at=utcnow())
     db.session.execute(

@@ -14,9 +14,9 @@ def register(huey: Huey, app: Flask) -> SimpleNamespace:
 
     @huey.task(name="reply_to_message")
     def reply_to_message(message_id: int) -> None:
-        from . import bot
+        from . import bot, settings
 
-        with app.app_context():
+        with app.app_context(), settings.read_once():
             bot.handle_inbound(message_id)
 
     @huey.periodic_task(crontab(minute="*"), name="requeue_stuck_messages")

@@ -1,7 +1,9 @@
 """Builds the outbound clients from the settings in force, and runs the owner's checks of them."""
 
+import threading
 from datetime import UTC, datetime
 
+import requests
 from flask import has_request_context, request
 
 from . import catalog, settings
@@ -9,6 +11,16 @@ from .crypto import SecretUnreadable
 from .openrouter import OpenRouterClient, OpenRouterError, closest_model_ids
 from .troubleshooting import ErrorKind, trouble
 from .whatsapp import WhatsAppClient
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One HTTP session a thread, so calls reuse open (TLS) connections instead of a new
+    handshake a message; requests does not promise a session is safe across threads."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
 
 
 def openrouter_client() -> OpenRouterClient:
@@ -18,6 +30,7 @@ def openrouter_client() -> OpenRouterClient:
         base_url=str(settings.get("openrouter_base_url")),
         timeout=float(settings.get("request_timeout")),
         app_url=request.host_url if has_request_context() else "http://localhost",
+        session=_session(),
     )
 
 
@@ -28,6 +41,7 @@ def whatsapp_client() -> WhatsAppClient:
         phone_number_id=str(settings.get("whatsapp_phone_number_id")),
         base_url=str(settings.get("whatsapp_api_base_url")),
         timeout=min(float(settings.get("request_timeout")), 30.0),
+        session=_session(),
     )
 
 
