@@ -139,3 +139,66 @@ def test_admin_pages_forbid_inline_scripts(admin):
     response = admin.get("/admin/")
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert b"<script>" not in response.data
+
+
+@pytest.fixture
+def proxied(tmp_path, monkeypatch):
+    """The app as it runs behind Caddy or nginx with TRUSTED_PROXIES=1."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.models import User
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "p", "TRUSTED_PROXIES": 1})
+    with app.app_context():
+        upgrade()
+        owner = User(username="owner")
+        owner.set_password(ADMIN_PASSWORD)
+        db.session.add(owner)
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example"}
+
+
+def test_behind_an_https_proxy_the_session_cookie_is_secure(proxied):
+    from tests.conftest import Browser
+
+    browser = Browser(proxied.test_client())
+    browser.get("/login", headers=FORWARDED)
+    response = browser.post(
+        "/login", {"username": "owner", "password": ADMIN_PASSWORD}, headers=FORWARDED
+    )
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_behind_an_https_proxy_the_dashboard_shows_the_public_https_webhook_url(proxied):
+    from tests.conftest import Browser
+
+    browser = Browser(proxied.test_client())
+    assert browser.login().status_code == 302
+    page = browser.get("/admin/", headers=FORWARDED).get_data(as_text=True)
+    assert "https://shop.example/webhook/whatsapp" in page
+
+
+def test_behind_a_proxy_throttling_counts_the_visitors_address(proxied):
+    from tests.conftest import Browser
+
+    attacker = Browser(proxied.test_client())
+    for _ in range(5):
+        attacker.login(password="nope nope", headers={"X-Forwarded-For": "203.0.113.9"})
+    owner = Browser(proxied.test_client())
+    owner.get("/login")
+    response = owner.post(
+        "/login",
+        {"username": "someone", "password": "whatever1"},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+    )
+    assert response.status_code == 200  # a different visitor is not locked out
+    again = attacker.login(username="other", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert again.status_code == 429

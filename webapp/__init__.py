@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Flask, render_template
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
 from .extensions import csrf, db, login_manager, migrate
@@ -35,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.session_interface = SessionInterface()
 
+    register_proxy_headers(app)
     register_extensions(app)
     register_queue(app)
     register_blueprints(app)
@@ -43,6 +45,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_globals(app)
     register_security_headers(app)
     return app
+
+
+def register_proxy_headers(app: Flask) -> None:
+    """Behind Caddy or nginx (TRUSTED_PROXIES=1): take the client's address, scheme and host
+    from the proxy's X-Forwarded-* headers, so HTTPS is seen (Secure cookie, https webhook URL)
+    and sign-in throttling counts the visitors' addresses, not the proxy's."""
+    if proxies := app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
 def register_extensions(app: Flask) -> None:

@@ -41,4 +41,5 @@ def from_environment(folder: Path) -> dict:
         "HOST": os.environ.get("HOST") or "127.0.0.1",
         "PORT": int(os.environ.get("PORT") or 5000),
         "WORKER_THREADS": int(os.environ.get("WORKER_THREADS") or 8),
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES") or 0),
     }
