@@ -204,3 +204,21 @@ def test_a_team_message_left_sending_by_a_crash_is_marked_failed_not_resent(
         out = db.session.get(Message, out_id)
         assert out.state == "failed" and "not sent again" in out.error_detail
     assert fake_graph.sent_texts() == []
+
+
+def test_ctrl_c_then_sigterm_still_lets_the_worker_finish_its_answer(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo(delay=1.0)
+    process = start_worker_process(whatsapp)
+    try:
+        post_webhook(client, fixture("text.json"))
+        wait_for(lambda: states(whatsapp) == ["processing"], timeout=20)
+        process.send_signal(signal.SIGINT)  # Ctrl-C reaches the worker…
+        time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)  # …and `serve` asks it to stop as well
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+    assert states(whatsapp) == ["answered"]
+    assert len(fake_graph.sent_texts()) == 1

@@ -74,6 +74,17 @@ def _raise_interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 
+def _stop_on_signals() -> None:
+    # SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 @click.command("serve")
 @click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
 @with_appcontext
@@ -93,12 +104,13 @@ def serve(no_worker: bool) -> None:
         command = [sys.executable, "-m", "flask", "--app", app_path, "worker"]
         worker_process = subprocess.Popen(command)  # noqa: S603 (our own command line)
     click.echo(f"Switchboard is running: open http://{host}:{port}/admin/ (Ctrl-C stops it)")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _stop_on_signals()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        _ignore_stop_signals()
         server.close()
         if worker_process is not None:
             worker_process.terminate()  # the worker finishes the answers in progress
@@ -114,7 +126,7 @@ def worker(threads: int | None) -> None:
     app = current_app._get_current_object()
     threads = threads or app.config["WORKER_THREADS"]
     consumer = queue.make_consumer(app.extensions["huey"], workers=threads)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _stop_on_signals()
     app.extensions["tasks"].requeue_stuck_messages()  # work a restart left behind
     consumer.start()
     click.echo(f"Worker: {threads} threads answering messages.")
@@ -124,6 +136,9 @@ def worker(threads: int | None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # Ctrl-C reaches both processes and `serve` then sends SIGTERM as well: the second
+        # signal must not cut short the answers being finished.
+        _ignore_stop_signals()
         click.echo("Worker stopping: finishing the answers in progress…")
         consumer.stop(graceful=True)
         click.echo("Worker stopped.")
