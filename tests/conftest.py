@@ -44,24 +44,27 @@ def app(tmp_path, monkeypatch):
         "INSTANCE_PATH",
     ):
         monkeypatch.delenv(name, raising=False)
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": tmp_path / "instance",
-            # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
-            "RETRY_BASE_DELAY": 0.01,
-            "RETRY_MAX_DELAY": 0.05,
-        }
+    app = migrated_app(
+        tmp_path / "instance",
+        # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
+        RETRY_BASE_DELAY=0.01,
+        RETRY_MAX_DELAY=0.05,
     )
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def migrated_app(instance, **config):
+    """An app on a fresh database built by the migrations, with one admin, "owner"."""
+    app = create_app({"TESTING": True, "INSTANCE_PATH": instance, **config})
     with app.app_context():
         upgrade()
         owner = User(username="owner")
         owner.set_password(ADMIN_PASSWORD)
         db.session.add(owner)
         db.session.commit()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    return app
 
 
 class Browser:

@@ -142,24 +142,14 @@ def test_admin_pages_forbid_inline_scripts(admin):
 
 
 @pytest.fixture
-def proxied(tmp_path, monkeypatch):
+def proxied(app, tmp_path):
     """The app as it runs behind Caddy or nginx with TRUSTED_PROXIES=1."""
-    from flask_migrate import upgrade
-
-    from webapp import create_app
+    from tests.conftest import migrated_app
     from webapp.extensions import db
-    from webapp.models import User
 
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "p", "TRUSTED_PROXIES": 1})
-    with app.app_context():
-        upgrade()
-        owner = User(username="owner")
-        owner.set_password(ADMIN_PASSWORD)
-        db.session.add(owner)
-        db.session.commit()
-    yield app
-    with app.app_context():
+    proxied = migrated_app(tmp_path / "behind-proxy", TRUSTED_PROXIES=1)
+    yield proxied
+    with proxied.app_context():
         db.engine.dispose()
 
 

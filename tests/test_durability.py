@@ -62,20 +62,36 @@ def test_a_worker_killed_mid_answer_is_picked_up_after_restart_and_answers_once(
     assert len(fake_graph.sent_texts()) == 1
 
 
-def test_a_worker_process_stopped_with_sigterm_finishes_its_answer_first(
-    client, whatsapp, fake_openrouter, fake_graph
-):
+def answered_while_stopping(app, client, fake_openrouter, fake_graph, *signals) -> None:
+    """Send the worker process these signals mid-answer: it must finish, then exit cleanly."""
     fake_openrouter.echo(delay=1.0)
-    process = start_worker_process(whatsapp)
+    process = start_worker_process(app)
     try:
         post_webhook(client, fixture("text.json"))
-        wait_for(lambda: states(whatsapp) == ["processing"], timeout=20)
-        process.send_signal(signal.SIGTERM)
+        wait_for(lambda: states(app) == ["processing"], timeout=20)
+        for signum in signals:
+            process.send_signal(signum)
+            time.sleep(0.2)
         assert process.wait(timeout=20) == 0
     finally:
         process.kill()
-    assert states(whatsapp) == ["answered"]
+    assert states(app) == ["answered"]
     assert len(fake_graph.sent_texts()) == 1
+
+
+def test_a_worker_process_stopped_with_sigterm_finishes_its_answer_first(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    answered_while_stopping(whatsapp, client, fake_openrouter, fake_graph, signal.SIGTERM)
+
+
+def test_ctrl_c_then_sigterm_still_lets_the_worker_finish_its_answer(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    # Ctrl-C reaches the worker, and `serve` asks it to stop as well.
+    answered_while_stopping(
+        whatsapp, client, fake_openrouter, fake_graph, signal.SIGINT, signal.SIGTERM
+    )
 
 
 def test_a_message_whose_job_was_lost_is_queued_again(
@@ -204,21 +220,3 @@ def test_a_team_message_left_sending_by_a_crash_is_marked_failed_not_resent(
         out = db.session.get(Message, out_id)
         assert out.state == "failed" and "not sent again" in out.error_detail
     assert fake_graph.sent_texts() == []
-
-
-def test_ctrl_c_then_sigterm_still_lets_the_worker_finish_its_answer(
-    client, whatsapp, fake_openrouter, fake_graph
-):
-    fake_openrouter.echo(delay=1.0)
-    process = start_worker_process(whatsapp)
-    try:
-        post_webhook(client, fixture("text.json"))
-        wait_for(lambda: states(whatsapp) == ["processing"], timeout=20)
-        process.send_signal(signal.SIGINT)  # Ctrl-C reaches the worker…
-        time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)  # …and `serve` asks it to stop as well
-        assert process.wait(timeout=20) == 0
-    finally:
-        process.kill()
-    assert states(whatsapp) == ["answered"]
-    assert len(fake_graph.sent_texts()) == 1
