@@ -5,7 +5,7 @@ from enum import StrEnum
 
 
 class ErrorKind(StrEnum):
-    """Stable identifiers stored in the log, the CSV, filters and API errors (DESIGN.md)."""
+    """Stable identifiers stored in the log, the CSV, filters and API errors."""
 
     INVALID_KEY = "invalid_key"
     NO_CREDITS = "no_credits"

@@ -14,7 +14,7 @@ from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
 from . import bp
 
-CSV_COLUMNS = [  # the contract's order (DESIGN.md)
+CSV_COLUMNS = [  # the documented order (README), which scripts rely on
     "time", "channel", "contact", "model_requested", "model_used", "status", "http_status",
     "error_kind", "latency_ms", "prompt_tokens", "completion_tokens", "cost", "hint",
 ]  # fmt: skip
