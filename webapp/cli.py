@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, inbox, queue, settings
+from . import catalog, contacts, inbox, queue, settings
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
@@ -236,7 +236,9 @@ def models_disable(model_id: str) -> None:
 def contacts_pause(number: str) -> None:
     """Stop bot replies to this customer (a person takes over)."""
     contact = inbox.set_paused(number, True)
-    click.echo(f"Bot paused for {contact.display_name}: their messages are kept, not answered.")
+    click.echo(
+        f"Bot paused for {contacts.name_of(contact)}: their messages are kept, not answered."
+    )
 
 
 @contacts_cli.command("resume")
@@ -244,7 +246,7 @@ def contacts_pause(number: str) -> None:
 def contacts_resume(number: str) -> None:
     """Let the bot answer this customer again."""
     contact = inbox.set_paused(number, False)
-    click.echo(f"Bot resumed for {contact.display_name}.")
+    click.echo(f"Bot resumed for {contacts.name_of(contact)}.")
 
 
 @contacts_cli.command("forget")

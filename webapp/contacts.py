@@ -1,4 +1,4 @@
-"""Reading conversations for the admin: the contact list and one contact's thread."""
+"""Reading conversations for the admin: how a contact is named, the list, one thread."""
 
 from dataclasses import dataclass
 
@@ -7,6 +7,24 @@ from sqlalchemy import and_, or_, select
 from .extensions import db
 from .inbox import SERVICE_WINDOW, naive_utc, now
 from .models import Contact, Message
+
+
+def number_of(contact) -> str:
+    """+31612345678, or the user id of a customer known only by a WhatsApp username.
+
+    Takes a Contact or any row with its `phone` and `customer_id` (the log's joined rows).
+    """
+    return f"+{contact.phone}" if contact.phone else contact.customer_id
+
+
+def name_of(contact) -> str:
+    return contact.profile_name or contact.username or number_of(contact)
+
+
+def label_of(contact) -> str:
+    """ "Name (+number)", or the number alone for a customer without a name."""
+    name, number = name_of(contact), number_of(contact)
+    return number if name == number else f"{name} ({number})"
 
 
 @dataclass

@@ -96,10 +96,6 @@ class Contact(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(index=True)
 
-    @property
-    def display_name(self) -> str:
-        return self.profile_name or self.username or self.phone or self.customer_id
-
 
 class Message(db.Model):
     """One WhatsApp message, in (from the customer) or out (from the bot or a person).

@@ -44,15 +44,12 @@ def hint_for(kind: str | None) -> Trouble | None:
         return None
 
 
-def number_of(contact: Contact) -> str:
-    return f"+{contact.phone}" if contact.phone else contact.user_id or contact.customer_id
-
-
-def name_of(contact: Contact) -> str:
-    return contact.profile_name or contact.username or number_of(contact)
-
-
-HELPERS = {"describe": describe, "hint_for": hint_for, "number_of": number_of, "name_of": name_of}
+HELPERS = {
+    "describe": describe,
+    "hint_for": hint_for,
+    "number_of": contacts.number_of,
+    "name_of": contacts.name_of,
+}
 
 
 @bp.get("/conversations")
@@ -98,7 +95,7 @@ def pause_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
     inbox.set_paused(contact.customer_id, True)
     flash(
-        f"Bot paused for {name_of(contact)}: their messages are kept, not answered.",
+        f"Bot paused for {contacts.name_of(contact)}: their messages are kept, not answered.",
         "success",
     )
     return redirect(url_for("admin.conversation", contact_id=contact.id))
@@ -109,7 +106,7 @@ def resume_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
     inbox.set_paused(contact.customer_id, False)
     flash(
-        f"Bot resumed for {name_of(contact)}: it answers their next message "
+        f"Bot resumed for {contacts.name_of(contact)}: it answers their next message "
         "(messages that came in while it was paused stay unanswered).",
         "success",
     )
@@ -129,7 +126,7 @@ def reply_to_contact(contact_id: int):
         return redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
     failed = next((part for part in parts if part.state == "failed"), None)
     if failed is None:
-        flash(f"Sent to {name_of(contact)}.", "success")
+        flash(f"Sent to {contacts.name_of(contact)}.", "success")
     else:
         hint = hint_for(failed.error_kind)
         reason = f"{hint.title}. {hint.fix}" if hint else failed.error_detail
@@ -140,7 +137,7 @@ def reply_to_contact(contact_id: int):
 @bp.post("/conversations/<int:contact_id>/delete")
 def delete_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
-    name = name_of(contact)
+    name = contacts.name_of(contact)
     inbox.forget(contact.customer_id)
     flash(f"Deleted {name} with every message and log row about them.", "success")
     return redirect(url_for("admin.conversations"))

@@ -8,7 +8,7 @@ from flask import Response, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 
-from .. import logquery
+from .. import contacts, logquery
 from ..extensions import db
 from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
@@ -41,13 +41,6 @@ class LogFilterForm(FlaskForm):
     q = StringField("Text")
 
 
-def contact_label(contact) -> str:
-    """The contact as "Name (+number)", or the number alone when the customer has no name."""
-    number = f"+{contact.phone}" if contact.phone else contact.customer_id
-    name = contact.profile_name or contact.username
-    return f"{name} ({number})" if name and name != number else number
-
-
 @bp.get("/logs")
 def logs():
     filters = logquery.filters_from(request.args)
@@ -69,7 +62,7 @@ def logs():
         page=found,
         gone=gone,
         paged="before" in request.args or "after" in request.args,
-        contact_label=contact_label,
+        contact_label=contacts.label_of,
         scan_limit=logquery.SCAN_LIMIT,
     )
 
@@ -78,7 +71,7 @@ def logs():
 def log_detail(row_id: int):
     row = db.get_or_404(RequestLog, row_id)
     return render_template(
-        "admin/log_detail.html", row=row, contact_label=contact_label, **logquery.detail(row)
+        "admin/log_detail.html", row=row, contact_label=contacts.label_of, **logquery.detail(row)
     )
 
 
@@ -124,7 +117,7 @@ def csv_cells(row) -> list[str]:
         row.created_at.isoformat(" ", "seconds"),
         row.channel,
         # Only these three carry text from outside (customers, providers); the rest is ours.
-        logquery.redact(contact_label(row)) if row.customer_id else "",
+        logquery.redact(contacts.label_of(row)) if row.customer_id else "",
         logquery.redact(_text(row.model_requested)),
         logquery.redact(_text(row.model_used)),
         row.status,
