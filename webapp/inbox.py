@@ -33,8 +33,13 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def normalised(number: str) -> str:
+    """ "+31 6 1234 5678" as WhatsApp writes it: 31612345678."""
+    return number.strip().lstrip("+").replace(" ", "")
+
+
 def find_contact(customer_id: str) -> Contact | None:
-    customer_id = customer_id.strip().lstrip("+").replace(" ", "")
+    customer_id = normalised(customer_id)
     return db.session.scalar(
         select(Contact).where(or_(Contact.customer_id == customer_id, Contact.phone == customer_id))
     )
@@ -44,7 +49,7 @@ def set_paused(number: str, paused: bool) -> Contact:
     """Pause or resume the bot for a customer; a number not seen yet is remembered paused."""
     contact = find_contact(number)
     if contact is None:
-        number = number.strip().lstrip("+").replace(" ", "")
+        number = normalised(number)
         contact = Contact(customer_id=number, phone=number if number.isdigit() else None)
         db.session.add(contact)
     contact.paused = paused

@@ -3,6 +3,7 @@
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import current_app, g
@@ -324,6 +325,13 @@ def get_state(name: str) -> dict | None:
 def set_state(name: str, value: dict) -> None:
     _upsert(f"state:{name}", json.dumps(value))
     db.session.commit()
+
+
+def record(name: str, event: dict) -> dict:
+    """Remember an event (a key test, Meta's verification) with when it happened."""
+    event["at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    set_state(name, event)
+    return event
 
 
 def _upsert(name: str, value: str) -> None:

@@ -1,7 +1,6 @@
 """Builds the outbound clients from the settings in force, and runs the owner's checks of them."""
 
 import threading
-from datetime import UTC, datetime
 
 import requests
 from flask import has_request_context, request
@@ -49,23 +48,19 @@ def _failure(kind: ErrorKind | str, message: str) -> dict:
     return {"ok": False, "kind": str(kind), "message": message, "fix": trouble(kind).fix}
 
 
-def _remember(name: str, outcome: dict) -> dict:
-    outcome["at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    settings.set_state(name, outcome)
-    return outcome
-
-
 def test_key() -> dict:
     """Ask OpenRouter about the stored key and remember the answer for the dashboard."""
     try:
         if not settings.is_set("openrouter_api_key"):
-            return _remember("key_test", _failure(ErrorKind.INVALID_KEY, "No key is saved yet."))
+            return settings.record(
+                "key_test", _failure(ErrorKind.INVALID_KEY, "No key is saved yet.")
+            )
         info = openrouter_client().key_info()
     except SecretUnreadable as exc:
-        return _remember("key_test", _failure(ErrorKind.INVALID_KEY, str(exc)))
+        return settings.record("key_test", _failure(ErrorKind.INVALID_KEY, str(exc)))
     except OpenRouterError as exc:
-        return _remember("key_test", _failure(exc.kind, exc.message))
-    return _remember(
+        return settings.record("key_test", _failure(exc.kind, exc.message))
+    return settings.record(
         "key_test",
         {
             "ok": True,
@@ -84,10 +79,10 @@ def check_catalog() -> dict:
         ids = {str(m["id"]) for m in openrouter_client().list_models() if m.get("id")}
     except (OpenRouterError, SecretUnreadable) as exc:
         kind = getattr(exc, "kind", ErrorKind.INVALID_KEY)
-        return _remember("catalog_check", _failure(kind, getattr(exc, "message", str(exc))))
+        return settings.record("catalog_check", _failure(kind, getattr(exc, "message", str(exc))))
     missing = {
         row.model_id: closest_model_ids(row.model_id, ids)
         for row in catalog.all_models()
         if row.model_id not in ids
     }
-    return _remember("catalog_check", {"ok": True, "count": len(ids), "missing": missing})
+    return settings.record("catalog_check", {"ok": True, "count": len(ids), "missing": missing})

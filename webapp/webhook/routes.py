@@ -1,7 +1,6 @@
 """Checks each delivery (signature, size, JSON), stores it, queues the answers, says 200."""
 
 import json
-from datetime import UTC, datetime
 
 from flask import abort, current_app, request
 
@@ -19,7 +18,7 @@ def verify():
     given = request.args.get("hub.verify_token", "")
     if request.args.get("hub.mode") != "subscribe" or not expected or given != expected:
         abort(403)
-    settings.set_state("webhook_verified", {"at": _now()})
+    settings.record("webhook_verified", {})
     return request.args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain"}
 
 
@@ -33,7 +32,7 @@ def receive():
         secret = ""
     if not secret:
         # Secure by default: without the app secret no delivery can be trusted.
-        settings.set_state("webhook_refused", {"at": _now(), "why": "no app secret is saved"})
+        settings.record("webhook_refused", {"why": "no app secret is saved"})
         return {"error": "webhook refused: no WhatsApp app secret is configured"}, 403
     if not verify_signature(secret, raw, request.headers.get("X-Hub-Signature-256")):
         current_app.logger.warning("webhook with a bad or missing signature refused")
@@ -50,7 +49,3 @@ def receive():
         except Exception:  # the queue is down: the message is stored and the sweeper retries it
             current_app.logger.exception("could not queue message %s", message_id)
     return {"status": "ok"}, 200
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
