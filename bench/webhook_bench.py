@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fake_graph import FakeGraph  # noqa: E402
 from tests.fakes import FakeOpenRouter, refused_port_url  # noqa: E402
 from tests.payloads import text_delivery  # noqa: E402
-from webapp.whatsapp import sign  # noqa: E402
+from webapp.clients.whatsapp_webhook import sign  # noqa: E402
 
 SECRET = "bench-app-secret"
 SENDERS = 20

@@ -11,9 +11,9 @@ from flask_migrate import upgrade
 from tests.fake_graph import FakeGraph
 from tests.fakes import FakeOpenRouter, refused_port_url
 from webapp import create_app, queue, settings
+from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import User
-from webapp.whatsapp import sign
 
 ADMIN_PASSWORD = "correct horse battery"
 # Headless, and quiet: this machine has no internet, so Chromium must not try to phone home.

@@ -6,12 +6,8 @@ import time
 import pytest
 
 from tests.fakes import OPENROUTER_FIXTURES
-from webapp.openrouter import (
-    OpenRouterClient,
-    OpenRouterError,
-    classify_error,
-    closest_model_ids,
-)
+from webapp.clients.openrouter import OpenRouterClient, closest_model_ids
+from webapp.clients.openrouter_errors import OpenRouterError, classify_error
 from webapp.troubleshooting import ErrorKind
 
 API_KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -275,7 +275,7 @@ INBOUND_FIXTURES = sorted(
 def test_every_recorded_delivery_gets_what_its_content_calls_for(
     client, whatsapp, worker, fake_openrouter, fake_graph, name
 ):
-    from webapp.whatsapp import parse_webhook
+    from webapp.clients.whatsapp_webhook import parse_webhook
 
     fake_openrouter.echo()
     parsed = parse_webhook(json.loads(fixture(name)))

@@ -95,7 +95,7 @@ def test_a_delivery_signed_with_another_secret_is_refused(client, whatsapp):
 
 
 def test_a_reserialized_body_fails_the_signature_of_the_original(client, whatsapp):
-    from webapp.whatsapp import sign
+    from webapp.clients.whatsapp_webhook import sign
 
     original = fixture("image.json")
     reserialized = json.dumps(json.loads(original)).encode()

@@ -9,18 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fake_graph import WHATSAPP_FIXTURES, fixture_bytes
+from webapp.clients.whatsapp import TEXT_LIMIT, WhatsAppClient, split_message
+from webapp.clients.whatsapp_errors import WhatsAppError, classify_graph_error, kind_for_code
+from webapp.clients.whatsapp_webhook import parse_webhook, sign, verify_signature
 from webapp.troubleshooting import ErrorKind
-from webapp.whatsapp import (
-    TEXT_LIMIT,
-    WhatsAppClient,
-    WhatsAppError,
-    classify_graph_error,
-    kind_for_code,
-    parse_webhook,
-    sign,
-    split_message,
-    verify_signature,
-)
 
 APP_SECRET = "0123456789abcdef0123456789abcdef"
 TOKEN = "EAAGm0PX4ZCpsBAKZBcSWZAZCSuPZBxtRyOERZAkZCZBvmU4ZDZD9f8e7d6c5b4a3"
@@ -687,8 +679,7 @@ def test_an_early_paragraph_break_does_not_waste_a_message():
 
 
 def test_a_code_of_unicode_digits_never_breaks_parsing_or_classifying():
-    from webapp.openrouter import classify_error
-    from webapp.whatsapp import classify_graph_error, parse_webhook
+    from webapp.clients.openrouter_errors import classify_error
 
     status = {"id": "wamid.X", "status": "failed", "errors": [{"code": "²", "title": "odd"}]}
     payload = {"entry": [{"changes": [{"field": "messages", "value": {"statuses": [status]}}]}]}

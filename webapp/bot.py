@@ -14,12 +14,14 @@ from flask import current_app
 from sqlalchemy import select
 
 from . import catalog, inbox, prompts, requestlog, settings, upstream
+from .clients.openrouter import MAX_ROUTE_MODELS, ChatResult, chat_body
+from .clients.openrouter_errors import OpenRouterError
+from .clients.whatsapp import WhatsAppClient, split_message
+from .clients.whatsapp_errors import WhatsAppError
 from .extensions import db
 from .models import Contact, Message
-from .openrouter import MAX_ROUTE_MODELS, ChatResult, OpenRouterError, chat_body
 from .requestlog import Origin
 from .troubleshooting import ErrorKind, UpstreamError, trouble
-from .whatsapp import WhatsAppClient, WhatsAppError, split_message
 
 T = TypeVar("T")
 MEMORY_WINDOW = timedelta(hours=24)

@@ -8,10 +8,11 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import requestlog, settings
+from .clients.whatsapp_errors import WhatsAppError, kind_for_code
+from .clients.whatsapp_webhook import Delivery, InboundMessage, StatusUpdate
 from .extensions import db
 from .models import Contact, Message, RequestLog
 from .requestlog import Origin
-from .whatsapp import Delivery, InboundMessage, StatusUpdate, WhatsAppError, kind_for_code
 
 # Delivery ticks only move forward: Meta does not promise to deliver statuses in order.
 STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}

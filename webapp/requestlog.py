@@ -3,9 +3,9 @@
 import json
 from dataclasses import dataclass
 
+from .clients.openrouter import ChatResult
 from .extensions import db
 from .models import RequestLog
-from .openrouter import ChatResult
 
 BODY_LIMIT = 20_000  # enough to inspect a request or an error; the log must not balloon
 

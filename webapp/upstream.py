@@ -6,10 +6,11 @@ import requests
 from flask import has_request_context, request
 
 from . import catalog, settings
+from .clients.openrouter import OpenRouterClient, closest_model_ids
+from .clients.openrouter_errors import OpenRouterError
+from .clients.whatsapp import WhatsAppClient
 from .crypto import SecretUnreadable
-from .openrouter import OpenRouterClient, OpenRouterError, closest_model_ids
 from .troubleshooting import ErrorKind, trouble
-from .whatsapp import WhatsAppClient
 
 _local = threading.local()
 

@@ -5,10 +5,10 @@ import json
 from flask import abort, current_app, request
 
 from .. import inbox, settings
+from ..clients.whatsapp_webhook import parse_webhook, verify_signature
 from ..crypto import SecretUnreadable
 from ..extensions import csrf
 from ..tasks import enqueue_reply
-from ..whatsapp import parse_webhook, verify_signature
 from . import bp
 
 

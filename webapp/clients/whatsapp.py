@@ -10,41 +10,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .troubleshooting import ErrorKind
-from .whatsapp_errors import WhatsAppError, classify_graph_error, kind_for_code, trimmed
-from .whatsapp_webhook import (
-    Delivery,
-    InboundMessage,
-    Reply,
-    StatusUpdate,
-    WebhookError,
-    parse_webhook,
-    sign,
-    verify_signature,
-)
+from ..troubleshooting import ErrorKind
+from .whatsapp_errors import WhatsAppError, classify_graph_error, trimmed
 from .wire import dig, json_or_none, network_reason
-
-# The errors and the webhook live in whatsapp_errors and whatsapp_webhook; callers still
-# import them from here.
-__all__ = [
-    "BREAKS",
-    "DEFAULT_BASE_URL",
-    "TEXT_LIMIT",
-    "Delivery",
-    "InboundMessage",
-    "Reply",
-    "SendResult",
-    "StatusUpdate",
-    "WebhookError",
-    "WhatsAppClient",
-    "WhatsAppError",
-    "classify_graph_error",
-    "kind_for_code",
-    "parse_webhook",
-    "sign",
-    "split_message",
-    "verify_signature",
-]
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 TEXT_LIMIT = 4096  # Meta's maximum for one text body

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .troubleshooting import ErrorKind, UpstreamError
+from ..troubleshooting import ErrorKind, UpstreamError
 from .wire import as_str, dig, header, json_or_none, not_json_message, retry_seconds, shorten
 
 RAW_BODY_LIMIT = 10_000  # enough to inspect any provider error, small enough for a log row

@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-# The error and its classifier live in openrouter_errors; importing them from here still works.
+from ..troubleshooting import ErrorKind
 from .openrouter_errors import RAW_BODY_LIMIT, OpenRouterError, classify_error, error_object
-from .troubleshooting import ErrorKind
 from .wire import as_float, as_int, as_str, dig, json_or_none, network_reason
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .troubleshooting import ErrorKind, UpstreamError
+from ..troubleshooting import ErrorKind, UpstreamError
 from .wire import as_int, dig, header, json_or_none, not_json_message, retry_seconds, shorten
 
 RAW_BODY_LIMIT = 10_000  # enough to inspect any Graph error, small enough for a log row
