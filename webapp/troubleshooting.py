@@ -22,6 +22,8 @@ class ErrorKind(StrEnum):
     WHATSAPP_RATE_LIMITED = "whatsapp_rate_limited"
     WHATSAPP_REJECTED = "whatsapp_rejected"
     WHATSAPP_UNAVAILABLE = "whatsapp_unavailable"
+    WHATSAPP_UNKNOWN = "whatsapp_unknown"
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,32 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             "server's internet connection and 'Graph API base URL' on the Settings page.",
             transient=True,
             setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.WHATSAPP_UNKNOWN,
+            "Send outcome unknown",
+            "A reply is marked 'may not have arrived': the message went out to WhatsApp, but no "
+            "answer came back (a timeout or a dropped connection).",
+            "The connection to Meta timed out or broke after the message was sent, so nobody "
+            "knows whether the customer got it.",
+            "Switchboard never sends it again by itself, to avoid a double answer. Open the "
+            "conversation and press Send again if the customer did not get it.",
+            transient=False,
+            setting=None,
+        ),
+        Trouble(
+            ErrorKind.INTERNAL,
+            "Switchboard error",
+            "A reply failed without any answer from OpenRouter or WhatsApp; the log row's kind "
+            "is 'internal'.",
+            "Something inside Switchboard failed: stored secrets it cannot decrypt (SECRET_KEY "
+            "changed), a database error, or a bug.",
+            "See the server log: the details and the traceback are there. If stored secrets are "
+            "unreadable, restore the old SECRET_KEY, list it in SECRET_KEY_FALLBACKS, or enter "
+            "the secrets again. A turn is tried 3 times, then the customer gets the fallback "
+            "reply.",
+            transient=False,
+            setting=None,
         ),
     )
 }
