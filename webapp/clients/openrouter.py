@@ -1,24 +1,19 @@
 """The OpenRouter client: the only code that talks to OpenRouter (or any OpenAI-compatible API)."""
 
 import difflib
-import json
-import re
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import ReadTimeoutError
 
 from ..troubleshooting import ErrorKind
+from .http import AnswerTooLarge, HttpClient, RequestNotSent, TransportError
 from .openrouter_errors import RAW_BODY_LIMIT, OpenRouterError, classify_error, error_object
-from .wire import as_float, as_int, as_str, dig, json_or_none, network_reason
+from .wire import as_float, as_int, as_str, dig, json_or_none
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MAX_ROUTE_MODELS = 3  # "'models' array must have 3 items or fewer", OpenRouter's own words
-BODY_LIMIT = 32 * 2**20  # the whole model catalog is about 1 MB; far more is no API answer
 
 
 @dataclass
@@ -53,7 +48,12 @@ class _NoReply(Exception):
     """A 2xx answer without the expected shape; the message says what is missing."""
 
 
-class OpenRouterClient:
+class OpenRouterClient(HttpClient):
+    """Chat, key check and model list, against OpenRouter or any OpenAI-compatible API."""
+
+    redaction = "[key hidden]"
+    base_url_label = "API base URL"
+
     def __init__(
         self,
         api_key: str,
@@ -64,11 +64,8 @@ class OpenRouterClient:
         app_title: str = "Switchboard",
         session: requests.Session | None = None,
     ):
-        self.api_key = api_key.strip()  # a pasted key often ends in a newline
-        self.base_url = base_url.strip().rstrip("/")
-        self.timeout = float(timeout)
+        super().__init__(api_key, base_url, timeout, session)
         self.app_url, self.app_title = app_url, app_title
-        self.session = session or requests.Session()
 
     def chat(
         self,
@@ -106,107 +103,29 @@ class OpenRouterClient:
                     ErrorKind.BAD_RESPONSE, str(missing), status, raw_body=text[:RAW_BODY_LIMIT]
                 ) from None
         except OpenRouterError as err:
-            raise self._redacted(err) from None
+            raise self.redacted(err) from None
 
     def _send(self, method: str, path: str, body: dict | None):
-        if not re.fullmatch(r"[\x21-\x7e]*", self.api_key):
+        if self.secret_has_bad_characters():
             message = "The API key contains spaces or characters a key cannot have; paste it again."
             raise OpenRouterError(ErrorKind.INVALID_KEY, message)
-        try:
-            data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise OpenRouterError(
-                ErrorKind.BAD_REQUEST, f"The request is not JSON: {exc}"
-            ) from None
-        headers = {
-            "Authorization": f"Bearer {self.api_key}",
-            "Content-Type": "application/json",
+        attribution = {
             "HTTP-Referer": self.app_url,
             "X-OpenRouter-Title": self.app_title,
             "X-Title": self.app_title,
         }
-        started = time.monotonic()
         try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                headers=headers,
-                data=data,
-                timeout=(self.timeout, self.timeout),
-                stream=True,
-                allow_redirects=False,  # a redirect would re-send the key as a GET elsewhere
-            )
-        except requests.Timeout:
-            raise self._timeout_error() from None
-        except (requests.RequestException, ValueError) as exc:
-            raise self._transport_error(exc) from None
-        with response:
-            content = self._read_body(response, started)
-        latency_ms = int((time.monotonic() - started) * 1000)
-        return (
-            response.status_code,
-            content.decode("utf-8", "replace"),
-            response.headers,
-            latency_ms,
-        )
+            return self.request(method, path, body, attribution)
+        except TransportError as failure:
+            raise OpenRouterError(_kind_of(failure), failure.message, failure.http_status) from None
 
-    def _read_body(self, response: requests.Response, started: float) -> bytes:
-        # OpenRouter keeps a slow request alive by sending whitespace, so the read timeout
-        # never fires: the whole answer has to arrive within `timeout`.
-        deadline, chunks, size = started + self.timeout, [], 0
-        try:
-            for chunk in response.iter_content(chunk_size=16384):
-                chunks.append(chunk)
-                size += len(chunk)
-                if time.monotonic() > deadline:
-                    raise self._timeout_error()
-                if size > BODY_LIMIT:
-                    message = f"The answer is larger than {BODY_LIMIT // 2**20} MB."
-                    raise OpenRouterError(ErrorKind.BAD_RESPONSE, message, response.status_code)
-        except requests.RequestException as exc:
-            # requests reports a read timeout during the body as a ConnectionError
-            if time.monotonic() > deadline or any(
-                isinstance(a, ReadTimeoutError) for a in exc.args
-            ):
-                raise self._timeout_error() from None
-            message = f"The connection to {self._host()} broke before the answer was complete."
-            raise OpenRouterError(ErrorKind.NETWORK, message, response.status_code) from None
-        return b"".join(chunks)
 
-    def _host(self) -> str:
-        return urlsplit(self.base_url).netloc or self.base_url
-
-    def _timeout_error(self) -> OpenRouterError:
-        message = f"No answer from {self._host()} within {self.timeout:g} seconds."
-        return OpenRouterError(ErrorKind.TIMEOUT, message)
-
-    def _transport_error(self, exc: Exception) -> OpenRouterError:
-        # Written here, never copied from `exc`: requests quotes header values (the key) in
-        # some of its messages, and the others read like tracebacks.
-        errors = requests.exceptions
-        if isinstance(exc, errors.InvalidURL | errors.MissingSchema | errors.InvalidSchema):
-            message = f"The API base URL {self.base_url!r} is not a valid http(s) address."
-        elif isinstance(exc, errors.SSLError):
-            message = f"The secure (TLS) connection to {self._host()} failed: certificate problem."
-        elif isinstance(exc, errors.ConnectionError):
-            message = f"Could not connect to {self._host()}: {network_reason(exc)}."
-        else:
-            message = f"The request could not be sent ({type(exc).__name__})."
-            return OpenRouterError(ErrorKind.BAD_REQUEST, message)
-        return OpenRouterError(ErrorKind.NETWORK, message)
-
-    def _redacted(self, err: OpenRouterError) -> OpenRouterError:
-        # Some OpenAI-compatible servers echo a refused key; it must never reach the log.
-        key, hidden = self.api_key, "[key hidden]"
-        if len(key) < 8:
-            return err
-        metadata = json.loads(json.dumps(err.metadata, default=str).replace(key, hidden))
-        return replace(
-            err,
-            message=err.message.replace(key, hidden),
-            raw_body=err.raw_body.replace(key, hidden),
-            metadata=metadata,
-        )
+def _kind_of(failure: TransportError) -> ErrorKind:
+    if isinstance(failure, RequestNotSent):
+        return ErrorKind.BAD_REQUEST
+    if isinstance(failure, AnswerTooLarge):
+        return ErrorKind.BAD_RESPONSE
+    return ErrorKind.TIMEOUT if failure.timed_out else ErrorKind.NETWORK
 
 
 def chat_body(

@@ -1,18 +1,17 @@
 """The WhatsApp Cloud API client: sending text and read receipts, splitting long replies."""
 
-import json
 import re
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from ..troubleshooting import ErrorKind
+from .http import HttpClient, TransportError
 from .whatsapp_errors import WhatsAppError, classify_graph_error, trimmed
-from .wire import dig, json_or_none, network_reason
+from .wire import dig, json_or_none
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 TEXT_LIMIT = 4096  # Meta's maximum for one text body
@@ -30,8 +29,11 @@ class SendResult:
 BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,140}")  # e.g. US.13491208655302741918
 
 
-class WhatsAppClient:
+class WhatsAppClient(HttpClient):
     """Sends through the Cloud API as one business phone number."""
+
+    redaction = "[token hidden]"
+    base_url_label = "Graph API base URL"
 
     def __init__(
         self,
@@ -41,11 +43,8 @@ class WhatsAppClient:
         timeout: float = 15,
         session: requests.Session | None = None,
     ):
-        self.access_token = access_token.strip()  # a pasted token often ends in a newline
+        super().__init__(access_token, base_url or DEFAULT_BASE_URL, timeout, session)
         self.phone_number_id = str(phone_number_id).strip()
-        self.base_url = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
-        self.timeout = float(timeout)
-        self.session = session or requests.Session()
 
     def __repr__(self) -> str:  # never the token
         return f"WhatsAppClient({self.phone_number_id!r}, base_url={self.base_url!r})"
@@ -85,62 +84,21 @@ class WhatsAppClient:
                 raise classify_graph_error(status, text, headers)
             return payload, latency_ms
         except WhatsAppError as err:
-            raise self._redacted(err) from None
+            raise self.redacted(err) from None
 
     def _send(self, body: dict) -> tuple[int, str, Mapping, int]:
-        if not re.fullmatch(r"[\x21-\x7e]+", self.access_token):
+        if not self.secret or self.secret_has_bad_characters():
             message = "The access token is empty or has characters a token cannot have."
             raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, message)
         if not self.phone_number_id:
             message = "No phone number ID is set; copy it from WhatsApp > API Setup."
             raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
-        url = f"{self.base_url}/{quote(self.phone_number_id, safe='')}/messages"
-        headers = {
-            "Authorization": f"Bearer {self.access_token}",
-            "Content-Type": "application/json",
-        }
-        started = time.monotonic()
+        path = f"/{quote(self.phone_number_id, safe='')}/messages"
         try:
-            response = self.session.post(
-                url,
-                data=json.dumps(body, ensure_ascii=False).encode(),
-                headers=headers,
-                timeout=(self.timeout, self.timeout),
-                allow_redirects=False,  # a redirect would carry the token somewhere else
-            )
-        except requests.Timeout:
-            message = f"No answer from {self._host()} within {self.timeout:g} seconds."
-            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, message) from None
-        except requests.RequestException as exc:
-            raise self._transport_error(exc) from None
-        latency_ms = int((time.monotonic() - started) * 1000)
-        text = response.content.decode("utf-8", "replace")
-        return response.status_code, text, response.headers, latency_ms
-
-    def _host(self) -> str:
-        return urlsplit(self.base_url).netloc or self.base_url
-
-    def _transport_error(self, exc: Exception) -> WhatsAppError:
-        # Written here, never copied from `exc`: requests quotes header values (the token)
-        # in some of its messages.
-        errors = requests.exceptions
-        if isinstance(exc, errors.InvalidURL | errors.MissingSchema | errors.InvalidSchema):
-            message = f"The Graph API base URL {self.base_url!r} is not a valid http(s) address."
-        elif isinstance(exc, errors.SSLError):
-            message = f"The secure (TLS) connection to {self._host()} failed."
-        else:
-            message = f"Could not reach {self._host()}: {network_reason(exc)}."
-        return WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, message)
-
-    def _redacted(self, err: WhatsAppError) -> WhatsAppError:
-        token, hidden = self.access_token, "[token hidden]"
-        if len(token) < 8:
-            return err
-        return replace(
-            err,
-            message=err.message.replace(token, hidden),
-            raw_body=err.raw_body.replace(token, hidden),
-        )
+            return self.request("POST", path, body)
+        except TransportError as failure:
+            kind = ErrorKind.WHATSAPP_UNAVAILABLE
+            raise WhatsAppError(kind, failure.message, failure.http_status) from None
 
 
 def split_message(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -7,13 +7,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-NETWORK_REASONS = (
-    ("refused", "connection refused"),
-    ("resolve|name or service|nodename|getaddrinfo", "the name could not be found (DNS)"),
-    ("unreachable", "the network is unreachable"),
-    ("reset|aborted|disconnected|without response", "the connection was dropped"),
-)
-
 
 def dig(value: Any, *path: str | int) -> Any:
     """value[path[0]][path[1]]…, or None as soon as a step is missing or of the wrong type."""
@@ -95,9 +88,3 @@ def retry_seconds(value: Any) -> float | None:
 
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def network_reason(exc: Exception) -> str:
-    """Why a connection failed, in plain words picked from the exception's text (never quoted)."""
-    reasons = (r for pattern, r in NETWORK_REASONS if re.search(pattern, str(exc), re.I))
-    return next(reasons, "connection failed")

@@ -1,0 +1,231 @@
+"""The HTTP base of both API clients: one way to send, to read a failure, to hide the secret."""
+
+import errno
+import json
+import re
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+
+BODY_LIMIT = 32 * 2**20  # the whole model catalog is about 1 MB; far more is no API answer
+PASTEABLE = re.compile(r"[\x21-\x7e]*")  # what a key or token is made of: no spaces, ASCII
+E = TypeVar("E", bound=Exception)
+
+
+class TransportError(Exception):
+    """No usable HTTP answer came. `reached` is False only when the request certainly never
+    got to the server; otherwise the server may have acted on it. `message` is always written
+    here, never copied from the exception: requests quotes header values, the secret among
+    them, in some of its messages."""
+
+    def __init__(
+        self, message: str, reached: bool, timed_out: bool = False, http_status: int | None = None
+    ):
+        super().__init__(message)
+        self.message, self.reached, self.timed_out = message, reached, timed_out
+        self.http_status = http_status  # when the status line came before the failure
+
+
+class RequestNotSent(TransportError):
+    """The request could not even be built (a body that is not JSON, a header requests
+    refuses): no network is to blame and nothing went out."""
+
+    def __init__(self, message: str):
+        super().__init__(message, reached=False)
+
+
+class AnswerTooLarge(TransportError):
+    """The server answered with more bytes than any API answer has."""
+
+    def __init__(self, message: str, http_status: int):
+        super().__init__(message, reached=True, http_status=http_status)
+
+
+class HttpClient:
+    """The session, base URL, timeout and secret of one API client, and its one way to send."""
+
+    redaction = "[secret hidden]"  # what the secret is replaced by in errors
+    base_url_label = "base URL"  # the setting's label, for a base URL that is no address
+
+    def __init__(
+        self, secret: str, base_url: str, timeout: float, session: requests.Session | None = None
+    ):
+        self.secret = secret.strip()  # a pasted secret often ends in a newline
+        self.base_url = base_url.strip().rstrip("/")
+        self.timeout = float(timeout)
+        self.session = session or requests.Session()
+
+    def __repr__(self) -> str:  # never the secret
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    def secret_has_bad_characters(self) -> bool:
+        """Spaces, line breaks or non-ASCII: a pasting accident, which requests would refuse
+        in a header (quoting the secret in its error)."""
+        return not PASTEABLE.fullmatch(self.secret)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[int, str, Mapping, int]:
+        """Send `body` as JSON with the secret as bearer token; (status, text, headers,
+        latency_ms) of any HTTP answer, or TransportError when none came in time.
+
+        The whole answer must arrive within `timeout` seconds (the client's own by default):
+        OpenRouter keeps a slow request alive by sending whitespace, so a read timeout alone
+        would never fire.
+        """
+        seconds = self.timeout if timeout is None else float(timeout)
+        try:
+            data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise RequestNotSent(f"The request is not JSON: {exc}") from None
+        sent_headers = {
+            "Authorization": f"Bearer {self.secret}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=sent_headers,
+                data=data,
+                timeout=(seconds, seconds),
+                stream=True,
+                allow_redirects=False,  # a redirect would carry the secret somewhere else
+            )
+        except (requests.RequestException, ValueError) as exc:
+            raise self._failure(exc, seconds) from None
+        with response:
+            content = self._read_body(response, started + seconds, seconds)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        text = content.decode("utf-8", "replace")
+        return response.status_code, text, response.headers, latency_ms
+
+    def redacted(self, err: E) -> E:
+        """`err` with the secret hidden in its message, raw body and metadata: some servers
+        echo a refused key, and errors end up in the log."""
+        if len(self.secret) < 8:  # too short to hide without mangling ordinary words
+            return err
+        secret, hidden = self.secret, self.redaction
+        changes = {}
+        for name in ("message", "raw_body", "metadata"):
+            value = getattr(err, name, None)
+            if isinstance(value, str):
+                changes[name] = value.replace(secret, hidden)
+            elif isinstance(value, dict):
+                dumped = json.dumps(value, default=str).replace(secret, hidden)
+                changes[name] = json.loads(dumped)
+        return replace(err, **changes)
+
+    def _read_body(self, response: requests.Response, deadline: float, seconds: float) -> bytes:
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(chunk_size=16384):
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise self._no_answer(seconds)
+                if size > BODY_LIMIT:
+                    message = f"The answer is larger than {BODY_LIMIT // 2**20} MB."
+                    raise AnswerTooLarge(message, response.status_code)
+        except requests.RequestException as exc:
+            # requests reports a read timeout during the body as a ConnectionError
+            if time.monotonic() > deadline or _caused_by(exc, ReadTimeoutError):
+                raise self._no_answer(seconds) from None
+            message = f"The connection to {self.host} broke before the answer was complete."
+            raise TransportError(message, reached=True, http_status=response.status_code) from None
+        return b"".join(chunks)
+
+    def _no_answer(self, seconds: float) -> TransportError:
+        message = f"No answer from {self.host} within {seconds:g} seconds."
+        return TransportError(message, reached=True, timed_out=True)
+
+    def _failure(self, exc: Exception, seconds: float) -> TransportError:
+        """The one reading of a failed send. Only a failure before the request was written
+        counts as not reached; anything later may have reached the server."""
+        errors = requests.exceptions
+        if isinstance(exc, errors.InvalidURL | errors.MissingSchema | errors.InvalidSchema):
+            message = f"The {self.base_url_label} {self.base_url!r} is not a valid http(s) address."
+            return TransportError(message, reached=False)
+        # Checked before ConnectTimeoutError, which urllib3 makes its parent class.
+        if unopened := _caused_by(exc, NewConnectionError):
+            return TransportError(f"Could not connect to {self.host}: {_why(unopened)}.", False)
+        if isinstance(exc, errors.ProxyError):
+            return TransportError(f"Could not connect to {self.host} through the proxy.", False)
+        timed_out = isinstance(exc, errors.Timeout)
+        if _caused_by(exc, ConnectTimeoutError) or (timed_out and _in_tls_handshake(exc)):
+            message = f"Could not connect to {self.host} within {seconds:g} seconds."
+            return TransportError(message, reached=False, timed_out=True)
+        if isinstance(exc, errors.SSLError) and _in_tls_handshake(exc):
+            certificate = _caused_by(exc, ssl.SSLCertVerificationError)
+            problem = ": certificate problem" if certificate else ""
+            message = f"The secure (TLS) connection to {self.host} failed{problem}."
+            return TransportError(message, reached=False)
+        if timed_out:
+            return self._no_answer(seconds)
+        if isinstance(exc, errors.ConnectionError):
+            message = f"The connection to {self.host} was dropped before an answer came."
+            return TransportError(message, reached=True)
+        return RequestNotSent(f"The request could not be sent ({type(exc).__name__}).")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: requests wraps urllib3's error, which wraps the socket's."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is s for s in seen):
+        seen.append(current)
+        yield current
+        wrapped = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(wrapped, BaseException):
+            wrapped = next((a for a in current.args if isinstance(a, BaseException)), None)
+        current = wrapped or current.__cause__ or current.__context__
+
+
+def _caused_by(exc: BaseException, kind: type[E]) -> E | None:
+    return next((c for c in _causes(exc) if isinstance(c, kind)), None)
+
+
+def _in_tls_handshake(exc: BaseException) -> bool:
+    # A TLS error after the handshake (a corrupted record mid-answer) comes after the request
+    # was written; only the handshake itself proves that nothing was sent.
+    for cause in _causes(exc):
+        frame = cause.__traceback__
+        while frame is not None:
+            if frame.tb_frame.f_code.co_name == "do_handshake":
+                return True
+            frame = frame.tb_next
+    return False
+
+
+def _why(unopened: NewConnectionError) -> str:
+    """Why a connection could not be opened, in plain words, from the error's type and errno."""
+    if isinstance(unopened, NameResolutionError):
+        return "the name could not be found (DNS)"
+    number = getattr(unopened.__cause__, "errno", None)  # urllib3 raises it from the OSError
+    if number == errno.ECONNREFUSED:
+        return "connection refused"
+    if number in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "the network is unreachable"
+    return "connection failed"
