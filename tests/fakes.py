@@ -23,6 +23,7 @@ class CannedResponse:
     delay: float = 0.0  # seconds before anything is sent: longer than a client timeout = hanging
     path: str | None = None  # None answers any path
     trickle: float = 0.0  # pause between body lines, sent chunked like OpenRouter's keep-alive
+    hang_up: bool = False  # read the request, then close the connection without a word
 
 
 @dataclass
@@ -37,7 +38,7 @@ class RecordedRequest:
         return json.loads(self.body)
 
 
-def _canned(status, body, headers, delay, path, trickle=0.0) -> CannedResponse:
+def _canned(status, body, headers, delay, path, trickle=0.0, hang_up=False) -> CannedResponse:
     headers = dict(headers or {})
     if isinstance(body, dict | list):
         body = json.dumps(body)
@@ -45,7 +46,7 @@ def _canned(status, body, headers, delay, path, trickle=0.0) -> CannedResponse:
         body = body.encode()
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "application/json"
-    return CannedResponse(status, body, headers, delay, path, trickle)
+    return CannedResponse(status, body, headers, delay, path, trickle, hang_up)
 
 
 class FakeServer:
@@ -66,10 +67,12 @@ class FakeServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def queue(self, status=200, body=b"", headers=None, delay=0.0, path=None, trickle=0.0):
+    def queue(
+        self, status=200, body=b"", headers=None, delay=0.0, path=None, trickle=0.0, hang_up=False
+    ):
         """Serve this response once, to the next request for `path` (any path when None)."""
         with self._lock:
-            self._queue.append(_canned(status, body, headers, delay, path, trickle))
+            self._queue.append(_canned(status, body, headers, delay, path, trickle, hang_up))
 
     def default(self, status=200, body=b"", headers=None, delay=0.0, path=None):
         """Serve this response whenever nothing is queued for `path` (every path when None)."""
@@ -146,7 +149,7 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             canned = fake._respond_to(request)
             self.close_connection = True
             try:
-                if not fake._pause(canned.delay):
+                if not fake._pause(canned.delay) or canned.hang_up:
                     return
                 self.send_response(canned.status)
                 for name, value in canned.headers.items():

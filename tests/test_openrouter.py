@@ -207,6 +207,22 @@ def test_refused_connection_is_a_network_error(refused_url):
     assert "connection refused" in err.message
 
 
+def test_unresolvable_host_is_a_network_error():
+    # .invalid never resolves, and the lookup never leaves this machine.
+    openrouter = OpenRouterClient(API_KEY, "https://openrouter.example.invalid/api/v1")
+    err = failure(lambda: openrouter.chat(QUESTION, "openai/gpt-4o-mini"))
+    assert err.kind == ErrorKind.NETWORK
+    assert "openrouter.example.invalid" in err.message and "DNS" in err.message
+
+
+def test_connection_closed_without_an_answer_is_a_network_error(fake_openrouter, openrouter):
+    fake_openrouter.queue(hang_up=True)
+    err = failure(lambda: openrouter.chat(QUESTION, "openai/gpt-4o-mini"))
+    assert err.kind == ErrorKind.NETWORK
+    assert err.http_status is None
+    assert "dropped" in err.message
+
+
 def test_base_url_that_is_not_an_address_is_a_network_error():
     err = failure(OpenRouterClient(API_KEY, "openrouter.ai/api/v1").list_models)
     assert err.kind == ErrorKind.NETWORK
@@ -355,6 +371,9 @@ def test_classify_error_maps_statuses_without_a_server(status, body, kind):
         "server echoes the key",
         "server echoes the key in a 200",
         "connection refused",
+        "unresolvable host",
+        "server never answers",
+        "server hangs up",
         "key with a line break",
     ],
 )
@@ -366,9 +385,15 @@ def test_api_key_never_appears_in_an_error(fake_openrouter, refused_url, setup):
         fake_openrouter.queue(200, {"choices": [], "echo": {"key": key}})
     elif setup == "connection refused":
         base_url = refused_url
+    elif setup == "unresolvable host":
+        base_url = "https://openrouter.example.invalid/api/v1"
+    elif setup == "server never answers":
+        fake_openrouter.queue(delay=30)
+    elif setup == "server hangs up":
+        fake_openrouter.queue(hang_up=True)
     else:
         key = API_KEY[:20] + "\n" + API_KEY[20:]
-    err = failure(lambda: OpenRouterClient(key, base_url, timeout=2).chat(QUESTION, "m/x"))
+    err = failure(lambda: OpenRouterClient(key, base_url, timeout=0.5).chat(QUESTION, "m/x"))
     for text in (str(err), repr(err), err.message, err.raw_body, str(err.metadata), str(err.args)):
         assert API_KEY[-16:] not in text  # not even the secret tail
 

@@ -140,6 +140,7 @@ GRAPH_FAILURES = [
     ("errors_131047", 400, "whatsapp_window", 1),
     ("rate_limit_130429", 429, "whatsapp_rate_limited", 3),
     ("server_error", 500, "whatsapp_unavailable", 3),
+    ("hang_up", None, "whatsapp_unknown", 1),  # Meta may have sent it: never sent twice
 ]
 GRAPH_BODIES = {
     "errors_131047": WINDOW_ERROR,
@@ -163,7 +164,9 @@ def test_each_send_failure_is_logged_as_its_whatsapp_kind(
 ):
     fake_openrouter.reply("An answer that cannot be delivered.")
     for _ in range(attempts):
-        if source in GRAPH_BODIES:
+        if source == "hang_up":
+            fake_graph.queue(hang_up=True)
+        elif source in GRAPH_BODIES:
             fake_graph.queue(status, GRAPH_BODIES[source], path="/v21.0/106540352242922/messages")
         else:
             fake_graph.replay(source, status=status)

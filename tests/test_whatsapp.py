@@ -566,22 +566,53 @@ def test_200_without_a_message_id_is_rejected_not_retried(fake_graph, graph):
     assert "base URL" in err.message
 
 
-def test_refused_connection_is_unavailable(refused_url):
+def test_refused_connection_is_unavailable_and_retried(refused_url):
     graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, refused_url + "/v21.0", timeout=2)
     err = failure(lambda: graph.send_text("16505551234", "Hi"))
     assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
+    assert err.trouble.transient  # nothing reached Meta, so sending again is safe
     assert err.http_status is None
     assert "connection refused" in err.message
 
 
-def test_hanging_server_is_unavailable_within_the_timeout(fake_graph):
-    fake_graph.queue(body={}, delay=30)
+def test_unresolvable_host_is_unavailable():
+    # .invalid never resolves, and the lookup never leaves this machine.
+    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, "https://graph.example.invalid/v21.0")
+    err = failure(lambda: graph.send_text("16505551234", "Hi"))
+    assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
+    assert "graph.example.invalid" in err.message and "DNS" in err.message
+
+
+def test_failed_tls_handshake_is_unavailable(fake_graph):
+    # https to a server that speaks plain HTTP: the handshake fails before anything is sent.
+    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, fake_graph.base_url.replace("http:", "https:"))
+    err = failure(lambda: graph.send_text("16505551234", "Hi"))
+    assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
+    assert "TLS" in err.message
+    assert fake_graph.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer", [{"delay": 30}, {"trickle": 30}], ids=["no answer", "answer stalls mid-body"]
+)
+def test_hanging_server_is_an_unknown_outcome_within_the_timeout(fake_graph, answer):
+    fake_graph.replay("send_ok.json", **answer)
     graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, fake_graph.base_url, timeout=0.5)
     started = time.monotonic()
     err = failure(lambda: graph.send_text("16505551234", "Hi"))
-    assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
+    assert err.kind == ErrorKind.WHATSAPP_UNKNOWN
+    assert not err.trouble.transient  # Meta may have sent it: a retry could send it twice
     assert "0.5 seconds" in err.message
     assert time.monotonic() - started < 2
+
+
+def test_connection_closed_without_an_answer_is_an_unknown_outcome(fake_graph, graph):
+    fake_graph.queue(hang_up=True)
+    err = failure(lambda: graph.send_text("16505551234", "Hi"))
+    assert err.kind == ErrorKind.WHATSAPP_UNKNOWN
+    assert err.http_status is None
+    assert "dropped" in err.message
+    assert [r.json()["text"]["body"] for r in fake_graph.requests] == ["Hi"]
 
 
 def test_base_url_that_is_not_an_address_is_unavailable():
@@ -593,7 +624,15 @@ def test_base_url_that_is_not_an_address_is_unavailable():
 
 
 @pytest.mark.parametrize(
-    "setup", ["server echoes the token", "connection refused", "token with a line break"]
+    "setup",
+    [
+        "server echoes the token",
+        "connection refused",
+        "unresolvable host",
+        "server never answers",
+        "server hangs up",
+        "token with a line break",
+    ],
 )
 def test_access_token_never_appears_in_an_error(fake_graph, refused_url, setup):
     token, base_url = TOKEN, fake_graph.base_url
@@ -601,9 +640,15 @@ def test_access_token_never_appears_in_an_error(fake_graph, refused_url, setup):
         fake_graph.queue(*graph_error(190, f"Invalid OAuth access token - {TOKEN}", 401))
     elif setup == "connection refused":
         base_url = refused_url + "/v21.0"
+    elif setup == "unresolvable host":
+        base_url = "https://graph.example.invalid/v21.0"
+    elif setup == "server never answers":
+        fake_graph.queue(delay=30)
+    elif setup == "server hangs up":
+        fake_graph.queue(hang_up=True)
     else:
         token = TOKEN[:20] + "\n" + TOKEN[20:]
-    client = WhatsAppClient(token, PHONE_NUMBER_ID, base_url, timeout=2)
+    client = WhatsAppClient(token, PHONE_NUMBER_ID, base_url, timeout=0.5)
     err = failure(lambda: client.send_text("16505551234", "Hi"))
     for text in (str(err), repr(err), err.message, err.raw_body, str(err.args), repr(client)):
         assert TOKEN[-16:] not in text  # not even the secret tail

@@ -97,7 +97,9 @@ class WhatsAppClient(HttpClient):
         try:
             return self.request("POST", path, body)
         except TransportError as failure:
-            kind = ErrorKind.WHATSAPP_UNAVAILABLE
+            # Once the request may have reached Meta, the message may be on its way to the
+            # customer: a retry could deliver it twice, so only the owner may send it again.
+            kind = ErrorKind.WHATSAPP_UNKNOWN if failure.reached else ErrorKind.WHATSAPP_UNAVAILABLE
             raise WhatsAppError(kind, failure.message, failure.http_status) from None
 
 
