@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.fakes import OPENROUTER_FIXTURES
-from webapp.clients.openrouter import OpenRouterClient, closest_model_ids
+from webapp.clients.openrouter import OpenRouterClient, chat_body, closest_model_ids
 from webapp.clients.openrouter_errors import OpenRouterError, classify_error
 from webapp.troubleshooting import ErrorKind
 
@@ -180,6 +180,23 @@ def test_hanging_server_is_a_timeout_within_the_limit(fake_openrouter):
     assert err.kind == ErrorKind.TIMEOUT
     assert err.trouble.transient
     assert time.monotonic() - started < 2
+
+
+def test_a_shorter_timeout_for_one_call_is_honoured(fake_openrouter, openrouter):
+    fake_openrouter.queue(body={}, delay=30)
+    started = time.monotonic()
+    err = failure(lambda: openrouter.send_chat(chat_body(QUESTION, "m/x"), timeout=0.3))
+    assert err.kind == ErrorKind.TIMEOUT
+    assert "0.3 seconds" in err.message
+    assert time.monotonic() - started < 1.5
+    assert openrouter.timeout == 5  # the client's own stays for the next call
+
+
+def test_a_longer_timeout_for_one_call_is_honoured(fake_openrouter):
+    fake_openrouter.replay("chat_success_nonstream.json", delay=0.6)
+    openrouter = OpenRouterClient(API_KEY, fake_openrouter.base_url, timeout=0.3)
+    result = openrouter.send_chat(chat_body(QUESTION, "openai/gpt-4o-mini"), timeout=5)
+    assert result.content.startswith("The capital of France is Paris.")
 
 
 @pytest.mark.parametrize("pause", [0.3, 30], ids=["keep-alive drip", "stalls mid-body"])

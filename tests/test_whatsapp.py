@@ -606,6 +606,22 @@ def test_hanging_server_is_an_unknown_outcome_within_the_timeout(fake_graph, ans
     assert time.monotonic() - started < 2
 
 
+def test_a_shorter_timeout_for_one_send_is_honoured(fake_graph, graph):
+    fake_graph.queue(delay=30)
+    started = time.monotonic()
+    err = failure(lambda: graph.send_text("16505551234", "Hi", timeout=0.3))
+    assert err.kind == ErrorKind.WHATSAPP_UNKNOWN
+    assert "0.3 seconds" in err.message
+    assert time.monotonic() - started < 1.5
+    assert graph.timeout == 5  # the client's own stays for the next send
+
+
+def test_a_longer_timeout_for_one_send_is_honoured(fake_graph):
+    fake_graph.replay("send_ok.json", delay=0.6)
+    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, fake_graph.base_url, timeout=0.3)
+    assert graph.send_text("16505551234", "Hi", timeout=5).message_id.startswith("wamid.")
+
+
 def test_connection_closed_without_an_answer_is_an_unknown_outcome(fake_graph, graph):
     fake_graph.queue(hang_up=True)
     err = failure(lambda: graph.send_text("16505551234", "Hi"))

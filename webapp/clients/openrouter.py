@@ -78,9 +78,10 @@ class OpenRouterClient(HttpClient):
     ) -> ChatResult:
         return self.send_chat(chat_body(messages, model, fallbacks, max_tokens, extra))
 
-    def send_chat(self, body: dict) -> ChatResult:
-        """POST a body made by `chat_body`; callers that log the request keep the same dict."""
-        return self._call("POST", "/chat/completions", body, _chat_result)
+    def send_chat(self, body: dict, timeout: float | None = None) -> ChatResult:
+        """POST a body made by `chat_body`; callers that log the request keep the same dict.
+        `timeout` (seconds) replaces the client's own for this call."""
+        return self._call("POST", "/chat/completions", body, _chat_result, timeout)
 
     def key_info(self) -> KeyInfo:
         return self._call("GET", "/key", None, _key_info)
@@ -88,9 +89,9 @@ class OpenRouterClient(HttpClient):
     def list_models(self) -> list[dict]:
         return self._call("GET", "/models", None, _model_list)
 
-    def _call(self, method: str, path: str, body: dict | None, parse):
+    def _call(self, method: str, path: str, body: dict | None, parse, timeout: float | None = None):
         try:
-            status, text, headers, latency_ms = self._send(method, path, body)
+            status, text, headers, latency_ms = self._send(method, path, body, timeout)
             payload = json_or_none(text)
             if not 200 <= status < 300 or not isinstance(payload, dict):
                 raise classify_error(status, text, headers)
@@ -105,7 +106,7 @@ class OpenRouterClient(HttpClient):
         except OpenRouterError as err:
             raise self.redacted(err) from None
 
-    def _send(self, method: str, path: str, body: dict | None):
+    def _send(self, method: str, path: str, body: dict | None, timeout: float | None):
         if self.secret_has_bad_characters():
             message = "The API key contains spaces or characters a key cannot have; paste it again."
             raise OpenRouterError(ErrorKind.INVALID_KEY, message)
@@ -115,7 +116,7 @@ class OpenRouterClient(HttpClient):
             "X-Title": self.app_title,
         }
         try:
-            return self.request(method, path, body, attribution)
+            return self.request(method, path, body, attribution, timeout)
         except TransportError as failure:
             raise OpenRouterError(_kind_of(failure), failure.message, failure.http_status) from None
 

@@ -49,7 +49,11 @@ class WhatsAppClient(HttpClient):
     def __repr__(self) -> str:  # never the token
         return f"WhatsAppClient({self.phone_number_id!r}, base_url={self.base_url!r})"
 
-    def send_text(self, to: str, body: str, reply_to: str | None = None) -> SendResult:
+    def send_text(
+        self, to: str, body: str, reply_to: str | None = None, timeout: float | None = None
+    ) -> SendResult:
+        """Send one text of at most TEXT_LIMIT characters; `timeout` (seconds) replaces the
+        client's own for this call."""
         if not body.strip() or len(body) > TEXT_LIMIT:  # split_message() makes parts that fit
             raise ValueError(f"A text must have 1 to {TEXT_LIMIT} characters, not {len(body)}.")
         # A customer who adopted a username may have no phone number for us, only a
@@ -64,7 +68,7 @@ class WhatsAppClient(HttpClient):
         }
         if reply_to:
             message["context"] = {"message_id": reply_to}
-        payload, latency_ms = self._post(message, ("messages", 0, "id"))
+        payload, latency_ms = self._post(message, ("messages", 0, "id"), timeout)
         wa_id = trimmed(dig(payload, "contacts", 0, "wa_id"))
         return SendResult(str(dig(payload, "messages", 0, "id")), wa_id, latency_ms, payload)
 
@@ -74,10 +78,10 @@ class WhatsAppClient(HttpClient):
             body["typing_indicator"] = {"type": "text"}
         self._post(body, ("success",))
 
-    def _post(self, body: dict, expected: tuple) -> tuple[dict, int]:
+    def _post(self, body: dict, expected: tuple, timeout: float | None = None) -> tuple[dict, int]:
         """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError."""
         try:
-            status, text, headers, latency_ms = self._send(body)
+            status, text, headers, latency_ms = self._send(body, timeout)
             payload = json_or_none(text)
             ok = 200 <= status < 300 and isinstance(payload, dict) and "error" not in payload
             if not ok or not dig(payload, *expected):
@@ -86,7 +90,7 @@ class WhatsAppClient(HttpClient):
         except WhatsAppError as err:
             raise self.redacted(err) from None
 
-    def _send(self, body: dict) -> tuple[int, str, Mapping, int]:
+    def _send(self, body: dict, timeout: float | None) -> tuple[int, str, Mapping, int]:
         if not self.secret or self.secret_has_bad_characters():
             message = "The access token is empty or has characters a token cannot have."
             raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, message)
@@ -95,7 +99,7 @@ class WhatsAppClient(HttpClient):
             raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
         path = f"/{quote(self.phone_number_id, safe='')}/messages"
         try:
-            return self.request("POST", path, body)
+            return self.request("POST", path, body, timeout=timeout)
         except TransportError as failure:
             # Once the request may have reached Meta, the message may be on its way to the
             # customer: a retry could deliver it twice, so only the owner may send it again.
