@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.fakes import CannedResponse, FakeServer, RecordedRequest
 
 WHATSAPP_FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
-API_PREFIX = "/v21.0"
+API_PREFIX = "/v25.0"
 MESSAGES_PATH = re.compile(rf"{re.escape(API_PREFIX)}/[^/]+/messages")
 GENERATE = "X-Fake-Graph-Generate"  # marks the catch-all default that is answered per request
 

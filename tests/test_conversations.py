@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
+from tests.fake_graph import API_PREFIX
 from tests.fakes import CHAT_PATH
 from tests.payloads import WINDOW_ERROR, delivery, status, text_delivery, text_message
 from tests.test_browser import sign_in
@@ -18,7 +19,7 @@ from webapp.models import Contact, Message, RequestLog
 from webapp.troubleshooting import trouble
 
 CUSTOMER = "16505551234"
-MESSAGES_PATH = f"/v21.0/{PHONE_NUMBER_ID}/messages"
+MESSAGES_PATH = f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages"
 XSS = "<script>alert(1)</script>"
 
 

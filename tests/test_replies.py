@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import post_webhook, wait_for
+from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
+from tests.fake_graph import API_PREFIX
 from tests.fakes import CHAT_PATH
 from tests.payloads import delivery, fixture, text_delivery, text_message
 from webapp import catalog, settings
@@ -66,7 +67,7 @@ def test_a_text_message_gets_the_default_models_answer(
     }
     assert asked["messages"][-1] == {"role": "user", "content": "Does it come in another color?"}
     graph_request = next(r for r in fake_graph.requests if r.path.endswith("/messages"))
-    assert graph_request.path == "/v21.0/106540352242922/messages"
+    assert graph_request.path == f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages"
     assert graph_request.headers["Authorization"] == "Bearer EAAG-test-access-token"
     assert graph_request.json()["text"]["preview_url"] is False
     [row] = log_rows(whatsapp)

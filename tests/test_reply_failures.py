@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import post_webhook, wait_for
+from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
+from tests.fake_graph import API_PREFIX
 from tests.fakes import CHAT_PATH, fixture_bytes
 from tests.payloads import WINDOW_ERROR, fixture
 from tests.test_replies import finished, log_rows, only_default_model
@@ -11,6 +12,7 @@ from webapp import catalog, settings
 from webapp.extensions import db
 from webapp.models import Message
 
+MESSAGES_PATH = f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages"
 FALLBACK = "Sorry, we can't answer right now. We'll get back to you soon."
 
 
@@ -167,7 +169,7 @@ def test_each_send_failure_is_logged_as_its_whatsapp_kind(
         if source == "hang_up":
             fake_graph.queue(hang_up=True)
         elif source in GRAPH_BODIES:
-            fake_graph.queue(status, GRAPH_BODIES[source], path="/v21.0/106540352242922/messages")
+            fake_graph.queue(status, GRAPH_BODIES[source], path=MESSAGES_PATH)
         else:
             fake_graph.replay(source, status=status)
     post_webhook(client, fixture("text.json"))

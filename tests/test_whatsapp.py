@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fake_graph import WHATSAPP_FIXTURES, fixture_bytes
+from tests.fake_graph import API_PREFIX, WHATSAPP_FIXTURES, fixture_bytes
 from webapp.clients.whatsapp import TEXT_LIMIT, WhatsAppClient, split_message
 from webapp.clients.whatsapp_errors import WhatsAppError, classify_graph_error, kind_for_code
 from webapp.clients.whatsapp_webhook import parse_webhook, sign, verify_signature
@@ -404,7 +404,7 @@ def test_malformed_pieces_are_skipped_and_the_rest_is_read():
 def test_send_text_posts_the_documented_request(fake_graph, graph):
     result = graph.send_text("16505551234", "Blue and green, yes!", reply_to="wamid.IN1")
     sent = fake_graph.requests[-1]
-    assert (sent.method, sent.path) == ("POST", f"/v21.0/{PHONE_NUMBER_ID}/messages")
+    assert (sent.method, sent.path) == ("POST", f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages")
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
     assert sent.headers["Content-Type"] == "application/json"
     assert sent.json() == {
@@ -418,6 +418,10 @@ def test_send_text_posts_the_documented_request(fake_graph, graph):
     assert result.message_id == "wamid.FAKE1"
     assert result.wa_id == "16505551234"
     assert result.latency_ms >= 0
+
+
+def test_default_graph_version_is_one_meta_still_serves():
+    assert WhatsAppClient(TOKEN, PHONE_NUMBER_ID).base_url == "https://graph.facebook.com/v25.0"
 
 
 def test_send_without_reply_to_has_no_context(fake_graph, graph):
@@ -567,7 +571,7 @@ def test_200_without_a_message_id_is_rejected_not_retried(fake_graph, graph):
 
 
 def test_refused_connection_is_unavailable_and_retried(refused_url):
-    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, refused_url + "/v21.0", timeout=2)
+    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, refused_url + API_PREFIX, timeout=2)
     err = failure(lambda: graph.send_text("16505551234", "Hi"))
     assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
     assert err.trouble.transient  # nothing reached Meta, so sending again is safe
@@ -577,7 +581,7 @@ def test_refused_connection_is_unavailable_and_retried(refused_url):
 
 def test_unresolvable_host_is_unavailable():
     # .invalid never resolves, and the lookup never leaves this machine.
-    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, "https://graph.example.invalid/v21.0")
+    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, "https://graph.example.invalid/v25.0")
     err = failure(lambda: graph.send_text("16505551234", "Hi"))
     assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
     assert "graph.example.invalid" in err.message and "DNS" in err.message
@@ -655,9 +659,9 @@ def test_access_token_never_appears_in_an_error(fake_graph, refused_url, setup):
     if setup == "server echoes the token":
         fake_graph.queue(*graph_error(190, f"Invalid OAuth access token - {TOKEN}", 401))
     elif setup == "connection refused":
-        base_url = refused_url + "/v21.0"
+        base_url = refused_url + API_PREFIX
     elif setup == "unresolvable host":
-        base_url = "https://graph.example.invalid/v21.0"
+        base_url = "https://graph.example.invalid/v25.0"
     elif setup == "server never answers":
         fake_graph.queue(delay=30)
     elif setup == "server hangs up":

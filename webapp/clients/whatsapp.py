@@ -13,7 +13,8 @@ from .http import HttpClient, TransportError
 from .whatsapp_errors import WhatsAppError, classify_graph_error, trimmed
 from .wire import dig, json_or_none
 
-DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
+# Meta retires each Graph version about two years after it ships (v20.0 in September 2026).
+DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
 TEXT_LIMIT = 4096  # Meta's maximum for one text body
 BREAKS = (r"\n[ \t]*\n\s*", r"\n\s*", r"(?<=[.!?])[ \t]+", r"[ \t]+")  # best place to cut first
 
