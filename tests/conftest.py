@@ -9,7 +9,7 @@ import pytest
 from flask_migrate import upgrade
 
 from tests.fake_graph import FakeGraph
-from tests.fakes import FakeOpenRouter, refused_port_url
+from tests.fakes import FakeOpenRouter, never_accepting_url, refused_port_url
 from webapp import create_app, queue, settings
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
@@ -106,6 +106,13 @@ def fake_graph():
 @pytest.fixture
 def refused_url() -> str:
     return refused_port_url()
+
+
+@pytest.fixture
+def unaccepted_url():
+    """A loopback URL where connecting times out."""
+    with never_accepting_url() as url:
+        yield url
 
 
 APP_SECRET = "meta-app-secret-for-tests"

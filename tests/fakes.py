@@ -4,6 +4,8 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -237,6 +239,25 @@ def completion(content: str, model: str = "openai/gpt-4o-mini", **usage) -> dict
 
 def fixture_bytes(name: str) -> bytes:
     return (OPENROUTER_FIXTURES / name).read_bytes()
+
+
+@contextmanager
+def never_accepting_url() -> Iterator[str]:
+    """A loopback URL where connecting times out: the listener never accepts and its queue is
+    full, so Linux drops further connection attempts without an answer."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        queued = [socket.socket() for _ in range(3)]
+        try:
+            for sock in queued:
+                sock.setblocking(False)
+                sock.connect_ex(address)  # the first ones fill the queue, the rest wait
+            yield f"http://127.0.0.1:{address[1]}"
+        finally:
+            for sock in queued:
+                sock.close()
 
 
 def refused_port_url() -> str:

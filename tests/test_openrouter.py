@@ -224,6 +224,13 @@ def test_refused_connection_is_a_network_error(refused_url):
     assert "connection refused" in err.message
 
 
+def test_connect_timeout_is_a_timeout(unaccepted_url):
+    openrouter = OpenRouterClient(API_KEY, unaccepted_url + "/api/v1", timeout=0.5)
+    err = failure(lambda: openrouter.chat(QUESTION, "openai/gpt-4o-mini"))
+    assert err.kind == ErrorKind.TIMEOUT
+    assert "0.5 seconds" in err.message
+
+
 def test_unresolvable_host_is_a_network_error():
     # .invalid never resolves, and the lookup never leaves this machine.
     openrouter = OpenRouterClient(API_KEY, "https://openrouter.example.invalid/api/v1")

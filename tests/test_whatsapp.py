@@ -579,6 +579,13 @@ def test_refused_connection_is_unavailable_and_retried(refused_url):
     assert "connection refused" in err.message
 
 
+def test_connect_timeout_is_unavailable(unaccepted_url):
+    graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, unaccepted_url + API_PREFIX, timeout=0.5)
+    err = failure(lambda: graph.send_text("16505551234", "Hi"))
+    assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
+    assert "Could not connect" in err.message and "0.5 seconds" in err.message
+
+
 def test_unresolvable_host_is_unavailable():
     # .invalid never resolves, and the lookup never leaves this machine.
     graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, "https://graph.example.invalid/v25.0")
