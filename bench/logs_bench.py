@@ -75,8 +75,8 @@ LOG_INSERT = """INSERT INTO request_log (created_at, channel, upstream, contact_
  latency_ms, prompt_tokens, completion_tokens, cost, generation_id, request_body, response_body)
  VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 MESSAGE_INSERT = """INSERT INTO messages (id, contact_id, direction, author, wa_message_id, type,
- text, state, reply_to_id, part, attempts, created_at, updated_at)
- VALUES (?,?,?,?,?,'text',?,?,?,0,?,?,?)"""
+ text, state, reply_to_id, part, created_at, updated_at)
+ VALUES (?,?,?,?,?,'text',?,?,?,0,?,?)"""
 
 
 def stamp(moment: datetime) -> str:
@@ -161,10 +161,10 @@ def populate(instance: Path, rows: int) -> dict:
             linked = message_id - 1
             state = "answered" if attempts[-1][1] == "ok" else "failed"
             messages.append((linked, contact, "in", "customer", f"wamid.B{linked}", text, state,
-                             None, len(attempts), stamp(moment), stamp(moment)))  # fmt: skip
+                             None, stamp(moment), stamp(moment)))  # fmt: skip
             reply = "Yes, we have it in red and blue." if state == "answered" else "Sorry!"
             messages.append((message_id, contact, "out", "bot", f"wamid.R{message_id}", reply,
-                             "read", linked, 0, stamp(moment), stamp(moment)))  # fmt: skip
+                             "read", linked, stamp(moment), stamp(moment)))  # fmt: skip
         for number, attempt in enumerate(attempts, start=1):
             at = moment + timedelta(milliseconds=900 * number)
             log.append(log_row(rng, at, channel, contact, linked, number, attempt))

@@ -10,12 +10,26 @@ from flask_migrate import upgrade
 
 from tests.fake_graph import FakeGraph
 from tests.fakes import FakeOpenRouter, never_accepting_url, refused_port_url
-from webapp import create_app, queue, settings
+from webapp import create_app, settings
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import User
 
 ADMIN_PASSWORD = "correct horse battery"
+ENVIRONMENT = (  # variables of the design that must not leak into a test from the shell
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "DATABASE_URL",
+    "QUEUE_URL",
+    "OPENROUTER_BASE_URL",
+    "WHATSAPP_API_BASE_URL",
+    "ADMIN_PASSWORD",
+    "INSTANCE_PATH",
+    "WORKER_THREADS",
+    "WORKER_LEASE_SECONDS",
+)
+# Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
+QUICK = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05, "TURN_RETRY_PAUSE": 0.05}
 # Headless, and quiet: this machine has no internet, so Chromium must not try to phone home.
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -34,22 +48,9 @@ CSRF_FIELD = re.compile(
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    for name in (
-        "SECRET_KEY",
-        "DATABASE_URL",
-        "QUEUE_URL",
-        "OPENROUTER_BASE_URL",
-        "WHATSAPP_API_BASE_URL",
-        "ADMIN_PASSWORD",
-        "INSTANCE_PATH",
-    ):
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
-    app = migrated_app(
-        tmp_path / "instance",
-        # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
-        RETRY_BASE_DELAY=0.01,
-        RETRY_MAX_DELAY=0.05,
-    )
+    app = migrated_app(tmp_path / "instance", **QUICK)
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -132,10 +133,22 @@ def whatsapp(app, fake_graph, fake_openrouter):
                 "whatsapp_app_secret": APP_SECRET,
                 "whatsapp_verify_token": "let-me-in",
                 "whatsapp_api_base_url": fake_graph.base_url,
+                # Each message is its own turn unless a test is about bursts.
+                "merge_window_seconds": "0",
             },
             author="test",
         )
     return app
+
+
+def as_recorded(app, name: str) -> None:
+    """Make the configured number the one this recorded delivery was sent to."""
+    from tests.payloads import number_id_of
+
+    number_id = number_id_of(name)
+    if number_id and number_id.isdigit():  # one recording has the number ID blanked out
+        with app.app_context():
+            settings.save({"whatsapp_phone_number_id": number_id}, author="test")
 
 
 def post_webhook(client, body: bytes | str | dict, secret: str = APP_SECRET, signature=None):
@@ -153,11 +166,12 @@ def post_webhook(client, body: bytes | str | dict, secret: str = APP_SECRET, sig
 
 @pytest.fixture
 def worker(app):
-    """The real huey consumer: worker threads in this process, on the test's SQLite queue."""
-    consumer = queue.make_consumer(app.extensions["huey"], workers=4, periodic=False)
-    consumer.start()
-    yield consumer
-    consumer.stop(graceful=True)
+    """The real worker, its threads in this process, claiming turns from the test's database."""
+    from webapp.worker import Worker
+
+    running = Worker(app, threads=8, poll=0.01).start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture

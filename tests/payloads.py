@@ -14,6 +14,15 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+def number_id_of(name: str) -> str | None:
+    """The business phone number ID a recorded delivery was sent to (they differ by source)."""
+    for entry in json.loads(fixture(name)).get("entry", []):
+        for change in entry.get("changes", []):
+            if found := change.get("value", {}).get("metadata", {}).get("phone_number_id"):
+                return found
+    return None
+
+
 def text_message(wa_id: str, body: str, message_id: str | None = None) -> dict:
     return {
         "from": wa_id,

@@ -4,14 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from webapp import retention, settings, stats
+from tests.conftest import wait_for
+from webapp import retention, settings, state, stats
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
-
-
-def naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
+from webapp.worker import Worker
 
 NOW = datetime.now(UTC)
 
@@ -32,7 +29,7 @@ def known_data(app):
                     author="customer" if direction == "in" else "bot",
                     text=text,
                     state=state,
-                    created_at=naive(when),
+                    created_at=when,
                 )
             )
 
@@ -41,7 +38,7 @@ def known_data(app):
         ):
             db.session.add(
                 RequestLog(
-                    created_at=naive(when),
+                    created_at=when,
                     channel="whatsapp",
                     contact_id=ana.id,
                     model_requested=model,
@@ -124,7 +121,7 @@ def test_an_empty_install_shows_a_calm_dashboard(admin):
 
 def test_low_credit_on_the_last_key_test_is_a_warning(app, admin):
     with app.app_context():
-        settings.set_state(
+        state.put(
             "key_test",
             {"ok": True, "limit_remaining": 0.42, "limit": 5, "usage": 4.58, "at": "now"},
         )
@@ -136,7 +133,7 @@ def test_retention_deletes_what_is_older_than_the_setting(known_data):
     with known_data.app_context():
         settings.save({"retention_days": "30"}, author="test")
         removed = retention.purge()
-        assert removed == {"log_rows": 1, "messages": 1, "contacts": 0}
+        assert removed == {"log_rows": 1, "messages": 1, "turns": 0, "contacts": 0}
         assert db.session.query(Message).count() == 7
         assert db.session.query(RequestLog).count() == 6
 
@@ -144,16 +141,23 @@ def test_retention_deletes_what_is_older_than_the_setting(known_data):
 def test_retention_zero_keeps_everything(known_data):
     with known_data.app_context():
         settings.save({"retention_days": "0"}, author="test")
-        assert retention.purge() == {"log_rows": 0, "messages": 0, "contacts": 0}
+        assert retention.purge() == {"log_rows": 0, "messages": 0, "turns": 0, "contacts": 0}
         assert db.session.query(Message).count() == 8
 
 
-def test_retention_runs_as_a_worker_task(known_data):
+def message_count(app) -> int:
+    with app.app_context():
+        return db.session.query(Message).count()
+
+
+def test_retention_runs_in_the_worker(known_data):
     with known_data.app_context():
         settings.save({"retention_days": "1"}, author="test")
-    known_data.extensions["tasks"].apply_retention.call_local()
-    with known_data.app_context():
-        assert db.session.query(Message).count() == 6
+    worker = Worker(known_data, threads=1).start()  # its periodic jobs run when it starts
+    try:
+        wait_for(lambda: message_count(known_data) == 6)
+    finally:
+        worker.stop()
 
 
 def test_a_small_database_gets_figures_computed_for_every_view(known_data, admin):
@@ -167,9 +171,15 @@ def test_a_small_database_gets_figures_computed_for_every_view(known_data, admin
 def slow_to_compute(app):
     """Pretend the kept figures took long to compute, as they do at a million rows."""
     with app.app_context():
-        kept = settings.get_state("dashboard")
+        kept = state.get("dashboard")
         kept["took_ms"] = 1500
-        settings.set_state("dashboard", kept)
+        state.put("dashboard", kept)
+
+
+def error_rate_kept(app) -> float:
+    with app.app_context():
+        today = state.get("dashboard")["today"]
+        return today["errors"] / today["attempts"]
 
 
 def test_on_a_big_database_the_dashboard_reads_the_figures_the_worker_keeps(known_data, admin):
@@ -179,7 +189,11 @@ def test_on_a_big_database_the_dashboard_reads_the_figures_the_worker_keeps(know
         db.session.add(RequestLog(channel="whatsapp", status="error", error_kind="timeout"))
         db.session.commit()
     assert "25.0%" in admin.get("/admin/").get_data(as_text=True)  # the kept figures
-    known_data.extensions["tasks"].refresh_dashboard.call_local()
+    worker = Worker(known_data, threads=1).start()  # it refreshes the figures when it starts
+    try:
+        wait_for(lambda: error_rate_kept(known_data) == 0.4)
+    finally:
+        worker.stop()
     slow_to_compute(known_data)
     assert "40.0%" in admin.get("/admin/").get_data(as_text=True)  # 2 errors in 5 attempts
 
@@ -188,9 +202,9 @@ def test_stale_figures_are_computed_again_by_the_page(known_data, admin):
     admin.get("/admin/")
     slow_to_compute(known_data)
     with known_data.app_context():
-        kept = settings.get_state("dashboard")
+        kept = state.get("dashboard")
         kept["computed_at"] = (NOW - timedelta(minutes=10)).isoformat()
-        settings.set_state("dashboard", kept)
+        state.put("dashboard", kept)
         db.session.add(RequestLog(channel="whatsapp", status="error", error_kind="timeout"))
         db.session.commit()
     assert "40.0%" in admin.get("/admin/").get_data(as_text=True)

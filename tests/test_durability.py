@@ -1,65 +1,141 @@
-"""Nothing lost, nothing sent twice: restarts, lost jobs, interrupted sends, delivery statuses."""
+"""Nothing lost, nothing sent twice: crashes, stalls, restarts, unknown sends, early statuses."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import requests
+from sqlalchemy import select, update
 
-from tests.conftest import post_webhook, wait_for
-from tests.fakes import CHAT_PATH
+from tests.conftest import APP_SECRET, post_webhook, wait_for
+from tests.fake_graph import MESSAGES_PATH, fixture_bytes
+from tests.fakes import CHAT_PATH, completion, refused_port_url
 from tests.payloads import delivery, fixture, status, text_delivery
-from tests.test_replies import CUSTOMER, finished, states
-from webapp import inbox, queue
+from tests.test_replies import CUSTOMER, finished, log_rows, states
+from webapp import delivery as outbound
+from webapp import leases, turns
+from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
-from webapp.models import Contact, Message, RequestLog
+from webapp.models import Contact, Message, PendingStatus, Turn, utcnow
+from webapp.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_worker_process(app) -> subprocess.Popen:
+def start_worker_process(app, log_path: Path | None = None, **env) -> subprocess.Popen:
     """`flask worker` in its own process, on the same instance folder as the test app."""
-    env = {**os.environ, "INSTANCE_PATH": app.instance_path}
-    env.pop("WORKER_THREADS", None)
+    environment = {**os.environ, "INSTANCE_PATH": app.instance_path, **env}
+    environment.pop("WORKER_THREADS", None)
+    output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--threads", "2"],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--threads", "4"],
         cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env=environment,
+        stdout=output,
+        stderr=output,
     )
 
 
-def test_a_worker_killed_mid_answer_is_picked_up_after_restart_and_answers_once(
+def graph_posts(fake_graph) -> list:
+    """Every text send that reached the fake Graph API, whatever it answered."""
+    return [
+        r for r in fake_graph.requests if MESSAGES_PATH.fullmatch(r.path) and "text" in r.json()
+    ]
+
+
+def turn_of(app) -> Turn:
+    with app.app_context():
+        turn = db.session.scalar(select(Turn))
+        db.session.expunge_all()
+        return turn
+
+
+def test_a_worker_killed_mid_answer_is_answered_once_after_a_restart(
     client, whatsapp, fake_openrouter, fake_graph
 ):
     fake_openrouter.echo(delay=2.0)
     process = start_worker_process(whatsapp)
     try:
         post_webhook(client, fixture("text.json"))
-        wait_for(lambda: states(whatsapp) == ["processing"], timeout=20)
-        wait_for(lambda: [r for r in fake_openrouter.requests if r.path == CHAT_PATH])
+        wait_for(lambda: [r for r in fake_openrouter.requests if r.path == CHAT_PATH], 20)
     finally:
         process.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
         process.wait(timeout=10)
     assert states(whatsapp) == ["processing"] and fake_graph.sent_texts() == []
 
     fake_openrouter.echo(delay=0)
-    whatsapp.config["STALE_AFTER_SECONDS"] = 0.2
-    time.sleep(0.3)
-    consumer = queue.make_consumer(whatsapp.extensions["huey"], workers=2, periodic=False)
-    consumer.start()
+    worker = Worker(whatsapp, threads=2, poll=0.01).start()  # the same host: it takes over
     try:
-        whatsapp.extensions["tasks"].requeue_stuck_messages.call_local()
-        wait_for(lambda: finished(whatsapp))
+        wait_for(lambda: finished(whatsapp), timeout=10)
         time.sleep(0.3)  # room for a duplicate, if there were one
     finally:
-        consumer.stop(graceful=True)
+        worker.stop()
     assert states(whatsapp) == ["answered"]
     assert len(fake_graph.sent_texts()) == 1
+    assert turn_of(whatsapp).runs == 2
+
+
+def test_a_stalled_worker_whose_lease_ran_out_never_sends(
+    client, whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    fake_openrouter.queue(body=completion("late answer"), path=CHAT_PATH, delay=3.0)
+    fake_openrouter.echo()
+    log_path = tmp_path / "stalled.log"
+    stalled = start_worker_process(whatsapp, log_path, WORKER_LEASE_SECONDS="1")
+    try:
+        post_webhook(client, text_delivery(CUSTOMER, "anyone there?"))
+        wait_for(lambda: [r for r in fake_openrouter.requests if r.path == CHAT_PATH], 20)
+        stalled.send_signal(signal.SIGSTOP)  # stuck: no heartbeat renews its lease
+        time.sleep(2.5)
+        other = Worker(whatsapp, threads=2, poll=0.01, holder="test:other").start()
+        try:
+            wait_for(lambda: finished(whatsapp))
+            stalled.send_signal(signal.SIGCONT)  # its model call returns now
+            wait_for(lambda: b"taken over" in log_path.read_bytes(), timeout=30)
+        finally:
+            other.stop()
+    finally:
+        stalled.kill()
+        stalled.wait(timeout=10)
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: anyone there?"]
+    assert states(whatsapp) == ["answered"]
+    assert turn_of(whatsapp).runs == 2
+
+
+def test_a_crash_between_parts_marks_the_reply_cut_short_and_sends_nothing_again(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    long_answer = "\n\n".join(f"Paragraph {n}. " + "word " * 700 for n in range(1, 4))
+    fake_openrouter.reply(long_answer)
+    fake_graph.queue(body=fixture_bytes("send_ok.json"), path=None)  # part 1 arrives
+    fake_graph.queue(body=fixture_bytes("send_ok.json"), delay=10.0)  # part 2 hangs…
+    process = start_worker_process(whatsapp)
+    try:
+        post_webhook(client, fixture("text.json"))
+        wait_for(lambda: len(graph_posts(fake_graph)) == 2, timeout=20)
+    finally:
+        process.send_signal(signal.SIGKILL)  # …and the worker dies while sending it
+        process.wait(timeout=10)
+    worker = Worker(whatsapp, threads=2, poll=0.01).start()
+    try:
+        wait_for(lambda: finished(whatsapp), timeout=10)
+    finally:
+        worker.stop()
+    assert len(graph_posts(fake_graph)) == 2  # nothing was sent again
+    with whatsapp.app_context():
+        parts = db.session.scalars(
+            select(Message).where(Message.direction == "out").order_by(Message.part)
+        ).all()
+        inbound = db.session.scalar(select(Message).where(Message.direction == "in"))
+        assert [p.state for p in parts] == ["sent", "unknown", "failed"]
+        assert inbound.state == "failed" and inbound.error_detail.startswith("Cut short")
+        assert "1 of 3 parts were sent" in inbound.error_detail
+    assert [r.error_kind for r in log_rows(whatsapp) if r.status == "error"] == ["internal"]
 
 
 def answered_while_stopping(app, client, fake_openrouter, fake_graph, *signals) -> None:
@@ -68,7 +144,7 @@ def answered_while_stopping(app, client, fake_openrouter, fake_graph, *signals) 
     process = start_worker_process(app)
     try:
         post_webhook(client, fixture("text.json"))
-        wait_for(lambda: states(app) == ["processing"], timeout=20)
+        wait_for(lambda: [r for r in fake_openrouter.requests if r.path == CHAT_PATH], 20)
         for signum in signals:
             process.send_signal(signum)
             time.sleep(0.2)
@@ -94,51 +170,50 @@ def test_ctrl_c_then_sigterm_still_lets_the_worker_finish_its_answer(
     )
 
 
-def test_a_message_whose_job_was_lost_is_queued_again(
-    client, whatsapp, fake_openrouter, fake_graph
+def test_a_send_that_timed_out_is_not_repeated_and_the_owner_can_send_it_again(
+    client, admin, whatsapp, worker, fake_openrouter, fake_graph
 ):
-    fake_openrouter.echo()
-    post_webhook(client, text_delivery(CUSTOMER, "still there?"))
-    whatsapp.extensions["huey"].flush()  # the queue lost the job; the database kept the message
-    assert whatsapp.extensions["huey"].pending_count() == 0
-    whatsapp.config["STALE_AFTER_SECONDS"] = 0.1
-    time.sleep(0.2)
-    whatsapp.extensions["tasks"].requeue_stuck_messages.call_local()
-    assert whatsapp.extensions["huey"].pending_count() == 1
-    consumer = queue.make_consumer(whatsapp.extensions["huey"], workers=1, periodic=False)
-    consumer.start()
-    try:
-        wait_for(lambda: finished(whatsapp))
-    finally:
-        consumer.stop(graceful=True)
-    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: still there?"]
+    whatsapp.config["GRAPH_TIMEOUT"] = 1.0
+    fake_openrouter.reply("It ships on Monday.")
+    fake_graph.queue(body=fixture_bytes("send_ok.json"), delay=3.0)  # accepted, never answered
+    post_webhook(client, text_delivery(CUSTOMER, "When does it ship?"))
+    wait_for(lambda: finished(whatsapp))
+    time.sleep(0.5)  # room for a resend, if there were one
+    assert len(graph_posts(fake_graph)) == 1
+    with whatsapp.app_context():
+        part = db.session.scalar(select(Message).where(Message.direction == "out"))
+        contact_id, part_id = part.contact_id, part.id
+        assert (part.state, part.error_kind) == ("unknown", "whatsapp_unknown")
+    assert states(whatsapp) == ["failed"]
+    page = admin.get(f"/admin/conversations/{contact_id}").get_data(as_text=True)
+    assert "May not have arrived" in page and "Send again" in page
+    response = admin.post(f"/admin/conversations/{contact_id}/messages/{part_id}/send-again")
+    assert response.status_code == 302
+    assert len(graph_posts(fake_graph)) == 2
+    with whatsapp.app_context():
+        assert db.session.get(Message, part_id).state == "sent"
+    again = admin.post(f"/admin/conversations/{contact_id}/messages/{part_id}/send-again")
+    assert again.status_code == 302 and len(graph_posts(fake_graph)) == 2  # sent: not again
 
 
-def test_a_job_that_runs_twice_sends_one_reply(whatsapp, fake_openrouter, fake_graph, client):
-    fake_openrouter.echo()
+def test_a_status_that_arrives_before_its_send_is_recorded_is_applied_when_it_is(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.reply("On its way.")
+    answer = json.loads(fixture_bytes("send_ok.json"))
+    answer["messages"] = [{"id": "wamid.EARLY"}]
+    fake_graph.queue(body=answer, delay=1.0)
     post_webhook(client, fixture("text.json"))
+    wait_for(lambda: graph_posts(fake_graph))
+    early = delivery(statuses=[status("wamid.EARLY", "delivered", CUSTOMER)])
+    assert post_webhook(client, early).status_code == 200  # before the send is recorded
     with whatsapp.app_context():
-        message_id = db.session.scalar(select(Message.id))
-    job = whatsapp.extensions["tasks"].reply_to_message
-    job.call_local(message_id)
-    job.call_local(message_id)
-    assert len(fake_graph.sent_texts()) == 1
-
-
-def test_a_send_interrupted_by_a_crash_is_not_repeated(whatsapp, fake_graph, client):
-    post_webhook(client, fixture("text.json"))
+        assert db.session.scalar(select(PendingStatus.status)) == "delivered"
+    wait_for(lambda: finished(whatsapp))
     with whatsapp.app_context():
-        message = db.session.scalar(select(Message))
-        inbox.start_outbound(
-            message.contact_id, "half-sent answer", 0, "bot", reply_to=message
-        )  # then the process died
-        message_id = message.id
-    whatsapp.extensions["tasks"].reply_to_message.call_local(message_id)
-    assert fake_graph.sent_texts() == []
-    with whatsapp.app_context():
-        message = db.session.get(Message, message_id)
-        assert message.state == "failed"
-        assert "not sent again" in message.error_detail
+        part = db.session.scalar(select(Message).where(Message.direction == "out"))
+        assert (part.wa_message_id, part.state) == ("wamid.EARLY", "delivered")
+        assert db.session.scalars(select(PendingStatus)).all() == []
 
 
 def test_delivery_statuses_move_the_ticks_forward_only(
@@ -148,8 +223,7 @@ def test_delivery_statuses_move_the_ticks_forward_only(
     post_webhook(client, fixture("text.json"))
     wait_for(lambda: finished(whatsapp))
     with whatsapp.app_context():
-        out = db.session.scalar(select(Message).where(Message.direction == "out"))
-        wa_id = out.wa_message_id
+        wa_id = db.session.scalar(select(Message.wa_message_id).where(Message.direction == "out"))
 
     def out_state():
         with whatsapp.app_context():
@@ -186,37 +260,164 @@ def test_a_failed_status_marks_the_reply_failed_with_metas_reason(
         assert "undeliverable" in out.error_detail
 
 
-def test_statuses_of_messages_sent_elsewhere_are_ignored(client, whatsapp):
-    assert post_webhook(client, fixture("status_delivered.json")).status_code == 200
+def test_statuses_of_messages_sent_elsewhere_are_kept_a_day_then_dropped(client, whatsapp):
     assert post_webhook(client, fixture("status_failed.json")).status_code == 200
+    # This one is for another business number (its phone_number_id): not ours to keep.
+    assert post_webhook(client, fixture("status_delivered.json")).status_code == 200
+    with whatsapp.app_context():
+        assert db.session.scalars(select(PendingStatus.status)).all() == ["failed"]
+        db.session.execute(
+            update(PendingStatus).values(created_at=utcnow() - timedelta(days=1, minutes=1))
+        )
+        db.session.commit()
+        assert outbound.sweep()["statuses_dropped"] == 1
 
 
-def test_forget_deletes_the_customer_their_messages_and_log_rows(
+def test_forget_deletes_the_customer_their_messages_turns_and_log_rows(
     client, whatsapp, worker, fake_openrouter, fake_graph, runner
 ):
     fake_openrouter.echo()
     post_webhook(client, fixture("text.json"))
     wait_for(lambda: finished(whatsapp))
-    result = runner.invoke(args=["contacts", "forget", CUSTOMER, "--yes"])
+    result = runner.invoke(args=["contacts", "forget", "+1 650-555-1234", "--yes"])
     assert result.exit_code == 0, result.output
     with whatsapp.app_context():
-        for model in (Contact, Message, RequestLog):
+        for model in (Contact, Message, Turn):
             assert db.session.scalars(select(model)).all() == []
+    assert log_rows(whatsapp) == []
     assert runner.invoke(args=["contacts", "forget", CUSTOMER, "--yes"]).exit_code != 0
 
 
-def test_a_team_message_left_sending_by_a_crash_is_marked_failed_not_resent(
+def test_a_team_message_left_sending_by_a_crash_is_marked_unknown_not_resent(
     whatsapp, fake_graph, client
 ):
     post_webhook(client, fixture("text.json"))
     with whatsapp.app_context():
         contact_id = db.session.scalar(select(Contact.id))
-        out = inbox.start_outbound(contact_id, "typed by the team", 0, "human")  # then a crash
-        out_id = out.id
-    whatsapp.config["STALE_AFTER_SECONDS"] = 0.1
-    time.sleep(0.2)
-    whatsapp.extensions["tasks"].requeue_stuck_messages.call_local()
-    with whatsapp.app_context():
-        out = db.session.get(Message, out_id)
-        assert out.state == "failed" and "not sent again" in out.error_detail
+        [(part_id, _text)] = outbound.store_parts(contact_id, ["typed by the team"], "human")
+        db.session.execute(
+            update(Message)
+            .where(Message.id == part_id)
+            .values(updated_at=utcnow() - timedelta(minutes=6))
+        )
+        db.session.commit()  # then the web process died
+        assert outbound.sweep()["sends_unknown"] == 1
+        part = db.session.get(Message, part_id)
+        assert part.state == "unknown" and "not sent again" in part.error_detail
     assert fake_graph.sent_texts() == []
+
+
+def test_a_turn_whose_runs_all_died_gets_the_fallback_once(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    post_webhook(client, text_delivery(CUSTOMER, "hello"))
+    with whatsapp.app_context():
+        [lease] = leases.claim("crashed", 1, timedelta(seconds=30))
+        turns.take(lease)
+        db.session.execute(
+            update(Turn).values(runs=turns.MAX_RUNS, lease_until=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()  # three runs began, none ended
+    worker = Worker(whatsapp, threads=2, poll=0.01, holder="test:next").start()
+    try:
+        wait_for(lambda: finished(whatsapp))
+    finally:
+        worker.stop()
+    assert [r for r in fake_openrouter.requests if r.path == CHAT_PATH] == []
+    [(_, body, _)] = fake_graph.sent_texts()
+    assert body.startswith("Sorry, we can't answer right now")
+    assert states(whatsapp) == ["failed"]
+    [row] = [r for r in log_rows(whatsapp) if r.status == "error"]
+    assert row.error_kind == "internal" and "3 times" in row.error_message
+
+
+def children_of(pid: int) -> list[int]:
+    """The child processes of `pid`, whichever of its threads started them."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+
+
+def test_make_runs_server_starts_the_worker_again_when_it_is_killed(
+    whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    fake_openrouter.echo()
+    port = int(refused_port_url().rsplit(":", 1)[1])
+    env = {**os.environ, "INSTANCE_PATH": whatsapp.instance_path, "PORT": str(port)}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as output:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "serve"],
+            cwd=ROOT, env=env, stdout=output, stderr=output,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(url), timeout=30)
+        [first] = wait_for(lambda: children_of(serve.pid))
+        os.kill(first, signal.SIGKILL)  # the out-of-memory killer, say
+        wait_for(lambda: [c for c in children_of(serve.pid) if c != first])  # a new worker
+        body = text_delivery(CUSTOMER, "anyone there?")
+        headers = {"X-Hub-Signature-256": sign(APP_SECRET, body)}
+        sent = requests.post(f"{url}/webhook/whatsapp", data=body, headers=headers, timeout=10)
+        assert sent.status_code == 200
+        wait_for(lambda: finished(whatsapp), timeout=20)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=30) == 0
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: anyone there?"]
+    output = log_path.read_text()
+    assert "The worker stopped unexpectedly (exit code -9)" in output and "Stopped." in output
+
+
+def healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_a_key_no_secret_key_can_read_fails_three_runs_then_the_customer_gets_the_fallback(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    from cryptography.fernet import Fernet
+
+    from webapp.models import Setting
+
+    with whatsapp.app_context():  # as if saved under a SECRET_KEY since lost
+        row = db.session.get(Setting, "openrouter_api_key")
+        row.value = Fernet(Fernet.generate_key()).encrypt(b"sk-or-v1-lost").decode()
+        db.session.commit()
+    post_webhook(client, text_delivery(CUSTOMER, "hello?"))
+    wait_for(lambda: finished(whatsapp))
+    rows = [r for r in log_rows(whatsapp) if r.status == "error"]
+    assert [r.error_kind for r in rows] == ["internal"] * 3
+    assert [r.attempt for r in rows] == [1, 2, 3]
+    assert all("SECRET_KEY_FALLBACKS" in r.error_message for r in rows)
+    assert [r for r in fake_openrouter.requests if r.path == CHAT_PATH] == []
+    [(_, body, _)] = fake_graph.sent_texts()
+    assert body.startswith("Sorry, we can't answer right now")
+    assert states(whatsapp) == ["failed"]
+    assert turn_of(whatsapp).runs == 3
+
+
+def test_a_bug_in_one_run_is_logged_as_internal_and_the_next_run_answers(
+    client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
+):
+    from webapp import memory
+
+    fake_openrouter.echo()
+    real, calls = memory.context, []
+
+    def broken_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug, for once")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(memory, "context", broken_once)
+    post_webhook(client, text_delivery(CUSTOMER, "hello?"))
+    wait_for(lambda: finished(whatsapp))
+    [row] = [r for r in log_rows(whatsapp) if r.status == "error"]
+    assert row.error_kind == "internal" and "RuntimeError: a bug, for once" in row.error_message
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: hello?"]
+    assert states(whatsapp) == ["answered"]

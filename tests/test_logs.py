@@ -4,7 +4,7 @@ import csv
 import html
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import url_for
@@ -14,12 +14,12 @@ from tests.conftest import post_webhook, wait_for
 from tests.fakes import CHAT_PATH
 from tests.payloads import fixture
 from tests.test_replies import finished
-from webapp import logquery, settings
+from webapp import logquery, state
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
 from webapp.troubleshooting import TROUBLES, ErrorKind
 
-BASE = datetime(2026, 1, 10, 12, 0)  # naive UTC, as stored
+BASE = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 API_KEY = "sk-or-v1-test-key-0000000000000000000000000000"
 SCRIPT = "<script>alert(1)</script>"
 HEADER = (
@@ -407,7 +407,7 @@ def test_the_detail_pretty_prints_the_request_and_hides_anything_like_a_key(app,
 
 def test_a_model_not_found_detail_offers_the_catalog_checks_suggestions(app, admin):
     with app.app_context():
-        settings.set_state(
+        state.put(
             "catalog_check",
             {"ok": True, "count": 2, "missing": {"openai/gpt-4o-minni": ["openai/gpt-4o-mini"]}},
         )
@@ -453,7 +453,7 @@ def test_a_retried_reply_is_logged_listed_detailed_and_exported_without_the_key(
     wait_for(lambda: finished(whatsapp))
     wait_for(fake_graph.sent_texts)
     response = admin.get("/admin/logs?contact=16505551234")
-    ok, failed = shown_ids(response)
+    _send, ok, failed = shown_ids(response)
     assert "Sheena Nelson (+16505551234)" in response.get_data(as_text=True)
     page = admin.get(f"/admin/logs/{failed}").get_data(as_text=True)
     assert escape(TROUBLES[ErrorKind.UPSTREAM_UNAVAILABLE].fix) in page
@@ -462,9 +462,10 @@ def test_a_retried_reply_is_logged_listed_detailed_and_exported_without_the_key(
     export = admin.get("/admin/logs.csv").get_data(as_text=True)
     assert API_KEY not in export and "sk-or-" not in export
     rows = list(csv.DictReader(io.StringIO(export)))
-    assert [(r["status"], r["error_kind"]) for r in rows] == [
-        ("ok", ""),
-        ("error", "upstream_unavailable"),
+    assert [(r["status"], r["error_kind"], r["model_requested"]) for r in rows] == [
+        ("ok", "", ""),  # the send to WhatsApp
+        ("ok", "", "openai/gpt-4o-mini"),
+        ("error", "upstream_unavailable", "openai/gpt-4o-mini"),
     ]
-    assert rows[1]["hint"] == TROUBLES[ErrorKind.UPSTREAM_UNAVAILABLE].fix
+    assert rows[2]["hint"] == TROUBLES[ErrorKind.UPSTREAM_UNAVAILABLE].fix
     assert API_KEY not in page

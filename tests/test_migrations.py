@@ -21,3 +21,48 @@ def test_models_and_migrations_do_not_drift(app):
     with app.app_context(), db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
         assert diff == []
+
+
+def test_the_delivery_core_migration_keeps_what_an_install_had(app):
+    from sqlalchemy import text
+
+    from webapp import settings, state
+
+    with app.app_context():
+        downgrade(revision="0003_log_indexes")
+        db.session.execute(
+            text(
+                "INSERT INTO settings (name, value, updated_at) VALUES "
+                "('whatsapp_api_base_url', 'https://graph.facebook.com/v21.0', '2026-11-01'), "
+                "('state:key_test', '{\"ok\": true}', '2026-11-01')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO contacts (id, customer_id, phone, paused, created_at) "
+                "VALUES (1, '31600000001', '31600000001', 0, '2026-11-01')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO messages (contact_id, direction, author, type, text, state, part, "
+                "attempts, created_at, updated_at) VALUES "
+                "(1, 'in', 'customer', 'text', 'half answered', 'processing', 0, 1, "
+                "'2026-11-01', '2026-11-01')"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        assert settings.get("whatsapp_api_base_url") == "https://graph.facebook.com/v25.0"
+        assert state.get("key_test") == {"ok": True}
+        assert db.session.scalar(text("SELECT state FROM messages")) == "received"
+
+
+def test_a_custom_graph_base_url_is_left_alone(app):
+    from webapp import settings
+
+    with app.app_context():
+        settings.save({"whatsapp_api_base_url": "https://bsp.example/v21.0"}, author="test")
+        downgrade(revision="0003_log_indexes")
+        upgrade()
+        assert settings.get("whatsapp_api_base_url") == "https://bsp.example/v21.0"

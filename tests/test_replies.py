@@ -1,13 +1,14 @@
-"""End to end: signed webhook → real huey worker → fake OpenRouter → fake Graph API."""
+"""End to end: signed webhook → the real worker → fake OpenRouter → fake Graph API."""
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
+from tests.conftest import PHONE_NUMBER_ID, as_recorded, post_webhook, wait_for
 from tests.fake_graph import API_PREFIX
 from tests.fakes import CHAT_PATH
 from tests.payloads import delivery, fixture, text_delivery, text_message
@@ -70,13 +71,15 @@ def test_a_text_message_gets_the_default_models_answer(
     assert graph_request.path == f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages"
     assert graph_request.headers["Authorization"] == "Bearer EAAG-test-access-token"
     assert graph_request.json()["text"]["preview_url"] is False
-    [row] = log_rows(whatsapp)
-    assert (row.channel, row.status, row.model_used, row.prompt_tokens) == (
+    model_call, send = log_rows(whatsapp)  # every call is a log row, the send as well
+    assert (model_call.channel, model_call.status, model_call.model_used) == (
         "whatsapp",
         "ok",
         "openai/gpt-4o-mini",
-        10,
     )
+    assert model_call.prompt_tokens == 10
+    assert (send.upstream, send.status, send.model_used) == ("whatsapp", "ok", None)
+    assert send.latency_ms is not None
 
 
 def test_the_model_remembers_earlier_turns_with_the_same_customer(
@@ -94,6 +97,36 @@ def test_the_model_remembers_earlier_turns_with_the_same_customer(
         {"role": "assistant", "content": "echo: My name is Ana."},
         {"role": "user", "content": "What is my name?"},
     ]
+
+
+def test_a_prompt_saved_just_before_a_message_arrives_is_the_one_it_is_answered_with(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    # Every commit wakes the worker. Settings it read on waking, before the message arrived,
+    # would be a moment too old for it: here that moment is stretched to half a second.
+    def stretch(conn, cursor, statement, *args):
+        claiming = threading.current_thread().name == "_claim_loop"
+        if armed.is_set() and claiming and "FROM ai_models" in statement:
+            armed.clear()
+            time.sleep(0.5)
+
+    fake_openrouter.echo()
+    armed = threading.Event()
+    with whatsapp.app_context():
+        engine = db.engine
+        settings.save({"system_prompt": "The old prompt."}, author="test")
+    armed.set()
+    event.listen(engine, "after_cursor_execute", stretch)
+    try:
+        time.sleep(0.2)  # the worker has woken up for the old prompt's commit
+        with whatsapp.app_context():
+            settings.save({"system_prompt": "The new prompt."}, author="test")
+        post_webhook(client, text_delivery(CUSTOMER, "Hello?"))
+        wait_for(lambda: finished(whatsapp))
+    finally:
+        event.remove(engine, "after_cursor_execute", stretch)
+    [chat] = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert chat["messages"][0] == {"role": "system", "content": "The new prompt."}
 
 
 def test_memory_is_kept_per_customer_and_bounded_by_memory_turns(
@@ -196,6 +229,7 @@ NON_TEXT = ["sticker.json", "contacts.json", "unsupported.json"]
 def test_a_message_the_bot_cannot_read_gets_the_non_text_reply(
     client, whatsapp, worker, fake_openrouter, fake_graph, name
 ):
+    as_recorded(whatsapp, name)
     assert post_webhook(client, fixture(name)).status_code == 200
     wait_for(lambda: finished(whatsapp))
     [(_, body, _)] = fake_graph.sent_texts()
@@ -217,6 +251,7 @@ def test_replies_buttons_and_locations_go_to_the_model(
     client, whatsapp, worker, fake_openrouter, fake_graph, name, asked
 ):
     fake_openrouter.echo()
+    as_recorded(whatsapp, name)
     assert post_webhook(client, fixture(name)).status_code == 200
     wait_for(lambda: finished(whatsapp))
     chats = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
@@ -227,6 +262,7 @@ def test_replies_buttons_and_locations_go_to_the_model(
 def test_an_empty_non_text_reply_setting_sends_nothing(client, whatsapp, worker, fake_graph):
     with whatsapp.app_context():
         settings.save({"non_text_reply": ""}, author="test")
+    as_recorded(whatsapp, "sticker.json")
     post_webhook(client, fixture("sticker.json"))
     wait_for(lambda: finished(whatsapp))
     assert fake_graph.sent_texts() == []
@@ -235,6 +271,7 @@ def test_an_empty_non_text_reply_setting_sends_nothing(client, whatsapp, worker,
 
 @pytest.mark.parametrize("name", ["reaction_removed.json", "system_phone_number_change.json"])
 def test_reactions_and_system_messages_get_no_reply(client, whatsapp, worker, fake_graph, name):
+    as_recorded(whatsapp, name)
     post_webhook(client, fixture(name))
     assert states(whatsapp) == ["ignored"]
     assert fake_graph.sent_texts() == []
@@ -279,19 +316,23 @@ def test_every_recorded_delivery_gets_what_its_content_calls_for(
     from webapp.clients.whatsapp_webhook import parse_webhook
 
     fake_openrouter.echo()
+    as_recorded(whatsapp, name)
     parsed = parse_webhook(json.loads(fixture(name)))
     assert post_webhook(client, fixture(name)).status_code == 200
-    wanted = [m.reply for m in parsed.messages]
+    # One turn a customer: what they sent together is read together and answered once.
+    turns = {}
+    for message in parsed.messages:
+        if message.reply != "none":
+            turns.setdefault(message.customer_id, []).append(message)
     wait_for(lambda: all(s not in ("received", "processing") for s in states(whatsapp)))
-    wait_for(lambda: len(fake_graph.sent_texts()) == sum(r != "none" for r in wanted))
+    wait_for(lambda: len(fake_graph.sent_texts()) == len(turns))
+    read = [[m.text for m in t if m.reply == "model"] for t in turns.values()]
     chats = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
-    assert len(chats) == wanted.count("model")
-    for chat, message in zip(
-        chats, [m for m in parsed.messages if m.reply == "model"], strict=True
-    ):
-        assert chat["messages"][-1]["content"] == message.text
+    assert [chat["messages"][-1]["content"] for chat in chats] == [
+        "\n\n".join(texts) for texts in read if texts
+    ]
     non_text = [body for _, body, _ in fake_graph.sent_texts() if not body.startswith("echo: ")]
-    assert len(non_text) == wanted.count("non_text")
+    assert len(non_text) == sum(not texts for texts in read)
 
 
 def test_a_customer_known_only_by_username_is_answered_by_their_user_id(

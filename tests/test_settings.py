@@ -4,6 +4,7 @@ import pytest
 
 from webapp import settings
 from webapp.extensions import db
+from webapp.pipeline import Snapshot
 
 KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef1a2b"
 
@@ -16,13 +17,15 @@ def form(**changes):
         "request_timeout": "30",
         "max_tokens": "1000",
         "memory_turns": "10",
+        "merge_window_seconds": "2",
+        "answer_within_seconds": "120",
         "fallback_reply": "Sorry, not now.",
         "non_text_reply": "Text only, please.",
         "whatsapp_access_token": "",
         "whatsapp_phone_number_id": "",
         "whatsapp_app_secret": "",
         "whatsapp_verify_token": "",
-        "whatsapp_api_base_url": "https://graph.facebook.com/v21.0",
+        "whatsapp_api_base_url": "https://graph.facebook.com/v25.0",
         "retention_days": "90",
     }
     values.update(changes)
@@ -189,12 +192,24 @@ def test_key_test_against_an_unreachable_server_is_a_network_error(admin, app, r
     assert "network" in page
 
 
-def test_a_job_reading_settings_once_still_sees_its_own_writes(app):
-    with app.app_context(), settings.read_once():
-        assert settings.get("max_tokens") == 1000
-        settings.save({"max_tokens": "5"}, author="test")
-        settings.set_state("key_test", {"ok": True})
-        assert settings.get("max_tokens") == 5
-        assert settings.get_state("key_test") == {"ok": True}
+def test_a_turn_keeps_the_settings_it_started_with_and_the_next_one_sees_the_change(app):
     with app.app_context():
-        assert settings.get("max_tokens") == 5
+        started = Snapshot.load(app.config)
+        settings.save({"max_tokens": "5", "merge_window_seconds": "0"}, author="test")
+        assert (started["max_tokens"], started["merge_window_seconds"]) == (1000, 2)
+        later = Snapshot.load(app.config)
+        assert (later["max_tokens"], later["merge_window_seconds"]) == (5, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("merge_window_seconds", "61", "between 0 and 60"),
+        ("merge_window_seconds", "-1", "between 0 and 60"),
+        ("answer_within_seconds", "9", "between 10 and 600"),
+        ("answer_within_seconds", "soon", "whole number"),
+    ],
+)
+def test_turn_timing_settings_refuse_values_out_of_range(runner, name, value, words):
+    result = runner.invoke(args=["settings", "set", "--", name, value])
+    assert result.exit_code != 0 and words in result.output

@@ -5,9 +5,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import APP_SECRET, post_webhook
+from tests.conftest import APP_SECRET, as_recorded, post_webhook
 from tests.payloads import fixture, text_delivery
-from webapp import settings
+from webapp import settings, state
 from webapp.extensions import db
 from webapp.models import Contact, Message
 
@@ -17,8 +17,12 @@ def count(app, model=Message) -> int:
         return db.session.scalar(select(func.count()).select_from(model))
 
 
-def pending_jobs(app) -> int:
-    return app.extensions["huey"].pending_count()
+def waiting(app) -> int:
+    """Messages waiting for an answer: the messages table is the queue."""
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count()).where(Message.direction == "in", Message.state == "received")
+        )
 
 
 def test_verification_echoes_the_challenge_for_the_right_token(client, whatsapp):
@@ -34,7 +38,7 @@ def test_verification_echoes_the_challenge_for_the_right_token(client, whatsapp)
     assert response.get_data(as_text=True) == "1158201444"
     assert response.mimetype == "text/plain"
     with whatsapp.app_context():
-        assert settings.get_state("webhook_verified") is not None
+        assert state.get("webhook_verified") is not None
 
 
 @pytest.mark.parametrize(
@@ -54,7 +58,7 @@ def test_verification_without_a_saved_token_is_forbidden(client, app):
     assert client.get("/webhook/whatsapp", query_string=query).status_code == 403
 
 
-def test_a_signed_delivery_is_stored_and_queued_then_acknowledged(client, whatsapp):
+def test_a_signed_delivery_is_stored_waiting_for_an_answer_then_acknowledged(client, whatsapp):
     response = post_webhook(client, fixture("text.json"))
     assert response.status_code == 200
     with whatsapp.app_context():
@@ -63,14 +67,14 @@ def test_a_signed_delivery_is_stored_and_queued_then_acknowledged(client, whatsa
         assert message.state == "received"
         assert message.contact.profile_name == "Sheena Nelson"
         assert message.contact.phone == "16505551234"
-    assert pending_jobs(whatsapp) == 1
+    assert waiting(whatsapp) == 1
 
 
-def test_a_redelivered_message_is_acknowledged_and_not_queued_again(client, whatsapp):
+def test_a_redelivered_message_is_acknowledged_and_not_stored_again(client, whatsapp):
     assert post_webhook(client, fixture("text.json")).status_code == 200
     assert post_webhook(client, fixture("text.json")).status_code == 200
     assert count(whatsapp) == 1
-    assert pending_jobs(whatsapp) == 1
+    assert waiting(whatsapp) == 1
 
 
 @pytest.mark.parametrize(
@@ -85,7 +89,7 @@ def test_a_redelivered_message_is_acknowledged_and_not_queued_again(client, what
 def test_a_bad_or_missing_signature_is_refused_and_nothing_stored(client, whatsapp, signature):
     response = post_webhook(client, fixture("text.json"), signature=signature)
     assert response.status_code == 401
-    assert count(whatsapp) == 0 and pending_jobs(whatsapp) == 0
+    assert count(whatsapp) == 0 and waiting(whatsapp) == 0
 
 
 def test_a_delivery_signed_with_another_secret_is_refused(client, whatsapp):
@@ -165,19 +169,20 @@ def test_unknown_fields_and_types_are_acknowledged(client, whatsapp):
 
 
 @pytest.mark.parametrize("name", ["reaction_removed.json", "system_phone_number_change.json"])
-def test_reactions_and_system_messages_are_stored_but_not_queued(client, whatsapp, name):
+def test_reactions_and_system_messages_are_stored_but_not_waiting(client, whatsapp, name):
+    as_recorded(whatsapp, name)
     assert post_webhook(client, fixture(name)).status_code == 200
     with whatsapp.app_context():
         assert db.session.scalar(select(Message.state)) == "ignored"
-    assert pending_jobs(whatsapp) == 0
+    assert waiting(whatsapp) == 0
 
 
-def test_a_paused_contacts_message_is_stored_but_not_queued(client, whatsapp, runner):
+def test_a_paused_contacts_message_is_stored_but_not_waiting(client, whatsapp, runner):
     runner.invoke(args=["contacts", "pause", "+1 650 555 1234"])
     assert post_webhook(client, fixture("text.json")).status_code == 200
     with whatsapp.app_context():
         assert db.session.scalar(select(Message.state)) == "paused"
-    assert pending_jobs(whatsapp) == 0
+    assert waiting(whatsapp) == 0
     assert count(whatsapp, Contact) == 1
 
 
@@ -193,3 +198,23 @@ def test_value_errors_are_logged(client, whatsapp):
 def test_only_the_webhook_is_exempt_from_csrf(client, whatsapp):
     assert client.post("/admin/settings", data={}).status_code in (302, 400)
     assert client.post("/login", data={"username": "owner", "password": "x"}).status_code == 400
+
+
+def test_a_message_for_another_phone_number_is_logged_not_answered_and_the_dashboard_says_so(
+    client, whatsapp, admin
+):
+    from webapp.models import RequestLog
+
+    assert post_webhook(client, fixture("sticker.json")).status_code == 200  # sent to 1063…
+    assert count(whatsapp) == 0
+    with whatsapp.app_context():
+        row = db.session.scalar(select(RequestLog))
+        assert row.error_kind == "whatsapp_rejected" and "1063423435420583" in row.error_message
+        assert '"type": "sticker"' in row.response_body  # kept for the owner to read
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "1063423435420583" in page and "correct the Phone number ID" in page
+    with whatsapp.app_context():
+        settings.save({"whatsapp_phone_number_id": "1063423435420583"}, author="test")
+    assert "correct the Phone number ID" not in admin.get("/admin/").get_data(as_text=True)
+    assert post_webhook(client, fixture("sticker.json")).status_code == 200
+    assert waiting(whatsapp) == 1

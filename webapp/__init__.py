@@ -38,7 +38,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_proxy_headers(app)
     register_extensions(app)
-    register_queue(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -60,14 +59,6 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-
-
-def register_queue(app: Flask) -> None:
-    from . import queue, tasks
-
-    huey = queue.make_huey(app.config["QUEUE_URL"])
-    app.extensions["huey"] = huey
-    app.extensions["tasks"] = tasks.register(huey, app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -40,11 +40,14 @@ def default_model() -> AiModel | None:
     return db.session.scalar(select(AiModel).where(AiModel.is_default))
 
 
+_M = AiModel.__table__.c
+ENABLED = select(_M.model_id, _M.is_default).where(_M.enabled).order_by(_M.position, _M.id)
+
+
 def fallback_chain() -> list[str]:
     """The default model first, then every other enabled model in table order."""
-    rows = all_models()
-    default = [m.model_id for m in rows if m.is_default]
-    return default + [m.model_id for m in rows if m.enabled and not m.is_default]
+    rows = db.session.execute(ENABLED).all()
+    return [m for m, default in rows if default] + [m for m, default in rows if not default]
 
 
 def add(model_id: str, label: str = "") -> AiModel:

@@ -1,22 +1,19 @@
-"""Command-line administration: `flask --app wsgi …` for admins, settings, models, serving."""
+"""Command-line administration: `flask --app wsgi …` for admins, settings, models, contacts."""
 
 import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
 
 import click
-from flask import Flask, current_app
-from flask.cli import AppGroup, ScriptInfo, with_appcontext
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, contacts, inbox, queue, settings
+from . import catalog, contacts, settings
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
 from .models import User
+from .serving import serve, worker
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
 contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, forget their data.")
@@ -70,80 +67,6 @@ def ensure_admin() -> None:
         click.echo(f"Created admin 'admin'. Password, shown only this once: {password}")
 
 
-def _raise_interrupt(_signum, _frame):
-    raise KeyboardInterrupt
-
-
-def _stop_on_signals() -> None:
-    # SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _raise_interrupt)
-
-
-def _ignore_stop_signals() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
-
-
-@click.command("serve")
-@click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
-@with_appcontext
-def serve(no_worker: bool) -> None:
-    """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it.
-
-    The worker is a process of its own, so answering messages never holds up a webhook.
-    """
-    from waitress import create_server
-
-    app = current_app._get_current_object()
-    host, port = app.config["HOST"], app.config["PORT"]
-    server = create_server(app, host=host, port=port, threads=8)
-    worker_process = None
-    if not no_worker:
-        app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"
-        command = [sys.executable, "-m", "flask", "--app", app_path, "worker"]
-        worker_process = subprocess.Popen(command)  # noqa: S603 (our own command line)
-    click.echo(f"Switchboard is running: open http://{host}:{port}/admin/ (Ctrl-C stops it)")
-    _stop_on_signals()
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _ignore_stop_signals()
-        server.close()
-        if worker_process is not None:
-            worker_process.terminate()  # the worker finishes the answers in progress
-            worker_process.wait()
-        click.echo("Stopped.")
-
-
-@click.command("worker")
-@click.option("--threads", type=click.IntRange(1, 64), help="Default: WORKER_THREADS or 8.")
-@with_appcontext
-def worker(threads: int | None) -> None:
-    """Answer queued messages until Ctrl-C or SIGTERM, then finish the answers in progress."""
-    app = current_app._get_current_object()
-    threads = threads or app.config["WORKER_THREADS"]
-    consumer = queue.make_consumer(app.extensions["huey"], workers=threads)
-    _stop_on_signals()
-    app.extensions["tasks"].requeue_stuck_messages()  # work a restart left behind
-    consumer.start()
-    click.echo(f"Worker: {threads} threads answering messages.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        # Ctrl-C reaches both processes and `serve` then sends SIGTERM as well: the second
-        # signal must not cut short the answers being finished.
-        _ignore_stop_signals()
-        click.echo("Worker stopping: finishing the answers in progress…")
-        consumer.stop(graceful=True)
-        click.echo("Worker stopped.")
-
-
 @settings_cli.command("list")
 def settings_list() -> None:
     """Every setting with the value in force (secrets masked)."""
@@ -188,6 +111,20 @@ def _catalog_call(change, *args) -> None:
         change(*args)
     except catalog.CatalogError as exc:
         _fail(str(exc))
+
+
+@settings_cli.command("reencrypt")
+def settings_reencrypt() -> None:
+    """Encrypt the stored secrets again with the current SECRET_KEY (after a key change)."""
+    try:
+        names = settings.reencrypt()
+    except settings.SettingError as exc:
+        _fail(str(exc))
+    if not names:
+        click.echo("No secrets are stored yet.")
+        return
+    click.echo(f"Encrypted again with the current SECRET_KEY: {', '.join(names)}.")
+    click.echo("Old keys can now be removed from SECRET_KEY_FALLBACKS.")
 
 
 @models_cli.command("list")
@@ -235,7 +172,7 @@ def models_disable(model_id: str) -> None:
 @click.argument("number")
 def contacts_pause(number: str) -> None:
     """Stop bot replies to this customer (a person takes over)."""
-    contact = inbox.set_paused(number, True)
+    contact = contacts.set_paused(number, True)
     click.echo(
         f"Bot paused for {contacts.name_of(contact)}: their messages are kept, not answered."
     )
@@ -245,7 +182,7 @@ def contacts_pause(number: str) -> None:
 @click.argument("number")
 def contacts_resume(number: str) -> None:
     """Let the bot answer this customer again."""
-    contact = inbox.set_paused(number, False)
+    contact = contacts.set_paused(number, False)
     click.echo(f"Bot resumed for {contacts.name_of(contact)}.")
 
 
@@ -254,7 +191,7 @@ def contacts_resume(number: str) -> None:
 @click.confirmation_option(prompt="Delete this customer's messages and log rows for good?")
 def contacts_forget(number: str) -> None:
     """Delete a customer with all their messages and log rows."""
-    if not inbox.forget(number):
+    if not contacts.forget(number):
         _fail(f"No customer with number or id {number}.")
     click.echo(f"Forgot {number}: contact, messages and log rows deleted.")
 

@@ -5,6 +5,15 @@ import secrets
 from pathlib import Path
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+QUEUE_URL_REFUSED = (
+    "QUEUE_URL is no longer used: the database itself is the queue now, so there is no "
+    "separate queue to configure. Remove QUEUE_URL from the environment and start again."
+)
+
+
+class ConfigError(SystemExit):
+    """An environment variable Switchboard cannot work with: the process stops at once with
+    a message that says what to do (no traceback)."""
 
 
 def instance_path() -> Path:
@@ -27,19 +36,45 @@ def load_secret_key(folder: Path) -> str:
     return path.read_text().strip()
 
 
+def _number(name: str, default: float, kind=int):
+    raw = os.environ.get(name) or ""
+    try:
+        return kind(raw) if raw.strip() else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}.") from None
+
+
 def from_environment(folder: Path) -> dict:
     """Flask config values taken from the environment variables of the design."""
+    if os.environ.get("QUEUE_URL"):
+        raise ConfigError(QUEUE_URL_REFUSED)
+    database = os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'switchboard.db'}"
     return {
         "SECRET_KEY": load_secret_key(folder),
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
-        or f"sqlite:///{folder / 'switchboard.db'}",
-        "QUEUE_URL": os.environ.get("QUEUE_URL") or f"sqlite:///{folder / 'queue.db'}",
+        # Earlier keys: sessions signed and secrets encrypted with them stay readable.
+        "SECRET_KEY_FALLBACKS": [
+            key.strip()
+            for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",")
+            if key.strip()
+        ],
+        "SQLALCHEMY_DATABASE_URI": database,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database),
         "ENV_OVERRIDES": {
             "openrouter_base_url": os.environ.get("OPENROUTER_BASE_URL") or None,
             "whatsapp_api_base_url": os.environ.get("WHATSAPP_API_BASE_URL") or None,
         },
         "HOST": os.environ.get("HOST") or "127.0.0.1",
-        "PORT": int(os.environ.get("PORT") or 5000),
-        "WORKER_THREADS": int(os.environ.get("WORKER_THREADS") or 8),
-        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES") or 0),
+        "PORT": _number("PORT", 5000),
+        "WORKER_THREADS": _number("WORKER_THREADS", 128),
+        "LEASE_SECONDS": _number("WORKER_LEASE_SECONDS", 30.0, float),
+        "TRUSTED_PROXIES": _number("TRUSTED_PROXIES", 0),
     }
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("postgresql"):
+        # Dates are counted in UTC, whatever the server's own time zone is.
+        return {"connect_args": {"options": "-c timezone=UTC"}, "pool_pre_ping": True}
+    # Opening a SQLite connection reads the schema and sets the pragmas: the worker's threads
+    # keep theirs open instead of opening one for each short transaction.
+    return {"pool_size": 16, "max_overflow": 16}

@@ -1,12 +1,124 @@
-"""Reading conversations for the admin: how a contact is named, the list, one thread."""
+"""Who a customer is: one number normaliser, the upsert, pause and resume, forget, their names."""
 
-from dataclasses import dataclass
+import re
+from functools import cache
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 
-from .extensions import db
-from .inbox import SERVICE_WINDOW, naive_utc, now
-from .models import Contact, Message
+from .clients.whatsapp import BSUID
+from .extensions import db, dialect_insert
+from .models import Contact, Message, RequestLog, utcnow
+
+# What people type between digits: spaces, dashes, dots, slashes, brackets.
+SEPARATORS = re.compile(r"[\s\-./()\u00a0]")
+
+
+def normalise_number(typed: str) -> str:
+    """A number as WhatsApp writes it (its wa_id): '+1 555-710-0007' → '15557100007',
+    '0031 6 1234 5678' → '31612345678'. A WhatsApp user id ('US.1349…') is kept as it is.
+
+    The one normaliser: the webhook, the CLI, the admin and the log filters all use it.
+    """
+    text = typed.strip()
+    if BSUID.fullmatch(text):
+        return text
+    compact = SEPARATORS.sub("", text)
+    if compact.startswith("+"):
+        return compact[1:]
+    if compact.startswith("00") and compact[2:].isdigit():  # the international call prefix
+        return compact[2:]
+    return compact
+
+
+def find(number: str) -> Contact | None:
+    """The customer with this number or user id, however it was typed."""
+    wanted = normalise_number(number)
+    return db.session.scalar(
+        select(Contact).where(or_(Contact.customer_id == wanted, Contact.phone == wanted))
+    )
+
+
+@cache
+def _upsert(dialect: str):
+    """INSERT … ON CONFLICT DO UPDATE of a customer, built once per database kind."""
+    statement = dialect_insert(Contact.__table__).values(
+        customer_id=bindparam("new_customer_id"),
+        phone=bindparam("new_phone"),
+        user_id=bindparam("new_user_id"),
+        profile_name=bindparam("new_profile_name"),
+        username=bindparam("new_username"),
+        paused=False,
+        created_at=bindparam("at"),
+        last_inbound_at=bindparam("new_last_inbound_at"),
+    )
+    new, old = statement.excluded, Contact.__table__.c
+    later = or_(old.last_inbound_at.is_(None), new.last_inbound_at > old.last_inbound_at)
+    return statement.on_conflict_do_update(
+        index_elements=[old.customer_id],
+        set_={
+            "phone": func.coalesce(new.phone, old.phone),
+            "user_id": func.coalesce(new.user_id, old.user_id),
+            "profile_name": func.coalesce(new.profile_name, old.profile_name),
+            "username": func.coalesce(new.username, old.username),
+            "last_inbound_at": case(
+                (new.last_inbound_at.is_(None), old.last_inbound_at),
+                (later, new.last_inbound_at),
+                else_=old.last_inbound_at,
+            ),
+        },
+    ).returning(old.id, old.paused)
+
+
+def upsert(
+    customer_id: str,
+    *,
+    phone: str | None = None,
+    user_id: str | None = None,
+    profile_name: str | None = None,
+    username: str | None = None,
+    last_inbound_at=None,
+) -> tuple[int, bool]:
+    """Create the customer or bring what WhatsApp says about them up to date, in one
+    statement, so two first messages arriving at once cannot race; returns (id, paused)."""
+    values = {
+        "new_customer_id": customer_id,
+        "new_phone": phone,
+        "new_user_id": user_id,
+        "new_profile_name": profile_name,
+        "new_username": username,
+        "new_last_inbound_at": last_inbound_at,
+        "at": utcnow(),
+    }
+    row = db.session.execute(_upsert(db.engine.dialect.name), values).one()
+    return row.id, row.paused
+
+
+def set_paused(number: str, paused: bool) -> Contact:
+    """Pause or resume the bot for a customer; a number not seen yet is remembered paused."""
+    contact = find(number)
+    if contact is None:
+        wanted = normalise_number(number)
+        phone = wanted if wanted.isascii() and wanted.isdigit() else None
+        contact_id, _ = upsert(wanted, phone=phone)
+        contact = db.session.get(Contact, contact_id)
+    contact.paused = paused
+    db.session.commit()
+    return contact
+
+
+def forget(number: str) -> bool:
+    """Delete a customer with every message and log row about them."""
+    contact = find(number)
+    if contact is None:
+        return False
+    db.session.execute(delete(RequestLog).where(RequestLog.contact_id == contact.id))
+    db.session.execute(
+        update(Message).where(Message.contact_id == contact.id).values(reply_to_id=None)
+    )
+    db.session.execute(delete(Message).where(Message.contact_id == contact.id))
+    db.session.delete(contact)  # its turns go with it (ON DELETE CASCADE)
+    db.session.commit()
+    return True
 
 
 def number_of(contact) -> str:
@@ -25,91 +137,3 @@ def label_of(contact) -> str:
     """ "Name (+number)", or the number alone for a customer without a name."""
     name, number = name_of(contact), number_of(contact)
     return number if name == number else f"{name} ({number})"
-
-
-@dataclass
-class ContactRow:
-    """A line of the conversations list."""
-
-    contact: Contact
-    last_message: Message | None
-    failing: bool  # the latest reply failed, or something failed in the last 24 hours
-
-
-def contact_page(
-    search: str = "", after: int | None = None, size: int = 50
-) -> tuple[list[ContactRow], int | None]:
-    """Contacts by latest inbound message, newest first, `size` of them following contact `after`
-    (keyset paging, so page 100 costs what page 1 does); also the id the next page follows."""
-    query = select(Contact).order_by(Contact.last_inbound_at.desc().nulls_last(), Contact.id.desc())
-    if search.strip():
-        query = query.where(_matching(search.strip()))
-    if after is not None and (cursor := db.session.get(Contact, after)) is not None:
-        query = query.where(_listed_after(cursor))
-    contacts = list(db.session.scalars(query.limit(size + 1)))
-    following = contacts[size - 1].id if len(contacts) > size else None
-    contacts = contacts[:size]
-    ids = [contact.id for contact in contacts]
-    latest = _latest_messages(ids)
-    failing = _failing_contact_ids(ids)
-    rows = [ContactRow(c, latest.get(c.id), c.id in failing) for c in contacts]
-    return rows, following
-
-
-def _matching(search: str):
-    number = search.lstrip("+").replace(" ", "")
-    return or_(
-        Contact.profile_name.icontains(search, autoescape=True),
-        Contact.username.icontains(search, autoescape=True),
-        Contact.phone.contains(number, autoescape=True),
-        Contact.customer_id.icontains(number, autoescape=True),
-    )
-
-
-def _listed_after(cursor: Contact):
-    # Contacts that never wrote (paused ahead of time) come last, newest first.
-    if cursor.last_inbound_at is None:
-        return and_(Contact.last_inbound_at.is_(None), Contact.id < cursor.id)
-    return or_(
-        Contact.last_inbound_at < cursor.last_inbound_at,
-        and_(Contact.last_inbound_at == cursor.last_inbound_at, Contact.id < cursor.id),
-        Contact.last_inbound_at.is_(None),
-    )
-
-
-def _newest_first(query):
-    return query.order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
-
-
-def _latest_messages(contact_ids: list[int]) -> dict[int, Message]:
-    latest_id = _newest_first(select(Message.id).where(Message.contact_id == Contact.id))
-    ids = db.session.scalars(
-        select(latest_id.scalar_subquery()).select_from(Contact).where(Contact.id.in_(contact_ids))
-    ).all()
-    messages = db.session.scalars(select(Message).where(Message.id.in_(ids)))
-    return {message.contact_id: message for message in messages}
-
-
-def _failing_contact_ids(contact_ids: list[int]) -> set[int]:
-    since = naive_utc(now() - SERVICE_WINDOW)
-    failed_lately = select(Message.contact_id).where(
-        Message.contact_id.in_(contact_ids), Message.state == "failed", Message.created_at >= since
-    )
-    latest_reply_state = _newest_first(
-        select(Message.state).where(Message.contact_id == Contact.id, Message.direction == "out")
-    ).scalar_subquery()
-    latest_reply_failed = select(Contact.id).where(
-        Contact.id.in_(contact_ids), latest_reply_state == "failed"
-    )
-    return set(db.session.scalars(failed_lately.union(latest_reply_failed)))
-
-
-def thread(contact_id: int, limit: int = 300) -> tuple[list[Message], bool]:
-    """The contact's latest `limit` messages, oldest first, and whether older ones exist."""
-    newest = db.session.scalars(
-        select(Message)
-        .where(Message.contact_id == contact_id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(limit + 1)
-    ).all()
-    return list(reversed(newest[:limit])), len(newest) > limit

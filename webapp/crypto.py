@@ -1,36 +1,67 @@
-"""Encrypts stored secrets with Fernet, keyed from the instance secret."""
+"""Encrypts stored secrets with Fernet, keyed from SECRET_KEY (earlier keys still decrypt)."""
 
 import base64
+from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+UNREADABLE = (
+    "Stored secrets were encrypted with another SECRET_KEY: restore it, list it in "
+    "SECRET_KEY_FALLBACKS, or enter the secrets again."
+)
+
 
 class SecretUnreadable(Exception):
-    """The stored secret was encrypted with another SECRET_KEY."""
+    """A stored secret that neither SECRET_KEY nor any of SECRET_KEY_FALLBACKS decrypts."""
+
+    def __init__(self, message: str = UNREADABLE):
+        super().__init__(message)
 
 
-def _fernet() -> Fernet:
-    # A derived key, so the session-signing key itself is never the encryption key.
+@lru_cache(maxsize=8)
+def _derived(secret_key: str) -> Fernet:
+    # A derived key, so the session-signing key itself is never the encryption key. Derived
+    # once per key: every webhook decrypts the app secret.
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"switchboard settings")
-    key = hkdf.derive(current_app.config["SECRET_KEY"].encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+    return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())))
+
+
+def _keys() -> tuple[str, ...]:
+    """SECRET_KEY first (it encrypts), then SECRET_KEY_FALLBACKS (they still decrypt)."""
+    config = current_app.config
+    return (config["SECRET_KEY"], *config.get("SECRET_KEY_FALLBACKS", ()))
+
+
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([_derived(key) for key in keys])
 
 
 def encrypt(plain: str) -> str:
-    return _fernet().encrypt(plain.encode()).decode()
+    return _fernet(_keys()).encrypt(plain.encode()).decode()
 
 
 def decrypt(token: str) -> str:
+    return _decrypted(token, _keys())
+
+
+@lru_cache(maxsize=64)
+def _decrypted(token: str, keys: tuple[str, ...]) -> str:
+    # Remembered: every turn and every webhook reads the same few secrets.
     try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUnreadable(
-            "A stored secret cannot be decrypted: SECRET_KEY changed since it was saved. "
-            "Enter the secret again."
-        ) from exc
+        return _fernet(keys).decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable() from None
+
+
+def readable(token: str) -> bool:
+    try:
+        decrypt(token)
+    except SecretUnreadable:
+        return False
+    return True
 
 
 def mask(secret: str) -> str:

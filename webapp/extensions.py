@@ -1,18 +1,51 @@
 """Flask extensions, created unbound and bound to the app in the factory."""
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
+from sqlalchemy import DateTime, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.types import TypeDecorator
+
+from . import sqlite_writes  # noqa: F401 (registers how SQLite writers take turns)
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment, always timezone-aware UTC in Python, whatever the database keeps.
+
+    PostgreSQL stores `timestamp with time zone`; SQLite keeps no zone, so it stores the UTC
+    wall time. A naive datetime is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise TypeError(f"a datetime without a time zone cannot be stored: {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every timestamp column is a UTCDateTime, on every database.
+    registry = registry(type_annotation_map={datetime: UTCDateTime})
 
 
 db = SQLAlchemy(model_class=Base)
@@ -36,3 +69,20 @@ def _tune_sqlite(dbapi_connection, _record):
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit what the block wrote, or roll all of it back if the block raised."""
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
+
+
+def dialect_insert(table):
+    """An INSERT that can say ON CONFLICT, for the database in use (SQLite or PostgreSQL)."""
+    insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[db.engine.dialect.name]
+    return insert(table)

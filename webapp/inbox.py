@@ -1,297 +1,119 @@
-"""Stores what WhatsApp delivers and tracks each message, so nothing is lost or sent twice."""
+"""Stores what WhatsApp delivers in one transaction: the customers, their messages, statuses.
+
+A message is stored as `received`; that row is all the worker needs (the table is the queue).
+Meta redelivers: a message id seen before is skipped, so it is answered once.
+"""
 
 import json
-from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam
 
-from . import requestlog, settings
-from .clients.whatsapp_errors import WhatsAppError, kind_for_code
-from .clients.whatsapp_webhook import Delivery, InboundMessage, StatusUpdate
-from .extensions import db
-from .models import Contact, Message, RequestLog
+from . import contacts, requestlog, state, statuses
+from .clients.whatsapp_webhook import Delivery, InboundMessage, Reply
+from .extensions import db, dialect_insert
+from .models import Message, utcnow
 from .requestlog import Origin
+from .troubleshooting import ErrorKind
 
-# Delivery ticks only move forward: Meta does not promise to deliver statuses in order.
-STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
-LOST_ENQUEUE_AFTER = timedelta(minutes=2)
-INTERRUPTED_SEND = (
-    "Switchboard stopped while sending this reply, so it is not known whether the customer "
-    "got it. It was not sent again, to avoid a double answer."
-)
-# WhatsApp accepts free-form messages from a business only this long after the customer's last.
-SERVICE_WINDOW = timedelta(hours=24)
+RAW_LIMIT = 20_000
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def naive_utc(moment: datetime) -> datetime:
-    # SQLite keeps datetimes without a zone; everything stored is UTC.
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def normalised(number: str) -> str:
-    """ "+31 6 1234 5678" as WhatsApp writes it: 31612345678."""
-    return number.strip().lstrip("+").replace(" ", "")
-
-
-def find_contact(customer_id: str) -> Contact | None:
-    customer_id = normalised(customer_id)
-    return db.session.scalar(
-        select(Contact).where(or_(Contact.customer_id == customer_id, Contact.phone == customer_id))
-    )
-
-
-def set_paused(number: str, paused: bool) -> Contact:
-    """Pause or resume the bot for a customer; a number not seen yet is remembered paused."""
-    contact = find_contact(number)
-    if contact is None:
-        number = normalised(number)
-        contact = Contact(customer_id=number, phone=number if number.isdigit() else None)
-        db.session.add(contact)
-    contact.paused = paused
+def store_delivery(received: Delivery, number_id: str | None) -> int:
+    """Store every new message and status of one webhook POST; returns how many messages
+    were new. `number_id` is the configured phone number ID: messages sent to another number
+    are logged for the owner, not answered."""
+    new = 0
+    others = []
+    for inbound in received.messages:
+        if number_id and inbound.phone_number_id and inbound.phone_number_id != number_id:
+            others.append(inbound)
+            continue
+        new += _store_message(inbound)
+    for status in received.statuses:
+        if not (number_id and status.phone_number_id and status.phone_number_id != number_id):
+            statuses.apply_status(status)
+    for error in received.errors:
+        current_app.logger.warning("WhatsApp reported error %s: %s", error.code, error.title)
+        requestlog.add_error(Origin("whatsapp"), 1, error.as_exception(), upstream="whatsapp")
+    for inbound in others:
+        _log_other_number(inbound, number_id)
     db.session.commit()
-    return contact
+    if others:
+        state.record(
+            "other_number",
+            {
+                "number_id": others[-1].phone_number_id,
+                "configured": number_id,
+                "count": len(others),
+            },
+        )
+    return new
 
 
-def forget(number: str) -> bool:
-    """Delete a customer with every message and log row about them."""
-    contact = find_contact(number)
-    if contact is None:
-        return False
-    db.session.execute(delete(RequestLog).where(RequestLog.contact_id == contact.id))
-    db.session.execute(
-        update(Message).where(Message.contact_id == contact.id).values(reply_to_id=None)
+def _store_message(inbound: InboundMessage) -> int:
+    customer_id = contacts.normalise_number(inbound.customer_id)
+    contact_id, paused = contacts.upsert(
+        customer_id,
+        phone=inbound.phone and contacts.normalise_number(inbound.phone),
+        user_id=inbound.user_id,
+        profile_name=inbound.profile_name,
+        username=inbound.username,
+        last_inbound_at=inbound.timestamp,
     )
-    db.session.execute(delete(Message).where(Message.contact_id == contact.id))
-    db.session.delete(contact)
-    db.session.commit()
-    return True
+    initial = "paused" if paused else "received"
+    values = {
+        "contact": contact_id,
+        "wa_id": inbound.wa_message_id,
+        "new_type": inbound.type[:32],
+        "new_text": inbound.text,
+        "new_state": "ignored" if inbound.reply == Reply.NONE else initial,
+        "new_raw": json.dumps(inbound.raw, ensure_ascii=False)[:RAW_LIMIT],
+        "at": utcnow(),
+    }
+    return db.session.execute(_store(db.engine.dialect.name), values).rowcount
 
 
-def _contact_for(inbound: InboundMessage) -> Contact:
-    contact = db.session.scalar(select(Contact).where(Contact.customer_id == inbound.customer_id))
-    if contact is None:
-        contact = Contact(customer_id=inbound.customer_id)
-        db.session.add(contact)
-    contact.phone = inbound.phone or contact.phone
-    contact.user_id = inbound.user_id or contact.user_id
-    contact.profile_name = inbound.profile_name or contact.profile_name
-    contact.username = inbound.username or contact.username
-    if contact.last_inbound_at is None or naive_utc(inbound.timestamp) > contact.last_inbound_at:
-        contact.last_inbound_at = naive_utc(inbound.timestamp)
-    return contact
-
-
-def store_delivery(delivery: Delivery) -> list[int]:
-    """Store every new message and status; return the ids of messages that need an answer.
-
-    A message id seen before (Meta redelivers) is skipped, so it is answered only once.
-    """
-    to_answer = []
-    for inbound in delivery.messages:
-        contact = _contact_for(inbound)
-        state = "ignored" if inbound.reply == "none" else "paused" if contact.paused else "received"
-        message = Message(
-            contact=contact,
+@cache
+def _store(dialect: str):
+    """INSERT of a customer message; the unique message id refuses a redelivery here, and
+    only here: any other conflict is an error the webhook must not acknowledge."""
+    return (
+        dialect_insert(Message.__table__)
+        .values(
+            contact_id=bindparam("contact"),
             direction="in",
             author="customer",
-            wa_message_id=inbound.wa_message_id,
-            type=inbound.type[:32],
-            text=inbound.text,
-            state=state,
-            raw=json.dumps(inbound.raw, ensure_ascii=False)[:20_000],
+            wa_message_id=bindparam("wa_id"),
+            type=bindparam("new_type"),
+            text=bindparam("new_text"),
+            state=bindparam("new_state"),
+            part=0,
+            raw=bindparam("new_raw"),
+            created_at=bindparam("at"),
+            updated_at=bindparam("at"),
         )
-        db.session.add(message)
-        try:
-            db.session.flush()  # the unique message id refuses a redelivery here
-        except IntegrityError:
-            db.session.rollback()
-            continue
-        if state == "received":
-            to_answer.append(message.id)
-        db.session.commit()
-    for status in delivery.statuses:
-        apply_status(status)
-    for error in delivery.errors:
-        current_app.logger.warning("WhatsApp reported error %s: %s", error.code, error.title)
-        requestlog.upstream_error(
-            Origin("whatsapp"),
-            1,
-            error.as_exception(),
-            upstream="whatsapp",
-            body=None,
-            latency_ms=0,
-        )
-    return to_answer
-
-
-def any_reply_delivered() -> bool:
-    delivered = select(Message.id).where(
-        Message.direction == "out", Message.state.in_(("delivered", "read"))
+        .on_conflict_do_nothing(index_elements=[Message.__table__.c.wa_message_id])
     )
-    return db.session.scalar(delivered.limit(1)) is not None
 
 
-def last_inbound_at() -> datetime | None:
-    return db.session.scalar(select(func.max(Contact.last_inbound_at)))
-
-
-def apply_status(status: StatusUpdate) -> None:
-    message = db.session.scalar(
-        select(Message).where(Message.wa_message_id == status.wa_message_id)
+def _log_other_number(inbound: InboundMessage, number_id: str) -> None:
+    current_app.logger.warning(
+        "a message for phone number ID %s arrived; Settings has %s: not answered",
+        inbound.phone_number_id,
+        number_id,
     )
-    if message is None or message.direction != "out":
-        return  # a message sent from elsewhere (the WhatsApp app, another tool)
-    if status.status == "failed":
-        message.state = "failed"
-        message.error_code = status.error_code
-        message.error_kind = str(kind_for_code(status.error_code))
-        message.error_detail = " — ".join(filter(None, [status.error_title, status.error_details]))
-    elif STATUS_RANK.get(status.status, -1) > STATUS_RANK.get(message.state, 99):
-        message.state = status.status
-    db.session.commit()
-
-
-def claim(message_id: int) -> Message | None:
-    """Take a received message for answering; None when another run has it or it is done."""
-    claimed = db.session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.direction == "in", Message.state == "received")
-        .values(state="processing", claimed_at=naive_utc(now()), attempts=Message.attempts + 1)
-    ).rowcount
-    db.session.commit()
-    return db.session.get(Message, message_id) if claimed else None
-
-
-def finish(message: Message, state: str, error: Exception | None = None) -> None:
-    message.state = state
-    if error is not None:
-        message.error_kind = str(getattr(error, "kind", "")) or None
-        message.error_detail = getattr(error, "message", str(error))
-    db.session.commit()
-
-
-def reply_parts(message: Message) -> list[Message]:
-    query = select(Message).where(Message.reply_to_id == message.id).order_by(Message.part)
-    return list(db.session.scalars(query))
-
-
-def finish_interrupted(message: Message) -> None:
-    parts = reply_parts(message)
-    if all(part.state not in ("sending", "failed") for part in parts):
-        finish(message, "answered")
-        return
-    message.state = "failed"
-    message.error_detail = INTERRUPTED_SEND
-    db.session.commit()
-
-
-def start_outbound(
-    contact_id: int, text: str, part: int, author: str, reply_to: Message | None = None
-) -> Message:
-    """Store an outgoing message before it is sent, so a crash mid-send is never repeated."""
-    out = Message(
-        contact_id=contact_id,
-        direction="out",
-        author=author,
-        text=text,
-        state="sending",
-        reply_to_id=reply_to.id if reply_to else None,
-        part=part,
+    message = (
+        f"A customer's message arrived for phone number ID {inbound.phone_number_id}, but "
+        f"Settings has {number_id}; it was not answered. If that is your number, correct "
+        "'Phone number ID' on the Settings page."
     )
-    db.session.add(out)
-    db.session.commit()
-    return out
-
-
-def mark_sent(out: Message, wa_message_id: str) -> None:
-    out.wa_message_id = wa_message_id
-    out.state = "sent"
-    db.session.commit()
-
-
-def mark_send_failed(out: Message, error: WhatsAppError) -> None:
-    out.state = "failed"
-    out.error_kind = str(error.kind)
-    out.error_code = error.code
-    out.error_detail = error.message
-    db.session.commit()
-
-
-def last_send_error(message: Message) -> Exception | None:
-    failed = [part for part in reply_parts(message) if part.state == "failed"]
-    if not failed:
-        return None
-    part = failed[-1]
-    return WhatsAppError(part.error_kind, part.error_detail or "The reply could not be sent.")
-
-
-def stuck_message_ids() -> list[int]:
-    """Messages stored but never finished: a lost enqueue, or a worker that died mid-job."""
-    current = now()
-    stale = timedelta(seconds=current_app.config.get("STALE_AFTER_SECONDS") or _stale_seconds())
-    inbound = Message.direction == "in"
-    abandoned = list(
-        db.session.scalars(
-            select(Message.id).where(
-                inbound,
-                Message.state == "processing",
-                Message.claimed_at < naive_utc(current - stale),
-            )
-        )
+    requestlog.add(
+        Origin("whatsapp"),
+        upstream="whatsapp",
+        status="error",
+        error_kind=str(ErrorKind.WHATSAPP_REJECTED),
+        error_message=message,
+        response_body=json.dumps(inbound.raw, ensure_ascii=False)[:RAW_LIMIT],
     )
-    if abandoned:
-        db.session.execute(
-            update(Message)
-            .where(Message.id.in_(abandoned), Message.state == "processing")
-            .values(state="received")
-        )
-        db.session.commit()
-    never_started = db.session.scalars(
-        select(Message.id).where(
-            inbound,
-            Message.state == "received",
-            Message.updated_at < naive_utc(current - min(stale, LOST_ENQUEUE_AFTER)),
-        )
-    )
-    return sorted(set(abandoned) | set(never_started))
-
-
-def fail_abandoned_sends() -> int:
-    """Outgoing messages a crash left at "sending": unknown whether they arrived, so they are
-    marked failed (never sent again) and the thread shows why."""
-    stale = timedelta(seconds=current_app.config.get("STALE_AFTER_SECONDS") or _stale_seconds())
-    failed = db.session.execute(
-        update(Message)
-        .where(
-            Message.direction == "out",
-            Message.state == "sending",
-            Message.created_at < naive_utc(now() - stale),
-        )
-        .values(state="failed", error_detail=INTERRUPTED_SEND)
-    ).rowcount
-    db.session.commit()
-    return failed
-
-
-def _stale_seconds() -> float:
-    # Longer than any real job: every attempt may take the whole timeout, plus the backoff.
-    attempts = current_app.config.get("RETRY_ATTEMPTS", 3)
-    return float(settings.get("request_timeout")) * attempts * 2 + 120
-
-
-def service_window_ends(contact: Contact) -> datetime | None:
-    """When WhatsApp stops taking free-form messages to `contact` (naive UTC); None: never open."""
-    if contact.last_inbound_at is None:
-        return None
-    return contact.last_inbound_at + SERVICE_WINDOW
-
-
-def in_service_window(contact: Contact) -> bool:
-    ends = service_window_ends(contact)
-    return ends is not None and naive_utc(now()) < ends

@@ -6,11 +6,12 @@ from collections import namedtuple
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
 
-from . import settings
+from . import state
+from .contacts import normalise_number
 from .extensions import db
 from .models import Contact, Message, RequestLog
 from .troubleshooting import TROUBLES, ErrorKind
@@ -101,7 +102,7 @@ def filters_from(args: Mapping[str, str]) -> Filters:
 
 
 def _contact_ids(text: str) -> Select:
-    number = re.sub(r"[\s+()\-]", "", text)
+    number = normalise_number(text)
     wanted = [
         Contact.customer_id.icontains(text, autoescape=True),
         Contact.profile_name.icontains(text, autoescape=True),
@@ -114,8 +115,10 @@ def _contact_ids(text: str) -> Select:
 
 def _conditions(filters: Filters, cursor, ascending: bool) -> list:
     """Every filter but the model and the text (those need a query of their own shape)."""
-    start = filters.since and datetime.combine(filters.since, time.min)
-    end = filters.until and datetime.combine(filters.until + timedelta(days=1), time.min)
+    start = filters.since and datetime.combine(filters.since, time.min, tzinfo=UTC)
+    end = filters.until and datetime.combine(
+        filters.until + timedelta(days=1), time.min, tzinfo=UTC
+    )
     # SQLite walks an index between one lower and one upper bound. A date the cursor has
     # already passed is left out, so each page (or CSV batch) starts at the cursor instead of
     # walking again from the date to the cursor.
@@ -298,7 +301,7 @@ def detail(row: RequestLog) -> dict:
             select(Message).where(Message.reply_to_id == row.message_id).order_by(Message.part)
         ).all()
     suggestions = None
-    check = settings.get_state("catalog_check")
+    check = state.get("catalog_check")
     if row.error_kind == ErrorKind.MODEL_NOT_FOUND and check and check.get("ok"):
         suggestions = check.get("missing", {}).get(row.model_requested)
     return {

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -45,12 +45,22 @@ class LoginAttempt(db.Model):
 
 
 class Setting(db.Model):
-    """One stored setting; secrets hold Fernet tokens, never plain text."""
+    """One of the owner's settings; secrets hold Fernet tokens, never plain text."""
 
     __tablename__ = "settings"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AppState(db.Model):
+    """Something the app remembers (the last key test, dashboard figures, worker heartbeats)."""
+
+    __tablename__ = "app_state"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -97,11 +107,46 @@ class Contact(db.Model):
     last_inbound_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
+class Turn(db.Model):
+    """One answer to a customer: the messages it takes, the lease of the run answering it.
+
+    `state`: open → answered | failed | paused. At most one open turn per contact (a unique
+    partial index), so a customer's messages are answered one turn at a time, in order. A run
+    holds the turn while `token` is its own and `lease_until` has not passed; every write of a
+    run is conditional on both, so a run that lost its lease can never send or finish.
+    """
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        Index(
+            "ix_turns_open_contact",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+        Index("ix_turns_state_lease", "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    token: Mapped[str | None] = mapped_column(String(32))
+    holder: Mapped[str | None] = mapped_column(String(128))  # host:pid of the worker
+    lease_until: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(default=0)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
 class Message(db.Model):
     """One WhatsApp message, in (from the customer) or out (from the bot or a person).
 
-    Inbound `state`: received → processing → answered | failed | ignored | paused.
-    Outbound `state`: sending → sent → delivered → read, or failed.
+    Inbound `state`: received → processing (taken by a turn) → answered | failed | paused,
+    or ignored (nothing to answer). Outbound `state`: queued → sending → sent → delivered →
+    read, or failed, or unknown (it went out, but no answer came back: maybe it arrived).
     """
 
     __tablename__ = "messages"
@@ -112,6 +157,9 @@ class Message(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    turn_id: Mapped[int | None] = mapped_column(
+        ForeignKey("turns.id", ondelete="SET NULL"), index=True
+    )
     direction: Mapped[str] = mapped_column(String(3))  # in, out
     author: Mapped[str] = mapped_column(String(16))  # customer, bot, human
     wa_message_id: Mapped[str | None] = mapped_column(String(256), unique=True)
@@ -125,13 +173,25 @@ class Message(db.Model):
     error_kind: Mapped[str | None] = mapped_column(String(32))
     error_code: Mapped[int | None]
     error_detail: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(default=0)
     raw: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    claimed_at: Mapped[datetime | None]
 
     contact: Mapped[Contact] = relationship()
+
+
+class PendingStatus(db.Model):
+    """A delivery status that arrived before its send was recorded, kept until it can apply."""
+
+    __tablename__ = "pending_statuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wa_message_id: Mapped[str] = mapped_column(String(256), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None]
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class RequestLog(db.Model):

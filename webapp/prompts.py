@@ -12,9 +12,13 @@ def current() -> PromptVersion | None:
     return db.session.scalars(select(PromptVersion).order_by(PromptVersion.id.desc())).first()
 
 
+_P = PromptVersion.__table__.c
+CURRENT_TEXT = select(_P.text).order_by(_P.id.desc()).limit(1)
+
+
 def current_text() -> str:
-    version = current()
-    return version.text if version else INITIAL_PROMPT
+    text = db.session.scalar(CURRENT_TEXT)
+    return INITIAL_PROMPT if text is None else text
 
 
 def history(limit: int = 50) -> list[PromptVersion]:

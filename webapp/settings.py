@@ -1,174 +1,26 @@
-"""The owner's settings: names, defaults and validation, stored in the database."""
+"""The owner's settings: validation, the value in force, saving; stored in the database.
 
-import json
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+Settings are read when used, so a change made in the admin, on the command line or by another
+process takes effect without a restart. `read()` takes them all in one query: a turn works
+with that snapshot from start to end.
+"""
+
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from flask import current_app, g
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from flask import current_app
+from sqlalchemy import bindparam, delete, select
 
 from . import crypto, prompts
-from .extensions import db
+from .extensions import db, dialect_insert
 from .models import Setting, utcnow
+from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
+
+__all__ = ["SECTIONS", "SPECS", "SettingError", "Spec", "Values"]
 
 
 class SettingError(ValueError):
     """A value that cannot be saved; the message says why in the owner's words."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    label: str
-    help: str
-    section: str
-    kind: str = "line"  # line, text, int, bool, secret, url, digits
-    default: str | int = ""
-    minimum: int | None = None
-    maximum: int | None = None
-
-    @property
-    def secret(self) -> bool:
-        return self.kind == "secret"
-
-
-SPECS: dict[str, Spec] = {
-    spec.name: spec
-    for spec in (
-        Spec(
-            "openrouter_api_key",
-            "OpenRouter API key",
-            "Starts with sk-or-. Leave blank to keep the saved key.",
-            "OpenRouter",
-            kind="secret",
-        ),
-        Spec(
-            "openrouter_base_url",
-            "API base URL",
-            "Any OpenAI-compatible API works.",
-            "OpenRouter",
-            kind="url",
-            default="https://openrouter.ai/api/v1",
-        ),
-        Spec(
-            "request_timeout",
-            "Request timeout (seconds)",
-            "How long to wait for the model before giving up (1–300).",
-            "OpenRouter",
-            kind="int",
-            default=30,
-            minimum=1,
-            maximum=300,
-        ),
-        Spec(
-            "max_tokens",
-            "Maximum reply tokens",
-            "WhatsApp replies are short; a high limit "
-            "can make OpenRouter refuse with 'requires more credits'.",
-            "OpenRouter",
-            kind="int",
-            default=1000,
-            minimum=1,
-            maximum=200000,
-        ),
-        Spec(
-            "system_prompt",
-            "System prompt",
-            "Edited with history on the Prompt page.",
-            "Replies",
-            kind="text",
-        ),
-        Spec(
-            "memory_turns",
-            "Memory (exchanges)",
-            "How many earlier exchanges with the same customer the model sees (0–50).",
-            "Replies",
-            kind="int",
-            default=10,
-            minimum=0,
-            maximum=50,
-        ),
-        Spec(
-            "fallback_reply",
-            "Fallback reply",
-            "Sent when the model cannot answer after retries. Leave empty to send nothing.",
-            "Replies",
-            kind="text",
-            default="Sorry, we can't answer right now. We'll get back to you soon.",
-        ),
-        Spec(
-            "non_text_reply",
-            "Reply to non-text messages",
-            "Sent for voice notes, stickers and "
-            "other messages the bot cannot read. Leave empty to send nothing.",
-            "Replies",
-            kind="text",
-            default="Sorry, I can only read text messages for now.",
-        ),
-        Spec(
-            "whatsapp_access_token",
-            "Access token",
-            "From your Meta app (System User token). Leave blank to keep the saved token.",
-            "WhatsApp",
-            kind="secret",
-        ),
-        Spec(
-            "whatsapp_phone_number_id",
-            "Phone number ID",
-            "The number's ID from WhatsApp > API Setup (digits, not the phone number).",
-            "WhatsApp",
-            kind="digits",
-        ),
-        Spec(
-            "whatsapp_app_secret",
-            "App secret",
-            "Meta app > Settings > Basic. Used to check that webhooks really come from Meta.",
-            "WhatsApp",
-            kind="secret",
-        ),
-        Spec(
-            "whatsapp_verify_token",
-            "Verify token",
-            "Any phrase; paste the same one into Meta's webhook setup.",
-            "WhatsApp",
-        ),
-        Spec(
-            "whatsapp_api_base_url",
-            "Graph API base URL",
-            "Change only for a BSP that forwards the Cloud API.",
-            "WhatsApp",
-            kind="url",
-            default="https://graph.facebook.com/v21.0",
-        ),
-        Spec(
-            "mark_read",
-            "Mark messages read and show typing",
-            "Customers see blue ticks and 'typing…' while the assistant works on an answer.",
-            "WhatsApp",
-            kind="bool",
-            default=False,
-        ),
-        Spec(
-            "retention_days",
-            "Keep conversations and logs (days)",
-            "0 keeps them forever.",
-            "Privacy",
-            kind="int",
-            default=90,
-            minimum=0,
-            maximum=3650,
-        ),
-    )
-}
-
-TRUE_WORDS = {"on", "true", "yes", "y", "1"}
-FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
-
-SECTIONS = ("OpenRouter", "Replies", "WhatsApp", "Privacy")
 
 
 def spec_for(name: str) -> Spec:
@@ -229,42 +81,51 @@ def env_override(name: str) -> str | None:
     return current_app.config["ENV_OVERRIDES"].get(name)
 
 
-@contextmanager
-def read_once():
-    """Inside this block all settings come from one query: a worker job reads a dozen."""
-    g.settings_rows = dict(db.session.execute(select(Setting.name, Setting.value)).all())
-    try:
-        yield
-    finally:
-        g.pop("settings_rows", None)
+class Values:
+    """Every setting in force, from one read of the table; secrets are decrypted on use."""
+
+    def __init__(self, stored: Mapping[str, str], overrides: Mapping[str, str | None]):
+        self._stored, self._overrides = stored, overrides
+
+    def __getitem__(self, name: str) -> str | int | bool:
+        spec = spec_for(name)
+        if override := self._overrides.get(name):
+            return override.rstrip("/")
+        stored = self._stored.get(name)
+        if stored is None:
+            return spec.default
+        if spec.secret:
+            return crypto.decrypt(stored) if stored else ""
+        if spec.kind == "bool":
+            return stored == "1"
+        return int(stored) if spec.kind == "int" else stored
+
+    def is_set(self, name: str) -> bool:
+        return bool(self._stored.get(name))
 
 
-def _stored(name: str) -> str | None:
-    if (rows := g.get("settings_rows")) is not None:
-        return rows.get(name)
-    row = db.session.get(Setting, name)
-    return None if row is None else row.value
+_S = Setting.__table__.c
+ALL_STORED = select(_S.name, _S.value)  # a few dozen short rows: one read is the cheapest
+ONE_STORED = select(_S.value).where(_S.name == bindparam("name"))
 
 
-def get(name: str) -> str | int:
+def read() -> Values:
+    """The settings in force now, in one query."""
+    stored = dict(db.session.execute(ALL_STORED).all())
+    return Values(stored, current_app.config["ENV_OVERRIDES"])
+
+
+def get(name: str) -> str | int | bool:
     """The value in force now: environment override, stored value, else the default."""
-    spec = spec_for(name)
     if name == "system_prompt":
         return prompts.current_text()
-    if override := env_override(name):
-        return override.rstrip("/")
-    stored = _stored(name)
-    if stored is None:
-        return spec.default
-    if spec.secret:
-        return crypto.decrypt(stored) if stored else ""
-    if spec.kind == "bool":
-        return stored == "1"
-    return int(stored) if spec.kind == "int" else stored
+    stored = db.session.scalar(ONE_STORED, {"name": name})
+    values = Values({} if stored is None else {name: stored}, current_app.config["ENV_OVERRIDES"])
+    return values[name]
 
 
 def is_set(name: str) -> bool:
-    return bool(_stored(name))
+    return bool(db.session.scalar(select(Setting.value).where(Setting.name == name)))
 
 
 def display(name: str) -> str:
@@ -279,6 +140,34 @@ def display(name: str) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
+
+
+def unreadable() -> list[str]:
+    """The stored secrets that no SECRET_KEY in force (current or fallback) can decrypt."""
+    names = [name for name, spec in SPECS.items() if spec.secret]
+    rows = db.session.execute(select(Setting.name, Setting.value).where(Setting.name.in_(names)))
+    return [name for name, value in rows if value and not crypto.readable(value)]
+
+
+def reencrypt() -> list[str]:
+    """Encrypt every stored secret again with the current SECRET_KEY; returns their names.
+
+    Refuses (SettingError) while any secret is unreadable, so nothing is half-rewritten.
+    """
+    if missing := unreadable():
+        raise SettingError(
+            f"{', '.join(missing)} cannot be decrypted with SECRET_KEY or SECRET_KEY_FALLBACKS: "
+            "add the key they were saved with to SECRET_KEY_FALLBACKS, or enter them again."
+        )
+    names = [name for name, spec in SPECS.items() if spec.secret]
+    rows = db.session.execute(select(Setting.name, Setting.value).where(Setting.name.in_(names)))
+    done = []
+    for name, value in rows.all():
+        if value:
+            _upsert(name, crypto.encrypt(crypto.decrypt(value)))
+            done.append(name)
+    db.session.commit()
+    return done
 
 
 def save(values: dict[str, str], author: str) -> list[str]:
@@ -309,37 +198,13 @@ def save(values: dict[str, str], author: str) -> list[str]:
 def clear(name: str) -> None:
     """Forget a stored value so the default applies again."""
     spec_for(name)
-    if row := db.session.get(Setting, name):
-        db.session.delete(row)
-        db.session.commit()
-    if (rows := g.get("settings_rows")) is not None:
-        rows.pop(name, None)
-
-
-def get_state(name: str) -> dict | None:
-    """Internal remembered state (such as the last key test), kept beside the settings."""
-    stored = _stored(f"state:{name}")
-    return None if stored is None else json.loads(stored)
-
-
-def set_state(name: str, value: dict) -> None:
-    _upsert(f"state:{name}", json.dumps(value))
+    db.session.execute(delete(Setting).where(Setting.name == name))
     db.session.commit()
-
-
-def record(name: str, event: dict) -> dict:
-    """Remember an event (a key test, Meta's verification) with when it happened."""
-    event["at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    set_state(name, event)
-    return event
 
 
 def _upsert(name: str, value: str) -> None:
     # One statement, so two processes saving the same name at once cannot collide.
-    if (rows := g.get("settings_rows")) is not None:
-        rows[name] = value
-    insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[db.engine.dialect.name]
-    statement = insert(Setting).values(name=name, value=value, updated_at=utcnow())
+    statement = dialect_insert(Setting).values(name=name, value=value, updated_at=utcnow())
     db.session.execute(
         statement.on_conflict_do_update(
             index_elements=[Setting.name],

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import case, func, select
 
-from . import settings
+from . import state
 from .extensions import db
 from .models import Message, RequestLog
 
@@ -53,7 +53,7 @@ class ModelRow:
 
 
 def start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min)  # naive UTC, as stored
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def today() -> date:
@@ -213,14 +213,14 @@ def compute() -> Snapshot:
 def refresh() -> Snapshot:
     """Compute the figures and keep them, so the dashboard itself only reads them."""
     snap = compute()
-    settings.set_state("dashboard", _to_json(snap))
+    state.put("dashboard", _to_json(snap))
     return snap
 
 
 def latest(max_age: timedelta = SNAPSHOT_MAX_AGE) -> Snapshot:
     """Figures computed now when that is quick; on a big database, the ones the worker keeps
     (refreshed every minute) while they are fresh."""
-    stored = settings.get_state("dashboard")
+    stored = state.get("dashboard")
     if stored:
         snap = _from_json(stored)
         slow = snap.took_ms >= QUICK_ENOUGH_MS

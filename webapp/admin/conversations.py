@@ -1,10 +1,12 @@
 """The conversations pages: every customer's thread, pausing the bot, replying as the business."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from .. import bot, contacts, inbox
+from .. import contacts, delivery, threads
+from ..crypto import SecretUnreadable
 from ..extensions import db
 from ..models import Contact, Message
+from ..pipeline import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
 from . import bp
 from .forms import ActionForm, ContactSearchForm, ReplyForm
@@ -57,7 +59,7 @@ def conversations():
     search = ContactSearchForm(request.args)
     query = (search.q.data or "").strip() if search.validate() else ""
     after = request.args.get("after", type=int)
-    rows, following = contacts.contact_page(query, after, PAGE_SIZE)
+    rows, following = threads.contact_page(query, after, PAGE_SIZE)
     return render_template(
         "admin/conversations.html",
         rows=rows,
@@ -75,7 +77,7 @@ def conversation(contact_id: int):
 
 
 def render_thread(contact: Contact, form: ReplyForm) -> str:
-    messages, older = contacts.thread(contact.id)
+    messages, older = threads.thread(contact.id)
     return render_template(
         "admin/conversation.html",
         contact=contact,
@@ -83,8 +85,8 @@ def render_thread(contact: Contact, form: ReplyForm) -> str:
         older=older,
         form=form,
         action=ActionForm(),
-        window_ends=inbox.service_window_ends(contact),
-        window_closed=bot.window_closed_reason(contact),
+        window_ends=threads.service_window_ends(contact),
+        window_closed=threads.window_closed_reason(contact),
         window_trouble=trouble(ErrorKind.WHATSAPP_WINDOW),
         **HELPERS,
     )
@@ -93,7 +95,7 @@ def render_thread(contact: Contact, form: ReplyForm) -> str:
 @bp.post("/conversations/<int:contact_id>/pause")
 def pause_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
-    inbox.set_paused(contact.customer_id, True)
+    contacts.set_paused(contact.customer_id, True)
     flash(
         f"Bot paused for {contacts.name_of(contact)}: their messages are kept, not answered.",
         "success",
@@ -104,7 +106,7 @@ def pause_contact(contact_id: int):
 @bp.post("/conversations/<int:contact_id>/resume")
 def resume_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
-    inbox.set_paused(contact.customer_id, False)
+    contacts.set_paused(contact.customer_id, False)
     flash(
         f"Bot resumed for {contacts.name_of(contact)}: it answers their next message "
         "(messages that came in while it was paused stay unanswered).",
@@ -119,26 +121,55 @@ def reply_to_contact(contact_id: int):
     form = ReplyForm()
     if not form.validate_on_submit():
         return render_thread(contact, form)  # keeps what was typed, with the field's error
+
+    def send(client, retry):
+        return delivery.send_human(contact, form.body.data, client, retry)
+
+    return _sending(contact, send)
+
+
+@bp.post("/conversations/<int:contact_id>/messages/<int:message_id>/send-again")
+def send_again(contact_id: int, message_id: int):
+    contact = _contact_for_action(contact_id)
+    message = db.get_or_404(Message, message_id)
+    if message.contact_id != contact.id:
+        abort(404)
+
+    def send(client, retry):
+        return delivery.send_again(message.id, client, retry)
+
+    return _sending(contact, send)
+
+
+def _sending(contact: Contact, send) -> str:
+    """Send as the business, within WhatsApp's 24 hours, and say how it went."""
+    back = redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
+    if reason := threads.window_closed_reason(contact):
+        flash(f"Not sent. {reason}", "error")  # Meta would refuse it (131047): nothing is sent
+        return back
     try:
-        parts = bot.send_human_reply(contact.id, form.body.data)
-    except bot.ServiceWindowClosed as exc:
+        snap = Snapshot.load(current_app.config)
+        sent = send(snap.whatsapp(), snap.retry)
+    except SecretUnreadable as exc:
         flash(f"Not sent. {exc}", "error")
-        return redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
-    failed = next((part for part in parts if part.state == "failed"), None)
-    if failed is None:
+        return back
+    except delivery.CannotSendAgain as exc:
+        flash(str(exc), "info")
+        return back
+    if sent.ok:
         flash(f"Sent to {contacts.name_of(contact)}.", "success")
     else:
-        hint = hint_for(failed.error_kind)
-        reason = f"{hint.title}. {hint.fix}" if hint else failed.error_detail
+        hint = hint_for(sent.error.kind)
+        reason = f"{hint.title}. {hint.fix}" if hint else sent.error.message
         flash(f"Not sent: {reason}", "error")
-    return redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
+    return back
 
 
 @bp.post("/conversations/<int:contact_id>/delete")
 def delete_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
     name = contacts.name_of(contact)
-    inbox.forget(contact.customer_id)
+    contacts.forget(contact.customer_id)
     flash(f"Deleted {name} with every message and log row about them.", "success")
     return redirect(url_for("admin.conversations"))
 

@@ -114,7 +114,7 @@ def csv_cells(row) -> list[str]:
     """A log row as CSV cells; a spreadsheet must not run any of them as a formula."""
     hint = TROUBLES.get(row.error_kind) if row.status == "error" else None
     cells = [
-        row.created_at.isoformat(" ", "seconds"),
+        row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         row.channel,
         # Only these three carry text from outside (customers, providers); the rest is ours.
         logquery.redact(contacts.label_of(row)) if row.customer_id else "",

@@ -3,9 +3,10 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import catalog, charts, inbox, prompts, settings, stats, upstream
+from .. import catalog, charts, checks, crypto, prompts, settings, state, stats, threads
 from ..extensions import db
 from ..models import AiModel
+from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
 from .forms import ActionForm, AddModelForm, LabelForm, PromptForm, SettingsForm
 
@@ -14,12 +15,17 @@ LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
 
 @bp.get("/")
 def dashboard():
-    key_test = settings.get_state("key_test")
+    key_test = state.get("key_test")
     remaining = (key_test or {}).get("limit_remaining")
     snap = stats.latest()
     days, models = snap.days, snap.models
     return render_template(
         "admin/dashboard.html",
+        unreadable=settings.unreadable(),
+        unreadable_message=crypto.UNREADABLE,
+        workers=state.recent(HEARTBEAT_PREFIX, HEARTBEAT_STALE),
+        waiting=threads.waiting_count(),
+        other_number=other_number(),
         checklist=setup_checklist(),
         key_test=key_test,
         low_credit=remaining is not None and remaining < LOW_CREDIT,
@@ -47,17 +53,25 @@ def dashboard():
 
 def webhook_status() -> dict:
     """What the owner needs to connect Meta, and any deliveries refused for want of a secret."""
-    refused = settings.get_state("webhook_refused")
+    refused = state.get("webhook_refused")
     return {
         "url": url_for("webhook.receive", _external=True),
-        "verified": settings.get_state("webhook_verified"),
-        "last_inbound": inbox.last_inbound_at(),
+        "verified": state.get("webhook_verified"),
+        "last_inbound": threads.last_inbound_at(),
         "refused": refused if refused and not settings.is_set("whatsapp_app_secret") else None,
     }
 
 
+def other_number() -> dict | None:
+    """Messages Meta delivered for another phone number ID than the one in Settings, while
+    Settings still has that one: a mistyped ID must not fail silently."""
+    seen = state.get("other_number")
+    configured = settings.get("whatsapp_phone_number_id")
+    return seen if seen and seen.get("configured") == configured else None
+
+
 def setup_checklist() -> list[tuple[str, bool, str]]:
-    key_test = settings.get_state("key_test") or {}
+    key_test = state.get("key_test") or {}
     whatsapp = all(
         settings.is_set(name)
         for name in ("whatsapp_access_token", "whatsapp_phone_number_id", "whatsapp_app_secret")
@@ -74,11 +88,11 @@ def setup_checklist() -> list[tuple[str, bool, str]]:
         ("WhatsApp number connected", whatsapp, "admin.settings"),
         (
             "Webhook verified by Meta",
-            bool(settings.get_state("webhook_verified")),
+            bool(state.get("webhook_verified")),
             "admin.settings",
         ),
-        ("First message received", inbox.last_inbound_at() is not None, "admin.conversations"),
-        ("First reply delivered", inbox.any_reply_delivered(), "admin.conversations"),
+        ("First message received", threads.last_inbound_at() is not None, "admin.conversations"),
+        ("First reply delivered", threads.any_reply_delivered(), "admin.conversations"),
     ]
 
 
@@ -117,7 +131,7 @@ def settings_page():
         sections=settings.SECTIONS,
         display=settings.display,
         env_override=settings.env_override,
-        key_test=settings.get_state("key_test"),
+        key_test=state.get("key_test"),
         action=ActionForm(),
     )
 
@@ -133,7 +147,7 @@ def form_value(data) -> str:
 def test_key():
     if not ActionForm().validate_on_submit():
         abort(400)
-    result = upstream.test_key()
+    result = checks.test_key()
     flash(
         "The key works." if result["ok"] else "The key test failed.",
         "success" if result["ok"] else "error",
@@ -156,7 +170,7 @@ def models():
         rows=catalog.all_models(),
         form=form,
         action=ActionForm(),
-        check=settings.get_state("catalog_check"),
+        check=state.get("catalog_check"),
     )
 
 
@@ -164,7 +178,7 @@ def models():
 def check_models():
     if not ActionForm().validate_on_submit():
         abort(400)
-    result = upstream.check_catalog()
+    result = checks.check_catalog()
     if not result["ok"]:
         flash("The catalog could not be read.", "error")
     elif result["missing"]:

@@ -11,15 +11,10 @@ MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back without a zone; they were stored as UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _wait(condition) -> float:
     since = datetime.now(UTC) - WINDOW
     query = select(LoginAttempt.at).where(condition, LoginAttempt.at > since)
-    times = sorted(_aware(t) for t in db.session.scalars(query))
+    times = sorted(db.session.scalars(query))
     if len(times) < MAX_FAILURES:
         return 0
     # Allowed again when the oldest failure that keeps the count at the limit leaves the window.

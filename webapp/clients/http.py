@@ -2,15 +2,20 @@
 
 import errno
 import json
+import os
 import re
 import ssl
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NameResolutionError,
@@ -26,8 +31,8 @@ E = TypeVar("E", bound=Exception)
 class TransportError(Exception):
     """No usable HTTP answer came. `reached` is False only when the request certainly never
     got to the server; otherwise the server may have acted on it. `message` is always written
-    here, never copied from the exception: requests quotes header values, the secret among
-    them, in some of its messages."""
+    here, never copied from the exception: HTTP libraries quote header values, the secret
+    among them, in some of their messages."""
 
     def __init__(
         self, message: str, reached: bool, timed_out: bool = False, http_status: int | None = None
@@ -38,8 +43,8 @@ class TransportError(Exception):
 
 
 class RequestNotSent(TransportError):
-    """The request could not even be built (a body that is not JSON, a header requests
-    refuses): no network is to blame and nothing went out."""
+    """The request could not even be built (a body that is not JSON, a header that cannot be
+    sent): no network is to blame and nothing went out."""
 
     def __init__(self, message: str):
         super().__init__(message, reached=False)
@@ -52,19 +57,45 @@ class AnswerTooLarge(TransportError):
         super().__init__(message, reached=True, http_status=http_status)
 
 
+POOL_SIZE = 64  # open connections kept per host: about as many as answers in flight
+_pools: dict[str | None, urllib3.PoolManager] = {}
+_pools_lock = threading.Lock()
+
+
+@lru_cache(maxsize=32)
+def proxy_for(base_url: str) -> str | None:
+    """The proxy the environment asks for (HTTPS_PROXY, NO_PROXY…), read once per base URL."""
+    scheme, host = urlsplit(base_url).scheme, urlsplit(base_url).hostname or ""
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
+
+
+def pool_for(base_url: str) -> urllib3.PoolManager:
+    """One pool of kept-alive connections per proxy, shared by every thread (urllib3's pools
+    are thread-safe), so a call reuses an open (TLS) connection instead of a new handshake."""
+    proxy = proxy_for(base_url)
+    with _pools_lock:
+        if proxy not in _pools:
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+            options = {"maxsize": POOL_SIZE, "ca_certs": bundle, "retries": False}
+            if proxy:
+                _pools[proxy] = urllib3.ProxyManager(proxy, **options)
+            else:
+                _pools[proxy] = urllib3.PoolManager(**options)
+        return _pools[proxy]
+
+
 class HttpClient:
-    """The session, base URL, timeout and secret of one API client, and its one way to send."""
+    """The base URL, timeout and secret of one API client, and its one way to send."""
 
     redaction = "[secret hidden]"  # what the secret is replaced by in errors
     base_url_label = "base URL"  # the setting's label, for a base URL that is no address
 
-    def __init__(
-        self, secret: str, base_url: str, timeout: float, session: requests.Session | None = None
-    ):
+    def __init__(self, secret: str, base_url: str, timeout: float):
         self.secret = secret.strip()  # a pasted secret often ends in a newline
         self.base_url = base_url.strip().rstrip("/")
         self.timeout = float(timeout)
-        self.session = session or requests.Session()
 
     def __repr__(self) -> str:  # never the secret
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -74,8 +105,8 @@ class HttpClient:
         return urlsplit(self.base_url).netloc or self.base_url
 
     def secret_has_bad_characters(self) -> bool:
-        """Spaces, line breaks or non-ASCII: a pasting accident, which requests would refuse
-        in a header (quoting the secret in its error)."""
+        """Spaces, line breaks or non-ASCII: a pasting accident, which no HTTP header can
+        carry (and an error about it would quote the secret)."""
         return not PASTEABLE.fullmatch(self.secret)
 
     def request(
@@ -103,24 +134,31 @@ class HttpClient:
             "Content-Type": "application/json",
             **(headers or {}),
         }
+        url = self.base_url + path
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            message = f"The {self.base_url_label} {self.base_url!r} is not a valid http(s) address."
+            raise TransportError(message, reached=False)
         started = time.monotonic()
         try:
-            response = self.session.request(
+            response = pool_for(self.base_url).request(
                 method,
-                self.base_url + path,
+                url,
+                body=data,
                 headers=sent_headers,
-                data=data,
-                timeout=(seconds, seconds),
-                stream=True,
-                allow_redirects=False,  # a redirect would carry the secret somewhere else
+                timeout=urllib3.Timeout(connect=seconds, read=seconds),
+                preload_content=False,
+                redirect=False,  # a redirect would carry the secret somewhere else
+                retries=False,
             )
-        except (requests.RequestException, ValueError) as exc:
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
             raise self._failure(exc, seconds) from None
-        with response:
+        try:
             content = self._read_body(response, started + seconds, seconds)
+        finally:
+            response.release_conn()
         latency_ms = int((time.monotonic() - started) * 1000)
         text = content.decode("utf-8", "replace")
-        return response.status_code, text, response.headers, latency_ms
+        return response.status, text, response.headers, latency_ms
 
     def redacted(self, err: E) -> E:
         """`err` with the secret hidden in its message, raw body and metadata: some servers
@@ -138,23 +176,22 @@ class HttpClient:
                 changes[name] = json.loads(dumped)
         return replace(err, **changes)
 
-    def _read_body(self, response: requests.Response, deadline: float, seconds: float) -> bytes:
+    def _read_body(self, response, deadline: float, seconds: float) -> bytes:
         chunks, size = [], 0
         try:
-            for chunk in response.iter_content(chunk_size=16384):
+            for chunk in response.stream(16384):
                 chunks.append(chunk)
                 size += len(chunk)
                 if time.monotonic() > deadline:
                     raise self._no_answer(seconds)
                 if size > BODY_LIMIT:
                     message = f"The answer is larger than {BODY_LIMIT // 2**20} MB."
-                    raise AnswerTooLarge(message, response.status_code)
-        except requests.RequestException as exc:
-            # requests reports a read timeout during the body as a ConnectionError
+                    raise AnswerTooLarge(message, response.status)
+        except urllib3.exceptions.HTTPError as exc:
             if time.monotonic() > deadline or _caused_by(exc, ReadTimeoutError):
                 raise self._no_answer(seconds) from None
             message = f"The connection to {self.host} broke before the answer was complete."
-            raise TransportError(message, reached=True, http_status=response.status_code) from None
+            raise TransportError(message, reached=True, http_status=response.status) from None
         return b"".join(chunks)
 
     def _no_answer(self, seconds: float) -> TransportError:
@@ -164,8 +201,8 @@ class HttpClient:
     def _failure(self, exc: Exception, seconds: float) -> TransportError:
         """The one reading of a failed send. Only a failure before the request was written
         counts as not reached; anything later may have reached the server."""
-        errors = requests.exceptions
-        if isinstance(exc, errors.InvalidURL | errors.MissingSchema | errors.InvalidSchema):
+        errors = urllib3.exceptions
+        if isinstance(exc, errors.LocationValueError | ValueError):
             message = f"The {self.base_url_label} {self.base_url!r} is not a valid http(s) address."
             return TransportError(message, reached=False)
         # Checked before ConnectTimeoutError, which urllib3 makes its parent class.
@@ -173,7 +210,7 @@ class HttpClient:
             return TransportError(f"Could not connect to {self.host}: {_why(unopened)}.", False)
         if isinstance(exc, errors.ProxyError):
             return TransportError(f"Could not connect to {self.host} through the proxy.", False)
-        timed_out = isinstance(exc, errors.Timeout)
+        timed_out = isinstance(exc, errors.TimeoutError)
         if _caused_by(exc, ConnectTimeoutError) or (timed_out and _in_tls_handshake(exc)):
             message = f"Could not connect to {self.host} within {seconds:g} seconds."
             return TransportError(message, reached=False, timed_out=True)
@@ -184,14 +221,14 @@ class HttpClient:
             return TransportError(message, reached=False)
         if timed_out:
             return self._no_answer(seconds)
-        if isinstance(exc, errors.ConnectionError):
+        if isinstance(exc, errors.ProtocolError | errors.SSLError):
             message = f"The connection to {self.host} was dropped before an answer came."
             return TransportError(message, reached=True)
         return RequestNotSent(f"The request could not be sent ({type(exc).__name__}).")
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc` and what it wraps: requests wraps urllib3's error, which wraps the socket's."""
+    """`exc` and what it wraps: urllib3's error wraps the socket's."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and not any(current is s for s in seen):

@@ -5,8 +5,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from ..troubleshooting import ErrorKind
 from .http import AnswerTooLarge, HttpClient, RequestNotSent, TransportError
 from .openrouter_errors import RAW_BODY_LIMIT, OpenRouterError, classify_error, error_object
@@ -62,9 +60,8 @@ class OpenRouterClient(HttpClient):
         *,
         app_url: str = "http://localhost",
         app_title: str = "Switchboard",
-        session: requests.Session | None = None,
     ):
-        super().__init__(api_key, base_url, timeout, session)
+        super().__init__(api_key, base_url, timeout)
         self.app_url, self.app_title = app_url, app_title
 
     def chat(

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from ..troubleshooting import ErrorKind
 from .http import HttpClient, TransportError
 from .whatsapp_errors import WhatsAppError, classify_graph_error, trimmed
@@ -42,9 +40,8 @@ class WhatsAppClient(HttpClient):
         phone_number_id: str,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 15,
-        session: requests.Session | None = None,
     ):
-        super().__init__(access_token, base_url or DEFAULT_BASE_URL, timeout, session)
+        super().__init__(access_token, base_url or DEFAULT_BASE_URL, timeout)
         self.phone_number_id = str(phone_number_id).strip()
 
     def __repr__(self) -> str:  # never the token

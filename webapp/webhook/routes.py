@@ -1,14 +1,12 @@
-"""Checks each delivery (signature, size, JSON), stores it, queues the answers, says 200."""
+"""Checks each delivery (signature, size, JSON), stores it in one commit, says 200."""
 
 import json
 
 from flask import abort, current_app, request
 
-from .. import inbox, settings
+from .. import crypto, inbox, settings, state
 from ..clients.whatsapp_webhook import parse_webhook, verify_signature
-from ..crypto import SecretUnreadable
 from ..extensions import csrf
-from ..tasks import enqueue_reply
 from . import bp
 
 
@@ -18,7 +16,7 @@ def verify():
     given = request.args.get("hub.verify_token", "")
     if request.args.get("hub.mode") != "subscribe" or not expected or given != expected:
         abort(403)
-    settings.record("webhook_verified", {})
+    state.record("webhook_verified", {})
     return request.args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain"}
 
 
@@ -26,13 +24,15 @@ def verify():
 @csrf.exempt
 def receive():
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH, Flask answers 413 here
+    values = settings.read()
     try:
-        secret = str(settings.get("whatsapp_app_secret"))
-    except SecretUnreadable:
-        secret = ""
+        secret = str(values["whatsapp_app_secret"])
+    except crypto.SecretUnreadable:
+        # Secure by default: a delivery that cannot be checked is not trusted.
+        state.record("webhook_refused", {"why": crypto.UNREADABLE})
+        return {"error": f"webhook refused: {crypto.UNREADABLE}"}, 403
     if not secret:
-        # Secure by default: without the app secret no delivery can be trusted.
-        settings.record("webhook_refused", {"why": "no app secret is saved"})
+        state.record("webhook_refused", {"why": "no app secret is saved"})
         return {"error": "webhook refused: no WhatsApp app secret is configured"}, 403
     if not verify_signature(secret, raw, request.headers.get("X-Hub-Signature-256")):
         current_app.logger.warning("webhook with a bad or missing signature refused")
@@ -43,9 +43,6 @@ def receive():
         return {"error": "the body is not JSON"}, 400
     if not isinstance(payload, dict):
         return {"error": "the body is not a JSON object"}, 400
-    for message_id in inbox.store_delivery(parse_webhook(payload)):
-        try:
-            enqueue_reply(message_id)
-        except Exception:  # the queue is down: the message is stored and the sweeper retries it
-            current_app.logger.exception("could not queue message %s", message_id)
+    number_id = str(values["whatsapp_phone_number_id"]) or None
+    inbox.store_delivery(parse_webhook(payload), number_id)
     return {"status": "ok"}, 200

@@ -1,0 +1,208 @@
+"""Turns: one customer's messages answered one turn at a time, bursts once, leases fenced."""
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from tests.conftest import post_webhook, wait_for
+from tests.fakes import CHAT_PATH, completion
+from tests.payloads import text_delivery
+from tests.test_replies import CUSTOMER, finished, log_rows, states
+from webapp import leases, settings, turns
+from webapp.extensions import db
+from webapp.models import Contact, Message, Turn, utcnow
+from webapp.worker import Worker
+
+OTHER = "4915112345678"
+
+
+def chats(fake_openrouter) -> list[list[dict]]:
+    return [r.json()["messages"] for r in fake_openrouter.requests if r.path == CHAT_PATH]
+
+
+def set_merge_window(app, seconds: int) -> None:
+    with app.app_context():
+        settings.save({"merge_window_seconds": str(seconds)}, author="test")
+
+
+def test_a_burst_of_three_is_one_model_call_and_one_reply_quoting_the_last(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    set_merge_window(whatsapp, 1)
+    burst = ["hi", "I ordered yesterday", "where is it?"]
+    for number, text in enumerate(burst):
+        post_webhook(client, text_delivery(CUSTOMER, text, f"wamid.BURST{number}"))
+    wait_for(lambda: finished(whatsapp, 3))
+    [asked] = chats(fake_openrouter)
+    assert asked[-1] == {"role": "user", "content": "hi\n\nI ordered yesterday\n\nwhere is it?"}
+    assert fake_graph.sent_texts() == [
+        (CUSTOMER, "echo: hi\n\nI ordered yesterday\n\nwhere is it?", "wamid.BURST2")
+    ]
+    assert states(whatsapp) == ["answered"] * 3
+
+
+def test_the_merge_window_waits_for_quiet_not_for_a_fixed_time(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    set_merge_window(whatsapp, 1)
+    post_webhook(client, text_delivery(CUSTOMER, "one"))
+    for text in ("two", "three"):  # each within the window of the one before
+        threading.Event().wait(0.6)
+        post_webhook(client, text_delivery(CUSTOMER, text))
+    wait_for(lambda: finished(whatsapp, 3))
+    assert [m[-1]["content"] for m in chats(fake_openrouter)] == ["one\n\ntwo\n\nthree"]
+
+
+def test_a_slow_answer_then_a_new_message_are_answered_in_order_with_the_first_answer_in_context(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.queue(body=completion("Your order ships today."), path=CHAT_PATH, delay=1.0)
+    fake_openrouter.echo()
+    post_webhook(client, text_delivery(CUSTOMER, "Where is my order?"))
+    wait_for(lambda: chats(fake_openrouter))  # the first answer is being written
+    post_webhook(client, text_delivery(CUSTOMER, "And the invoice?"))
+    wait_for(lambda: finished(whatsapp, 2))
+    assert [body for _, body, _ in fake_graph.sent_texts()] == [
+        "Your order ships today.",
+        "echo: And the invoice?",
+    ]
+    second = chats(fake_openrouter)[1]
+    assert second[1:] == [
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "Your order ships today."},
+        {"role": "user", "content": "And the invoice?"},
+    ]
+
+
+def test_different_customers_are_answered_in_parallel(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo(delay=1.0)
+    for number in range(6):
+        post_webhook(client, text_delivery(f"3161234567{number}", "hello"))
+    started = utcnow()
+    wait_for(lambda: finished(whatsapp, 6))
+    assert utcnow() - started < timedelta(seconds=3)  # not six seconds in a row
+
+
+def race(app, racers: int, claim) -> list:
+    """Run `claim(name)` in `racers` threads released at the same instant; all they got."""
+    got, barrier = [], threading.Barrier(racers)
+
+    def racer(name: str) -> None:
+        with app.app_context():
+            barrier.wait()
+            got.extend(claim(name))
+
+    threads = [threading.Thread(target=racer, args=(f"w{n}",)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got
+
+
+def test_workers_racing_to_claim_open_each_customers_turn_once(whatsapp, client):
+    for number in range(30):
+        post_webhook(client, text_delivery(f"3161000{number:04d}", "hi"))
+
+    def claim_until_none_is_left(name: str) -> list:
+        claimed = []
+        for _ in range(30):  # until everything is claimed, by one racer or another
+            claimed += leases.claim(name, 4, timedelta(seconds=30))
+        return claimed
+
+    contacts = [lease.contact_id for lease in race(whatsapp, 6, claim_until_none_is_left)]
+    assert len(contacts) == 30 and len(set(contacts)) == 30
+
+
+def test_workers_racing_for_one_expired_lease_give_it_to_exactly_one(whatsapp, client):
+    post_webhook(client, text_delivery(CUSTOMER, "hi"))
+    with whatsapp.app_context():
+        [stale] = leases.claim("crashed", 1, timedelta(seconds=30))
+        db.session.execute(update(Turn).values(lease_until=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    won = race(whatsapp, 8, lambda name: leases.claim(name, 1, timedelta(seconds=30)))
+    assert [(lease.turn_id, lease.runs) for lease in won] == [(stale.turn_id, 2)]
+    with whatsapp.app_context():
+        try:
+            turns.finish(stale, "answered")
+        except leases.LeaseLost:
+            pass
+        else:
+            raise AssertionError("the run that lost its lease could still finish the turn")
+        assert db.session.scalar(select(Turn.state)) == "open"
+
+
+def test_two_workers_answer_many_customers_each_turn_once(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo(delay=0.2)
+    first = Worker(whatsapp, threads=4, poll=0.005, holder="test:first").start()
+    second = Worker(whatsapp, threads=4, poll=0.005, holder="test:second").start()
+    try:
+        numbers = [f"3162000{n:04d}" for n in range(12)]
+        for round_ in range(3):
+            for number in numbers:
+                post_webhook(client, text_delivery(number, f"question {round_}"))
+        wait_for(lambda: finished(whatsapp, 36), timeout=60)
+    finally:
+        first.stop()
+        second.stop()
+    with whatsapp.app_context():
+        holders = set(db.session.scalars(select(Turn.holder)))
+        turns_per_customer = dict(
+            db.session.execute(
+                select(Contact.customer_id, func.count())
+                .join(Turn, Turn.contact_id == Contact.id)
+                .group_by(Contact.customer_id)
+            ).all()
+        )
+        replies = db.session.scalars(
+            select(Message.turn_id).where(Message.direction == "out")
+        ).all()
+    assert holders == {"test:first", "test:second"}  # both took turns
+    assert len(replies) == len(set(replies))  # one reply a turn
+    sent = Counter(to for to, _, _ in fake_graph.sent_texts())
+    assert sent == turns_per_customer
+    assert set(states(whatsapp)) == {"answered"}
+
+
+def test_a_run_without_time_left_sends_the_fallback_within_the_deadline(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    with whatsapp.app_context():
+        settings.save({"answer_within_seconds": "10", "request_timeout": "4"}, author="test")
+    fake_openrouter.echo(delay=30)  # every model hangs
+    started = utcnow()
+    post_webhook(client, text_delivery(CUSTOMER, "hello?"))
+    wait_for(lambda: finished(whatsapp), timeout=20)
+    took = utcnow() - started
+    assert timedelta(seconds=8) < took < timedelta(seconds=14)
+    [(_, body, _)] = fake_graph.sent_texts()
+    assert body.startswith("Sorry, we can't answer right now")
+    kinds = [row.error_kind for row in log_rows(whatsapp) if row.upstream == "openrouter"]
+    assert kinds and set(kinds) == {"timeout"}
+    assert len(kinds) <= 3  # attempts that could not finish in time were not started
+
+
+def test_typing_shows_while_a_burst_is_awaited_and_again_on_the_latest_message(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    set_merge_window(whatsapp, 1)
+    with whatsapp.app_context():
+        settings.save({"mark_read": "on"}, author="test")
+    post_webhook(client, text_delivery(CUSTOMER, "hi", "wamid.TYPE1"))
+    wait_for(lambda: [r for r in fake_graph.requests if r.json().get("status") == "read"], 2)
+    assert chats(fake_openrouter) == []  # still waiting for the burst to end
+    post_webhook(client, text_delivery(CUSTOMER, "where is my order?", "wamid.TYPE2"))
+    wait_for(lambda: finished(whatsapp, 2))
+    read = [r.json() for r in fake_graph.requests if r.json().get("status") == "read"]
+    assert [r["message_id"] for r in read] == ["wamid.TYPE1", "wamid.TYPE2"]
+    assert all(r["typing_indicator"] == {"type": "text"} for r in read)
+    assert len(chats(fake_openrouter)) == 1

@@ -1,0 +1,265 @@
+"""Outbound messages: parts stored before they are sent, sends whose outcome may be unknown,
+the team's own replies, Send again.
+
+A part moves queued → sending → sent → delivered → read, or to failed, or to unknown: the
+request reached WhatsApp but no answer came back, so it may have arrived. Unknown parts are
+never sent again by themselves; the owner can press Send again.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, insert, select, update
+
+from . import leases, requestlog, statuses
+from .clients.whatsapp import WhatsAppClient, split_message
+from .clients.whatsapp_errors import WhatsAppError
+from .extensions import db, transaction
+from .leases import Lease
+from .models import Contact, Message, utcnow
+from .pipeline import Deadline, Retry, with_retries
+from .requestlog import Origin
+from .troubleshooting import ErrorKind
+
+SENT = ("sent", "delivered", "read")
+ABANDONED_AFTER = timedelta(minutes=5)  # far longer than any send with its retries
+INTERRUPTED = (
+    "Switchboard stopped while sending this message, so it is not known whether the customer "
+    "got it. It was not sent again, to avoid a double answer."
+)
+NOT_SENT = "Not sent: the part before it could not be sent."
+
+
+class Part(NamedTuple):
+    id: int
+    text: str
+
+
+M, C = Message.__table__.c, Contact.__table__.c
+STORE_PART = (
+    insert(Message.__table__)
+    .values(
+        contact_id=bindparam("contact"),
+        turn_id=bindparam("turn"),
+        direction="out",
+        author=bindparam("new_author"),
+        type="text",
+        text=bindparam("new_text"),
+        state=bindparam("new_state"),
+        reply_to_id=bindparam("reply_to"),
+        part=bindparam("new_part"),
+        created_at=bindparam("at"),
+        updated_at=bindparam("at"),
+    )
+    .returning(M.id)
+)
+MARK_SENT = (
+    update(Message.__table__)
+    .where(M.id == bindparam("part_id"), M.state == "sending")
+    .values(state="sent", wa_message_id=bindparam("wa_id"), updated_at=bindparam("at"))
+)
+
+
+@dataclass
+class Sent:
+    """How sending a reply went: every part sent, or the failure that stopped it."""
+
+    ok: bool
+    error: WhatsAppError | None = None
+
+
+def _writing(lease: Lease | None):
+    """A transaction; for a turn's reply, one that commits only while the turn is held."""
+    return transaction() if lease is None else leases.fenced(lease)
+
+
+def store_parts(
+    contact_id: int,
+    texts: list[str],
+    author: str,
+    turn_id: int | None = None,
+    reply_to_id: int | None = None,
+) -> list[Part]:
+    """Store a message as its parts (`split_message`: at most 4096 characters each) before
+    anything is sent, the first already marked sending; a crash from here on is never
+    answered twice. Runs in the caller's transaction."""
+    parts = []
+    for index, text_part in enumerate(texts):
+        values = {
+            "contact": contact_id,
+            "turn": turn_id,
+            "new_author": author,
+            "new_text": text_part,
+            "new_state": "queued" if index else "sending",
+            "reply_to": reply_to_id,
+            "new_part": index,
+            "at": utcnow(),
+        }
+        parts.append(Part(db.session.scalar(STORE_PART, values), text_part))
+    return parts
+
+
+def send_parts(
+    parts: list[Part],
+    client: WhatsAppClient,
+    to: str,
+    origin: Origin,
+    retry: Retry,
+    deadline: Deadline,
+    *,
+    quoted: str | None = None,
+    lease: Lease | None = None,
+    after_last: Callable[[], None] | None = None,
+) -> Sent:
+    """Send stored parts in order, each after the one before arrived at WhatsApp.
+
+    A failure that reached nothing (refused, 5xx, 429) is retried; a send whose outcome is
+    unknown is not. The first part that fails stops the rest. `after_last` runs in the same
+    transaction as recording the last part sent (a turn ends there).
+    """
+    for index, part in enumerate(parts):
+        if index:
+            with _writing(lease):
+                _move(part.id, "queued", state="sending")
+
+        def call(attempt: int, left: float, part=part, index=index):
+            timeout = min(client.timeout, left)
+            reply_to = quoted if index == 0 else None
+            return attempt, client.send_text(to, part.text, reply_to=reply_to, timeout=timeout)
+
+        def log_failure(attempt: int, exc: WhatsAppError, latency_ms: int) -> None:
+            requestlog.add_error(origin, attempt, exc, upstream="whatsapp", latency_ms=latency_ms)
+            db.session.commit()
+
+        try:
+            attempt, result = with_retries(call, log_failure, retry, deadline, _out_of_time, lease)
+        except WhatsAppError as exc:
+            with _writing(lease):
+                _record_failure(part.id, exc)
+                for later in parts[index + 1 :]:
+                    _move(later.id, "queued", state="failed", error_detail=NOT_SENT)
+            return Sent(False, exc)
+        logged = requestlog.send_ok(origin, attempt, result)
+        with _writing(lease):
+            values = {"part_id": part.id, "wa_id": result.message_id, "at": utcnow()}
+            db.session.execute(MARK_SENT, values)
+            requestlog.insert(logged)
+            statuses.apply_pending(result.message_id)
+            if after_last is not None and index == len(parts) - 1:
+                after_last()
+    return Sent(True)
+
+
+def _out_of_time() -> WhatsAppError:
+    return WhatsAppError(
+        ErrorKind.WHATSAPP_UNAVAILABLE, "WhatsApp could not be reached in time; not sent."
+    )
+
+
+def _move(message_id: int, from_state: str, **values) -> bool:
+    moved = db.session.execute(
+        update(Message.__table__)
+        .where(M.id == message_id, M.state == from_state)
+        .values(updated_at=utcnow(), **values)
+    ).rowcount
+    return moved == 1
+
+
+def _record_failure(part_id: int, exc: WhatsAppError) -> None:
+    unknown = exc.kind == ErrorKind.WHATSAPP_UNKNOWN
+    _move(
+        part_id,
+        "sending",
+        state="unknown" if unknown else "failed",
+        error_kind=str(exc.kind),
+        error_code=exc.code,
+        error_detail=exc.message,
+    )
+
+
+def interrupted(parts) -> tuple[int, int]:
+    """Settle the parts of a reply whose sending a crash cut short: the one being sent is
+    unknown, the ones not started failed; nothing is sent again. Returns (sent, total)."""
+    sent = 0
+    for part in parts:
+        if part.state in SENT:
+            sent += 1
+        elif part.state == "sending":
+            _move(part.id, "sending", state="unknown", error_kind=str(ErrorKind.WHATSAPP_UNKNOWN),
+                  error_detail=INTERRUPTED)  # fmt: skip
+        elif part.state == "queued":
+            _move(part.id, "queued", state="failed", error_detail=NOT_SENT)
+    return sent, len(parts)
+
+
+def mark_read(client: WhatsAppClient, wa_message_id: str, origin: Origin) -> None:
+    """Blue ticks and "typing…" for the customer; a failure is logged and changes nothing else."""
+    started = time.monotonic()
+    try:
+        client.mark_read(wa_message_id, typing=True)
+    except WhatsAppError as exc:
+        latency_ms = int((time.monotonic() - started) * 1000)
+        requestlog.add_error(origin, 1, exc, upstream="whatsapp", latency_ms=latency_ms)
+    else:
+        latency_ms = int((time.monotonic() - started) * 1000)
+        requestlog.add(origin, upstream="whatsapp", status="ok", http_status=200,
+                       latency_ms=latency_ms)  # fmt: skip
+    db.session.commit()
+
+
+def send_human(contact: Contact, text: str, client: WhatsAppClient, retry: Retry) -> Sent:
+    """The team's own message, in parts, stopping at a failed part. It answers no particular
+    message, so it quotes nothing; it does not pause the bot (owners pause explicitly)."""
+    parts = store_parts(contact.id, split_message(text), "human")
+    db.session.commit()
+    to = contact.phone or contact.customer_id
+    return send_parts(parts, client, to, Origin("whatsapp", contact.id), retry, Deadline(120))
+
+
+class CannotSendAgain(Exception):
+    """Only a message that failed, or whose outcome is unknown, is sent again."""
+
+
+def send_again(message_id: int, client: WhatsAppClient, retry: Retry) -> Sent:
+    """The owner's Send again: the same text, to the same customer, as a new attempt."""
+    again = db.session.execute(
+        update(Message.__table__)
+        .where(M.id == message_id, M.direction == "out", M.state.in_(("failed", "unknown")))
+        .values(state="sending", error_kind=None, error_code=None, error_detail=None,
+                updated_at=utcnow())
+        .returning(M.contact_id, M.text)
+    ).first()  # fmt: skip
+    if again is None:  # sent meanwhile (a second click), or it never failed
+        db.session.rollback()
+        raise CannotSendAgain("This message is not waiting to be sent again.")
+    phone, customer_id = db.session.execute(
+        select(C.phone, C.customer_id).where(C.id == again.contact_id)
+    ).one()
+    db.session.commit()
+    origin = Origin("whatsapp", again.contact_id)
+    part = Part(message_id, again.text)
+    return send_parts([part], client, phone or customer_id, origin, retry, Deadline(120))
+
+
+def sweep() -> dict[str, int]:
+    """The worker's periodic tidying: statuses that can apply now, sends a crash abandoned."""
+    applied = statuses.apply_pending()
+    stale = utcnow() - ABANDONED_AFTER
+    team = Message.direction == "out", Message.turn_id.is_(None), Message.updated_at < stale
+    unknown = db.session.execute(
+        update(Message)
+        .where(*team, Message.state == "sending")
+        .values(state="unknown", error_kind=str(ErrorKind.WHATSAPP_UNKNOWN),
+                error_detail=INTERRUPTED, updated_at=utcnow())
+    ).rowcount  # fmt: skip
+    db.session.execute(
+        update(Message)
+        .where(*team, Message.state == "queued")
+        .values(state="failed", error_detail=NOT_SENT, updated_at=utcnow())
+    )
+    dropped = statuses.drop_unmatched()
+    db.session.commit()
+    return {"statuses_applied": applied, "sends_unknown": unknown, "statuses_dropped": dropped}

@@ -1,0 +1,193 @@
+"""Who holds a customer's turn: claims with a lease and a token, renewals, the fence.
+
+A run holds a turn while the turn's `token` is its own. Every write of the run goes through
+`fenced`, which checks the token and extends the lease in the same transaction, so a run that
+lost its lease (it stalled, another worker took the turn over) can never send or finish. The
+same statements work on SQLite (writes are serialised) and PostgreSQL (row locks, SKIP LOCKED),
+with any number of worker processes. Claims, fences and renewals are built once, so SQLAlchemy
+reuses their compiled form: the worker's CPU per answer is mostly statements like these.
+"""
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from sqlalchemy import bindparam, exists, func, select, update
+
+from .extensions import db, dialect_insert, transaction
+from .models import Message, Turn, utcnow
+
+T, M = Turn.__table__.c, Message.__table__.c
+OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == "open")
+CUSTOMERS_WAITING = (
+    select(M.contact_id)
+    .where(M.direction == "in", M.state == "received", ~OPEN_TURN)
+    .group_by(M.contact_id)
+    .order_by(func.min(M.id))  # the customer waiting longest first
+    .limit(bindparam("limit"))
+)
+STALE = (T.state == "open", T.lease_until < bindparam("now"))
+EXPIRED = (
+    select(T.id)
+    .where(*STALE)
+    .order_by(T.lease_until)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+TAKE_OVER = (
+    update(Turn.__table__)
+    .where(T.id == bindparam("turn"), *STALE)
+    .values(
+        token=bindparam("new_token"),
+        holder=bindparam("new_holder"),
+        lease_until=bindparam("until"),
+        runs=T.runs + 1,
+    )
+    .returning(T.contact_id, T.runs)
+)
+FENCE = (
+    update(Turn.__table__)
+    .where(T.id == bindparam("turn"), T.token == bindparam("held"), T.state == "open")
+    .values(lease_until=bindparam("until"))
+)
+
+
+@cache
+def _open_turn(dialect: str):
+    """INSERT of an open turn that does nothing when the customer has one already."""
+    return (
+        dialect_insert(Turn.__table__)
+        .values(
+            contact_id=bindparam("contact"),
+            state="open",
+            token=bindparam("new_token"),
+            holder=bindparam("new_holder"),
+            lease_until=bindparam("until"),
+            runs=1,
+            created_at=bindparam("at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(T.id)
+    )
+
+
+class LeaseLost(Exception):
+    """The turn is no longer this run's: it stalled past its lease and another run took it."""
+
+
+@dataclass
+class Lease:
+    """A run's hold on a turn; `lost` is set as soon as a renewal or a write finds it gone."""
+
+    turn_id: int
+    contact_id: int
+    token: str
+    runs: int
+    lease_for: timedelta
+    lost: bool = False
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost(f"turn {self.turn_id} was taken over")
+
+
+def claim(
+    holder: str, limit: int, lease_for: timedelta, expired: bool = True, commit: bool = True
+) -> list[Lease]:
+    """Up to `limit` turns for this worker: customers with waiting messages and no open turn,
+    and (with `expired`) open turns whose lease ran out, whose earlier run stalled or died.
+    With `commit=False` the caller commits, after more work in the same transaction."""
+    leases = _claim_expired(holder, limit, lease_for) if expired else []
+    if len(leases) < limit:
+        leases += _claim_new(holder, limit - len(leases), lease_for)
+    if commit:
+        db.session.commit()
+    return leases
+
+
+def _claim_new(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
+    contact_ids = db.session.scalars(CUSTOMERS_WAITING, {"limit": limit}).all()
+    leases = []
+    for contact_id in contact_ids:
+        token, now = secrets.token_hex(16), utcnow()
+        # Another worker may open the same customer's turn at the same moment: the unique
+        # index on open turns lets exactly one insert through, the other inserts nothing.
+        turn_id = db.session.scalar(
+            _open_turn(db.engine.dialect.name),
+            {"contact": contact_id, "new_token": token, "new_holder": holder,
+             "until": now + lease_for, "at": now},
+        )  # fmt: skip
+        if turn_id is not None:
+            leases.append(Lease(turn_id, contact_id, token, 1, lease_for))
+    return leases
+
+
+def _claim_expired(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
+    now = utcnow()
+    # PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
+    ids = db.session.scalars(EXPIRED, {"now": now, "limit": limit}).all()
+    leases = []
+    for turn_id in ids:
+        token = secrets.token_hex(16)
+        values = {"turn": turn_id, "now": now, "new_token": token, "new_holder": holder,
+                  "until": now + lease_for}  # fmt: skip
+        row = db.session.execute(TAKE_OVER, values).first()
+        if row is not None:
+            leases.append(Lease(turn_id, row.contact_id, token, row.runs, lease_for))
+    return leases
+
+
+@contextmanager
+def fenced(lease: Lease) -> Iterator[None]:
+    """A transaction that commits only while `lease` still holds the turn, and extends it.
+
+    The first statement is the write that proves the hold: on PostgreSQL it locks the turn's
+    row until the commit, so no other run can take the turn over in between; on SQLite the
+    whole transaction holds the database's write lock.
+    """
+    until = utcnow() + lease.lease_for
+    held = db.session.execute(
+        FENCE, {"turn": lease.turn_id, "held": lease.token, "until": until}
+    ).rowcount
+    if not held:
+        db.session.rollback()
+        lease.lost = True
+        raise LeaseLost(f"turn {lease.turn_id} was taken over")
+    with transaction():
+        yield
+
+
+def renew(tokens: list[str], lease_for: timedelta) -> set[str]:
+    """Extend the leases of the turns these tokens hold; returns the tokens still held."""
+    if not tokens:
+        return set()
+    held = db.session.scalars(
+        update(Turn)
+        .where(Turn.token.in_(tokens), Turn.state == "open")
+        .values(lease_until=utcnow() + lease_for)
+        .returning(Turn.token)
+    ).all()
+    db.session.commit()
+    return set(held)
+
+
+def release_dead_holders(host: str, alive) -> int:
+    """Turns held by worker processes of this host that are gone (`alive(pid)` is False) are
+    made claimable now, instead of when their lease runs out: a restart picks them up at once."""
+    mine = Turn.holder.startswith(f"{host}:", autoescape=True)
+    holders = db.session.scalars(
+        select(Turn.holder).where(Turn.state == "open", mine).distinct()
+    ).all()
+    dead = [h for h in holders if not alive(int(h.rsplit(":", 1)[1]))]
+    released = 0
+    if dead:
+        released = db.session.execute(
+            update(Turn)
+            .where(Turn.state == "open", Turn.holder.in_(dead))
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        ).rowcount
+    db.session.commit()
+    return released

@@ -1,0 +1,210 @@
+"""One run of a turn, from claim to end: take the messages, ask the model, send, finish.
+
+Every way a run can end is written down where the owner sees it: the messages' state, a log
+row with its kind, the thread. A run that fails inside Switchboard (a secret it cannot read,
+a database error, a bug) logs an `internal` row and gives the turn back; after MAX_RUNS runs
+the messages are marked failed and the customer gets the fallback reply. Never a silent loop.
+"""
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+from . import delivery, leases, pipeline, requestlog, turns
+from .clients.whatsapp import split_message
+from .crypto import UNREADABLE, SecretUnreadable
+from .extensions import db
+from .leases import Lease, LeaseLost
+from .pipeline import Deadline, Snapshot
+from .requestlog import Origin
+from .troubleshooting import ErrorKind
+from .turns import MAX_RUNS, Batch
+
+SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries
+RETRY_PAUSE = 5.0  # seconds × runs before a turn that failed inside Switchboard runs again
+SECRETISH = re.compile(r"(sk-or-|Bearer\s+)[\w\-.]+", re.IGNORECASE)
+ANSWERED = ("answered", None, None)
+
+
+@dataclass
+class RunContext:
+    """What the worker lends each run."""
+
+    app: Flask
+    stopping: threading.Event
+    renew_until: Callable[[Lease, float], None]  # the heartbeat renews the lease until then
+
+
+@dataclass
+class Start:
+    """A claimed turn, with what its claim already read: the settings, and the messages
+    when the turn needs not wait for more."""
+
+    lease: Lease
+    snap: Snapshot | None = None
+    batch: Batch | None = None
+
+
+def prepare(claimed: list[Lease], snap: Snapshot) -> list[Start]:
+    """In the claim's own transaction: give every turn claimed the settings read for the
+    claim, and take the messages of new turns that need not wait (no burst to await, no
+    "typing…" to show first). Spares each turn two transactions."""
+    at_once = not snap["merge_window_seconds"] and not snap["mark_read"]
+    return [
+        Start(lease, snap, turns.take_claimed(lease) if at_once and lease.runs == 1 else None)
+        for lease in claimed
+    ]
+
+
+def run(start: Start, ctx: RunContext) -> None:
+    """Run the turn to its end. Needs an app context (the worker's threads each keep one)."""
+    lease = start.lease
+    try:
+        if lease.runs > MAX_RUNS:  # the runs before this one all died mid-turn
+            _give_up(lease, ctx, f"Switchboard stopped {MAX_RUNS} times while answering.")
+        else:
+            _answer(start, ctx)
+    except LeaseLost:
+        ctx.app.logger.warning("turn %s was taken over by another run", lease.turn_id)
+    except Exception as exc:
+        ctx.app.logger.exception("turn %s failed inside Switchboard", lease.turn_id)
+        if lease.runs <= MAX_RUNS:  # else the lease runs out and the next claim ends it
+            _failed_inside(lease, ctx, exc)
+    finally:
+        db.session.close()  # nothing of this turn stays in the thread's session
+
+
+def _answer(start: Start, ctx: RunContext) -> None:
+    lease, batch = start.lease, start.batch
+    snap = start.snap or Snapshot.load(ctx.app.config)
+    origin = Origin("whatsapp", lease.contact_id)
+    marked: list[str] = []
+
+    def show_typing(wa_message_id: str | None) -> None:
+        if wa_message_id and wa_message_id not in marked:
+            delivery.mark_read(snap.whatsapp(), wa_message_id, origin)
+            marked.append(wa_message_id)
+
+    typing = show_typing if snap["mark_read"] else None
+    if batch is None:
+        turns.wait_for_quiet(lease, int(snap["merge_window_seconds"]), ctx.stopping, typing)
+        batch = turns.take(lease)
+    if not batch.messages:
+        turns.finish(lease, "answered")
+        return
+    origin = Origin("whatsapp", batch.contact_id, batch.last.id)
+    if batch.parts:
+        _settle_cut_short(lease, batch, origin)
+        return
+    if batch.paused:
+        turns.finish(lease, "paused")
+        return
+    if typing:
+        typing(batch.last.wa_message_id)
+    deadline = Deadline(int(snap["answer_within_seconds"]))
+    ctx.renew_until(lease, deadline.at + SEND_GRACE)
+    reply = pipeline.reply_for(batch, snap, deadline, origin, lease)
+    failure = reply.failure
+    outcome = ("failed", str(failure.kind), failure.message) if failure else ANSWERED
+    _send(lease, batch, snap, origin, reply.text, outcome, reply.answer)
+
+
+def _send(lease, batch: Batch, snap: Snapshot, origin, text: str, outcome, answer=None) -> None:
+    """Store the reply's parts, send them, and end the turn with `outcome`: the (state, error
+    kind, detail) of its messages, unless sending fails."""
+    logged = answer.log_row(origin) if answer is not None else None
+    texts = split_message(text)  # prepared first: the transaction holds SQLite's write lock
+    with leases.fenced(lease):
+        if logged is not None:
+            requestlog.insert(logged)
+        if not texts:  # the owner chose to send nothing
+            turns.close(lease, *outcome)
+            return
+        parts = delivery.store_parts(batch.contact_id, texts, "bot", lease.turn_id, batch.last.id)
+    sent = delivery.send_parts(
+        parts,
+        snap.whatsapp(),
+        batch.to,
+        origin,
+        snap.retry,
+        Deadline(SEND_GRACE),
+        quoted=batch.last.wa_message_id,
+        lease=lease,
+        after_last=lambda: turns.close(lease, *outcome),
+    )
+    if not sent.ok:  # a model failure explains the turn better than the send's that followed
+        _, kind, detail = outcome
+        turns.finish(lease, "failed", kind or str(sent.error.kind), detail or sent.error.message)
+
+
+def _settle_cut_short(lease: Lease, batch: Batch, origin: Origin) -> None:
+    """An earlier run stored a reply and stopped while sending it: nothing is sent again."""
+    with leases.fenced(lease):
+        sent, total = delivery.interrupted(batch.parts)
+        if sent == total:
+            turns.close(lease, *ANSWERED)
+            return
+        detail = (
+            f"Cut short: Switchboard stopped while sending this reply. {sent} of {total} "
+            "parts were sent; the rest was not sent again, to avoid a double answer."
+        )
+        requestlog.add_internal(origin, lease.runs, detail)
+        turns.close(lease, "failed", str(ErrorKind.INTERNAL), detail)
+
+
+def _give_up(lease: Lease, ctx: RunContext, why: str) -> None:
+    """The turn failed MAX_RUNS times: its messages are marked failed, and the customer gets
+    the fallback reply if it can be sent."""
+    batch = turns.take(lease)
+    origin = Origin("whatsapp", batch.contact_id, batch.messages[-1].id if batch.messages else None)
+    if batch.parts:
+        _settle_cut_short(lease, batch, origin)
+        return
+    detail = f"{why} The messages are marked failed after {MAX_RUNS} runs."
+    with leases.fenced(lease):
+        requestlog.add_internal(origin, lease.runs, detail)
+    outcome = ("failed", str(ErrorKind.INTERNAL), detail)
+    try:
+        snap = Snapshot.load(ctx.app.config)
+        fallback = str(snap["fallback_reply"]) if batch.messages and not batch.paused else ""
+    except Exception:
+        ctx.app.logger.exception("turn %s: the fallback reply cannot be sent", lease.turn_id)
+        fallback = ""
+    if not fallback.strip():
+        turns.finish(lease, *outcome)
+        return
+    _send(lease, batch, snap, origin, fallback, outcome)
+
+
+def _failed_inside(lease: Lease, ctx: RunContext, exc: Exception) -> None:
+    """Log an `internal` row the owner sees, then give the turn back or, after the last run,
+    end it. A failure here too (the database is down) leaves the lease to run out: the next
+    claim counts another run, so the turn still ends."""
+    what = UNREADABLE if isinstance(exc, SecretUnreadable) else _describe(exc)
+    detail = f"Run {lease.runs} of {MAX_RUNS} failed: {what}"
+    try:
+        db.session.rollback()
+        if lease.runs >= MAX_RUNS:
+            _give_up(lease, ctx, detail)
+            return
+        with leases.fenced(lease):
+            requestlog.add_internal(Origin("whatsapp", lease.contact_id), lease.runs, detail)
+        pause = ctx.app.config.get("TURN_RETRY_PAUSE", RETRY_PAUSE) * lease.runs
+        turns.release(lease, pause, str(ErrorKind.INTERNAL), detail)
+    except LeaseLost:
+        pass
+    except Exception:
+        ctx.app.logger.exception(
+            "turn %s could not be ended; its lease will run out", lease.turn_id
+        )
+
+
+def _describe(exc: Exception) -> str:
+    """The failure in a line for the log row: its type and words, with anything like a key
+    hidden (the full traceback is in the server log)."""
+    words = " ".join(str(exc).split())[:300]
+    words = SECRETISH.sub(lambda m: m[1] + "…", words)
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__

@@ -1,0 +1,132 @@
+"""`serve` and `worker`: the web server and the worker process, started, watched and stopped.
+
+`make run` runs `serve`: waitress in the foreground and the worker as a process of its own, so
+answering messages never holds up a webhook. If the worker dies (a crash, the out-of-memory
+killer), `serve` starts it again: a stored message must not wait for a person to notice.
+"""
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+from flask import current_app
+from flask.cli import ScriptInfo, with_appcontext
+
+RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: first, longest
+STEADY = 60.0  # a worker that ran this long before dying starts again at once
+
+
+def _raise_interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    # SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+class WorkerProcess:
+    """`flask worker` as a child of `serve`, started again whenever it dies unasked."""
+
+    def __init__(self, command: list[str]):
+        self.command = command
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen | None = None
+        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command)  # noqa: S603 (our own command line)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        pause = RESTART_PAUSE[0]
+        while True:
+            started = time.monotonic()
+            code = self.process.wait()
+            if self.stopping.is_set() or code == 0:
+                return  # asked to stop (Ctrl-C reaches it too, and it exits 0)
+            ran = time.monotonic() - started
+            pause = RESTART_PAUSE[0] if ran > STEADY else min(pause * 2, RESTART_PAUSE[1])
+            click.echo(
+                f"The worker stopped unexpectedly (exit code {code}); "
+                f"starting it again in {pause:g} s.",
+                err=True,
+            )
+            if self.stopping.wait(pause):
+                return
+            self.process = subprocess.Popen(self.command)  # noqa: S603
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # the worker finishes the answers in progress
+            self.process.wait()
+
+
+@click.command("serve")
+@click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
+@with_appcontext
+def serve(no_worker: bool) -> None:
+    """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it."""
+    from waitress import create_server
+
+    app = current_app._get_current_object()
+    host, port = app.config["HOST"], app.config["PORT"]
+    server = create_server(app, host=host, port=port, threads=8)
+    worker = None
+    if not no_worker:
+        app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"
+        worker = WorkerProcess([sys.executable, "-m", "flask", "--app", app_path, "worker"])
+        worker.start()
+    click.echo(f"Switchboard is running: open http://{host}:{port}/admin/ (Ctrl-C stops it)")
+    _stop_on_signals()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _ignore_stop_signals()
+        server.close()
+        if worker is not None:
+            worker.stop()
+        click.echo("Stopped.")
+
+
+@click.command("worker")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    help="Turns in flight; default WORKER_THREADS or 128.",
+)
+@with_appcontext
+def worker(threads: int | None) -> None:
+    """Answer messages until Ctrl-C or SIGTERM, then finish the answers in progress."""
+    from . import sqlite_writes
+    from .worker import Worker
+
+    sqlite_writes.DEFER = True
+    running = Worker(current_app._get_current_object(), threads)
+    _stop_on_signals()
+    running.start()
+    click.echo(f"Worker: up to {running.threads} answers in flight.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # Ctrl-C reaches both processes and `serve` then sends SIGTERM as well: the second
+        # signal must not cut short the answers being finished.
+        _ignore_stop_signals()
+        click.echo("Worker stopping: finishing the answers in progress…")
+        running.stop()
+        click.echo("Worker stopped.")

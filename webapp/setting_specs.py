@@ -1,0 +1,177 @@
+"""The owner's settings as a table: names, labels, help, defaults and limits of each."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    label: str
+    help: str
+    section: str
+    kind: str = "line"  # line, text, int, bool, secret, url, digits
+    default: str | int = ""
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def secret(self) -> bool:
+        return self.kind == "secret"
+
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        Spec(
+            "openrouter_api_key",
+            "OpenRouter API key",
+            "Starts with sk-or-. Leave blank to keep the saved key.",
+            "OpenRouter",
+            kind="secret",
+        ),
+        Spec(
+            "openrouter_base_url",
+            "API base URL",
+            "Any OpenAI-compatible API works.",
+            "OpenRouter",
+            kind="url",
+            default="https://openrouter.ai/api/v1",
+        ),
+        Spec(
+            "request_timeout",
+            "Request timeout (seconds)",
+            "How long to wait for the model before giving up (1–300).",
+            "OpenRouter",
+            kind="int",
+            default=30,
+            minimum=1,
+            maximum=300,
+        ),
+        Spec(
+            "max_tokens",
+            "Maximum reply tokens",
+            "WhatsApp replies are short; a high limit "
+            "can make OpenRouter refuse with 'requires more credits'.",
+            "OpenRouter",
+            kind="int",
+            default=1000,
+            minimum=1,
+            maximum=200000,
+        ),
+        Spec(
+            "system_prompt",
+            "System prompt",
+            "Edited with history on the Prompt page.",
+            "Replies",
+            kind="text",
+        ),
+        Spec(
+            "memory_turns",
+            "Memory (exchanges)",
+            "How many earlier exchanges with the same customer the model sees (0–50).",
+            "Replies",
+            kind="int",
+            default=10,
+            minimum=0,
+            maximum=50,
+        ),
+        Spec(
+            "fallback_reply",
+            "Fallback reply",
+            "Sent when the model cannot answer after retries. Leave empty to send nothing.",
+            "Replies",
+            kind="text",
+            default="Sorry, we can't answer right now. We'll get back to you soon.",
+        ),
+        Spec(
+            "non_text_reply",
+            "Reply to non-text messages",
+            "Sent for voice notes, stickers and "
+            "other messages the bot cannot read. Leave empty to send nothing.",
+            "Replies",
+            kind="text",
+            default="Sorry, I can only read text messages for now.",
+        ),
+        Spec(
+            "merge_window_seconds",
+            "Wait for a burst (seconds)",
+            "Customers often write in bursts ('hi' / 'I ordered yesterday' / 'where is it?'). "
+            "The assistant waits until they have been quiet this long and answers everything "
+            "at once (0–60; 0 answers each message at once).",
+            "Replies",
+            kind="int",
+            default=2,
+            minimum=0,
+            maximum=60,
+        ),
+        Spec(
+            "answer_within_seconds",
+            "Answer within (seconds)",
+            "The longest a customer waits: retries and fallback models stop when this time "
+            "would pass, and the fallback reply is sent instead (10–600).",
+            "Replies",
+            kind="int",
+            default=120,
+            minimum=10,
+            maximum=600,
+        ),
+        Spec(
+            "whatsapp_access_token",
+            "Access token",
+            "From your Meta app (System User token). Leave blank to keep the saved token.",
+            "WhatsApp",
+            kind="secret",
+        ),
+        Spec(
+            "whatsapp_phone_number_id",
+            "Phone number ID",
+            "The number's ID from WhatsApp > API Setup (digits, not the phone number).",
+            "WhatsApp",
+            kind="digits",
+        ),
+        Spec(
+            "whatsapp_app_secret",
+            "App secret",
+            "Meta app > Settings > Basic. Used to check that webhooks really come from Meta.",
+            "WhatsApp",
+            kind="secret",
+        ),
+        Spec(
+            "whatsapp_verify_token",
+            "Verify token",
+            "Any phrase; paste the same one into Meta's webhook setup.",
+            "WhatsApp",
+        ),
+        Spec(
+            "whatsapp_api_base_url",
+            "Graph API base URL",
+            "Change only for a BSP that forwards the Cloud API.",
+            "WhatsApp",
+            kind="url",
+            default="https://graph.facebook.com/v25.0",
+        ),
+        Spec(
+            "mark_read",
+            "Mark messages read and show typing",
+            "Customers see blue ticks and 'typing…' while the assistant works on an answer.",
+            "WhatsApp",
+            kind="bool",
+            default=False,
+        ),
+        Spec(
+            "retention_days",
+            "Keep conversations and logs (days)",
+            "0 keeps them forever.",
+            "Privacy",
+            kind="int",
+            default=90,
+            minimum=0,
+            maximum=3650,
+        ),
+    )
+}
+
+TRUE_WORDS = {"on", "true", "yes", "y", "1"}
+FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
+
+SECTIONS = ("OpenRouter", "Replies", "WhatsApp", "Privacy")
