@@ -34,5 +34,5 @@ format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 
 bench: $(VENV)/.dev-deps
-	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/delivery_bench.py
 	$(BIN)/python bench/logs_bench.py

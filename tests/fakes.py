@@ -35,6 +35,7 @@ class RecordedRequest:
     query: str
     headers: CaseInsensitiveDict
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def json(self):
         return json.loads(self.body)
@@ -52,7 +53,12 @@ def _canned(status, body, headers, delay, path, trickle=0.0, hang_up=False) -> C
 
 
 class FakeServer:
-    """A scriptable HTTP server: queue canned responses, then read back what was requested."""
+    """A scriptable HTTP server: queue canned responses, then read back what was requested.
+
+    Each answer closes its connection, unless `keep_alive` is set (as the benchmarks do: the
+    real APIs keep connections open)."""
+
+    keep_alive = False
 
     def __init__(self):
         self.requests: list[RecordedRequest] = []
@@ -149,14 +155,16 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.rfile.read(length),
             )
             canned = fake._respond_to(request)
-            self.close_connection = True
+            self.close_connection = not fake.keep_alive or canned.hang_up
             try:
                 if not fake._pause(canned.delay) or canned.hang_up:
+                    self.close_connection = True
                     return
                 self.send_response(canned.status)
                 for name, value in canned.headers.items():
                     self.send_header(name, value)
-                self.send_header("Connection", "close")
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 if canned.trickle:
                     self._send_chunked(canned)
                 else:
