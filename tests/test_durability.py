@@ -18,7 +18,7 @@ from tests.fakes import CHAT_PATH, completion, refused_port_url
 from tests.payloads import delivery, fixture, status, text_delivery
 from tests.test_replies import CUSTOMER, finished, log_rows, states
 from webapp import delivery as outbound
-from webapp import leases, turns
+from webapp import leases, sqlite_writes, turns
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import Contact, Message, PendingStatus, Turn, utcnow
@@ -80,6 +80,18 @@ def test_a_worker_killed_mid_answer_is_answered_once_after_a_restart(
     assert turn_of(whatsapp).runs == 2
 
 
+def stop_between_writes(app, process) -> None:
+    """SIGSTOP a worker process while it is not writing: stopped in the middle of a write, it
+    would hold up every writer until it runs again, as SQLite's own lock would."""
+    with app.app_context():
+        turn = sqlite_writes.turn_for(db.engine.url.database)
+    turn.take()
+    try:
+        process.send_signal(signal.SIGSTOP)
+    finally:
+        turn.give()
+
+
 def test_a_stalled_worker_whose_lease_ran_out_never_sends(
     client, whatsapp, fake_openrouter, fake_graph, tmp_path
 ):
@@ -90,7 +102,7 @@ def test_a_stalled_worker_whose_lease_ran_out_never_sends(
     try:
         post_webhook(client, text_delivery(CUSTOMER, "anyone there?"))
         wait_for(lambda: [r for r in fake_openrouter.requests if r.path == CHAT_PATH], 20)
-        stalled.send_signal(signal.SIGSTOP)  # stuck: no heartbeat renews its lease
+        stop_between_writes(whatsapp, stalled)  # stuck: no heartbeat renews its lease
         time.sleep(2.5)
         other = Worker(whatsapp, threads=2, poll=0.01, holder="test:other").start()
         try:

@@ -78,7 +78,7 @@ _turns: dict[str, WriteTurn] = {}
 _turns_lock = threading.Lock()
 
 
-def _turn_for(database: str) -> WriteTurn:
+def turn_for(database: str) -> WriteTurn:
     with _turns_lock:
         if database not in _turns:
             _turns[database] = WriteTurn(database)
@@ -90,7 +90,7 @@ def _take_the_turn(conn, cursor, statement, parameters, context, executemany):
     if conn.dialect.name != "sqlite" or "write_turn" in conn.info:
         return
     if statement.lstrip()[:6].upper() in WRITES:
-        turn = _turn_for(conn.engine.url.database or "")
+        turn = turn_for(conn.engine.url.database or "")
         turn.take()
         conn.info["write_turn"] = turn
 
