@@ -200,14 +200,17 @@ def runner(app):
 @pytest.fixture
 def live_server(app):
     """The app served by waitress on a free loopback port, as `make run` serves it."""
-    from waitress import create_server
+    from waitress import create_server, wasyncore
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    # Closed from the server's own loop, which then ends: closing its sockets from this
+    # thread would pull them from under the select() it may be waiting in.
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
     thread.join(timeout=5)
+    server.task_dispatcher.shutdown()
 
 
 @pytest.fixture(scope="session")
