@@ -28,6 +28,7 @@ class Listing:
     completion: float | None
     request: float
     inputs: tuple[str, ...]
+    slug: str = ""  # the canonical slug, which an answer may name instead of the ID
 
     def per_million(self, price: float | None) -> float | None:
         return None if price is None else price * 1_000_000
@@ -70,7 +71,7 @@ def store(models: list[dict]) -> dict[str, Listing]:
 
 
 def _parse(entries: dict[str, dict]) -> dict[str, Listing]:
-    listings = {
+    return {
         model_id: Listing(
             model_id,
             e["name"],
@@ -79,13 +80,10 @@ def _parse(entries: dict[str, dict]) -> dict[str, Listing]:
             e["completion"],
             e["request"],
             tuple(e["inputs"]),
+            e["slug"],
         )
         for model_id, e in entries.items()
     }
-    # A reply names the model that answered by its canonical slug, which may differ from the
-    # ID asked for ("anthropic/claude-4-sonnet-20250522" for "anthropic/claude-sonnet-4").
-    aliases = {e["slug"]: listings[m] for m, e in entries.items() if e["slug"] not in listings}
-    return listings | aliases
 
 
 _parsed: dict[str, tuple[object, dict[str, Listing]]] = {}  # database URL → (fetched at, catalog)
@@ -105,8 +103,8 @@ def listings() -> dict[str, Listing]:
 
 
 def lookup(catalog: dict[str, Listing], model_id: str | None) -> Listing | None:
-    """The listing of `model_id`, of its canonical slug, or of its base model when it ends in
-    a routing shortcut (":nitro")."""
+    """The listing of `model_id`, or of its base model when it ends in a routing shortcut
+    (":nitro")."""
     if not model_id:
         return None
     if model_id in catalog:
@@ -117,7 +115,7 @@ def lookup(catalog: dict[str, Listing], model_id: str | None) -> Listing | None:
 
 def price(catalog: dict[str, Listing], model_id, prompt_tokens, completion_tokens) -> float | None:
     """Dollars for one request by the catalog's prices; None when a price or count is unknown."""
-    listing = lookup(catalog, model_id)
+    listing = lookup(catalog, model_id) or _by_slug(catalog, model_id)
     if listing is None or prompt_tokens is None or completion_tokens is None:
         return None
     if listing.prompt is None or listing.completion is None:
@@ -125,15 +123,25 @@ def price(catalog: dict[str, Listing], model_id, prompt_tokens, completion_token
     return prompt_tokens * listing.prompt + completion_tokens * listing.completion + listing.request
 
 
+def _by_slug(catalog: dict[str, Listing], model_id: str | None) -> Listing | None:
+    """An answer may name the model by its canonical slug ("anthropic/claude-4-sonnet-20250522"
+    for "anthropic/claude-sonnet-4"); a free variant shares its slug but not its prices."""
+    found = (
+        listing
+        for listing in catalog.values()
+        if listing.slug == model_id and ":" not in listing.model_id
+    )
+    return next(found, None)
+
+
 def search(catalog: dict[str, Listing], words: str, limit: int = 20) -> list[Listing]:
     """Catalog entries whose ID or name contains every word typed, IDs in alphabetical order."""
     terms = words.lower().split()
     if not terms:
         return []
-    unique = {listing.model_id: listing for listing in catalog.values()}
     found = [
         listing
-        for model_id, listing in sorted(unique.items())
+        for model_id, listing in sorted(catalog.items())
         if all(term in f"{model_id} {listing.name}".lower() for term in terms)
     ]
     return found[:limit]

@@ -33,7 +33,7 @@ def models():
         check=state.get("catalog_check"),
         search=search,
         found=[(listing, listing.model_id in in_table) for listing in found],
-        catalog_size=len({listing.model_id for listing in known.values()}),
+        catalog_size=len(known),
     )
 
 
