@@ -93,3 +93,10 @@ def test_the_settings_page_offers_the_provider_choices(admin):
     page = admin.get("/admin/settings").get_data(as_text=True)
     assert '<select id="provider_sort" name="provider_sort">' in page
     assert '<option value="throughput">' in page and '<option value="deny">' in page
+
+
+def test_the_dashboard_gives_meta_the_webhook_url_at_the_public_address(admin, app):
+    with app.app_context():
+        settings.save({"public_url": "https://shop.example"}, author="test")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "<code>https://shop.example/webhook/whatsapp</code>" in page

@@ -54,11 +54,19 @@ def webhook_status() -> dict:
     """What the owner needs to connect Meta, and any deliveries refused for want of a secret."""
     refused = state.get("webhook_refused")
     return {
-        "url": url_for("webhook.receive", _external=True),
+        "url": webhook_url(),
         "verified": state.get("webhook_verified"),
         "last_inbound": threads.last_inbound_at(),
         "refused": refused if refused and not settings.is_set("whatsapp_app_secret") else None,
     }
+
+
+def webhook_url() -> str:
+    """The callback URL for Meta: at the public address when one is set, since the admin may
+    be opened through another (a tunnel, the server's own address)."""
+    public = str(settings.get("public_url"))
+    path = url_for("webhook.receive")
+    return public + path if public else url_for("webhook.receive", _external=True)
 
 
 def other_number() -> dict | None:
