@@ -99,7 +99,7 @@ def test_models_commands_manage_the_table(runner):
     [
         (["models", "add", "not-a-model"], "is not a model ID"),
         (["models", "default", "acme/unknown"], "is not in the model table"),
-        (["models", "disable", "openai/gpt-4o-mini"], "cannot be disabled"),
+        (["models", "disable", "openai/gpt-4o-mini"], "Make another model the default first"),
     ],
 )
 def test_models_commands_refuse_bad_requests(runner, args, message):

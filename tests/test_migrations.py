@@ -13,7 +13,11 @@ def test_upgrade_on_an_empty_database_seeds_the_model_table_and_prompt(app):
         downgrade(revision="base")
         upgrade()
         rows = db.session.scalars(db.select(AiModel).order_by(AiModel.position)).all()
-        assert len(rows) == 7 and rows[0].model_id == "openai/gpt-4o-mini" and rows[0].is_default
+        assert (
+            len(rows) == 7
+            and rows[0].model_id == "openai/gpt-4o-mini"
+            and rows[0].role == "default"
+        )
         assert db.session.scalar(db.select(PromptVersion)).author == "setup"
 
 

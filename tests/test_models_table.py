@@ -1,4 +1,4 @@
-"""The model table: seeded starting models, one default, fallback order, valid IDs."""
+"""The model table: seeded starting models, roles, one default, fallback order, valid IDs."""
 
 import pytest
 
@@ -17,7 +17,7 @@ STARTING_IDS = [
 
 def table(app):
     with app.app_context():
-        return [(m.model_id, m.enabled, m.is_default) for m in catalog.all_models()]
+        return [(m.model_id, m.role) for m in catalog.all_models()]
 
 
 def row_id(app, model_id):
@@ -27,8 +27,17 @@ def row_id(app, model_id):
 
 def test_a_fresh_install_has_the_seven_starting_models_with_gpt_4o_mini_default(app):
     rows = table(app)
-    assert [model_id for model_id, _, _ in rows] == STARTING_IDS
-    assert [model_id for model_id, _, default in rows if default] == ["openai/gpt-4o-mini"]
+    assert [model_id for model_id, _ in rows] == STARTING_IDS
+    assert [model_id for model_id, role in rows if role == "default"] == ["openai/gpt-4o-mini"]
+
+
+def test_the_two_cheapest_starting_models_are_the_only_fallbacks_and_the_rest_available(app):
+    roles = dict(table(app))
+    fallbacks = [m for m, role in roles.items() if role == "fallback"]
+    assert fallbacks == ["mistralai/mistral-small-latest", "meta-llama/llama-3.3-70b-instruct"]
+    assert roles["anthropic/claude-sonnet-4-6"] == roles["openai/gpt-4o"] == "available"
+    with app.app_context():
+        assert catalog.fallback_chain() == ["openai/gpt-4o-mini", *fallbacks]
 
 
 def test_the_page_lists_every_model_with_readable_labels(admin):
@@ -43,41 +52,75 @@ def test_make_default_is_one_click_and_leaves_exactly_one_default(admin, app):
     sonnet = row_id(app, "anthropic/claude-sonnet-4-6")
     response = admin.post(f"/admin/models/{sonnet}/default", follow_redirects=True)
     assert b"is now the default model" in response.data
-    defaults = [model_id for model_id, _, default in table(app) if default]
+    defaults = [model_id for model_id, role in table(app) if role == "default"]
     assert defaults == ["anthropic/claude-sonnet-4-6"]
 
 
-def test_a_disabled_model_made_default_is_enabled_again(admin, app):
+def test_the_previous_default_becomes_available_not_a_fallback(admin, app):
+    admin.get("/admin/models")
+    sonnet = row_id(app, "anthropic/claude-sonnet-4-6")
+    page = admin.post(f"/admin/models/{sonnet}/default", follow_redirects=True)
+    assert b"openai/gpt-4o-mini is now available (not a fallback)" in page.data
+    assert ("openai/gpt-4o-mini", "available") in table(app)
+
+
+def test_a_disabled_model_made_default_answers(admin, app):
     admin.get("/admin/models")
     llama = row_id(app, "meta-llama/llama-3.3-70b-instruct")
     admin.post(f"/admin/models/{llama}/disable")
     admin.post(f"/admin/models/{llama}/default")
-    assert ("meta-llama/llama-3.3-70b-instruct", True, True) in table(app)
+    assert ("meta-llama/llama-3.3-70b-instruct", "default") in table(app)
 
 
-def test_the_default_model_cannot_be_disabled_or_removed(admin, app):
+@pytest.mark.parametrize("role", ["fallback", "available", "disable"])
+def test_each_role_button_sets_that_role(admin, app, role):
+    admin.get("/admin/models")
+    page = admin.post(
+        f"/admin/models/{row_id(app, 'perplexity/sonar')}/{role}", follow_redirects=True
+    )
+    expected = "disabled" if role == "disable" else role
+    assert f"perplexity/sonar is now {expected}.".encode() in page.data
+    assert ("perplexity/sonar", expected) in table(app)
+
+
+def test_enable_brings_a_disabled_model_back_as_available_never_as_a_fallback(admin, app):
+    admin.get("/admin/models")
+    mistral = row_id(app, "mistralai/mistral-small-latest")
+    admin.post(f"/admin/models/{mistral}/disable")
+    admin.post(f"/admin/models/{mistral}/enable")
+    assert ("mistralai/mistral-small-latest", "available") in table(app)
+
+
+@pytest.mark.parametrize("action", ["disable", "fallback", "available", "remove"])
+def test_the_default_model_keeps_its_role_until_another_is_made_default(admin, app, action):
     admin.get("/admin/models")
     mini = row_id(app, "openai/gpt-4o-mini")
-    page = admin.post(f"/admin/models/{mini}/disable", follow_redirects=True).data
-    assert b"cannot be disabled" in page
-    admin.post(f"/admin/models/{mini}/remove")
-    assert ("openai/gpt-4o-mini", True, True) in table(app)
+    page = admin.post(f"/admin/models/{mini}/{action}", follow_redirects=True).data
+    assert b"Make another model the default first." in page
+    assert ("openai/gpt-4o-mini", "default") in table(app)
 
 
-def test_reordering_changes_the_fallback_order(admin, app):
+def test_reordering_changes_the_fallback_order_and_available_rows_stay_out_of_it(admin, app):
     admin.get("/admin/models")
+    admin.post(f"/admin/models/{row_id(app, 'perplexity/sonar')}/fallback")
     admin.post(f"/admin/models/{row_id(app, 'perplexity/sonar')}/up")
-    admin.post(f"/admin/models/{row_id(app, 'openai/gpt-4o')}/down")
-    admin.post(f"/admin/models/{row_id(app, 'google/gemini-3.5-flash')}/disable")
+    admin.post(f"/admin/models/{row_id(app, 'mistralai/mistral-small-latest')}/down")
     with app.app_context():
         assert catalog.fallback_chain() == [
             "openai/gpt-4o-mini",
-            "anthropic/claude-sonnet-4-6",
-            "openai/gpt-4o",
             "perplexity/sonar",
-            "mistralai/mistral-small-latest",
             "meta-llama/llama-3.3-70b-instruct",
+            "mistralai/mistral-small-latest",
         ]
+
+
+def test_usable_models_are_those_in_the_table_and_not_disabled(admin, app):
+    admin.get("/admin/models")
+    admin.post(f"/admin/models/{row_id(app, 'perplexity/sonar')}/disable")
+    with app.app_context():
+        assert catalog.usable("openai/gpt-4o") and catalog.usable("openai/gpt-4o-mini")
+        assert not catalog.usable("perplexity/sonar")
+        assert not catalog.usable("x-ai/grok-4")
 
 
 def test_editing_a_label_shows_the_new_label(admin, app):
@@ -99,8 +142,8 @@ def test_adding_a_valid_model_id_appends_it_to_the_table(admin, app, model_id):
     response = admin.post(
         "/admin/models", {"model_id": model_id, "label": "New one"}, follow_redirects=True
     )
-    assert f"Added {model_id}.".encode() in response.data
-    assert table(app)[-1] == (model_id, True, False)
+    assert f"Added {model_id} as available.".encode() in response.data
+    assert table(app)[-1] == (model_id, "available")
 
 
 @pytest.mark.parametrize(
@@ -123,7 +166,7 @@ def test_model_actions_need_the_csrf_token(admin, app):
     sonnet = row_id(app, "anthropic/claude-sonnet-4-6")
     response = admin.client.post(f"/admin/models/{sonnet}/default")
     assert response.status_code == 400
-    assert ("anthropic/claude-sonnet-4-6", True, False) in table(app)
+    assert ("anthropic/claude-sonnet-4-6", "available") in table(app)
 
 
 def test_catalog_check_flags_retired_ids_and_suggests_current_ones(admin, app, fake_openrouter):

@@ -40,8 +40,8 @@ def only_default_model(app):
     """One model in the chain, so a failure is one route of attempts."""
     with app.app_context():
         for row in catalog.all_models():
-            if not row.is_default:
-                catalog.set_enabled(row.model_id, False)
+            if row.role == catalog.FALLBACK:
+                catalog.set_role(row.model_id, catalog.AVAILABLE)
 
 
 def test_a_text_message_gets_the_default_models_answer(
@@ -58,9 +58,13 @@ def test_a_text_message_gets_the_default_models_answer(
         )
     ]
     wait_for(lambda: states(whatsapp) == ["answered"])
-    asked = fake_openrouter.requests[-1].json()
+    asked = [r for r in fake_openrouter.requests if r.path == CHAT_PATH][-1].json()
     assert asked["model"] == "openai/gpt-4o-mini"
-    assert asked["models"] == ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4-6"]
+    assert asked["models"] == [
+        "openai/gpt-4o-mini",
+        "mistralai/mistral-small-latest",
+        "meta-llama/llama-3.3-70b-instruct",
+    ]
     assert asked["max_tokens"] == 1000
     assert asked["messages"][0] == {
         "role": "system",

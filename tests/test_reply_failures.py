@@ -98,9 +98,13 @@ def test_an_unreachable_api_is_a_network_failure(client, whatsapp, worker, refus
     assert inbound(whatsapp).error_kind == "network"
 
 
-def test_a_retired_model_route_falls_through_to_the_next_enabled_models(
+def test_a_retired_model_route_falls_through_to_the_next_fallback_models(
     client, whatsapp, worker, fake_openrouter, fake_graph
 ):
+    with whatsapp.app_context():  # all seven in the chain: three routes
+        for row in catalog.all_models():
+            if row.role == catalog.AVAILABLE:
+                catalog.set_role(row.model_id, catalog.FALLBACK)
     fake_openrouter.replay("error_404_no_endpoints_for_model.json", status=404, path=CHAT_PATH)
     fake_openrouter.reply("From a later model.", model="mistralai/mistral-small-latest")
     post_webhook(client, fixture("text.json"))
@@ -134,7 +138,7 @@ def test_an_empty_fallback_reply_sends_nothing_but_marks_the_message_failed(
 ):
     with whatsapp.app_context():
         settings.save({"fallback_reply": ""}, author="test")
-        catalog.set_enabled("openai/gpt-4o", False)
+        catalog.set_role("openai/gpt-4o", catalog.DISABLED)
     fake_openrouter.default(401, fixture_bytes("error_401_user_not_found.json"), path=CHAT_PATH)
     post_webhook(client, fixture("text.json"))
     wait_for(lambda: finished(whatsapp))

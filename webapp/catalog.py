@@ -1,11 +1,20 @@
-"""The model table: which models the owner offers, which one answers, and the fallback order."""
+"""The model table: which models the owner offers, the role of each, the fallback order.
+
+Roles: `default` answers (exactly one); `fallback` rows are tried, in table order, when it
+fails; `available` models may be asked by name (flows, trials) but are never a silent
+fallback; `disabled` ones are not asked at all.
+"""
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
+from . import catalog_data
 from .extensions import db
 from .models import AiModel
+
+DEFAULT, FALLBACK, AVAILABLE, DISABLED = ROLES = ("default", "fallback", "available", "disabled")
 
 # provider/name with an optional :variant (":free", ":nitro"), as OpenRouter spells its IDs.
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[a-z0-9][a-z0-9._-]*)?$")
@@ -37,25 +46,44 @@ def find(model_id: str) -> AiModel:
 
 
 def default_model() -> AiModel | None:
-    return db.session.scalar(select(AiModel).where(AiModel.is_default))
+    return db.session.scalar(select(AiModel).where(AiModel.role == DEFAULT))
 
 
 _M = AiModel.__table__.c
-ENABLED = select(_M.model_id, _M.is_default).where(_M.enabled).order_by(_M.position, _M.id)
+CHAIN = (
+    select(_M.model_id, _M.role)
+    .where(_M.role.in_((DEFAULT, FALLBACK)))
+    .order_by(_M.position, _M.id)
+)
 
 
 def fallback_chain() -> list[str]:
-    """The default model first, then every other enabled model in table order."""
-    rows = db.session.execute(ENABLED).all()
-    return [m for m, default in rows if default] + [m for m, default in rows if not default]
+    """The default model first, then the `fallback` rows in table order; never `available`."""
+    rows = db.session.execute(CHAIN).all()
+    return [m for m, role in rows if role == DEFAULT] + [m for m, role in rows if role != DEFAULT]
+
+
+def usable(model_id: str) -> bool:
+    """In the table and not disabled: flows and trials may ask this model."""
+    role = db.session.scalar(select(_M.role).where(_M.model_id == model_id.strip()))
+    return role is not None and role != DISABLED
+
+
+def cost_of(model_id: str | None, prompt_tokens, completion_tokens) -> float | None:
+    """Dollars for one request by the last catalog's prices, when the answer had no
+    `usage.cost`; None when the model or its prices are not known."""
+    return catalog_data.price(catalog_data.listings(), model_id, prompt_tokens, completion_tokens)
 
 
 def add(model_id: str, label: str = "") -> AiModel:
+    """A new row is `available`: it becomes a fallback only when the owner says so."""
     model_id = check_model_id(model_id)
     if db.session.scalar(select(AiModel).where(AiModel.model_id == model_id)):
         raise CatalogError(f"'{model_id}' is already in the model table.")
     last = db.session.scalar(select(func.max(AiModel.position))) or 0
-    row = AiModel(model_id=model_id, label=label.strip() or model_id, position=last + 1)
+    row = AiModel(
+        model_id=model_id, label=label.strip()[:200] or model_id, role=AVAILABLE, position=last + 1
+    )
     db.session.add(row)
     db.session.commit()
     return row
@@ -68,24 +96,56 @@ def set_label(model_id: str, label: str) -> None:
     db.session.commit()
 
 
-def make_default(model_id: str) -> None:
-    """Exactly one default, and it is always enabled."""
+def make_default(model_id: str) -> str | None:
+    """Make `model_id` the one default; the previous default becomes `available` (not a
+    fallback: nobody said so). Returns the previous default's ID."""
     chosen = find(model_id)
-    for row in all_models():
-        row.is_default = row is chosen
-    chosen.enabled = True
-    db.session.commit()
-
-
-def set_enabled(model_id: str, enabled: bool) -> None:
-    row = find(model_id)
-    if row.is_default and not enabled:
+    previous = default_model()
+    if previous is chosen:
+        return None
+    db.session.execute(
+        update(AiModel)
+        .where(AiModel.role == DEFAULT, AiModel.id != chosen.id)
+        .values(role=AVAILABLE)
+    )
+    db.session.execute(update(AiModel).where(AiModel.id == chosen.id).values(role=DEFAULT))
+    try:
+        db.session.commit()
+    except IntegrityError:  # another admin chose a default at the same moment (PostgreSQL)
+        db.session.rollback()
         raise CatalogError(
-            f"'{row.model_id}' is the default model, so it cannot be disabled. "
+            "Another default was chosen at the same moment; look at the table and try again."
+        ) from None
+    return previous.model_id if previous is not None else None
+
+
+def set_role(model_id: str, role: str) -> None:
+    """Make a row a fallback, available or disabled; the default keeps its role until another
+    model is made the default (a conditional update, so a concurrent change cannot slip by)."""
+    if role not in (FALLBACK, AVAILABLE, DISABLED):
+        raise CatalogError(f"'{role}' is not a role. Roles: fallback, available, disabled.")
+    row = find(model_id)
+    changed = db.session.execute(
+        update(AiModel).where(AiModel.id == row.id, AiModel.role != DEFAULT).values(role=role)
+    ).rowcount
+    db.session.commit()
+    if not changed:
+        raise CatalogError(
+            f"'{row.model_id}' is the default model, so it stays the default. "
             "Make another model the default first."
         )
-    row.enabled = enabled
+
+
+def enable(model_id: str) -> str:
+    """A disabled model comes back as `available`, never straight into the fallback chain;
+    other rows keep their role. Returns the role it has now."""
+    row = find(model_id)
+    db.session.execute(
+        update(AiModel).where(AiModel.id == row.id, AiModel.role == DISABLED).values(role=AVAILABLE)
+    )
     db.session.commit()
+    db.session.refresh(row)
+    return row.role
 
 
 def move(model_id: str, offset: int) -> None:
@@ -101,10 +161,12 @@ def move(model_id: str, offset: int) -> None:
 
 def remove(model_id: str) -> None:
     row = find(model_id)
-    if row.is_default:
+    removed = db.session.execute(
+        delete(AiModel).where(AiModel.id == row.id, AiModel.role != DEFAULT)
+    ).rowcount
+    db.session.commit()
+    if not removed:
         raise CatalogError(
             f"'{row.model_id}' is the default model, so it cannot be removed. "
             "Make another model the default first."
         )
-    db.session.delete(row)
-    db.session.commit()

@@ -2,17 +2,19 @@
 
 from flask import current_app, has_request_context, request
 
-from . import catalog, settings, state
+from . import catalog, catalog_data, settings, state
 from .clients.openrouter import OpenRouterClient, closest_model_ids
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import SecretUnreadable
 from .pipeline import Snapshot
 from .troubleshooting import ErrorKind, trouble
 
+CATALOG_JOB_TIMEOUT = 20.0  # seconds; the worker's periodic jobs must not hang
+
 
 def openrouter_client() -> OpenRouterClient:
     """A client with the key, base URL and timeout as they are stored right now."""
-    app_url = request.host_url if has_request_context() else "http://localhost"
+    app_url = request.host_url.rstrip("/") if has_request_context() else ""
     return Snapshot.load(current_app.config, app_url).openrouter()
 
 
@@ -43,16 +45,35 @@ def test_key() -> dict:
     )
 
 
-def check_catalog() -> dict:
-    """Compare the model table with the provider's catalog; suggest IDs for the missing ones."""
+def check_catalog(timeout: float | None = None) -> dict:
+    """Fetch the provider's catalog, keep it (prices, context, input kinds), and flag the
+    table's IDs it does not list, with the closest current IDs."""
     try:
-        ids = {str(m["id"]) for m in openrouter_client().list_models() if m.get("id")}
+        client = openrouter_client()
+        if timeout is not None:
+            client.timeout = min(client.timeout, timeout)
+        fetched = catalog_data.store(client.list_models())
     except (OpenRouterError, SecretUnreadable) as exc:
         kind = getattr(exc, "kind", ErrorKind.INVALID_KEY)
         return state.record("catalog_check", _failure(kind, getattr(exc, "message", str(exc))))
+    ids = {listing.model_id for listing in fetched.values()}
     missing = {
         row.model_id: closest_model_ids(row.model_id, ids)
         for row in catalog.all_models()
-        if row.model_id not in ids
+        if catalog_data.lookup(fetched, row.model_id) is None
     }
     return state.record("catalog_check", {"ok": True, "count": len(ids), "missing": missing})
+
+
+def daily_catalog_check() -> None:
+    """The worker's daily job: only once a key is saved (other OpenAI-compatible APIs need
+    one to list their models), and never waiting long on the network."""
+    if settings.is_set("openrouter_api_key"):
+        check_catalog(timeout=CATALOG_JOB_TIMEOUT)
+
+
+def flagged_in_chain() -> list[tuple[str, list[str]]]:
+    """The default and fallback models the last check did not find, with suggestions."""
+    check = state.get("catalog_check") or {}
+    missing = check.get("missing", {}) if check.get("ok") else {}
+    return [(m, missing[m]) for m in catalog.fallback_chain() if m in missing]

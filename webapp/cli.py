@@ -8,7 +8,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, contacts, settings
+from . import catalog, catalog_data, checks, contacts, settings
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
@@ -17,7 +17,9 @@ from .serving import serve, worker
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
 contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, forget their data.")
-models_cli = AppGroup("models", help="The model table: list, add, default, enable, disable.")
+models_cli = AppGroup(
+    "models", help="The model table: list, add, check, and the role of each model."
+)
 
 
 def _fail(message: str) -> None:
@@ -106,9 +108,9 @@ def settings_set(name: str, value: str) -> None:
         _fail(str(exc))
 
 
-def _catalog_call(change, *args) -> None:
+def _catalog_call(change, *args):
     try:
-        change(*args)
+        return change(*args)
     except catalog.CatalogError as exc:
         _fail(str(exc))
 
@@ -129,43 +131,73 @@ def settings_reencrypt() -> None:
 
 @models_cli.command("list")
 def models_list() -> None:
-    """The model table in fallback order."""
+    """The model table in fallback order, with each model's role."""
     for row in catalog.all_models():
-        state = "default" if row.is_default else "enabled" if row.enabled else "disabled"
-        click.echo(f"{row.position:>2}  {row.model_id:<40}  {state:<8}  {row.label}")
+        click.echo(f"{row.position:>2}  {row.model_id:<40}  {row.role:<9}  {row.label}")
 
 
 @models_cli.command("add")
 @click.argument("model_id")
 @click.option("--label", default="", help="A readable name shown in the admin.")
 def models_add(model_id: str, label: str) -> None:
-    """Add a model (provider/name, optionally :free or :nitro)."""
+    """Add a model (provider/name, optionally :free or :nitro) as available."""
     _catalog_call(catalog.add, model_id, label)
-    click.echo(f"Added {model_id.strip()}.")
+    click.echo(f"Added {model_id.strip()} as available (models fallback makes it a fallback).")
 
 
 @models_cli.command("default")
 @click.argument("model_id")
 def models_default(model_id: str) -> None:
-    """Make a model the default (it is enabled too)."""
-    _catalog_call(catalog.make_default, model_id)
+    """Make a model the default; the previous default becomes available."""
+    previous = _catalog_call(catalog.make_default, model_id)
     click.echo(f"{model_id} is now the default model.")
+    if previous:
+        click.echo(f"{previous} is now available (not a fallback).")
+
+
+def _role_command(name: str, role: str, help_text: str) -> None:
+    @models_cli.command(name, help=help_text)
+    @click.argument("model_id")
+    def command(model_id: str) -> None:
+        _catalog_call(catalog.set_role, model_id, role)
+        click.echo(f"{model_id} is now {role}.")
+
+
+_role_command("fallback", catalog.FALLBACK, "Try it, in table order, when the default fails.")
+_role_command("available", catalog.AVAILABLE, "Flows and trials may use it; never a fallback.")
+_role_command("disable", catalog.DISABLED, "Never ask it (the default cannot be disabled).")
 
 
 @models_cli.command("enable")
 @click.argument("model_id")
 def models_enable(model_id: str) -> None:
-    """Enable a model as a fallback."""
-    _catalog_call(catalog.set_enabled, model_id, True)
-    click.echo(f"{model_id} enabled.")
+    """Bring a disabled model back as available (models fallback makes it a fallback)."""
+    click.echo(f"{model_id} is {_catalog_call(catalog.enable, model_id)}.")
 
 
-@models_cli.command("disable")
-@click.argument("model_id")
-def models_disable(model_id: str) -> None:
-    """Disable a model (the default cannot be disabled)."""
-    _catalog_call(catalog.set_enabled, model_id, False)
-    click.echo(f"{model_id} disabled.")
+@models_cli.command("check")
+def models_check() -> None:
+    """Compare the table with the provider's catalog; flags retired or misspelled IDs."""
+    result = checks.check_catalog()
+    if not result["ok"]:
+        _fail(f"The catalog could not be read ({result['kind']}): {result['message']} "
+              f"{result['fix']}")  # fmt: skip
+    click.echo(f"{result['count']} models in the catalog.")
+    known = catalog_data.listings()
+    for row in catalog.all_models():
+        click.echo(f"{row.model_id:<40}  {row.role:<9}  {_verdict(row.model_id, result, known)}")
+
+
+def _verdict(model_id: str, result: dict, known) -> str:
+    if model_id in result["missing"]:
+        closest = result["missing"][model_id]
+        hint = f" Did you mean {', '.join(closest)}?" if closest else ""
+        return f"NOT IN THE CATALOG: retired or misspelled.{hint}"
+    listing = catalog_data.lookup(known, model_id)
+    prices = [listing.per_million(listing.prompt), listing.per_million(listing.completion)]
+    if None in prices:
+        return "ok"
+    return f"ok  ${prices[0]:.2f} / ${prices[1]:.2f} per million tokens in / out"
 
 
 @contacts_cli.command("pause")

@@ -65,15 +65,27 @@ class AppState(db.Model):
 
 
 class AiModel(db.Model):
-    """A row of the model table; `position` is the fallback order."""
+    """A row of the model table; `position` is the fallback order.
+
+    `role`: default (answers; exactly one, a unique partial index), fallback (tried when the
+    default fails), available (flows and trials may use it, never a silent fallback), disabled.
+    """
 
     __tablename__ = "ai_models"
+    __table_args__ = (
+        Index(
+            "ix_ai_models_one_default",
+            "role",
+            unique=True,
+            sqlite_where=text("role = 'default'"),
+            postgresql_where=text("role = 'default'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[str] = mapped_column(String(200), unique=True)
     label: Mapped[str] = mapped_column(String(200))
-    enabled: Mapped[bool] = mapped_column(default=True)
-    is_default: Mapped[bool] = mapped_column(default=False)
+    role: Mapped[str] = mapped_column(String(16), default="available")
     position: Mapped[int] = mapped_column(default=0, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -8,11 +8,18 @@ answer alike, and a setting changed mid-turn applies from the next turn on.
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import catalog, memory, prompts, requestlog, settings
-from .clients.openrouter import MAX_ROUTE_MODELS, ChatResult, OpenRouterClient, chat_body
+from . import catalog, catalog_data, customer_ids, memory, prompts, requestlog, settings
+from .catalog_data import Listing
+from .clients.openrouter import (
+    MAX_ROUTE_MODELS,
+    ChatResult,
+    OpenRouterClient,
+    chat_body,
+    routing_fields,
+)
 from .clients.openrouter_errors import OpenRouterError
 from .clients.whatsapp import WhatsAppClient
 from .extensions import db
@@ -69,11 +76,13 @@ class Snapshot:
     prompt: str
     chain: tuple[str, ...]
     retry: Retry
-    app_url: str = "http://localhost"
+    app_url: str = ""  # the address a request came to, when there was a request
     graph_timeout: float = GRAPH_TIMEOUT
+    catalog: Mapping[str, Listing] = field(default_factory=dict)  # prices, for `usage.cost`
+    user_key: bytes = b""  # the install's key for customers' `user` ids
 
     @classmethod
-    def load(cls, config: Mapping, app_url: str = "http://localhost", commit=True) -> "Snapshot":
+    def load(cls, config: Mapping, app_url: str = "", commit=True) -> "Snapshot":
         """Read everything now; `config` is the app's (retries and timeouts tests shorten).
         With `commit=False` the caller ends the transaction, after more work in it."""
         snapshot = cls(
@@ -83,6 +92,8 @@ class Snapshot:
             Retry.from_config(config),
             app_url,
             config.get("GRAPH_TIMEOUT", GRAPH_TIMEOUT),
+            catalog_data.listings(),
+            customer_ids.install_key(),
         )
         if commit:
             db.session.commit()  # no connection is held while the work waits on the network
@@ -96,8 +107,26 @@ class Snapshot:
             api_key=str(self["openrouter_api_key"]),
             base_url=str(self["openrouter_base_url"]),
             timeout=float(self["request_timeout"]),
-            app_url=self.app_url,
+            app_url=str(self["public_url"]) or self.app_url,
         )
+
+    def routing(self, origin: Origin) -> dict:
+        """Provider preferences and the customer's `user` id, for every chat request."""
+        return routing_fields(
+            str(self["provider_sort"]),
+            str(self["provider_data_collection"]),
+            customer_ids.user_id(self.user_key, origin.contact_id),
+        )
+
+    def priced(self, result: ChatResult, requested: str) -> ChatResult:
+        """`result` with a cost: the answer's own `usage.cost`, else the catalog's prices for
+        the model that answered (or, unknown to the catalog, the one asked)."""
+        if result.cost is None:
+            tokens = (result.prompt_tokens, result.completion_tokens)
+            result.cost = catalog_data.price(self.catalog, result.model, *tokens)
+            if result.cost is None:
+                result.cost = catalog_data.price(self.catalog, requested, *tokens)
+        return result
 
     def whatsapp(self) -> WhatsAppClient:
         return WhatsAppClient(
@@ -159,7 +188,7 @@ def ask_model(
     model: str | None = None,
 ) -> Answer:
     """The model's answer. Routes of up to three models go to OpenRouter, which falls back
-    inside a route; when a whole route fails, the next enabled models get their turn, as long
+    inside a route; when a whole route fails, the next fallback models get their turn, as long
     as the deadline leaves time. Failed attempts are logged here; the answer is logged by the
     caller, together with what it does with it."""
     chain = [model] if model else list(snap.chain)
@@ -167,11 +196,13 @@ def ask_model(
         raise OpenRouterError(ErrorKind.MODEL_NOT_FOUND, "No default model is chosen.")
     client, timeout = snap.openrouter(), float(snap["request_timeout"])
     routes = [chain[i : i + MAX_ROUTE_MODELS] for i in range(0, len(chain), MAX_ROUTE_MODELS)]
+    routing = snap.routing(origin)
     for index, route in enumerate(routes):
-        body = chat_body(messages, route[0], route[1:], int(snap["max_tokens"]))
+        body = chat_body(messages, route[0], route[1:], int(snap["max_tokens"]), routing)
 
         def call(attempt: int, left: float, body=body) -> Answer:
-            return Answer(client.send_chat(body, timeout=min(timeout, left)), body, attempt)
+            result = client.send_chat(body, timeout=min(timeout, left))
+            return Answer(snap.priced(result, body["model"]), body, attempt)
 
         def log_failure(attempt: int, exc: UpstreamError, latency_ms: int, body=body) -> None:
             requestlog.add_error(

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from .clients.openrouter import DATA_COLLECTION, PROVIDER_SORTS
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -9,10 +11,11 @@ class Spec:
     label: str
     help: str
     section: str
-    kind: str = "line"  # line, text, int, bool, secret, url, digits
+    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice
     default: str | int = ""
     minimum: int | None = None
     maximum: int | None = None
+    choices: tuple[str, ...] = ()  # the words a "choice" takes
 
     @property
     def secret(self) -> bool:
@@ -57,6 +60,37 @@ SPECS: dict[str, Spec] = {
             default=1000,
             minimum=1,
             maximum=200000,
+        ),
+        Spec(
+            "public_url",
+            "Public address",
+            "Where customers and Meta reach Switchboard, e.g. https://shop.example. Sent to "
+            "OpenRouter as the app's address (HTTP-Referer), so its usage pages name your app. "
+            "Leave empty to send none.",
+            "OpenRouter",
+            kind="url",
+        ),
+        Spec(
+            "provider_sort",
+            "Provider order",
+            "Which providers of a model OpenRouter tries first: none (its own balance of price "
+            "and uptime), price (cheapest), throughput (fastest writing) or latency (quickest "
+            "first word).",
+            "OpenRouter",
+            kind="choice",
+            default="none",
+            choices=PROVIDER_SORTS,
+        ),
+        Spec(
+            "provider_data_collection",
+            "Providers that keep prompts",
+            "deny: customers' messages only go to providers that do not store or train on "
+            "them. Fewer providers serve a model then, so some models become slower, dearer "
+            "or unavailable (model_not_found). allow: every provider.",
+            "OpenRouter",
+            kind="choice",
+            default="allow",
+            choices=DATA_COLLECTION,
         ),
         Spec(
             "system_prompt",

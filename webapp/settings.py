@@ -51,7 +51,12 @@ def clean(name: str, raw: str) -> str | int:
         if value.lower() in FALSE_WORDS:
             return False
         raise SettingError(f"{spec.label} must be on or off, not '{raw}'.")
-    if spec.kind == "url":
+    if spec.kind == "choice":
+        if value.lower() not in spec.choices:
+            words = ", ".join(spec.choices)
+            raise SettingError(f"{spec.label} must be one of {words}, not '{raw}'.")
+        return value.lower()
+    if spec.kind == "url" and (value or spec.default):  # an optional address may be empty
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SettingError(f"{spec.label} must be an http:// or https:// URL, not '{raw}'.")

@@ -1,5 +1,6 @@
 """The worker: turns in flight on a pool of threads, the heartbeat that renews their leases,
-and the periodic jobs (sweeps, dashboard figures, retention); a clean stop on request.
+and the periodic jobs (sweeps, dashboard figures, retention, the model catalog); a clean stop
+on request.
 
 Model calls and Graph sends are waits, not work, so a turn is a thread: 128 of them keep
 that many answers in flight for a few megabytes, with code that reads top to bottom and the
@@ -18,7 +19,7 @@ from datetime import timedelta
 
 from flask import Flask, has_app_context
 
-from . import delivery, leases, retention, runs, state, stats
+from . import checks, delivery, leases, retention, runs, state, stats
 from .extensions import db
 from .leases import Lease
 from .pipeline import Snapshot
@@ -32,6 +33,7 @@ JOBS = (  # (name, every): each runs on one worker per period, however many ther
     ("sweep", timedelta(seconds=10)),
     ("dashboard", timedelta(minutes=1)),
     ("retention", timedelta(hours=1)),
+    ("catalog", timedelta(days=1)),  # prices and retired model IDs
 )
 HEARTBEAT_PREFIX = "worker:"
 HEARTBEAT_EVERY = 5.0  # seconds; at most a sixth of the lease, so a renewal is never late
@@ -207,7 +209,12 @@ class Worker:
                 running.lease.lost = True  # its run stops before its next write
 
     def _jobs_loop(self) -> None:
-        jobs = {"sweep": delivery.sweep, "dashboard": stats.refresh, "retention": retention.purge}
+        jobs = {
+            "sweep": delivery.sweep,
+            "dashboard": stats.refresh,
+            "retention": retention.purge,
+            "catalog": checks.daily_catalog_check,
+        }
         next_look = {name: 0.0 for name, _ in JOBS}
         while not self.stopping.wait(min(next_look.values()) - time.monotonic()):
             for name, every in JOBS:

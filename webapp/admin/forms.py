@@ -1,7 +1,14 @@
 """Admin forms; the settings form is built from the settings table so names never drift."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SearchField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    SearchField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length
 
 from ..settings import SPECS
@@ -18,15 +25,32 @@ class SettingsForm(FlaskForm):
 for _spec in SPECS.values():
     if _spec.name == "system_prompt":
         continue  # edited with its history on the Prompt page
-    _field = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}.get(
-        _spec.kind, StringField
-    )
-    setattr(SettingsForm, _spec.name, _field(_spec.label, description=_spec.help))
+    if _spec.kind == "choice":  # the settings module says what is wrong with a bad word
+        _field = SelectField(
+            _spec.label, choices=_spec.choices, validate_choice=False, description=_spec.help
+        )
+    else:
+        _kind = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}
+        _field = _kind.get(_spec.kind, StringField)(_spec.label, description=_spec.help)
+    setattr(SettingsForm, _spec.name, _field)
 
 
 class AddModelForm(FlaskForm):
     model_id = StringField("Model ID", validators=[DataRequired(), Length(max=200)])
     label = StringField("Label", validators=[Length(max=200)])
+
+
+class CatalogSearchForm(FlaskForm):
+    """The catalog search on the Models page; a GET form that changes nothing."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search the catalog", validators=[Length(max=100)])
+
+
+class AddFromCatalogForm(FlaskForm):
+    model_id = StringField("Model ID", validators=[DataRequired(), Length(max=200)])
 
 
 class LabelForm(FlaskForm):

@@ -4,11 +4,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import catalog, charts, checks, crypto, prompts, settings, state, stats, threads
-from ..extensions import db
-from ..models import AiModel
 from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
-from .forms import ActionForm, AddModelForm, LabelForm, PromptForm, SettingsForm
+from .forms import ActionForm, PromptForm, SettingsForm
 
 LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
 
@@ -30,6 +28,7 @@ def dashboard():
         key_test=key_test,
         low_credit=remaining is not None and remaining < LOW_CREDIT,
         default=catalog.default_model(),
+        flagged=checks.flagged_in_chain(),
         prompt=prompts.current_text(),
         webhook=webhook_status(),
         snap=snap,
@@ -55,11 +54,19 @@ def webhook_status() -> dict:
     """What the owner needs to connect Meta, and any deliveries refused for want of a secret."""
     refused = state.get("webhook_refused")
     return {
-        "url": url_for("webhook.receive", _external=True),
+        "url": webhook_url(),
         "verified": state.get("webhook_verified"),
         "last_inbound": threads.last_inbound_at(),
         "refused": refused if refused and not settings.is_set("whatsapp_app_secret") else None,
     }
+
+
+def webhook_url() -> str:
+    """The callback URL for Meta: at the public address when one is set, since the admin may
+    be opened through another (a tunnel, the server's own address)."""
+    public = str(settings.get("public_url"))
+    path = url_for("webhook.receive")
+    return public + path if public else url_for("webhook.receive", _external=True)
 
 
 def other_number() -> dict | None:
@@ -153,73 +160,6 @@ def test_key():
         "success" if result["ok"] else "error",
     )
     return redirect(url_for("admin.settings") + "#key-test")
-
-
-@bp.route("/models", methods=["GET", "POST"])
-def models():
-    form = AddModelForm()
-    if form.validate_on_submit():
-        try:
-            row = catalog.add(form.model_id.data, form.label.data or "")
-            flash(f"Added {row.model_id}.", "success")
-            return redirect(url_for("admin.models"))
-        except catalog.CatalogError as exc:
-            form.model_id.errors = [str(exc)]
-    return render_template(
-        "admin/models.html",
-        rows=catalog.all_models(),
-        form=form,
-        action=ActionForm(),
-        check=state.get("catalog_check"),
-    )
-
-
-@bp.post("/models/check")
-def check_models():
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    result = checks.check_catalog()
-    if not result["ok"]:
-        flash("The catalog could not be read.", "error")
-    elif result["missing"]:
-        flash(f"{len(result['missing'])} model ID(s) are not in the catalog.", "warning")
-    else:
-        flash("Every model ID is in the catalog.", "success")
-    return redirect(url_for("admin.models"))
-
-
-MODEL_ACTIONS = {
-    "default": (catalog.make_default, "{} is now the default model."),
-    "enable": (lambda m: catalog.set_enabled(m, True), "{} enabled."),
-    "disable": (lambda m: catalog.set_enabled(m, False), "{} disabled."),
-    "up": (lambda m: catalog.move(m, -1), "{} moved up."),
-    "down": (lambda m: catalog.move(m, 1), "{} moved down."),
-    "remove": (catalog.remove, "{} removed from the table."),
-}
-
-
-@bp.post("/models/<int:row_id>/<action>")
-def model_action(row_id: int, action: str):
-    row = db.get_or_404(AiModel, row_id)
-    if action == "label":
-        form = LabelForm()
-        if form.validate_on_submit():
-            catalog.set_label(row.model_id, form.label.data)
-            flash(f"Label of {row.model_id} saved.", "success")
-        else:
-            flash("The label cannot be empty.", "error")
-        return redirect(url_for("admin.models"))
-    if action not in MODEL_ACTIONS:
-        abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    change, message = MODEL_ACTIONS[action]
-    try:
-        change(row.model_id)
-        flash(message.format(row.model_id), "success")
-    except catalog.CatalogError as exc:
-        flash(str(exc), "error")
-    return redirect(url_for("admin.models"))
 
 
 @bp.route("/prompt", methods=["GET", "POST"])

@@ -58,7 +58,7 @@ class OpenRouterClient(HttpClient):
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30,
         *,
-        app_url: str = "http://localhost",
+        app_url: str = "",
         app_title: str = "Switchboard",
     ):
         super().__init__(api_key, base_url, timeout)
@@ -107,11 +107,11 @@ class OpenRouterClient(HttpClient):
         if self.secret_has_bad_characters():
             message = "The API key contains spaces or characters a key cannot have; paste it again."
             raise OpenRouterError(ErrorKind.INVALID_KEY, message)
-        attribution = {
-            "HTTP-Referer": self.app_url,
-            "X-OpenRouter-Title": self.app_title,
-            "X-Title": self.app_title,
-        }
+        # OpenRouter credits requests to the app that names itself; an install without a
+        # public address sends no Referer rather than a meaningless "localhost".
+        attribution = {"X-OpenRouter-Title": self.app_title, "X-Title": self.app_title}
+        if self.app_url:
+            attribution["HTTP-Referer"] = self.app_url
         try:
             return self.request(method, path, body, attribution, timeout)
         except TransportError as failure:
@@ -143,6 +143,25 @@ def chat_body(
     body.update(extra or {})
     body["stream"] = False  # the reply is read from one JSON body, never from SSE chunks
     return body
+
+
+PROVIDER_SORTS = ("none", "price", "throughput", "latency")
+DATA_COLLECTION = ("allow", "deny")
+
+
+def routing_fields(sort: str = "none", data_collection: str = "allow", user: str | None = None):
+    """The request fields that steer OpenRouter's routing: which providers come first, whether
+    providers that may keep or train on prompts are allowed, and the customer's stable id
+    (requests with the same `user` stick to one provider, so its prompt cache is reused)."""
+    provider: dict[str, str] = {}
+    if sort != "none":
+        provider["sort"] = sort
+    if data_collection == "deny":
+        provider["data_collection"] = "deny"
+    fields: dict[str, Any] = {"provider": provider} if provider else {}
+    if user:
+        fields["user"] = user
+    return fields
 
 
 def closest_model_ids(wanted: str, catalog_ids: Iterable[str], n: int = 3) -> list[str]:
