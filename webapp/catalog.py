@@ -2,7 +2,7 @@
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from .extensions import db
 from .models import AiModel
@@ -48,6 +48,14 @@ def fallback_chain() -> list[str]:
     """The default model first, then every other enabled model in table order."""
     rows = db.session.execute(ENABLED).all()
     return [m for m, default in rows if default] + [m for m, default in rows if not default]
+
+
+USABLE = select(_M.id).where(_M.model_id == bindparam("model"), _M.enabled)
+
+
+def usable(model_id: str) -> bool:
+    """Whether flows and trials may name this model: in the table and not disabled."""
+    return db.session.execute(USABLE, {"model": model_id}).first() is not None
 
 
 def add(model_id: str, label: str = "") -> AiModel:
