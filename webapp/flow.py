@@ -214,6 +214,7 @@ def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
     messages, exchange = context(request, snap)
     origin = Origin("flow", *((exchange.contact_id, exchange.message_id) if exchange else ()))
     deadline = Deadline(int(snap["answer_within_seconds"]))
+    db.session.commit()  # the model check's read ends here: no connection waits on the model
     try:
         reply = pipeline.ask_model(
             messages, origin, snap, deadline, model=request.models or None, extra=request.extra
