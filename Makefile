@@ -35,4 +35,5 @@ format: $(VENV)/.dev-deps
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/delivery_bench.py
+	$(BIN)/python bench/flow_bench.py
 	$(BIN)/python bench/logs_bench.py

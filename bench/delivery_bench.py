@@ -228,7 +228,9 @@ def bare_server(bodies: list[bytes], rate: float | None) -> list[float]:
         start_response("200 OK", [("Content-Type", "application/json")])
         return [b'{"status": "ok"}']
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    from webapp.serving import WEB_THREADS
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=WEB_THREADS)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -63,6 +63,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
+    from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .health import bp as health_bp
     from .webhook import bp as webhook_bp
@@ -71,6 +72,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(health_bp)
     app.register_blueprint(webhook_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # an API: its requests carry a bearer token, not a session
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, catalog_data, checks, contacts, settings
+from . import catalog, catalog_data, checks, contacts, settings, tokens
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
@@ -20,6 +20,7 @@ contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, fo
 models_cli = AppGroup(
     "models", help="The model table: list, add, check, and the role of each model."
 )
+tokens_cli = AppGroup("tokens", help="Bearer tokens for the flow endpoint: create, list, revoke.")
 
 
 def _fail(message: str) -> None:
@@ -228,7 +229,48 @@ def contacts_forget(number: str) -> None:
     click.echo(f"Forgot {number}: contact, messages and log rows deleted.")
 
 
+@tokens_cli.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Make a flow token; it is printed this once and never again."""
+    try:
+        row, token = tokens.create(name)
+    except tokens.TokenError as exc:
+        _fail(str(exc))
+    click.echo(f"Token '{row.name}', shown only this once (keep it in your flow builder):")
+    click.echo(token)
+
+
+@tokens_cli.command("list")
+def tokens_list() -> None:
+    """Every token: name, created, last used, requests, and whether it is revoked."""
+    rows = tokens.all_tokens()
+    if not rows:
+        click.echo("No flow tokens yet: `tokens create NAME` makes one.")
+    for row in rows:
+        used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+        revoked = f"  revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""
+        click.echo(
+            f"{row.name:<24}  {row.display}  created {row.created_at:%Y-%m-%d %H:%M}  "
+            f"last used {used}  requests {row.requests}{revoked}"
+        )
+
+
+@tokens_cli.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Refuse this token from now on."""
+    try:
+        row = tokens.revoke(name)
+    except tokens.TokenError as exc:
+        _fail(str(exc))
+    click.echo(f"Token '{row.name}' revoked: flows using it now get HTTP 401.")
+
+
 def register(app: Flask) -> None:
-    commands = (create_admin, ensure_admin, serve, worker, settings_cli, models_cli, contacts_cli)
+    commands = (
+        create_admin, ensure_admin, serve, worker,
+        settings_cli, models_cli, contacts_cli, tokens_cli,
+    )  # fmt: skip
     for command in commands:
         app.cli.add_command(command)

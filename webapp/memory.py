@@ -28,22 +28,29 @@ EARLIER = (
 )
 
 
+def history(contact_id: int, turn_id: int | None, turns: int) -> list[dict]:
+    """The last `turns` exchanges of the last 24 hours, oldest first (`turn_id`'s own left
+    out), as chat messages."""
+    found: list[dict] = []
+    if not turns:
+        return found
+    values = {"contact": contact_id, "since": utcnow() - MEMORY_WINDOW,
+              "turn": -1 if turn_id is None else turn_id, "rows": turns * 2}  # fmt: skip
+    rows = db.session.execute(EARLIER, values).all()
+    db.session.commit()  # no connection is held while the model thinks
+    for direction, text in reversed(rows):
+        role = "user" if direction == "in" else "assistant"
+        if found and found[-1]["role"] == role:  # parts of a split reply, or a burst
+            found[-1]["content"] += "\n\n" + text
+        else:
+            found.append({"role": role, "content": text})
+    return found
+
+
 def context(
     prompt: str, contact_id: int, turn_id: int | None, texts: list[str], turns: int
 ) -> list[dict]:
-    """System prompt, the last `turns` exchanges of the last 24 hours (this turn's own messages
-    left out), then the new messages as one user message."""
-    history: list[dict] = []
-    if turns:
-        values = {"contact": contact_id, "since": utcnow() - MEMORY_WINDOW,
-                  "turn": -1 if turn_id is None else turn_id, "rows": turns * 2}  # fmt: skip
-        rows = db.session.execute(EARLIER, values).all()
-        db.session.commit()  # no connection is held while the model thinks
-        for direction, text in reversed(rows):
-            role = "user" if direction == "in" else "assistant"
-            if history and history[-1]["role"] == role:  # parts of a split reply, or a burst
-                history[-1]["content"] += "\n\n" + text
-            else:
-                history.append({"role": role, "content": text})
+    """System prompt, the customer's recent exchanges, then the new messages as one user
+    message."""
     new = {"role": "user", "content": "\n\n".join(texts)}
-    return [{"role": "system", "content": prompt}, *history, new]
+    return [{"role": "system", "content": prompt}, *history(contact_id, turn_id, turns), new]

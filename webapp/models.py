@@ -182,6 +182,9 @@ class Message(db.Model):
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
     part: Mapped[int] = mapped_column(default=0)  # place of this part in a split reply
+    channel: Mapped[str] = mapped_column(  # whatsapp, or flow: a flow builder's exchange
+        String(16), default="whatsapp", server_default="whatsapp"
+    )
     error_kind: Mapped[str | None] = mapped_column(String(32))
     error_code: Mapped[int | None]
     error_detail: Mapped[str | None] = mapped_column(Text)
@@ -242,3 +245,29 @@ class RequestLog(db.Model):
     generation_id: Mapped[str | None] = mapped_column(String(200))
     request_body: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
+
+
+class FlowToken(db.Model):
+    """A bearer token for the flow endpoint; only its SHA-256 is kept, never the token."""
+
+    __tablename__ = "flow_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display: Mapped[str] = mapped_column(String(16))  # sb-…a1b2, enough to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    requests: Mapped[int] = mapped_column(default=0)
+    revoked_at: Mapped[datetime | None]
+
+
+class FlowTokenFailure(db.Model):
+    """A request to the flow endpoint with a missing or wrong token, kept for the throttle."""
+
+    __tablename__ = "flow_token_failures"
+    __table_args__ = (Index("ix_flow_token_failures_address_at", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

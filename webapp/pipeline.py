@@ -7,7 +7,7 @@ answer alike, and a setting changed mid-turn applies from the next turn on.
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -185,20 +185,24 @@ def ask_model(
     snap: Snapshot,
     deadline: Deadline,
     lease: Lease | None = None,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
+    extra: dict | None = None,
 ) -> Answer:
     """The model's answer. Routes of up to three models go to OpenRouter, which falls back
     inside a route; when a whole route fails, the next fallback models get their turn, as long
-    as the deadline leaves time. Failed attempts are logged here; the answer is logged by the
-    caller, together with what it does with it."""
-    chain = [model] if model else list(snap.chain)
+    as the deadline leaves time. `model` (one ID, or a route of them) replaces the default
+    chain; `extra` adds to the request body (temperature, max_tokens…). Failed attempts are
+    logged here; the answer is logged by the caller, together with what it does with it."""
+    chain = [model] if isinstance(model, str) else list(model or snap.chain)
     if not chain:
         raise OpenRouterError(ErrorKind.MODEL_NOT_FOUND, "No default model is chosen.")
     client, timeout = snap.openrouter(), float(snap["request_timeout"])
     routes = [chain[i : i + MAX_ROUTE_MODELS] for i in range(0, len(chain), MAX_ROUTE_MODELS)]
     routing = snap.routing(origin)
     for index, route in enumerate(routes):
-        body = chat_body(messages, route[0], route[1:], int(snap["max_tokens"]), routing)
+        body = chat_body(
+            messages, route[0], route[1:], int(snap["max_tokens"]), routing | (extra or {})
+        )
 
         def call(attempt: int, left: float, body=body) -> Answer:
             result = client.send_chat(body, timeout=min(timeout, left))

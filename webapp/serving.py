@@ -17,6 +17,9 @@ from flask.cli import ScriptInfo, with_appcontext
 
 RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: first, longest
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
+# A flow request holds its thread while the model answers: with a few dozen flows waiting on a
+# slow model, webhooks and the admin must still find a free thread.
+WEB_THREADS = 48
 
 
 def _raise_interrupt(_signum, _frame):
@@ -81,7 +84,7 @@ def serve(no_worker: bool) -> None:
 
     app = current_app._get_current_object()
     host, port = app.config["HOST"], app.config["PORT"]
-    server = create_server(app, host=host, port=port, threads=8)
+    server = create_server(app, host=host, port=port, threads=WEB_THREADS)
     worker = None
     if not no_worker:
         app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"

@@ -93,6 +93,15 @@ SPECS: dict[str, Spec] = {
             choices=DATA_COLLECTION,
         ),
         Spec(
+            "flow_any_model",
+            "Flows may name any model ID in the OpenRouter catalog",
+            "Off: a flow may name only the models in the model table that are not disabled. "
+            "On: any model ID; OpenRouter answers 'model not found' for one it does not know.",
+            "OpenRouter",
+            kind="bool",
+            default=False,
+        ),
+        Spec(
             "system_prompt",
             "System prompt",
             "Edited with history on the Prompt page.",

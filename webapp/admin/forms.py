@@ -73,3 +73,11 @@ class ContactSearchForm(FlaskForm):
 class ReplyForm(FlaskForm):
     # Longer texts are sent in parts of 4096 characters; five parts is a letter, not a chat.
     body = TextAreaField("Message", validators=[DataRequired(), Length(max=20000)])
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=64)],
+        description="Where the token is used, e.g. 'wa-expert support flow'.",
+    )

@@ -1,0 +1,292 @@
+"""The flow endpoint: a flow builder's OpenRouter request, answered by Switchboard's pipeline."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from tests.fakes import CHAT_PATH
+from tests.test_openrouter import FIXTURE_ERRORS
+from webapp import catalog, prompts, settings, tokens
+from webapp.extensions import db
+from webapp.flow import STATUS_OF_KIND
+from webapp.models import Contact, Message, RequestLog
+from webapp.troubleshooting import trouble
+
+URL = "/api/v1/chat/completions"
+OPENROUTER_KEY = "sk-or-v1-test-key-0000000000000000000000000000"
+# The body the guide's flow builder step sends, with its customer message filled in.
+GUIDE_BODY = {
+    "model": "openai/gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You are the assistant of Bella's Bakery."},
+        {"role": "user", "content": "Are you open on Sunday?"},
+    ],
+}
+CUSTOMER = "+31 6 1234 5678"
+STATUS = STATUS_OF_KIND | {"upstream_unavailable": 502, "bad_response": 502}
+
+
+@pytest.fixture
+def token(whatsapp):
+    with whatsapp.app_context():
+        _, made = tokens.create("wa-expert")
+    return made
+
+
+@pytest.fixture
+def ask(client, token):
+    """POST a body to the flow endpoint with the flow token, as a flow builder does."""
+
+    def post(body, **headers):
+        data = body if isinstance(body, bytes | str) else json.dumps(body)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            **headers,
+        }
+        return client.post(URL, data=data, headers=headers)
+
+    return post
+
+
+def model_requests(fake_openrouter) -> list[dict]:
+    return [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
+
+
+def rows(app, model=RequestLog) -> list:
+    with app.app_context():
+        found = list(db.session.scalars(select(model).order_by(model.id)))
+        db.session.expunge_all()
+        return found
+
+
+def test_the_guides_exact_body_gets_an_answer_in_openrouters_shape(ask, whatsapp, fake_openrouter):
+    fake_openrouter.reply("Yes, from 8 to 14.", prompt_tokens=31, completion_tokens=7, cost=0.0002)
+    response = ask(GUIDE_BODY)
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["choices"][0]["message"]["content"] == "Yes, from 8 to 14."
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["model"] == "openai/gpt-4o-mini" and answer["id"].startswith("gen-")
+    assert answer["usage"] == {
+        "prompt_tokens": 31, "completion_tokens": 7, "total_tokens": 38, "cost": 0.0002,
+    }  # fmt: skip
+    [sent] = model_requests(fake_openrouter)
+    assert sent["model"] == "openai/gpt-4o-mini" and sent["messages"] == GUIDE_BODY["messages"]
+    [row] = rows(whatsapp)
+    assert (row.channel, row.status, row.model_used, row.cost) == (
+        "flow",
+        "ok",
+        answer["model"],
+        0.0002,
+    )
+
+
+def test_the_answer_names_the_model_that_really_answered(ask, fake_openrouter):
+    fake_openrouter.reply("Hello", model="openai/gpt-4o-mini-2024-07-18")
+    assert ask(GUIDE_BODY).get_json()["model"] == "openai/gpt-4o-mini-2024-07-18"
+
+
+def test_swapping_the_model_is_changing_one_word(ask, fake_openrouter):
+    fake_openrouter.echo()
+    ask(GUIDE_BODY | {"model": "anthropic/claude-sonnet-4-6"})
+    [sent] = model_requests(fake_openrouter)
+    assert sent["model"] == "anthropic/claude-sonnet-4-6" and "models" not in sent
+
+
+@pytest.mark.parametrize("named", [{"model": "default"}, {}], ids=["default", "omitted"])
+def test_default_or_no_model_asks_the_default_model(ask, whatsapp, fake_openrouter, named):
+    with whatsapp.app_context():
+        catalog.make_default("openai/gpt-4o")
+    fake_openrouter.echo()
+    body = {"messages": GUIDE_BODY["messages"]} | named
+    assert ask(body).status_code == 200
+    assert model_requests(fake_openrouter)[0]["model"] == "openai/gpt-4o"
+
+
+def test_the_stored_prompt_is_put_first_when_the_body_has_no_system_message(
+    ask, whatsapp, fake_openrouter
+):
+    with whatsapp.app_context():
+        prompts.save_version("You answer for Bella's Bakery, in Dutch.", author="owner")
+    fake_openrouter.echo()
+    ask({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Open?"}]})
+    [sent] = model_requests(fake_openrouter)
+    assert sent["messages"] == [
+        {"role": "system", "content": "You answer for Bella's Bakery, in Dutch."},
+        {"role": "user", "content": "Open?"},
+    ]
+
+
+def test_a_system_message_in_the_body_is_used_instead_of_the_stored_prompt(
+    ask, whatsapp, fake_openrouter
+):
+    with whatsapp.app_context():
+        prompts.save_version("The stored prompt.", author="owner")
+    fake_openrouter.echo()
+    ask(GUIDE_BODY)
+    [sent] = model_requests(fake_openrouter)
+    assert [m["content"] for m in sent["messages"] if m["role"] == "system"] == [
+        "You are the assistant of Bella's Bakery."
+    ]
+
+
+def test_temperature_top_p_and_max_tokens_reach_the_model(ask, fake_openrouter):
+    fake_openrouter.echo()
+    ask(GUIDE_BODY | {"temperature": 0.2, "top_p": 0.9, "max_tokens": 64})
+    [sent] = model_requests(fake_openrouter)
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"]) == (0.2, 0.9, 64)
+
+
+def test_models_in_the_body_become_the_route(ask, fake_openrouter):
+    fake_openrouter.echo()
+    ask(GUIDE_BODY | {"models": ["openai/gpt-4o", "perplexity/sonar"]})
+    [sent] = model_requests(fake_openrouter)
+    assert sent["model"] == "openai/gpt-4o-mini"
+    assert sent["models"] == ["openai/gpt-4o-mini", "openai/gpt-4o", "perplexity/sonar"]
+
+
+def test_a_model_the_table_does_not_offer_is_refused_with_404_and_nothing_spent(
+    ask, fake_openrouter
+):
+    response = ask(GUIDE_BODY | {"model": "openai/gpt-5-pro"})
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert (error["code"], error["kind"]) == (404, "model_not_found")
+    assert "openai/gpt-5-pro" in error["message"] and "Settings" in error["hint"]
+    assert model_requests(fake_openrouter) == []
+
+
+def test_a_disabled_model_is_refused_for_flows(ask, whatsapp, fake_openrouter):
+    with whatsapp.app_context():
+        catalog.set_role("perplexity/sonar", catalog.DISABLED)
+    assert ask(GUIDE_BODY | {"model": "perplexity/sonar"}).status_code == 404
+
+
+def test_an_available_model_that_is_no_fallback_may_be_named_by_a_flow(
+    ask, whatsapp, fake_openrouter
+):
+    with whatsapp.app_context():
+        catalog.set_role("perplexity/sonar", catalog.AVAILABLE)
+        assert "perplexity/sonar" not in catalog.fallback_chain()
+    fake_openrouter.echo()
+    assert ask(GUIDE_BODY | {"model": "perplexity/sonar"}).status_code == 200
+    assert model_requests(fake_openrouter)[0]["model"] == "perplexity/sonar"
+
+
+def test_the_any_model_setting_lets_flows_name_any_catalog_id(ask, whatsapp, fake_openrouter):
+    with whatsapp.app_context():
+        settings.save({"flow_any_model": "on"}, author="test")
+    fake_openrouter.echo()
+    assert ask(GUIDE_BODY | {"model": "openai/gpt-5-pro"}).status_code == 200
+    assert model_requests(fake_openrouter)[0]["model"] == "openai/gpt-5-pro"
+
+
+def test_a_customers_memory_is_used_when_user_names_them(ask, whatsapp, fake_openrouter):
+    fake_openrouter.reply("We open at 8.")
+    ask(GUIDE_BODY | {"user": CUSTOMER})
+    fake_openrouter.echo()
+    later = [GUIDE_BODY["messages"][0], {"role": "user", "content": "And on Sunday?"}]
+    ask({"model": "openai/gpt-4o-mini", "messages": later, "user": "+31612345678"})
+    sent = model_requests(fake_openrouter)[-1]
+    assert [m["content"] for m in sent["messages"]] == [
+        "You are the assistant of Bella's Bakery.",
+        "Are you open on Sunday?",
+        "We open at 8.",
+        "And on Sunday?",
+    ]
+    # OpenRouter sees a stable id of the customer, never their number.
+    first, second = model_requests(fake_openrouter)
+    assert first["user"] == second["user"] and first["user"].startswith("sb-")
+    assert "31612345678" not in json.dumps(second)
+
+
+def test_the_exchange_appears_in_the_customers_conversation_via_flow(
+    ask, whatsapp, fake_openrouter, admin
+):
+    fake_openrouter.reply("Yes, from 8 to 14.")
+    ask(GUIDE_BODY | {"user": CUSTOMER})
+    [contact] = rows(whatsapp, Contact)
+    assert contact.phone == "31612345678"
+    said = [(m.direction, m.text, m.state, m.channel) for m in rows(whatsapp, Message)]
+    assert said == [
+        ("in", "Are you open on Sunday?", "answered", "flow"),
+        ("out", "Yes, from 8 to 14.", "sent", "flow"),
+    ]
+    page = admin.get(f"/admin/conversations/{contact.id}").get_data(as_text=True)
+    assert page.count("via flow</span>") == 2 and "Yes, from 8 to 14." in page
+
+
+def test_a_flow_exchange_is_never_answered_again_over_whatsapp(
+    ask, whatsapp, worker, fake_openrouter, fake_graph
+):
+    fake_openrouter.echo()
+    ask(GUIDE_BODY | {"user": CUSTOMER})
+    worker.stop()  # stopping waits for every claimed turn: there must have been none
+    assert fake_graph.sent_texts() == []
+    assert len(model_requests(fake_openrouter)) == 1
+
+
+def test_a_question_the_model_could_not_answer_is_marked_failed_in_the_conversation(
+    ask, whatsapp, fake_openrouter
+):
+    fake_openrouter.replay("error_402_requires_more_credits.json", 402)
+    ask(GUIDE_BODY | {"user": CUSTOMER})
+    [question] = rows(whatsapp, Message)
+    assert (question.state, question.error_kind) == ("failed", "no_credits")
+
+
+@pytest.mark.parametrize(("fixture", "expected"), FIXTURE_ERRORS.items())
+def test_every_recorded_openrouter_error_keeps_its_status_kind_and_hint(
+    ask, whatsapp, fake_openrouter, fixture, expected
+):
+    _, status, kind = expected
+    for _ in range(3):  # transient kinds are tried three times
+        fake_openrouter.replay(fixture, status, path=CHAT_PATH)
+    response = ask(GUIDE_BODY)
+    error = response.get_json()["error"]
+    assert (error["kind"], error["hint"]) == (str(kind), trouble(kind).fix)
+    assert response.status_code == error["code"] == (status if status >= 400 else STATUS[kind])
+    assert OPENROUTER_KEY not in response.get_data(as_text=True)
+    assert {row.channel for row in rows(whatsapp)} == {"flow"}
+
+
+def test_an_unreachable_openrouter_is_a_502_network_error(ask, whatsapp, refused_url):
+    with whatsapp.app_context():
+        settings.save({"openrouter_base_url": refused_url}, author="test")
+    response = ask(GUIDE_BODY)
+    assert response.status_code == 502 and response.get_json()["error"]["kind"] == "network"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"model": "openai/gpt-4o-mini", "messages": [', "not valid JSON"),
+        ({"model": "openai/gpt-4o-mini"}, "'messages' is missing"),
+        ({"messages": []}, "'messages' is missing"),
+        ({"messages": [{"role": "customer", "content": "hi"}]}, "messages[0] needs a 'role'"),
+        (GUIDE_BODY | {"temperature": "warm"}, "'temperature' must be a number"),
+        (GUIDE_BODY | {"models": ["a/b", "c/d", "e/f", "g/h"]}, "3 items or fewer"),
+    ],
+    ids=["malformed", "no messages", "empty messages", "bad role", "bad temperature", "4 models"],
+)
+def test_a_malformed_body_gets_a_clear_400_and_reaches_no_model(ask, fake_openrouter, body, words):
+    response = ask(body)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["kind"] == "bad_request" and words in error["message"]
+    assert model_requests(fake_openrouter) == []
+
+
+def test_a_streaming_request_is_refused_with_a_clear_400(ask, fake_openrouter):
+    response = ask(GUIDE_BODY | {"stream": True})
+    assert response.status_code == 400
+    assert "Streaming is not supported" in response.get_json()["error"]["message"]
+
+
+def test_a_body_over_one_megabyte_is_refused_with_413(ask, fake_openrouter):
+    big = GUIDE_BODY | {"messages": [{"role": "user", "content": "x" * (1024 * 1024)}]}
+    response = ask(big)
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == 413
+    assert model_requests(fake_openrouter) == []

@@ -1,0 +1,82 @@
+"""The flow endpoint over real HTTP, served as `make run` serves it: `flask serve` (waitress)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.conftest import wait_for
+from tests.fakes import refused_port_url
+from tests.test_durability import ROOT, healthy
+from tests.test_flow import GUIDE_BODY, URL
+from webapp import tokens
+
+
+@pytest.fixture
+def served(whatsapp, tmp_path):
+    """`flask serve --no-worker` on the test's instance folder and a free loopback port."""
+    port = int(refused_port_url().rsplit(":", 1)[1])
+    env = {**os.environ, "INSTANCE_PATH": whatsapp.instance_path, "PORT": str(port)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--no-worker"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(url), timeout=30)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def token(whatsapp):
+    with whatsapp.app_context():
+        return tokens.create("wa-expert")[1]
+
+
+def test_the_guides_request_is_answered_over_http(served, token, fake_openrouter):
+    fake_openrouter.reply("Yes, from 8 to 14.")
+    headers = {"Authorization": f"Bearer {token}"}
+    response = requests.post(served + URL, json=GUIDE_BODY, headers=headers, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["choices"][0]["message"]["content"] == "Yes, from 8 to 14."
+
+
+def test_a_body_over_one_megabyte_gets_413_in_openrouters_shape(served, token, fake_openrouter):
+    body = json.dumps(GUIDE_BODY | {"padding": "x" * (1024 * 1024)})
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    response = requests.post(served + URL, data=body, headers=headers, timeout=10)
+    assert response.status_code == 413 and response.json()["error"]["code"] == 413
+    assert fake_openrouter.requests == []
+
+
+def test_a_chunked_body_over_one_megabyte_gets_413_too(served, token, fake_openrouter):
+    def chunks():  # no Content-Length: the size is only known by reading
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(1100):
+            yield b"x" * 1024
+        yield b'"}]}'
+
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    response = requests.post(served + URL, data=chunks(), headers=headers, timeout=10)
+    assert response.status_code == 413 and response.json()["error"]["kind"] == "bad_request"
+    assert fake_openrouter.requests == []
+
+
+def test_wrong_tokens_from_one_address_are_throttled_with_retry_after(served, token):
+    wrong = {"Authorization": "Bearer sb-guessed"}
+    for _ in range(10):
+        assert (
+            requests.post(served + URL, json=GUIDE_BODY, headers=wrong, timeout=10).status_code
+            == 401
+        )
+    response = requests.post(served + URL, json=GUIDE_BODY, headers=wrong, timeout=10)
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert response.json()["error"]["kind"] == "rate_limited"

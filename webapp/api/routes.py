@@ -1,0 +1,91 @@
+"""`POST /api/v1/chat/completions`: thin over webapp/flow.py and webapp/tokens.py.
+
+An API, so no CSRF token (a bearer token instead), and every error is JSON in OpenRouter's
+shape, with a kind and a hint, never an HTML page.
+"""
+
+import json
+
+from flask import Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .. import flow, tokens
+from ..auth import throttle
+from ..extensions import db, transaction
+from ..pipeline import Snapshot
+from ..troubleshooting import ErrorKind
+from . import bp
+
+
+def _json(payload: dict, status: int = 200, retry_after: int | None = None) -> Response:
+    text = json.dumps(payload, ensure_ascii=False)
+    response = Response(text, status, mimetype="application/json")
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@bp.errorhandler(flow.FlowError)
+def flow_error(error: flow.FlowError):
+    return _json(error.body(), error.status, error.retry_after)
+
+
+@bp.errorhandler(Exception)
+def failed_inside(error: Exception):
+    """Anything else is Switchboard's own failure: JSON still, and no detail that could leak."""
+    if isinstance(error, HTTPException):
+        failure = flow.FlowError(error.code or 500, ErrorKind.BAD_REQUEST, error.description,
+                                 flow.SEE_README)  # fmt: skip
+        return _json(failure.body(), failure.status)
+    current_app.logger.exception("the flow endpoint failed inside Switchboard")
+    db.session.rollback()
+    message = "Switchboard failed while answering; the details are in the server log."
+    failure = flow.FlowError(500, ErrorKind.INTERNAL, message, "See the server log.")
+    return _json(failure.body(), 500)
+
+
+@bp.post("/api/v1/chat/completions")
+def chat_completions():
+    caller = _caller(request.remote_addr or "unknown")
+    try:
+        asked = flow.parse(_body())
+        snap = Snapshot.load(current_app.config, request.host_url)
+        flow.check_models(asked, snap)
+    except flow.FlowError:
+        with transaction():  # refused before asking: still a request made with the token
+            tokens.count_use(caller)
+        raise
+    return _json(flow.answer(asked, caller, snap))
+
+
+def _body() -> bytes:
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+        raise flow.FlowError.bad_request(f"The body is larger than {limit} KB.", 413) from None
+
+
+def _caller(address: str) -> tokens.Caller:
+    """The token the request came with, or a 401 (429 after too many wrong ones)."""
+    if wait := throttle.token_retry_after(address):
+        message = f"Too many requests with a wrong flow token from {address}; try again later."
+        raise flow.FlowError(429, ErrorKind.RATE_LIMITED, message, flow.BEARER_HINT, wait)
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    caller = tokens.caller(token.strip()) if scheme.lower() == "bearer" else None
+    if caller is None:
+        throttle.record_token_failure(address)
+        why = _why_refused(scheme, token)
+        raise flow.FlowError(401, ErrorKind.INVALID_KEY, why, flow.BEARER_HINT)
+    return caller
+
+
+def _why_refused(scheme: str, token: str) -> str:
+    """Why a token was refused, without repeating any of it."""
+    if not scheme:
+        return "No flow token: the request has no 'Authorization: Bearer …' header."
+    if scheme.lower() != "bearer":
+        return "The Authorization header must read 'Bearer ' followed by a flow token."
+    if token.strip().startswith("sk-or-"):
+        return "That is an OpenRouter key, not a flow token: flows get tokens of their own."
+    return "Unknown or revoked flow token."

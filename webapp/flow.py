@@ -1,0 +1,274 @@
+"""The flow endpoint's work: an OpenRouter-style request → the reply pipeline → OpenRouter's shape.
+
+A flow builder's "External API Request" step sends what it would send to OpenRouter; it gets
+back what OpenRouter would answer, from the owner's model table, prompt and key. The request
+is checked first (a clear 400 or 404 before anything is spent); the answer comes from
+`pipeline.ask_model`, logged with channel `flow` like every other call to a model.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from . import catalog, contacts, memory, pipeline, requestlog, tokens
+from .clients.openrouter import MAX_ROUTE_MODELS
+from .clients.openrouter_errors import OpenRouterError
+from .extensions import db, transaction
+from .models import Message
+from .pipeline import Deadline, Snapshot
+from .requestlog import Origin
+from .troubleshooting import ErrorKind, trouble
+
+ROLES = {"system", "developer", "user", "assistant", "tool"}
+SYSTEM = ("system", "developer")
+TUNING = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}  # passed through, within these bounds
+# The status a failure without an error status of its own (an error inside an HTTP 200, no
+# answer at all) is answered with: the one OpenRouter gives that kind.
+STATUS_OF_KIND = {
+    ErrorKind.BAD_REQUEST: 400,
+    ErrorKind.INVALID_KEY: 401,
+    ErrorKind.NO_CREDITS: 402,
+    ErrorKind.MODERATION: 403,
+    ErrorKind.MODEL_NOT_FOUND: 404,
+    ErrorKind.TIMEOUT: 408,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.INTERNAL: 500,
+}
+SEE_README = "See 'Flow builders' in Switchboard's README for a request that works."
+BEARER_HINT = (
+    "Send the header 'Authorization: Bearer sb-…' with a flow token from the Tokens page of "
+    "the admin (or `flask --app wsgi tokens create NAME`). "
+    "The OpenRouter key is not a flow token."
+)
+MODEL_HINT = (
+    "Name a model of the Models page that is not disabled, or 'default' for the default "
+    "model; or turn on 'Flows may name any model ID in the OpenRouter catalog' in Settings."
+)
+
+
+@dataclass
+class FlowError(Exception):
+    """A request the endpoint answers with an error, in OpenRouter's shape plus kind and hint."""
+
+    status: int
+    kind: ErrorKind
+    message: str
+    hint: str
+    retry_after: int | None = None
+
+    @classmethod
+    def upstream(cls, exc: OpenRouterError) -> "FlowError":
+        """The model's failure, with the status OpenRouter gave it (the message is redacted)."""
+        status = exc.http_status if exc.http_status and 400 <= exc.http_status <= 599 else None
+        status = status or STATUS_OF_KIND.get(exc.kind, 502)
+        retry = int(exc.retry_after) + 1 if exc.retry_after else None
+        return cls(status, exc.kind, exc.message, trouble(exc.kind).fix, retry)
+
+    @classmethod
+    def bad_request(cls, message: str, status: int = 400) -> "FlowError":
+        return cls(status, ErrorKind.BAD_REQUEST, message, SEE_README)
+
+    def body(self) -> dict:
+        error = {"code": self.status, "message": self.message, "kind": str(self.kind)}
+        return {"error": error | {"hint": self.hint}}
+
+
+@dataclass
+class FlowRequest:
+    """The parts of an OpenRouter chat request that Switchboard uses."""
+
+    messages: list[dict]
+    models: list[str] = field(default_factory=list)  # empty: the default model and fallbacks
+    extra: dict = field(default_factory=dict)  # temperature, top_p, max_tokens
+    user: str | None = None
+
+
+def parse(raw: bytes) -> FlowRequest:
+    """The request body checked as OpenRouter checks it, or FlowError saying what is wrong."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FlowError.bad_request(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise FlowError.bad_request("The body must be a JSON object with 'messages'.")
+    if body.get("stream"):
+        raise FlowError.bad_request(
+            "Streaming is not supported: leave 'stream' out or set it to false, and the whole "
+            "reply comes in one JSON answer."
+        )
+    request = FlowRequest(_messages(body.get("messages")), _models(body))
+    for name, (low, high) in TUNING.items():
+        if body.get(name) is not None:
+            request.extra[name] = _number(body, name, low, high)
+    if body.get("max_tokens") is not None:
+        request.extra["max_tokens"] = int(_number(body, "max_tokens", 1, 1_000_000, whole=True))
+    user = body.get("user")
+    if user is not None and (not isinstance(user, str) or not 0 < len(user.strip()) <= 128):
+        raise FlowError.bad_request("'user' must be a customer's number or id, 1–128 characters.")
+    request.user = contacts.normalise_number(user) if user else None
+    return request
+
+
+def _messages(messages) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise FlowError.bad_request("'messages' is missing: give a list of {role, content}.")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise FlowError.bad_request(
+                f"messages[{index}] needs a 'role' of {', '.join(sorted(ROLES))}."
+            )
+        if not isinstance(message.get("content"), str | list):
+            raise FlowError.bad_request(f"messages[{index}] needs a 'content' (text).")
+    return messages
+
+
+def _models(body: dict) -> list[str]:
+    """The route the request names: `model` first, then `models`; none for the default."""
+    model, models = body.get("model"), body.get("models") or []
+    if model is not None and not isinstance(model, str):
+        raise FlowError.bad_request("'model' must be a model ID such as openai/gpt-4o-mini.")
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise FlowError.bad_request("'models' must be a list of model IDs.")
+    if len(models) > MAX_ROUTE_MODELS:
+        raise FlowError.bad_request(
+            f"'models' array must have {MAX_ROUTE_MODELS} items or fewer (as on OpenRouter)."
+        )
+    named = [m.strip() for m in [model or "", *models] if m.strip() not in ("", "default")]
+    return list(dict.fromkeys(named))[:MAX_ROUTE_MODELS]
+
+
+def _number(body: dict, name: str, low: float, high: float, whole: bool = False) -> float:
+    value = body[name]
+    wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
+    if wrong_type or (whole and value != int(value)) or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise FlowError.bad_request(f"'{name}' must be {kind} from {low:g} to {high:g}.")
+    return value
+
+
+def check_models(request: FlowRequest, snap: Snapshot) -> None:
+    """Refuse, before anything is spent, a model the owner does not offer to flows."""
+    for model_id in request.models:
+        if snap["flow_any_model"]:
+            try:
+                catalog.check_model_id(model_id)
+                continue
+            except catalog.CatalogError as exc:
+                raise FlowError(404, ErrorKind.MODEL_NOT_FOUND, str(exc), MODEL_HINT) from None
+        if not catalog.usable(model_id):
+            message = f"The model '{model_id}' is not offered to flows by this Switchboard."
+            raise FlowError(404, ErrorKind.MODEL_NOT_FOUND, message, MODEL_HINT)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A flow question kept in a customer's conversation, to be settled with its answer."""
+
+    contact_id: int
+    message_id: int
+
+
+def context(request: FlowRequest, snap: Snapshot) -> tuple[list[dict], Exchange | None]:
+    """The messages for the model: the stored prompt unless the flow sent its own, the
+    customer's memory when `user` names them, then the flow's messages."""
+    leading = 0
+    while leading < len(request.messages) and request.messages[leading]["role"] in SYSTEM:
+        leading += 1
+    has_system = any(m["role"] in SYSTEM for m in request.messages)
+    system = request.messages[:leading] if has_system else [_stored_prompt(snap)]
+    rest = request.messages[leading:]
+    if request.user is None:
+        return [*system, *rest], None
+    known = contacts.find(request.user)
+    past = memory.history(known.id, None, int(snap["memory_turns"])) if known else []
+    return [*system, *past, *rest], _keep_question(request)
+
+
+def _stored_prompt(snap: Snapshot) -> dict:
+    return {"role": "system", "content": snap.prompt}
+
+
+def _keep_question(request: FlowRequest) -> Exchange:
+    """Store the flow's question in the customer's conversation, as being answered."""
+    asked = next((m for m in reversed(request.messages) if m["role"] == "user"), None)
+    with transaction():
+        phone = request.user if request.user.isascii() and request.user.isdigit() else None
+        contact_id, _ = contacts.upsert(request.user, phone=phone)
+        question = Message(contact_id=contact_id, direction="in", author="customer",
+                           text=_text_of(asked), state="processing", channel="flow")  # fmt: skip
+        db.session.add(question)
+        db.session.flush()
+    return Exchange(contact_id, question.id)
+
+
+def _text_of(message: dict | None) -> str | None:
+    content = (message or {}).get("content")
+    if isinstance(content, list):  # parts: text, images…; the conversation keeps the text
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        content = "\n".join(t for t in texts if isinstance(t, str)) or None
+    return content
+
+
+def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
+    """Ask the model and answer in OpenRouter's shape; every outcome is logged and counted."""
+    messages, exchange = context(request, snap)
+    origin = Origin("flow", *((exchange.contact_id, exchange.message_id) if exchange else ()))
+    deadline = Deadline(int(snap["answer_within_seconds"]))
+    db.session.commit()  # the model check's read ends here: no connection waits on the model
+    try:
+        reply = pipeline.ask_model(
+            messages, origin, snap, deadline, model=request.models or None, extra=request.extra
+        )
+    except OpenRouterError as exc:
+        settle(caller, exchange, None, exc)
+        raise FlowError.upstream(exc) from None
+    except Exception as exc:
+        db.session.rollback()
+        why = f"{type(exc).__name__} inside Switchboard; the details are in the server log."
+        failure = OpenRouterError(ErrorKind.INTERNAL, why)
+        logged = requestlog.row(origin, upstream="switchboard", status="error",
+                                error_kind=str(ErrorKind.INTERNAL), error_message=why)  # fmt: skip
+        settle(caller, exchange, logged, failure)
+        raise
+    settle(caller, exchange, reply.log_row(origin), None, reply.result.content)
+    return shaped(reply)
+
+
+def settle(caller, exchange, logged: dict | None, failure, text: str | None = None) -> None:
+    """One short transaction: the log row, the token's count, the conversation's outcome."""
+    with transaction():
+        if logged is not None:
+            requestlog.insert(logged)
+        tokens.count_use(caller)
+        if exchange is None:
+            return
+        question = db.session.get(Message, exchange.message_id)
+        question.state = "failed" if failure else "answered"
+        if failure:
+            question.error_kind, question.error_detail = str(failure.kind), failure.message
+        else:
+            said = Message(contact_id=exchange.contact_id, direction="out", author="bot", text=text,
+                           state="sent", channel="flow", reply_to_id=question.id)  # fmt: skip
+            db.session.add(said)
+
+
+def shaped(reply: pipeline.Answer) -> dict:
+    """The answer as OpenRouter gives it, with the model that really answered."""
+    result = reply.result
+    usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
+    usage["total_tokens"] = sum(n or 0 for n in usage.values())
+    return {
+        "id": result.generation_id or f"gen-sb-{time.time_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model or reply.body["model"],
+        "provider": result.provider,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": result.finish_reason or "stop",
+                "message": {"role": "assistant", "content": result.content},
+            }
+        ],
+        "usage": usage | {"cost": result.cost},
+    }
