@@ -36,6 +36,12 @@ def find(model_id: str) -> AiModel:
     return row
 
 
+def usable(model_id: str) -> bool:
+    """Whether flows and trials may ask this model: it is in the table and enabled."""
+    row = db.session.scalar(select(AiModel).where(AiModel.model_id == model_id.strip()))
+    return row is not None and row.enabled
+
+
 def default_model() -> AiModel | None:
     return db.session.scalar(select(AiModel).where(AiModel.is_default))
 

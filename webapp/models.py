@@ -265,9 +265,7 @@ class TrialCell(db.Model):
     __table_args__ = (Index("ix_trial_cells_state_lease", "state", "lease_until"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    trial_id: Mapped[int] = mapped_column(
-        ForeignKey("trials.id", ondelete="CASCADE"), index=True
-    )
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(String(200))
     question: Mapped[int]  # index into the trial's questions
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))

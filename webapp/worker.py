@@ -1,5 +1,6 @@
 """The worker: turns in flight on a pool of threads, the heartbeat that renews their leases,
-and the periodic jobs (sweeps, dashboard figures, retention); a clean stop on request.
+the periodic jobs (sweeps, dashboard figures, retention), trial cells on a pool of their own
+(webapp/trial_cells.py); a clean stop on request.
 
 Model calls and Graph sends are waits, not work, so a turn is a thread: 128 of them keep
 that many answers in flight for a few megabytes, with code that reads top to bottom and the
@@ -22,6 +23,7 @@ from . import delivery, leases, retention, runs, state, stats
 from .extensions import db
 from .leases import Lease
 from .pipeline import Snapshot
+from .trial_cells import CellRunner
 
 log = logging.getLogger(__name__)
 EXPIRED_EVERY = 1.0  # seconds between looks for turns whose run stopped renewing
@@ -90,11 +92,14 @@ class Worker:
             released = leases.release_dead_holders(socket.gethostname(), self._alive)
             if released:
                 log.warning("took over %s turns a stopped worker left open", released)
+            changes = Changes(db.engine.url)
         self._beat()
         for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
             self._loops.append(thread)
+        self._cells = CellRunner(self.app, self.holder, self.stopping, changes, self.poll)
+        self._cells.start()
         return self
 
     def stop(self) -> None:
@@ -103,6 +108,7 @@ class Worker:
         self._wake.set()
         self._loops[0].join()
         self._pool.shutdown(wait=True)
+        self._cells.stop()
         self._stopped.set()
         for thread in self._loops[1:]:
             thread.join()
