@@ -289,3 +289,33 @@ def test_the_trials_module_starts_a_grid_of_pending_cells(app):
         trial = trials.start([CHEAP, SMART], prompts.current_text(), "typed", "owner", text="Hi")
         assert count(app, TrialCell, TrialCell.trial_id == trial.id) == 2
         assert trials.progress(trial.id) == {"ended": 0, "total": 2, "done": False}
+
+
+def test_a_trial_runs_end_to_end_in_the_browser(page, live_server, trial_app, fake_openrouter):
+    from playwright.sync_api import expect
+
+    from tests.test_browser import sign_in
+
+    fake_openrouter.echo(delay=0.3)  # slow enough to see the page wait for the answers
+    sign_in(page, live_server)
+    page.click("nav >> text=Compare")
+    page.check(f"input[value='{CHEAP}']")
+    page.check(f"input[value='{RETIRED}']")
+    page.fill("#message", "Do you sell bells?")
+    page.fill("#prompt", "You answer for Bram's Bikes.")
+    page.click("text=Run the trial")
+    expect(page.locator("#trial-progress")).to_contain_text("Done: 2 answers.")
+    expect(page.locator(f"td.cell[data-model='{CHEAP}']")).to_contain_text(
+        "echo: Do you sell bells?"
+    )
+    expect(page.locator(f"td.cell[data-model='{RETIRED}']")).to_contain_text("Model not found")
+    expect(page.locator(f"td.totals[data-model='{RETIRED}']")).to_contain_text("1 failed")
+
+    expect(page.locator(f"th[data-model='{CHEAP}'] .badge")).to_have_text("Default")
+    page.locator(f"th[data-model='{RETIRED}'] button:has-text('Make default')").click()
+    expect(page.locator(".flash-success")).to_contain_text(f"{RETIRED} is now the default")
+    page.click("button:has-text('Save as the prompt')")
+    expect(page.locator(".flash-success")).to_contain_text("saved as the prompt")
+    with trial_app.app_context():
+        assert catalog.default_model().model_id == RETIRED
+        assert prompts.current_text() == "You answer for Bram's Bikes."
