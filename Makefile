@@ -36,3 +36,4 @@ format: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/delivery_bench.py
 	$(BIN)/python bench/logs_bench.py
+	$(BIN)/python bench/trials_bench.py
