@@ -170,8 +170,9 @@ class CellRunner:
     worker), so an idle worker spends nothing on trials."""
 
     def __init__(self, app: Flask, holder: str, stopping: threading.Event, changes, poll=0.05):
+        """`changes(url)` tells whether the database may have changed (the worker's Changes)."""
         self.app, self.holder, self.stopping = app, holder, stopping
-        self.changes, self.poll = changes, poll
+        self.changes_for, self.poll = changes, poll
         self.threads = app.config.get("TRIAL_THREADS", THREADS)
         self.in_flight = 0
         self._lock = threading.Lock()
@@ -190,7 +191,7 @@ class CellRunner:
 
     def _loop(self) -> None:
         with self.app.app_context():
-            next_expired = 0.0
+            next_expired, changes = 0.0, self.changes_for(db.engine.url)
             while not self.stopping.is_set():
                 free = self.threads - self.in_flight
                 if free <= 0:
@@ -199,7 +200,7 @@ class CellRunner:
                     continue
                 if time.monotonic() >= next_expired:
                     next_expired = time.monotonic() + EXPIRED_EVERY
-                elif not self.changes.seen():
+                elif not changes.seen():
                     self.stopping.wait(self.poll)
                     continue
                 limit = min(free, CLAIM_BATCH)

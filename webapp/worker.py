@@ -82,6 +82,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="turn")
         self._loops: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping, self._renew_until)
+        self._cells = CellRunner(app, self.holder, self.stopping, Changes, poll)
 
     @property
     def in_flight(self) -> int:
@@ -92,14 +93,12 @@ class Worker:
             released = leases.release_dead_holders(socket.gethostname(), self._alive)
             if released:
                 log.warning("took over %s turns a stopped worker left open", released)
-            changes = Changes(db.engine.url)
         self._beat()
+        self._cells.start()
         for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
             self._loops.append(thread)
-        self._cells = CellRunner(self.app, self.holder, self.stopping, changes, self.poll)
-        self._cells.start()
         return self
 
     def stop(self) -> None:
