@@ -37,3 +37,4 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/delivery_bench.py
 	$(BIN)/python bench/flow_bench.py
 	$(BIN)/python bench/logs_bench.py
+	$(BIN)/python bench/trials_bench.py

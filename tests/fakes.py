@@ -196,6 +196,7 @@ class FakeOpenRouter(FakeServer):
     def __init__(self):
         super().__init__()
         self.echo_delay: float | None = None
+        self.failing: dict[str, CannedResponse] = {}
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
 
@@ -207,7 +208,15 @@ class FakeOpenRouter(FakeServer):
         """Answer every chat request that has nothing queued with 'echo: <last user text>'."""
         self.echo_delay = delay
 
+    def fail_model(self, model: str, fixture_name: str, status: int) -> None:
+        """Answer every chat request for `model` with this recorded error, whatever is queued."""
+        self.failing[model] = _canned(status, fixture_bytes(fixture_name), None, 0.0, None)
+
     def _respond_to(self, request: RecordedRequest) -> CannedResponse:
+        if request.path == CHAT_PATH and request.json().get("model") in self.failing:
+            with self._lock:
+                self.requests.append(request)
+            return self.failing[request.json()["model"]]
         canned = super()._respond_to(request)
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
             asked = request.json()["messages"][-1]["content"]

@@ -1,6 +1,6 @@
 """The context of a turn: the system prompt, the customer's recent exchanges, the new messages."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select
 
@@ -10,6 +10,7 @@ from .models import Message, utcnow
 MEMORY_WINDOW = timedelta(hours=24)
 # Replies the customer never got are not part of the conversation the model remembers.
 NOT_SAID = ("queued", "sending", "failed")
+LATEST = 2**62  # larger than any message id: nothing is left out for coming later
 
 
 M = Message.__table__.c
@@ -19,6 +20,7 @@ EARLIER = (
         M.contact_id == bindparam("contact"),
         M.text.is_not(None),
         M.created_at >= bindparam("since"),
+        M.id < bindparam("before"),
         or_(M.direction == "in", M.state.not_in(NOT_SAID)),
         M.state != "received",  # arrived after this turn took its messages
         or_(M.turn_id.is_(None), M.turn_id != bindparam("turn")),  # this turn's own
@@ -28,13 +30,17 @@ EARLIER = (
 )
 
 
-def history(contact_id: int, turn_id: int | None, turns: int) -> list[dict]:
-    """The last `turns` exchanges of the last 24 hours, oldest first (`turn_id`'s own left
-    out), as chat messages."""
+def history(
+    contact_id: int, turn_id: int | None, turns: int, asked: tuple[int, datetime] | None = None
+) -> list[dict]:
+    """The last `turns` exchanges of the 24 hours before now (or before `asked`, a message's id
+    and time: the memory that message had, nothing later), oldest first, `turn_id`'s own left
+    out, as chat messages."""
     found: list[dict] = []
     if not turns:
         return found
-    values = {"contact": contact_id, "since": utcnow() - MEMORY_WINDOW,
+    before, at = asked or (LATEST, utcnow())
+    values = {"contact": contact_id, "since": at - MEMORY_WINDOW, "before": before,
               "turn": -1 if turn_id is None else turn_id, "rows": turns * 2}  # fmt: skip
     rows = db.session.execute(EARLIER, values).all()
     db.session.commit()  # no connection is held while the model thinks
@@ -48,9 +54,15 @@ def history(contact_id: int, turn_id: int | None, turns: int) -> list[dict]:
 
 
 def context(
-    prompt: str, contact_id: int, turn_id: int | None, texts: list[str], turns: int
+    prompt: str,
+    contact_id: int,
+    turn_id: int | None,
+    texts: list[str],
+    turns: int,
+    asked: tuple[int, datetime] | None = None,
 ) -> list[dict]:
-    """System prompt, the customer's recent exchanges, then the new messages as one user
-    message."""
+    """System prompt, the customer's recent exchanges (see `history`), then the new messages
+    as one user message."""
     new = {"role": "user", "content": "\n\n".join(texts)}
-    return [{"role": "system", "content": prompt}, *history(contact_id, turn_id, turns), new]
+    past = history(contact_id, turn_id, turns, asked)
+    return [{"role": "system", "content": prompt}, *past, new]

@@ -271,3 +271,55 @@ class FlowTokenFailure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Trial(db.Model):
+    """A side-by-side run of models (and maybe a draft prompt) on typed or replayed questions.
+
+    `questions` is JSON: [{"text", "message_id", "contact_id"}], one per row of the grid.
+    `prompt` is the draft the owner tried, or None for the saved prompt. `state`: running → done.
+    """
+
+    __tablename__ = "trials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str | None] = mapped_column(Text)
+    models: Mapped[str] = mapped_column(Text)  # JSON list of model IDs, in column order
+    source: Mapped[str] = mapped_column(String(16))  # typed, replay
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    last_n: Mapped[int | None]
+    questions: Mapped[str] = mapped_column(Text)  # JSON
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+
+
+class TrialCell(db.Model):
+    """One model's answer to one question of a trial, claimed by a worker like a turn is.
+
+    `state`: pending → running → done | failed. A running cell whose `lease_until` passed
+    (its worker died) is claimed again; every write of a run is conditional on its `token`.
+    """
+
+    __tablename__ = "trial_cells"
+    __table_args__ = (Index("ix_trial_cells_state_lease", "state", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    question: Mapped[int]  # index into the trial's questions
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reply: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int | None]
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    cost: Mapped[float | None]
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    token: Mapped[str | None] = mapped_column(String(32))
+    holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(default=0)
+    finished_at: Mapped[datetime | None]

@@ -1,6 +1,6 @@
 """The worker: turns in flight on a pool of threads, the heartbeat that renews their leases,
-and the periodic jobs (sweeps, dashboard figures, retention, the model catalog); a clean stop
-on request.
+the periodic jobs (sweeps, dashboard figures, retention, the model catalog), trial cells on a
+pool of their own (webapp/trial_cells.py); a clean stop on request.
 
 Model calls and Graph sends are waits, not work, so a turn is a thread: 128 of them keep
 that many answers in flight for a few megabytes, with code that reads top to bottom and the
@@ -23,6 +23,7 @@ from . import checks, delivery, leases, retention, runs, state, stats
 from .extensions import db
 from .leases import Lease
 from .pipeline import Snapshot
+from .trial_cells import CellRunner
 
 log = logging.getLogger(__name__)
 EXPIRED_EVERY = 1.0  # seconds between looks for turns whose run stopped renewing
@@ -82,6 +83,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="turn")
         self._loops: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping, self._renew_until)
+        self._cells = CellRunner(app, self.holder, self.stopping, Changes, poll)
 
     @property
     def in_flight(self) -> int:
@@ -93,6 +95,7 @@ class Worker:
             if released:
                 log.warning("took over %s turns a stopped worker left open", released)
         self._beat()
+        self._cells.start()
         for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
@@ -105,6 +108,7 @@ class Worker:
         self._wake.set()
         self._loops[0].join()
         self._pool.shutdown(wait=True)
+        self._cells.stop()
         self._stopped.set()
         for thread in self._loops[1:]:
             thread.join()

@@ -3,13 +3,18 @@
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    IntegerField,
     PasswordField,
+    RadioField,
     SearchField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..settings import SPECS
 
@@ -80,4 +85,41 @@ class TokenForm(FlaskForm):
         "Name",
         validators=[DataRequired(), Length(max=64)],
         description="Where the token is used, e.g. 'wa-expert support flow'.",
+    )
+
+
+class TrialForm(FlaskForm):
+    """A trial's models, prompt and questions; the trials module checks the values it needs
+    the database for (usable models, a known customer, messages to replay)."""
+
+    models = SelectMultipleField(
+        "Models (up to 6)",
+        validate_choice=False,  # the trials module says which model is not usable, and why
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    prompt = TextAreaField(
+        "System prompt",
+        validators=[Length(max=20000)],
+        description="The saved prompt; edit it to try a draft (the saved prompt stays as is).",
+    )
+    source = RadioField(
+        "Ask",
+        choices=[
+            SelectChoice("typed", "A message I type"),
+            SelectChoice("replay", "The last real customer messages"),
+        ],
+        default="typed",
+    )
+    message = TextAreaField("Message", validators=[Length(max=20000)])
+    customer = StringField(
+        "As customer (optional)",
+        validators=[Length(max=100)],
+        description="A customer's number: the models see what that customer said before.",
+    )
+    last_n = IntegerField(
+        "How many messages",
+        validators=[Optional()],
+        default=5,
+        description="1 to 20; each is asked with the memory it had when it came.",
     )

@@ -1,0 +1,232 @@
+"""The worker's side of trials: claim pending cells, ask each cell's model, write its answer.
+
+Cells are claimed like turns: a conditional UPDATE (… WHERE state = 'pending', or 'running'
+with its lease run out) that exactly one worker wins, with rows another worker is claiming
+skipped on PostgreSQL (FOR UPDATE SKIP LOCKED). The claim's token fences the answer's write.
+A cell's lease covers its whole answer ('Answer within' and a margin), so no heartbeat renews
+it: the cell of a worker that died is claimed again when the lease runs out, MAX_RUNS times
+at most. Each cell asks one model through the reply pipeline, without fallback: a trial
+compares models, so a failure is shown, not hidden behind another model's answer.
+"""
+
+import json
+import logging
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, has_app_context
+from sqlalchemy import and_, bindparam, exists, or_, select, update
+
+from . import pipeline, requestlog, settings, trials
+from .clients.openrouter_errors import OpenRouterError
+from .crypto import UNREADABLE, SecretUnreadable
+from .extensions import db
+from .models import Trial, TrialCell, utcnow
+from .pipeline import Deadline, Snapshot
+from .requestlog import Origin
+from .troubleshooting import ErrorKind
+
+log = logging.getLogger(__name__)
+THREADS = 24  # cells in flight per worker: 120 one-second cells take about five seconds
+CLAIM_BATCH = 8
+EXPIRED_EVERY = 5.0  # seconds between looks for cells whose worker stopped
+LEASE_MARGIN = 30.0  # seconds past the cell's own deadline before another worker takes it
+MAX_RUNS = 3
+INSIDE = "Switchboard failed while asking this model; the server log has the details."
+
+C, TR = TrialCell.__table__.c, Trial.__table__.c
+CLAIMABLE = or_(C.state == "pending", and_(C.state == "running", C.lease_until < bindparam("now")))
+READY = (
+    select(C.id)
+    .where(CLAIMABLE)
+    .order_by(C.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+TAKE = (
+    update(TrialCell.__table__)
+    .where(C.id == bindparam("cell"), CLAIMABLE)
+    .values(
+        state="running",
+        token=bindparam("new_token"),
+        holder=bindparam("new_holder"),
+        lease_until=bindparam("until"),
+        runs=C.runs + 1,
+    )
+    .returning(C.trial_id, C.model, C.question, C.runs)
+)
+# The trial's row is locked before its cells are counted: of two workers ending its last two
+# cells at once on PostgreSQL, the second counts after the first committed.
+LOCK_TRIAL = select(TR.id).where(TR.id == bindparam("trial")).with_for_update()
+UNFINISHED = exists().where(C.trial_id == bindparam("trial"), C.state.in_(("pending", "running")))
+TRIAL_DONE = (
+    update(Trial.__table__)
+    .where(TR.id == bindparam("trial"), TR.state == "running", ~UNFINISHED)
+    .values(state="done", finished_at=bindparam("at"))
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    cell_id: int
+    trial_id: int
+    model: str
+    question: int
+    runs: int
+    token: str
+
+
+def claim(holder: str, limit: int) -> list[Claim]:
+    """Up to `limit` cells for this worker, pending ones and those of stopped workers."""
+    now = utcnow()
+    ready = db.session.scalars(READY, {"now": now, "limit": limit}).all()
+    if not ready:
+        db.session.commit()
+        return []
+    answer_within = float(settings.get("answer_within_seconds"))
+    until = now + timedelta(seconds=answer_within + LEASE_MARGIN)
+    claims = []
+    for cell_id in ready:
+        token = secrets.token_hex(16)
+        values = {"cell": cell_id, "now": now, "new_token": token, "new_holder": holder,
+                  "until": until}  # fmt: skip
+        if row := db.session.execute(TAKE, values).first():
+            claims.append(Claim(cell_id, row.trial_id, row.model, row.question, row.runs, token))
+    db.session.commit()
+    return claims
+
+
+def run(claim: Claim, config) -> None:
+    """Answer the cell and write the answer, or the failure, where the owner sees it."""
+    try:
+        if claim.runs > MAX_RUNS:
+            why = f"Switchboard stopped {MAX_RUNS} times while asking this model."
+            _finish(claim, state="failed", error_kind=str(ErrorKind.INTERNAL), error_message=why)
+        else:
+            _ask(claim, config)
+    except Exception as exc:
+        log.exception("trial cell %s failed inside Switchboard", claim.cell_id)
+        db.session.rollback()
+        why = UNREADABLE if isinstance(exc, SecretUnreadable) else INSIDE
+        try:
+            _finish(claim, state="failed", error_kind=str(ErrorKind.INTERNAL), error_message=why)
+        except Exception:
+            log.exception("trial cell %s could not be ended; its lease will run out", claim.cell_id)
+    finally:
+        db.session.close()
+
+
+def _ask(claim: Claim, config) -> None:
+    trial = db.session.get(Trial, claim.trial_id)
+    draft, question = trial.prompt, json.loads(trial.questions)[claim.question]
+    snap = Snapshot.load(config)  # commits: no transaction is open while the model thinks
+    messages = trials.context(draft or snap.prompt, question, int(snap["memory_turns"]))
+    origin = Origin("playground", question["contact_id"])
+    deadline = Deadline(int(snap["answer_within_seconds"]))
+    try:
+        answer = pipeline.ask_model(messages, origin, snap, deadline, model=claim.model)
+    except OpenRouterError as exc:
+        _finish(claim, state="failed", error_kind=str(exc.kind), error_message=exc.message)
+        return
+    row = answer.log_row(origin)  # the cost shown is the logged one, whatever filled it in
+    _finish(
+        claim,
+        row,
+        state="done",
+        reply=answer.result.content,
+        latency_ms=row["v_latency_ms"],
+        prompt_tokens=row["v_prompt_tokens"],
+        completion_tokens=row["v_completion_tokens"],
+        cost=row["v_cost"],
+    )
+
+
+def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:
+    """Write the cell's outcome (and its log row) if the claim still holds it; end the trial
+    with its last cell."""
+    held = db.session.execute(
+        update(TrialCell.__table__)
+        .where(C.id == claim.cell_id, C.token == claim.token, C.state == "running")
+        .values(finished_at=utcnow(), lease_until=None, **values)
+    ).rowcount
+    if not held:  # it outlived its lease and another worker took it: theirs is the answer
+        db.session.rollback()
+        log.warning("trial cell %s was taken over by another worker", claim.cell_id)
+        return
+    if log_row is not None:
+        requestlog.insert(log_row)
+    db.session.execute(LOCK_TRIAL, {"trial": claim.trial_id})
+    db.session.execute(TRIAL_DONE, {"trial": claim.trial_id, "at": utcnow()})
+    db.session.commit()
+
+
+class CellRunner:
+    """The worker's trials loop: its own thread claims cells while its pool has room, and
+    looks at the database only when something was written (or to find cells of a stopped
+    worker), so an idle worker spends nothing on trials."""
+
+    def __init__(self, app: Flask, holder: str, stopping: threading.Event, changes, poll=0.05):
+        """`changes(url)` tells whether the database may have changed (the worker's Changes)."""
+        self.app, self.holder, self.stopping = app, holder, stopping
+        self.changes_for, self.poll = changes, poll
+        self.threads = app.config.get("TRIAL_THREADS", THREADS)
+        self.in_flight = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="trial")
+        self._thread = threading.Thread(target=self._loop, name="trials_loop", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Called once `stopping` is set: claim nothing more, finish the cells in flight."""
+        self._wake.set()
+        self._thread.join()
+        self._pool.shutdown(wait=True)
+
+    def _loop(self) -> None:
+        with self.app.app_context():
+            next_expired, changes = 0.0, self.changes_for(db.engine.url)
+            while not self.stopping.is_set():
+                free = self.threads - self.in_flight
+                if free <= 0:
+                    self._wake.wait(self.poll)
+                    self._wake.clear()
+                    continue
+                if time.monotonic() >= next_expired:
+                    next_expired = time.monotonic() + EXPIRED_EVERY
+                elif not changes.seen():
+                    self.stopping.wait(self.poll)
+                    continue
+                limit = min(free, CLAIM_BATCH)
+                claimed = self._claim(limit)
+                for one in claimed:
+                    with self._lock:
+                        self.in_flight += 1
+                    self._pool.submit(self._run, one)
+                if len(claimed) < limit:
+                    self.stopping.wait(self.poll)
+
+    def _claim(self, limit: int) -> list[Claim]:
+        try:
+            return claim(self.holder, limit)
+        except Exception:
+            db.session.rollback()
+            log.exception("claiming trial cells failed; trying again in a moment")
+            self.stopping.wait(1)
+            return []
+
+    def _run(self, one: Claim) -> None:
+        if not has_app_context():
+            self.app.app_context().push()  # one per pool thread, kept for its life
+        try:
+            run(one, self.app.config)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            self._wake.set()
