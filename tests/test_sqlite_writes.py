@@ -6,51 +6,67 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# A process that waits `start` seconds, takes the write turn, holds it `hold` seconds, and
-# prints when it got it.
+# A process that says "waiting", takes the write turn, says when it got it, holds it until
+# told (a line on its stdin) if it is to hold it, then gives it back.
 WRITER = """
 import sys, time
 sys.path.insert(0, {root!r})
 from webapp import sqlite_writes
 sqlite_writes.DEFER = {defer}
 turn = sqlite_writes.WriteTurn({database!r})
-time.sleep({start})
+print("waiting", flush=True)
 turn.take()
 print(time.monotonic(), flush=True)
-time.sleep({hold})
+if {hold}:
+    sys.stdin.readline()
 turn.give()
 """
 
 
-def writer(database: Path, start: float, hold: float, defer: bool = False) -> subprocess.Popen:
-    code = WRITER.format(root=str(ROOT), database=str(database), start=start, hold=hold,
-                         defer=defer)  # fmt: skip
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+class Writer:
+    def __init__(self, database: Path, defer: bool = False, hold: bool = True):
+        code = WRITER.format(root=str(ROOT), database=str(database), defer=defer, hold=hold)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout.readline() == "waiting\n"
 
+    def got_turn_at(self) -> float:
+        return float(self.process.stdout.readline())
 
-def got_turn_at(process: subprocess.Popen) -> float:
-    out, _ = process.communicate(timeout=20)
-    return float(out)
+    def give(self) -> None:
+        self.process.communicate("give\n", timeout=20)
 
 
 def test_one_process_writes_at_a_time(tmp_path):
     database = tmp_path / "switchboard.db"
-    first, second = writer(database, 0.0, 0.6), writer(database, 0.2, 0.0)
-    started = time.monotonic()
-    assert got_turn_at(second) - started > 0.5  # it waited for the first to finish
-    got_turn_at(first)
+    first = Writer(database)
+    first.got_turn_at()
+    second = Writer(database)
+    time.sleep(0.3)
+    given = time.monotonic()
+    first.give()
+    assert second.got_turn_at() > given  # it waited for the first to finish
+    second.give()
 
 
 def test_a_waiting_webhook_writes_before_the_worker(tmp_path):
     database = tmp_path / "switchboard.db"
-    holder = writer(database, 0.0, 0.8)
-    worker = writer(database, 0.2, 0.0, defer=True)  # waits first…
-    web = writer(database, 0.4, 0.0)  # …but the web server's write goes first
-    assert got_turn_at(web) < got_turn_at(worker)
-    got_turn_at(holder)
+    holder = Writer(database)
+    holder.got_turn_at()
+    workers = [Writer(database, defer=True, hold=False) for _ in range(3)]  # they wait first…
+    web = Writer(database, hold=False)  # …but the web server's write goes first
+    time.sleep(0.3)  # all are in take() by now, past their "waiting"
+    holder.give()
+    web_at = web.got_turn_at()
+    assert all(web_at < worker.got_turn_at() for worker in workers)
+    for process in (web, *workers):
+        process.give()
 
 
 def test_the_worker_writes_at_once_when_nobody_else_waits(tmp_path):
     database = tmp_path / "switchboard.db"
     started = time.monotonic()
-    assert got_turn_at(writer(database, 0.0, 0.0, defer=True)) - started < 5
+    alone = Writer(database, defer=True)
+    assert alone.got_turn_at() - started < 5
+    alone.give()

@@ -17,6 +17,7 @@ from flask.cli import ScriptInfo, with_appcontext
 
 RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: first, longest
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # A flow request holds its thread while the model answers: with a few dozen flows waiting on a
 # slow model, webhooks and the admin must still find a free thread.
 WEB_THREADS = 48
@@ -28,12 +29,12 @@ def _raise_interrupt(_signum, _frame):
 
 def _stop_on_signals() -> None:
     # SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _raise_interrupt)
 
 
 def _ignore_stop_signals() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
 
@@ -119,9 +120,13 @@ def worker(threads: int | None) -> None:
     sqlite_writes.DEFER = True
     running = Worker(current_app._get_current_object(), threads)
     _stop_on_signals()
+    # A stop signal that comes while the worker starts waits until it has started (its threads
+    # inherit the mask: only this one ever takes the signal), then stops it like any other.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     running.start()
     click.echo(f"Worker: up to {running.threads} answers in flight.")
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
