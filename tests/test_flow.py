@@ -1,16 +1,17 @@
 """The flow endpoint: a flow builder's OpenRouter request, answered by Switchboard's pipeline."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tests.fakes import CHAT_PATH
 from tests.test_openrouter import FIXTURE_ERRORS
-from webapp import catalog, prompts, settings, tokens
+from webapp import catalog, contacts, delivery, prompts, settings, tokens
 from webapp.extensions import db
 from webapp.flow import STATUS_OF_KIND
-from webapp.models import Contact, Message, RequestLog
+from webapp.models import Contact, Message, RequestLog, utcnow
 from webapp.troubleshooting import trouble
 
 URL = "/api/v1/chat/completions"
@@ -235,6 +236,23 @@ def test_a_question_the_model_could_not_answer_is_marked_failed_in_the_conversat
     ask(GUIDE_BODY | {"user": CUSTOMER})
     [question] = rows(whatsapp, Message)
     assert (question.state, question.error_kind) == ("failed", "no_credits")
+
+
+def test_a_flow_question_a_crash_left_unanswered_is_marked_failed_by_the_sweep(whatsapp):
+    with whatsapp.app_context():
+        contact_id, _ = contacts.upsert("31612345678", phone="31612345678")
+        for minutes, text in ((16, "Left by a crash"), (1, "Still being answered")):
+            at = utcnow() - timedelta(minutes=minutes)
+            db.session.add(Message(contact_id=contact_id, direction="in", author="customer",
+                                   text=text, state="processing", channel="flow",
+                                   created_at=at, updated_at=at))  # fmt: skip
+        db.session.commit()
+        delivery.sweep()
+    states = [(m.text, m.state, m.error_kind) for m in rows(whatsapp, Message)]
+    assert states == [
+        ("Left by a crash", "failed", "internal"),
+        ("Still being answered", "processing", None),
+    ]
 
 
 @pytest.mark.parametrize(("fixture", "expected"), FIXTURE_ERRORS.items())

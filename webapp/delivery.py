@@ -31,6 +31,13 @@ INTERRUPTED = (
     "got it. It was not sent again, to avoid a double answer."
 )
 NOT_SENT = "Not sent: the part before it could not be sent."
+# A flow's question is answered while its request waits: longer than 'Answer within' can be
+# (10 minutes at most), and the request that was waiting is gone.
+FLOW_ABANDONED_AFTER = timedelta(minutes=15)
+FLOW_INTERRUPTED = (
+    "Switchboard stopped while the flow waited for this answer; the flow got an error, not a "
+    "reply, and may ask again."
+)
 
 
 class Part(NamedTuple):
@@ -245,7 +252,8 @@ def send_again(message_id: int, client: WhatsAppClient, retry: Retry) -> Sent:
 
 
 def sweep() -> dict[str, int]:
-    """The worker's periodic tidying: statuses that can apply now, sends a crash abandoned."""
+    """The worker's periodic tidying: statuses that can apply now, sends and flow questions a
+    crash abandoned."""
     applied = statuses.apply_pending()
     stale = utcnow() - ABANDONED_AFTER
     team = Message.direction == "out", Message.turn_id.is_(None), Message.updated_at < stale
@@ -260,6 +268,13 @@ def sweep() -> dict[str, int]:
         .where(*team, Message.state == "queued")
         .values(state="failed", error_detail=NOT_SENT, updated_at=utcnow())
     )
+    db.session.execute(
+        update(Message)
+        .where(Message.channel == "flow", Message.state == "processing",
+               Message.updated_at < utcnow() - FLOW_ABANDONED_AFTER)
+        .values(state="failed", error_kind=str(ErrorKind.INTERNAL),
+                error_detail=FLOW_INTERRUPTED, updated_at=utcnow())
+    )  # fmt: skip
     dropped = statuses.drop_unmatched()
     db.session.commit()
     return {"statuses_applied": applied, "sends_unknown": unknown, "statuses_dropped": dropped}
