@@ -2,6 +2,7 @@
 
 import html
 import re
+import socket
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from tests.test_models_table import STARTING_IDS as SEVEN
 from webapp import catalog, prompts, trial_cells, trials
 from webapp.extensions import db
 from webapp.models import PromptVersion, RequestLog, Trial, TrialCell, utcnow
+from webapp.worker import Worker
 
 CHEAP, SMART = "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-6"
 RETIRED = "perplexity/sonar"
@@ -272,6 +274,21 @@ def test_a_cell_whose_worker_stopped_is_claimed_again_once_its_lease_runs_out(ad
         assert db.session.get(TrialCell, lost.cell_id).state == "running"
         trial_cells._finish(again, state="done", reply="the answer")
         assert db.session.get(Trial, trial_id).state == "done"
+
+
+def test_a_restarted_worker_takes_the_answers_its_dead_predecessor_held_at_once(
+    admin, whatsapp, fake_openrouter
+):
+    fake_openrouter.echo()
+    trial_id = started(admin, whatsapp, models=[CHEAP])
+    host, gone = socket.gethostname(), 2**22 + 1  # above Linux's highest pid: never alive
+    with whatsapp.app_context():
+        trial_cells.claim(f"{host}:{gone}", 8)
+    worker = Worker(whatsapp, threads=2, poll=0.01).start()  # its lease has not run out…
+    try:
+        finished(whatsapp, trial_id)  # …yet the restart answers it without waiting
+    finally:
+        worker.stop()
 
 
 @pytest.mark.parametrize("path", ["/admin/trials", "/admin/trials/1", "/admin/trials/1/progress"])

@@ -18,7 +18,7 @@ from functools import cache
 from sqlalchemy import bindparam, exists, func, select, update
 
 from .extensions import db, dialect_insert, transaction
-from .models import Message, Turn, utcnow
+from .models import Message, TrialCell, Turn, utcnow
 
 T, M = Turn.__table__.c, Message.__table__.c
 OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == "open")
@@ -175,19 +175,24 @@ def renew(tokens: list[str], lease_for: timedelta) -> set[str]:
 
 
 def release_dead_holders(host: str, alive) -> int:
-    """Turns held by worker processes of this host that are gone (`alive(pid)` is False) are
-    made claimable now, instead of when their lease runs out: a restart picks them up at once."""
-    mine = Turn.holder.startswith(f"{host}:", autoescape=True)
-    holders = db.session.scalars(
-        select(Turn.holder).where(Turn.state == "open", mine).distinct()
-    ).all()
-    dead = [h for h in holders if not alive(int(h.rsplit(":", 1)[1]))]
-    released = 0
-    if dead:
-        released = db.session.execute(
-            update(Turn)
-            .where(Turn.state == "open", Turn.holder.in_(dead))
-            .values(lease_until=utcnow() - timedelta(seconds=1))
-        ).rowcount
+    """Turns and trial answers held by worker processes of this host that are gone
+    (`alive(pid)` is False) are made claimable now, instead of when their lease runs out: a
+    restart picks them up at once."""
+    released = _release(Turn, "open", host, alive) + _release(TrialCell, "running", host, alive)
     db.session.commit()
     return released
+
+
+def _release(model, held: str, host: str, alive) -> int:
+    mine = model.holder.startswith(f"{host}:", autoescape=True)
+    holders = db.session.scalars(
+        select(model.holder).where(model.state == held, mine).distinct()
+    ).all()
+    dead = [h for h in holders if not alive(int(h.rsplit(":", 1)[1]))]
+    if not dead:
+        return 0
+    return db.session.execute(
+        update(model)
+        .where(model.state == held, model.holder.in_(dead))
+        .values(lease_until=utcnow() - timedelta(seconds=1))
+    ).rowcount

@@ -93,7 +93,7 @@ class Worker:
         with self.app.app_context():
             released = leases.release_dead_holders(socket.gethostname(), self._alive)
             if released:
-                log.warning("took over %s turns a stopped worker left open", released)
+                log.warning("took over %s turns and trial answers a stopped worker left", released)
         self._beat()
         self._cells.start()
         for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop):
