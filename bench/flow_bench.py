@@ -6,6 +6,10 @@ answers after a fixed delay, and only ever talks to 127.0.0.1. The same requests
 same 20 concurrent senders, go straight to the fake (the baseline) and through Switchboard's
 flow endpoint, in alternating rounds of the same run, so a busy machine weighs on both alike.
 
+Two runs: a model that always takes exactly 200 ms, so the 20 answers of a round land in
+the same millisecond and queue for the web process (the worst case), and one whose time
+varies by ±50 ms, as a real model's does.
+
     .venv/bin/python bench/flow_bench.py            (or: make bench)
 """
 
@@ -64,9 +68,9 @@ def flow_token(server: Server) -> str:
     return output.split()[-1]
 
 
-def run(requests_per_side: int, rounds: int, model_ms: float) -> dict:
+def run(requests_per_side: int, rounds: int, model_ms: float, spread_ms: float) -> dict:
     with FakeOpenRouter() as openrouter, FakeGraph() as graph, tempfile.TemporaryDirectory() as d:
-        openrouter.echo(delay=model_ms / 1000)
+        openrouter.echo(delay=model_ms / 1000, spread=spread_ms / 1000)
         server = Server(ROOT, sys.executable, d, openrouter, graph)
         try:
             token = flow_token(server)
@@ -85,7 +89,7 @@ def run(requests_per_side: int, rounds: int, model_ms: float) -> dict:
     p50 = (percentile(flow, 0.5), percentile(baseline, 0.5))
     p99 = (percentile(flow, 0.99), percentile(baseline, 0.99))
     return {
-        "run": f"flow-{SENDERS}-concurrent-{model_ms:g}ms-model",
+        "run": f"flow-{SENDERS}-concurrent-{model_ms:g}ms-model-spread-{spread_ms:g}ms",
         "requests_each": len(flow),
         "flow_ms_p50": p50[0],
         "baseline_ms_p50": p50[1],
@@ -103,7 +107,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per side (default 2000)")
     parser.add_argument("--model-ms", type=float, default=200, help="the fake model's latency")
     args = parser.parse_args()
-    print(json.dumps(run(args.requests, 4, args.model_ms)), flush=True)
+    for spread_ms in (0, 50):
+        print(json.dumps(run(args.requests, 4, args.model_ms, spread_ms)), flush=True)
 
 
 if __name__ == "__main__":

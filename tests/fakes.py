@@ -1,6 +1,7 @@
 """Loopback fake HTTP servers (real sockets on 127.0.0.1) standing in for OpenRouter and Meta."""
 
 import json
+import random
 import socket
 import threading
 import time
@@ -137,6 +138,9 @@ class FakeServer:
 def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # needed for chunked bodies
+        # Headers and body go out in two writes: with Nagle's algorithm the body would wait
+        # for the client's delayed ACK of the headers, 40 ms on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def do_GET(self):
             self._serve()
@@ -196,6 +200,7 @@ class FakeOpenRouter(FakeServer):
     def __init__(self):
         super().__init__()
         self.echo_delay: float | None = None
+        self.echo_spread = 0.0
         self.failing: dict[str, CannedResponse] = {}
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
@@ -204,9 +209,10 @@ class FakeOpenRouter(FakeServer):
     def base_url(self) -> str:
         return self.url + "/api/v1"
 
-    def echo(self, delay: float = 0.0) -> None:
-        """Answer every chat request that has nothing queued with 'echo: <last user text>'."""
-        self.echo_delay = delay
+    def echo(self, delay: float = 0.0, spread: float = 0.0) -> None:
+        """Answer every chat request that has nothing queued with 'echo: <last user text>',
+        after `delay` seconds, give or take up to `spread` (as a real model's time varies)."""
+        self.echo_delay, self.echo_spread = delay, spread
 
     def fail_model(self, model: str, fixture_name: str, status: int) -> None:
         """Answer every chat request for `model` with this recorded error, whatever is queued."""
@@ -221,7 +227,8 @@ class FakeOpenRouter(FakeServer):
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
             asked = request.json()["messages"][-1]["content"]
             body = completion(f"echo: {asked}", request.json()["model"])
-            return _canned(200, body, None, self.echo_delay, None)
+            delay = self.echo_delay + random.uniform(-self.echo_spread, self.echo_spread)
+            return _canned(200, body, None, max(delay, 0.0), None)
         return canned
 
     def reply(self, content: str, model: str = "openai/gpt-4o-mini", **usage) -> None:
