@@ -177,9 +177,11 @@ def test_key_test_with_a_wrong_key_explains_the_fix(admin, app, fake_openrouter)
     page = admin.post("/admin/settings/test-key", follow_redirects=True).get_data(as_text=True)
     assert "The key test failed." in page
     assert "invalid_key" in page
-    assert "User not found." in page
     assert "sk-or-" in page  # the fix tells what a key looks like
     assert KEY not in page
+    # The fake is not openrouter.ai: its own words are not repeated, only their kind.
+    assert "User not found." not in page
+    assert "The answer came from 127.0.0.1, not from OpenRouter" in page
 
 
 def test_key_test_without_a_saved_key_says_so(admin):

@@ -2,7 +2,7 @@
 
 from flask import current_app, has_request_context, request
 
-from . import catalog, catalog_data, settings, state
+from . import catalog, catalog_data, destinations, settings, state
 from .clients.openrouter import OpenRouterClient, closest_model_ids
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import SecretUnreadable
@@ -22,6 +22,17 @@ def _failure(kind: ErrorKind | str, message: str) -> dict:
     return {"ok": False, "kind": str(kind), "message": message, "fix": trouble(kind).fix}
 
 
+def _shown(exc: OpenRouterError) -> str:
+    """What a page may repeat of a failed check: the words of a server other than OpenRouter
+    are not shown (the admin may not have chosen that host; its answer could say anything),
+    only their kind. Failures that never got an answer are described in our own words."""
+    base_url = str(settings.get("openrouter_base_url"))
+    if exc.http_status is None or destinations.is_openrouter(base_url):
+        return exc.message
+    host = destinations.host_of(base_url)[1]
+    return f"The answer came from {host}, not from OpenRouter: only its kind is shown here."
+
+
 def test_key() -> dict:
     """Ask OpenRouter about the stored key and remember the answer for the dashboard."""
     try:
@@ -31,12 +42,14 @@ def test_key() -> dict:
     except SecretUnreadable as exc:
         return state.record("key_test", _failure(ErrorKind.INVALID_KEY, str(exc)))
     except OpenRouterError as exc:
-        return state.record("key_test", _failure(exc.kind, exc.message))
+        return state.record("key_test", _failure(exc.kind, _shown(exc)))
+    base_url = str(settings.get("openrouter_base_url"))
     return state.record(
         "key_test",
         {
             "ok": True,
-            "label": info.label,
+            # A label is the server's own words: shown only when OpenRouter said it.
+            "label": info.label if destinations.is_openrouter(base_url) else None,
             "usage": info.usage,
             "limit": info.limit,
             "limit_remaining": info.limit_remaining,
@@ -53,9 +66,10 @@ def check_catalog(timeout: float | None = None) -> dict:
         if timeout is not None:
             client.timeout = min(client.timeout, timeout)
         fetched = catalog_data.store(client.list_models())
-    except (OpenRouterError, SecretUnreadable) as exc:
-        kind = getattr(exc, "kind", ErrorKind.INVALID_KEY)
-        return state.record("catalog_check", _failure(kind, getattr(exc, "message", str(exc))))
+    except SecretUnreadable as exc:
+        return state.record("catalog_check", _failure(ErrorKind.INVALID_KEY, str(exc)))
+    except OpenRouterError as exc:
+        return state.record("catalog_check", _failure(exc.kind, _shown(exc)))
     ids = {listing.model_id for listing in fetched.values()}
     missing = {
         row.model_id: closest_model_ids(row.model_id, ids)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
-from . import crypto, prompts
+from . import crypto, destinations, prompts
 from .extensions import db, dialect_insert
 from .models import Setting, utcnow
 from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
@@ -60,6 +60,8 @@ def clean(name: str, raw: str) -> str | int:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SettingError(f"{spec.label} must be an http:// or https:// URL, not '{raw}'.")
+        if why := destinations.refusal(value):
+            raise SettingError(f"{spec.label} {why}.")
         return value.rstrip("/")
     if spec.kind == "digits" and value and not (value.isascii() and value.isdigit()):
         raise SettingError(f"{spec.label} must contain digits only, not '{raw}'.")
@@ -70,6 +72,17 @@ def clean(name: str, raw: str) -> str | int:
     if len(value) > 20000:
         raise SettingError(f"{spec.label} is too long (at most 20000 characters).")
     return value
+
+
+def moved_hosts(values: Mapping[str, str]) -> list[str]:
+    """The API addresses among `values` that would send their secret to another host than
+    the one in force now (a new path on the same host is no move)."""
+    return [
+        name
+        for name in destinations.SECRET_OF
+        if values.get(name, "").strip()
+        and destinations.host_of(values[name].strip()) != destinations.host_of(str(get(name)))
+    ]
 
 
 def warnings_for(name: str, value: str | int) -> list[str]:

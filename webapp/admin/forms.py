@@ -38,6 +38,10 @@ for _spec in SPECS.values():
         _kind = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}
         _field = _kind.get(_spec.kind, StringField)(_spec.label, description=_spec.help)
     setattr(SettingsForm, _spec.name, _field)
+SettingsForm.current_password = PasswordField(
+    "Your password",
+    description="Needed only when an API address moves to another host: its key goes there.",
+)
 
 
 class AddModelForm(FlaskForm):

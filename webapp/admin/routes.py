@@ -3,7 +3,19 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import catalog, charts, checks, crypto, prompts, settings, state, stats, threads
+from .. import (
+    catalog,
+    charts,
+    checks,
+    crypto,
+    destinations,
+    prompts,
+    settings,
+    state,
+    stats,
+    threads,
+)
+from ..auth import throttle
 from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
 from .forms import ActionForm, PromptForm, SettingsForm
@@ -121,6 +133,8 @@ def settings_page():
             except settings.SettingError as exc:
                 form[name].errors = [str(exc)]
         if not any(form[name].errors for name in editable):
+            _confirm_moves(form, values)
+        if not any(form[name].errors for name in [*editable, "current_password"]):
             for warning in settings.save(values, author=current_user.username):
                 flash(warning, "warning")
             flash("Settings saved.", "success")
@@ -141,6 +155,31 @@ def settings_page():
         key_test=state.get("key_test"),
         action=ActionForm(),
     )
+
+
+def _confirm_moves(form: SettingsForm, values: dict[str, str]) -> None:
+    """A key follows its API address to another host only when the admin says so twice: with
+    their password, and by typing the key again. A stolen session alone cannot send the
+    stored key to a server of its choosing."""
+    moved = settings.moved_hosts(values)
+    if not moved:
+        return
+    address = request.remote_addr or "unknown"
+    if wait := throttle.retry_after(current_user.username, address):
+        form.current_password.errors = [f"Too many wrong passwords: try again in {wait} s."]
+    elif not current_user.check_password(form.current_password.data or ""):
+        throttle.record_failure(current_user.username, address)
+        form.current_password.errors = [
+            "Type your password: an API address moves to another host, and the key saved "
+            "for it would be sent there."
+        ]
+    for name in moved:
+        secret = destinations.SECRET_OF[name]
+        if settings.is_set(secret) and not values.get(secret, "").strip():
+            host = destinations.host_of(values[name])[1]
+            form[secret].errors = [
+                f"Type the {settings.SPECS[secret].label} again: it would now be sent to {host}."
+            ]
 
 
 def form_value(data) -> str:
