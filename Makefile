@@ -4,17 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format bench
+.PHONY: run test lint format bench deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.run-deps: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
@@ -38,3 +38,12 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/flow_bench.py
 	$(BIN)/python bench/logs_bench.py
 	$(BIN)/python bench/trials_bench.py
+
+# Pin every dependency, direct or not, with the hashes of its files: `make run` and `make test`
+# install with --require-hashes, so a package whose bytes changed under the same version fails
+# the install instead of running. Edit requirements*.in, then run this.
+COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links
+deps: | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	$(COMPILE) --output-file requirements.txt requirements.in
+	$(COMPILE) --output-file requirements-dev.txt requirements-dev.in

@@ -1,0 +1,44 @@
+"""Every dependency is pinned with the hashes of its files, and installs insist on them."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)")
+
+
+def pins(name: str) -> dict[str, tuple[str, set[str]]]:
+    """package → (version, hashes), read as pip reads the file (continued lines joined)."""
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = PIN.match(line)
+        assert match, f"{name}: not pinned with ==: {line}"
+        hashes = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
+        assert hashes, f"{name}: {match[1]} has no hash"
+        found[match[1].lower()] = (match[2], hashes)
+    return found
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-dev.txt"])
+def test_every_requirement_is_pinned_with_its_hashes_and_names_no_index(name):
+    assert pins(name)
+    assert not re.search(r"--(extra-)?index-url|--find-links|://", (ROOT / name).read_text())
+
+
+def test_the_test_environment_runs_the_apps_very_packages():
+    dev = pins("requirements-dev.txt")
+    for package, pinned in pins("requirements.txt").items():
+        assert dev.get(package) == pinned, package
+
+
+def test_installs_refuse_packages_whose_hashes_do_not_match():
+    makefile = (ROOT / "Makefile").read_text()
+    installs = [line for line in makefile.splitlines() if "pip install" in line and "-r " in line]
+    assert len(installs) == 2
+    assert all("--require-hashes" in line for line in installs)
