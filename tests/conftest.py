@@ -27,6 +27,8 @@ ENVIRONMENT = (  # variables of the design that must not leak into a test from t
     "INSTANCE_PATH",
     "WORKER_THREADS",
     "WORKER_LEASE_SECONDS",
+    "TRUSTED_PROXIES",
+    "TRUSTED_PROXY_ADDRESS",
 )
 # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
 QUICK = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05, "TURN_RETRY_PAUSE": 0.05}

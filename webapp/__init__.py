@@ -49,7 +49,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 def register_proxy_headers(app: Flask) -> None:
     """Behind Caddy or nginx (TRUSTED_PROXIES=1): take the client's address, scheme and host
     from the proxy's X-Forwarded-* headers, so HTTPS is seen (Secure cookie, https webhook URL)
-    and sign-in throttling counts the visitors' addresses, not the proxy's."""
+    and sign-in throttling counts the visitors' addresses, not the proxy's. Under `serve`,
+    waitress drops these headers unless they come from TRUSTED_PROXY_ADDRESS (serving.py)."""
     if proxies := app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
