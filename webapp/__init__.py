@@ -6,7 +6,7 @@ from flask import Flask, render_template
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
+from . import config, instance_files
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance = config.instance_path()
     if test_config and test_config.get("INSTANCE_PATH"):
         instance = test_config["INSTANCE_PATH"]
-    instance.mkdir(parents=True, exist_ok=True)
+    instance_files.make_private(instance)
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     app.config.from_mapping(
         config.from_environment(instance),

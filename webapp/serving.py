@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -98,7 +99,11 @@ def serve(no_worker: bool) -> None:
     """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it."""
     from waitress import create_server
 
+    from .instance_files import exposed
+
     app = current_app._get_current_object()
+    for warning in exposed(Path(app.instance_path)):
+        click.echo(f"Warning: {warning}", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
     server = create_server(
         app, host=host, port=port, threads=WEB_THREADS, **proxy_options(app.config)
