@@ -215,6 +215,15 @@ def live_server(app):
     server.task_dispatcher.shutdown()
 
 
+@pytest.fixture
+def behind_proxy(app):
+    """`flask serve` as behind Caddy or nginx on the same machine (TRUSTED_PROXIES=1)."""
+    from tests.served import serving
+
+    with serving(app.instance_path, TRUSTED_PROXIES="1") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's Chromium driven by Playwright; never a downloaded browser."""

@@ -2,58 +2,20 @@
 scheme, host and visitor address reach the app from the trusted proxy, and from nobody else."""
 
 import os
-import re
 import subprocess
 
 import pytest
-import requests
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.served import SERVE, serving
+from tests.served import HTTPS, SERVE, Visitor, serving
 from tests.test_durability import ROOT
 
-# A browser's form POST over HTTPS says where it came from (Flask-WTF checks it).
-HTTPS = {
-    "X-Forwarded-Proto": "https",
-    "X-Forwarded-Host": "shop.example",
-    "Referer": "https://shop.example/login",
-}
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 LOCKED = "Too many failed sign-in attempts"
-
-
-@pytest.fixture
-def behind_proxy(app):
-    with serving(app.instance_path, TRUSTED_PROXIES="1") as url:
-        yield url
 
 
 @pytest.fixture
 def no_proxy(app):
     with serving(app.instance_path, TRUSTED_PROXIES="0") as url:
         yield url
-
-
-class Visitor:
-    """A browser reaching the server through a proxy that adds these headers. It keeps its
-    cookie by hand: a Secure cookie would not be sent back over the test's plain HTTP."""
-
-    def __init__(self, url: str, headers: dict):
-        self.url, self.headers, self.cookie = url, headers, ""
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {**self.headers, "Cookie": self.cookie}
-        response = requests.request(
-            method, self.url + path, headers=headers, allow_redirects=False, timeout=10, **kwargs
-        )
-        if cookie := response.headers.get("Set-Cookie"):
-            self.cookie = cookie.split(";", 1)[0]
-        return response
-
-    def sign_in(self, username="owner", password=ADMIN_PASSWORD) -> requests.Response:
-        token = CSRF.search(self.request("GET", "/login").text).group(1)
-        form = {"csrf_token": token, "username": username, "password": password}
-        return self.request("POST", "/login", data=form)
 
 
 def test_behind_the_proxy_the_session_cookie_is_secure_over_https(behind_proxy):

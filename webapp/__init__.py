@@ -98,9 +98,21 @@ def register_template_globals(app: Flask) -> None:
     app.jinja_env.globals["trouble"] = trouble
 
 
+HSTS = "max-age=31536000"  # a year; not includeSubDomains: the owner's other sites are theirs
+
+
 def register_security_headers(app: Flask) -> None:
+    from flask import request
+
     @app.after_request
     def add_headers(response):
+        # Admin pages and the CSV hold customers' messages: no copy in a browser's or a
+        # proxy's cache, where the next user of the machine would find it. Only the static
+        # files (style, script, icon) may be kept.
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        if request.is_secure:  # over plain HTTP a browser ignores it anyway
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
