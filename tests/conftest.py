@@ -27,6 +27,8 @@ ENVIRONMENT = (  # variables of the design that must not leak into a test from t
     "INSTANCE_PATH",
     "WORKER_THREADS",
     "WORKER_LEASE_SECONDS",
+    "TRUSTED_PROXIES",
+    "TRUSTED_PROXY_ADDRESS",
 )
 # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
 QUICK = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05, "TURN_RETRY_PAUSE": 0.05}
@@ -211,6 +213,15 @@ def live_server(app):
     server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
     thread.join(timeout=5)
     server.task_dispatcher.shutdown()
+
+
+@pytest.fixture
+def behind_proxy(app):
+    """`flask serve` as behind Caddy or nginx on the same machine (TRUSTED_PROXIES=1)."""
+    from tests.served import serving
+
+    with serving(app.instance_path, TRUSTED_PROXIES="1") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from flask import Flask, render_template
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
+from . import config, instance_files
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance = config.instance_path()
     if test_config and test_config.get("INSTANCE_PATH"):
         instance = test_config["INSTANCE_PATH"]
-    instance.mkdir(parents=True, exist_ok=True)
+    instance_files.make_private(instance)
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     app.config.from_mapping(
         config.from_environment(instance),
@@ -49,7 +49,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 def register_proxy_headers(app: Flask) -> None:
     """Behind Caddy or nginx (TRUSTED_PROXIES=1): take the client's address, scheme and host
     from the proxy's X-Forwarded-* headers, so HTTPS is seen (Secure cookie, https webhook URL)
-    and sign-in throttling counts the visitors' addresses, not the proxy's."""
+    and sign-in throttling counts the visitors' addresses, not the proxy's. Under `serve`,
+    waitress drops these headers unless they come from TRUSTED_PROXY_ADDRESS (serving.py)."""
     if proxies := app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
@@ -97,9 +98,21 @@ def register_template_globals(app: Flask) -> None:
     app.jinja_env.globals["trouble"] = trouble
 
 
+HSTS = "max-age=31536000"  # a year; not includeSubDomains: the owner's other sites are theirs
+
+
 def register_security_headers(app: Flask) -> None:
+    from flask import request
+
     @app.after_request
     def add_headers(response):
+        # Admin pages and the CSV hold customers' messages: no copy in a browser's or a
+        # proxy's cache, where the next user of the machine would find it. Only the static
+        # files (style, script, icon) may be kept.
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        if request.is_secure:  # over plain HTTP a browser ignores it anyway
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

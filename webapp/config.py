@@ -1,5 +1,6 @@
 """Reads the environment in one place: where state lives and which URLs override stored settings."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -44,6 +45,30 @@ def _number(name: str, default: float, kind=int):
         raise ConfigError(f"{name} must be a number, not {raw!r}.") from None
 
 
+def _proxy_count() -> int:
+    count = _number("TRUSTED_PROXIES", 0)
+    if count < 0:
+        raise ConfigError(
+            f"TRUSTED_PROXIES must be 0 (no proxy) or how many proxies are in front, not {count}."
+        )
+    return count
+
+
+def _proxy_address() -> str:
+    """The one address whose X-Forwarded-* headers are believed: loopback, where Caddy or nginx
+    on the same machine connects from; `*` believes any peer (only behind a firewall that lets
+    nothing else reach PORT)."""
+    raw = (os.environ.get("TRUSTED_PROXY_ADDRESS") or "127.0.0.1").strip()
+    if raw == "*":
+        return raw
+    try:
+        return str(ipaddress.ip_address(raw.strip("[]")))
+    except ValueError:
+        raise ConfigError(
+            f"TRUSTED_PROXY_ADDRESS must be one IP address (the proxy's) or *, not {raw!r}."
+        ) from None
+
+
 def from_environment(folder: Path) -> dict:
     """Flask config values taken from the environment variables of the design."""
     if os.environ.get("QUEUE_URL"):
@@ -67,7 +92,8 @@ def from_environment(folder: Path) -> dict:
         "PORT": _number("PORT", 5000),
         "WORKER_THREADS": _number("WORKER_THREADS", 128),
         "LEASE_SECONDS": _number("WORKER_LEASE_SECONDS", 30.0, float),
-        "TRUSTED_PROXIES": _number("TRUSTED_PROXIES", 0),
+        "TRUSTED_PROXIES": _proxy_count(),
+        "TRUSTED_PROXY_ADDRESS": _proxy_address(),
     }
 
 

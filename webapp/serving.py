@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -21,6 +22,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # A flow request holds its thread while the model answers: with a few dozen flows waiting on a
 # slow model, webhooks and the admin must still find a free thread.
 WEB_THREADS = 48
+FORWARDED = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 
 
 def _raise_interrupt(_signum, _frame):
@@ -76,6 +78,20 @@ class WorkerProcess:
             self.process.wait()
 
 
+def proxy_options(config) -> dict:
+    """waitress settings that agree with the app's ProxyFix (TRUSTED_PROXIES): the forwarded
+    headers of the trusted proxy reach the app, anyone else's are dropped before it, so no
+    visitor can claim another address or HTTPS by sending them."""
+    if not config["TRUSTED_PROXIES"]:
+        return {"clear_untrusted_proxy_headers": True}
+    return {
+        "trusted_proxy": config["TRUSTED_PROXY_ADDRESS"],
+        "trusted_proxy_count": config["TRUSTED_PROXIES"],
+        "trusted_proxy_headers": FORWARDED,
+        "clear_untrusted_proxy_headers": True,
+    }
+
+
 @click.command("serve")
 @click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
 @with_appcontext
@@ -83,9 +99,15 @@ def serve(no_worker: bool) -> None:
     """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it."""
     from waitress import create_server
 
+    from .instance_files import exposed
+
     app = current_app._get_current_object()
+    for warning in exposed(Path(app.instance_path)):
+        click.echo(f"Warning: {warning}", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
-    server = create_server(app, host=host, port=port, threads=WEB_THREADS)
+    server = create_server(
+        app, host=host, port=port, threads=WEB_THREADS, **proxy_options(app.config)
+    )
     worker = None
     if not no_worker:
         app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"

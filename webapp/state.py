@@ -35,6 +35,18 @@ def record(name: str, event: dict) -> dict:
     return event
 
 
+def record_seldom(name: str, event: dict, every: timedelta = timedelta(minutes=1)) -> None:
+    """Remember an event that can come in a flood (refused webhooks), at most once per
+    `every` while it stays the same: a read for each one, not a write. Processes that all
+    find it stale at once each write it once more, which is harmless."""
+    row = db.session.get(AppState, name)
+    if row is not None and row.updated_at > utcnow() - every:
+        seen = {key: value for key, value in json.loads(row.value).items() if key != "at"}
+        if seen == event:
+            return
+    record(name, event)
+
+
 def forget(name: str) -> None:
     db.session.execute(delete(AppState).where(AppState.name == name))
     db.session.commit()

@@ -29,10 +29,10 @@ def receive():
         secret = str(values["whatsapp_app_secret"])
     except crypto.SecretUnreadable:
         # Secure by default: a delivery that cannot be checked is not trusted.
-        state.record("webhook_refused", {"why": crypto.UNREADABLE})
+        state.record_seldom("webhook_refused", {"why": crypto.UNREADABLE})
         return {"error": f"webhook refused: {crypto.UNREADABLE}"}, 403
     if not secret:
-        state.record("webhook_refused", {"why": "no app secret is saved"})
+        state.record_seldom("webhook_refused", {"why": "no app secret is saved"})
         return {"error": "webhook refused: no WhatsApp app secret is configured"}, 403
     if not verify_signature(secret, raw, request.headers.get("X-Hub-Signature-256")):
         current_app.logger.warning("webhook with a bad or missing signature refused")

@@ -1,0 +1,52 @@
+"""The instance folder and the database, secret key and lock files in it are Switchboard's
+user's alone, and `serve` says how to fix a folder that is not."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.served import serving
+from tests.test_durability import ROOT
+
+
+@pytest.fixture
+def ordinary_umask():
+    """The umask most shells start with (files readable by everyone), for the processes the
+    test starts: Switchboard must not rely on a stricter one."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_instance_folder_and_every_file_in_it_are_private(tmp_path, ordinary_umask):
+    instance = tmp_path / "instance"
+    env = {**os.environ, "INSTANCE_PATH": str(instance)}
+    upgrade = [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"]
+    subprocess.run(upgrade, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    with serving(instance) as url:
+        requests.post(f"{url}/webhook/whatsapp", data=b"{}", timeout=10)  # a write: WAL, lock
+        files = {path.name: mode(path) for path in instance.iterdir()}
+    assert mode(instance) == 0o700
+    assert {"switchboard.db", "secret_key", "switchboard.db-writer.lock"} <= set(files)
+    assert {"switchboard.db-wal", "switchboard.db-shm"} <= set(files)
+    assert set(files.values()) == {0o600}
+
+
+def test_serve_warns_with_the_chmod_that_fixes_an_open_instance_folder(app, tmp_path):
+    instance = app.instance_path
+    os.chmod(instance, 0o755)  # noqa: S103 (the mistake the warning is for)
+    os.chmod(f"{instance}/switchboard.db", 0o644)
+    with open(tmp_path / "serve.log", "w") as log, serving(instance, stderr=log):
+        pass
+    output = (tmp_path / "serve.log").read_text()
+    assert f"fix it with: chmod 700 {instance}\n" in output
+    assert f"fix it with: chmod 600 {instance}/switchboard.db\n" in output
+    assert "secret_key" not in output  # created private: nothing to fix
