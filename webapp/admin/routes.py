@@ -161,7 +161,8 @@ def _confirm_moves(form: SettingsForm, values: dict[str, str]) -> None:
     """A key follows its API address to another host only when the admin says so twice: with
     their password, and by typing the key again. A stolen session alone cannot send the
     stored key to a server of its choosing."""
-    moved = settings.moved_hosts(values)
+    # Only a stored secret can be sent somewhere new behind the owner's back.
+    moved = [n for n in settings.moved_hosts(values) if settings.is_set(destinations.SECRET_OF[n])]
     if not moved:
         return
     address = request.remote_addr or "unknown"
@@ -175,7 +176,7 @@ def _confirm_moves(form: SettingsForm, values: dict[str, str]) -> None:
         ]
     for name in moved:
         secret = destinations.SECRET_OF[name]
-        if settings.is_set(secret) and not values.get(secret, "").strip():
+        if not values.get(secret, "").strip():
             host = destinations.host_of(values[name])[1]
             form[secret].errors = [
                 f"Type the {settings.SPECS[secret].label} again: it would now be sent to {host}."
