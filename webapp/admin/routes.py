@@ -3,7 +3,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import catalog, charts, checks, crypto, prompts, settings, state, stats, threads
+from .. import catalog, charts, checks, crypto, health, prompts, settings, state, stats, threads
 from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
 from .forms import ActionForm, PromptForm, SettingsForm
@@ -22,6 +22,7 @@ def dashboard():
         unreadable=settings.unreadable(),
         unreadable_message=crypto.UNREADABLE,
         workers=state.recent(HEARTBEAT_PREFIX, HEARTBEAT_STALE),
+        worker_last_seen=health.worker_last_seen(),
         waiting=threads.waiting_count(),
         other_number=other_number(),
         checklist=setup_checklist(),
