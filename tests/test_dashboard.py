@@ -183,7 +183,8 @@ def error_rate_kept(app) -> float:
 
 
 def test_on_a_big_database_the_dashboard_reads_the_figures_the_worker_keeps(known_data, admin):
-    assert "25.0%" in admin.get("/admin/").get_data(as_text=True)  # computed and kept
+    with known_data.app_context():
+        stats.refresh()  # what the worker does every minute
     slow_to_compute(known_data)
     with known_data.app_context():
         db.session.add(RequestLog(channel="whatsapp", status="error", error_kind="timeout"))
@@ -199,7 +200,8 @@ def test_on_a_big_database_the_dashboard_reads_the_figures_the_worker_keeps(know
 
 
 def test_stale_figures_are_computed_again_by_the_page(known_data, admin):
-    admin.get("/admin/")
+    with known_data.app_context():
+        stats.refresh()
     slow_to_compute(known_data)
     with known_data.app_context():
         kept = state.get("dashboard")

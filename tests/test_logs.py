@@ -352,6 +352,22 @@ def test_the_csv_defuses_cells_a_spreadsheet_would_run_as_formulas(app, admin):
     assert newest[2] == "'+cmd (1)" and newest[4] == "'\tx"
 
 
+@pytest.mark.parametrize(
+    "model",
+    ["\uff1dSUM(A1)", "\uff0bcmd", "\uff0d2+3", "\uff20SUM(A1)", "  =1+1", "\u3000=1+1",
+     " \tx", "\r=1+1", "  \rx", "\n-1"],
+)  # fmt: skip
+def test_the_csv_defuses_full_width_starters_and_starters_behind_spaces(app, admin, model):
+    add_row(app, 0, model_requested=model)
+    assert csv_rows(admin.get("/admin/logs.csv"))[1][3] == "'" + model
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o", "a=b", "x-y", "", "\uff41"])
+def test_the_csv_leaves_cells_without_a_formula_start_as_they_are(app, admin, model):
+    add_row(app, 0, model_requested=model)
+    assert csv_rows(admin.get("/admin/logs.csv"))[1][3] == model
+
+
 def test_the_page_links_to_the_csv_with_its_filters(app, admin):
     page = admin.get("/admin/logs?status=error&kind=timeout").get_data(as_text=True)
     href = html.unescape(re.search(r'href="([^"]+)" download>Download CSV', page).group(1))

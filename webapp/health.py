@@ -1,20 +1,25 @@
 """`GET /healthz`: whether the database and the queue answer, and whether anything needs the owner.
 
-503 only when the database (and with it the queue, which lives in it) does not answer. Stored
-secrets nobody can decrypt, or no worker at work, make the status "degraded" with HTTP 200:
-the admin must stay reachable behind a load balancer, since it is where they are fixed.
+503 when the database (and with it the queue, which lives in it) cannot be read, or cannot be
+written within a second and a half: webhooks would fail then. Stored secrets nobody can decrypt,
+or no worker at work, make the status "degraded" with HTTP 200: the admin must stay reachable
+behind a load balancer, since it is where they are fixed.
 """
 
+from datetime import datetime
+
 from flask import Blueprint, jsonify
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import crypto, settings, state
+from . import crypto, settings, sqlite_writes, state
 from .extensions import db
-from .models import Message
-from .worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
+from .models import AppState, Message
+from .worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE, LAST_STOPPED
 
 bp = Blueprint("health", __name__)
+PROBE_SECONDS = 1.5
+PROBE = insert(AppState).values(name="health:probe", value="{}")
 
 
 @bp.get("/healthz")
@@ -23,10 +28,15 @@ def healthz():
         waiting = db.session.scalar(
             select(func.count()).where(Message.direction == "in", Message.state == "received")
         )
+        last_seen = worker_last_seen()
+        db.session.rollback()  # the read ends here: the probe must not wait behind it
+        problem = write_problem()
     except SQLAlchemyError as exc:
-        error = f"error: {exc.__class__.__name__}"
-        return jsonify({"status": "error", "database": error, "queue": error}), 503
+        problem = f"error: {exc.__class__.__name__}"
+    if problem:
+        return jsonify({"status": "error", "database": problem, "queue": problem}), 503
     body = {"status": "ok", "database": "ok", "queue": "ok", "waiting": waiting}
+    body["worker_last_seen"] = last_seen and last_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
     workers = state.recent(HEARTBEAT_PREFIX, HEARTBEAT_STALE)
     body["workers"] = len(workers)
     if not workers:
@@ -36,3 +46,36 @@ def healthz():
         body["status"] = "degraded"
         body["secrets"] = crypto.UNREADABLE
     return jsonify(body), 200
+
+
+def worker_last_seen() -> datetime | None:
+    """The last heartbeat of any worker, running or stopped; None when none ever ran."""
+    names = or_(
+        AppState.name.startswith(HEARTBEAT_PREFIX, autoescape=True), AppState.name == LAST_STOPPED
+    )
+    return db.session.scalar(select(func.max(AppState.updated_at)).where(names))
+
+
+def write_problem() -> str | None:
+    """Why a write would not go through within PROBE_SECONDS (a held lock, a read-only or
+    full disk); None when it would. The probe writes a row and rolls it back."""
+    ms = int(PROBE_SECONDS * 1000)
+    with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+        try:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+            sqlite_writes.outside_the_turns(connection)
+            connection.execute(PROBE)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+            return f"error: cannot write within {PROBE_SECONDS:g} s ({reason})"
+        finally:
+            connection.rollback()
+            if sqlite:  # the connection goes back to the pool: later writes wait as usual
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {busy}")
+    return None

@@ -13,11 +13,12 @@ from sqlalchemy import bindparam
 from . import contacts, requestlog, state, statuses
 from .clients.whatsapp_webhook import Delivery, InboundMessage, Reply
 from .extensions import db, dialect_insert
-from .models import Message, utcnow
+from .models import Contact, Message, PendingStatus, utcnow
 from .requestlog import Origin
 from .troubleshooting import ErrorKind
 
 RAW_LIMIT = 20_000
+C, M, P = Contact.__table__.c, Message.__table__.c, PendingStatus.__table__.c
 
 
 def store_delivery(received: Delivery, number_id: str | None) -> int:
@@ -32,6 +33,9 @@ def store_delivery(received: Delivery, number_id: str | None) -> int:
             continue
         new += _store_message(inbound)
     for status in received.statuses:
+        if not _fits(P.wa_message_id, status.wa_message_id):
+            continue  # no message of ours has such an id
+        status.status = _cut(status.status, P.status)  # one Meta adds is kept, never acted on
         if not (number_id and status.phone_number_id and status.phone_number_id != number_id):
             statuses.apply_status(status)
     for error in received.errors:
@@ -52,14 +56,26 @@ def store_delivery(received: Delivery, number_id: str | None) -> int:
     return new
 
 
+def _fits(column, value: str | None) -> bool:
+    return value is None or len(value) <= column.type.length
+
+
 def _store_message(inbound: InboundMessage) -> int:
     customer_id = contacts.normalise_number(inbound.customer_id)
+    phone = inbound.phone and contacts.normalise_number(inbound.phone)
+    ids = [(C.customer_id, customer_id), (C.phone, phone), (C.user_id, inbound.user_id),
+           (M.wa_message_id, inbound.wa_message_id)]  # fmt: skip
+    # An id cut to fit would be another customer's or message's: such a message is no
+    # WhatsApp message (PostgreSQL would refuse it, and with it the whole delivery).
+    if not customer_id or not all(_fits(column, value) for column, value in ids):
+        current_app.logger.warning("a message with an empty or overlong id was not stored")
+        return 0
     contact_id, paused = contacts.upsert(
         customer_id,
-        phone=inbound.phone and contacts.normalise_number(inbound.phone),
+        phone=phone,
         user_id=inbound.user_id,
-        profile_name=inbound.profile_name,
-        username=inbound.username,
+        profile_name=_cut(inbound.profile_name, C.profile_name),
+        username=_cut(inbound.username, C.username),
         last_inbound_at=inbound.timestamp,
     )
     initial = "paused" if paused else "received"
@@ -73,6 +89,10 @@ def _store_message(inbound: InboundMessage) -> int:
         "at": utcnow(),
     }
     return db.session.execute(_store(db.engine.dialect.name), values).rowcount
+
+
+def _cut(value: str | None, column) -> str | None:
+    return value and value[: column.type.length]
 
 
 @cache

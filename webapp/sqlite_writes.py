@@ -95,6 +95,13 @@ def _take_the_turn(conn, cursor, statement, parameters, context, executemany):
         conn.info["write_turn"] = turn
 
 
+def outside_the_turns(connection) -> None:
+    """Let this connection's next transaction write without taking the turn, bounded by
+    SQLite's busy timeout alone: a health probe must answer within it, not queue for up to
+    WAIT behind a writer that may be the very thing it reports."""
+    connection.info["write_turn"] = None  # taken, as far as _take_the_turn can tell
+
+
 def _end_turn(info: dict) -> None:
     if turn := info.pop("write_turn", None):
         turn.give()

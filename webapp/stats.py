@@ -10,7 +10,8 @@ from .extensions import db
 from .models import Message, RequestLog
 
 DAYS = 14
-# The worker refreshes the figures every minute; older than this, the page computes them itself.
+# The worker refreshes the figures every minute; older than this, the page computes them itself
+# (and does not keep them: only the worker writes them).
 SNAPSHOT_MAX_AGE = timedelta(minutes=3)
 QUICK_ENOUGH_MS = 200  # figures that take less are computed for every page view
 
@@ -219,14 +220,15 @@ def refresh() -> Snapshot:
 
 def latest(max_age: timedelta = SNAPSHOT_MAX_AGE) -> Snapshot:
     """Figures computed now when that is quick; on a big database, the ones the worker keeps
-    (refreshed every minute) while they are fresh."""
+    (refreshed every minute) while they are fresh. Only reads: a page that wrote would fail
+    while another process holds the database's write lock."""
     stored = state.get("dashboard")
     if stored:
         snap = _from_json(stored)
         slow = snap.took_ms >= QUICK_ENOUGH_MS
         if slow and datetime.now(UTC) - snap.computed_at < max_age:
             return snap
-    return refresh()
+    return compute()
 
 
 def _to_json(snap: Snapshot) -> dict:

@@ -39,6 +39,8 @@ JOBS = (  # (name, every): each runs on one worker per period, however many ther
 HEARTBEAT_PREFIX = "worker:"
 HEARTBEAT_EVERY = 5.0  # seconds; at most a sixth of the lease, so a renewal is never late
 HEARTBEAT_STALE = timedelta(minutes=1)  # a worker silent this long is taken for stopped
+# When the last worker to stop cleanly stopped: its heartbeat goes, and "last seen" must not.
+LAST_STOPPED = "workers:last_stopped"
 
 
 class Changes:
@@ -113,6 +115,7 @@ class Worker:
         for thread in self._loops[1:]:
             thread.join()
         with self.app.app_context():
+            state.put(LAST_STOPPED, {"holder": self.holder})
             state.forget(HEARTBEAT_PREFIX + self.holder)
 
     def _alive(self, pid: int) -> bool:

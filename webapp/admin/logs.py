@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 from flask import Response, render_template, request, stream_with_context
@@ -18,7 +19,10 @@ CSV_COLUMNS = [  # the documented order (README), which scripts rely on
     "time", "channel", "contact", "model_requested", "model_used", "status", "http_status",
     "error_kind", "latency_ms", "prompt_tokens", "completion_tokens", "cost", "hint",
 ]  # fmt: skip
-FORMULA_START = frozenset("=+-@\t\r")  # what makes a spreadsheet read a cell as a formula
+# What makes a spreadsheet read a cell as a formula: a starter (also its full-width and small
+# forms, which some spreadsheets fold to ASCII), even after leading spaces they trim, and a cell
+# that starts with a tab or carriage return once its spaces are trimmed.
+FORMULA = re.compile(r"\s*[=+\-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63]| *[\t\r]")
 
 
 def _any(values) -> list[SelectChoice]:
@@ -129,4 +133,4 @@ def csv_cells(row) -> list[str]:
         "" if row.cost is None else f"{row.cost:.8f}".rstrip("0").rstrip("."),
         hint.fix if hint else "",
     ]
-    return ["'" + c if c[:1] in FORMULA_START else c for c in cells]
+    return ["'" + c if FORMULA.match(c) else c for c in cells]

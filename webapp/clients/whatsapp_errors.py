@@ -98,8 +98,10 @@ def graph_code(value: Any) -> int | None:
     # Not wire.as_int alone: a Graph error code is looked up in sets of ints (AUTH_CODES…),
     # so a code sent as a digit string must still match.
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
-    return as_int(value)
+        value = int(value) if len(value.strip()) <= 10 else None
+    code = as_int(value)
+    # Codes are stored in an integer column: one beyond it is no Graph code.
+    return code if code is not None and 0 <= code < 2**31 else None
 
 
 def trimmed(value: Any) -> str | None:

@@ -22,6 +22,12 @@ from .wire import as_float, dig
 CAPTIONED = frozenset({"image", "video", "document"})
 # A reaction, a system notice or a chat being opened is not something the customer asked.
 SILENT = frozenset({"reaction", "system", "request_welcome"})
+# Meta's deliveries nest about ten levels; far deeper is no delivery, and unbounded depth
+# would exhaust the stack of whatever walks it next (the JSON encoder, the database driver).
+MAX_DEPTH = 64
+# A time before WhatsApp existed or after it arrived is a wrong clock or a forged value, and
+# a date such as the year 9999 would break every date sum made with it (the 24-hour window).
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
 
 
 class Reply(StrEnum):
@@ -100,6 +106,38 @@ def verify_signature(app_secret: str, raw_body: bytes, header: str | None) -> bo
     return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
 
 
+class MalformedDelivery(ValueError):
+    """A signed body that is no WhatsApp delivery; the message says why, for the 400."""
+
+
+def read_payload(raw: bytes) -> dict:
+    """The JSON object of a signed body, with every string made storable (no NUL, no lone
+    surrogate: both refused by database drivers); MalformedDelivery when it is not one."""
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedDelivery("the body is not JSON") from exc
+    except RecursionError as exc:
+        raise MalformedDelivery("the body is nested too deeply") from exc
+    if not isinstance(payload, dict):
+        raise MalformedDelivery("the body is not a JSON object")
+    return _storable(payload, MAX_DEPTH)
+
+
+def _storable(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        if value.isascii():
+            return value.replace("\0", "")
+        return value.encode("utf-8", "replace").decode().replace("\0", "")
+    if not isinstance(value, dict | list):
+        return value
+    if depth == 0:
+        raise MalformedDelivery("the body is nested too deeply")
+    if isinstance(value, list):
+        return [_storable(item, depth - 1) for item in value]
+    return {_storable(key, depth): _storable(item, depth - 1) for key, item in value.items()}
+
+
 def parse_webhook(payload: Any) -> Delivery:
     """Every message, status and error of one POST; malformed pieces are skipped, never raised."""
     delivery = Delivery()
@@ -153,7 +191,7 @@ def _inbound(message: dict, contacts: list[dict], number_id: str | None) -> Inbo
 def _contact_for(contacts: list[dict], phone: str | None, user_id: str | None) -> dict:
     ids = {phone, user_id} - {None}
     for contact in contacts:
-        if ids & {contact.get("wa_id"), contact.get("user_id")}:
+        if ids & {trimmed(contact.get("wa_id")), trimmed(contact.get("user_id"))}:
             return contact
     # With no sender id on the message, the change's only contact can only be the sender.
     return contacts[0] if len(contacts) == 1 and not (phone or user_id) else {}
@@ -208,7 +246,11 @@ def _dicts(value: Any) -> list[dict]:
 
 
 def _time(value: Any) -> datetime:
+    """When Meta says it happened; the arrival time when that is missing or implausible (the
+    webhook arrives within seconds of the message, and never before it)."""
+    now = datetime.now(UTC)
     try:
-        return datetime.fromtimestamp(int(value), UTC)
+        when = datetime.fromtimestamp(int(value), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        return datetime.now(UTC)  # the webhook arrives within seconds of the message
+        return now
+    return when if EARLIEST <= when <= now else now

@@ -1,11 +1,14 @@
 """Checks each delivery (signature, size, JSON), stores it in one commit, says 200."""
 
-import json
-
 from flask import abort, current_app, request
 
 from .. import crypto, inbox, settings, state
-from ..clients.whatsapp_webhook import parse_webhook, verify_signature
+from ..clients.whatsapp_webhook import (
+    MalformedDelivery,
+    parse_webhook,
+    read_payload,
+    verify_signature,
+)
 from ..extensions import csrf
 from . import bp
 
@@ -38,11 +41,9 @@ def receive():
         current_app.logger.warning("webhook with a bad or missing signature refused")
         return {"error": "bad or missing X-Hub-Signature-256"}, 401
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return {"error": "the body is not JSON"}, 400
-    if not isinstance(payload, dict):
-        return {"error": "the body is not a JSON object"}, 400
+        payload = read_payload(raw)
+    except MalformedDelivery as exc:
+        return {"error": str(exc)}, 400
     number_id = str(values["whatsapp_phone_number_id"]) or None
     inbox.store_delivery(parse_webhook(payload), number_id)
     return {"status": "ok"}, 200
