@@ -131,6 +131,7 @@ def test_changed_password_is_the_one_that_signs_in(admin, app):
     )
     assert response.status_code == 302
     admin.post("/logout")
+    admin.get("/login")  # sign-out ended the session and its CSRF token with it
     assert admin.login().status_code == 200  # old password no longer works
     assert admin.login(password="a brand new pw").status_code == 302
 

@@ -29,6 +29,21 @@ class User(UserMixin, db.Model):
         return check_password_hash(self.password_hash, password)
 
 
+class AdminSession(db.Model):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is kept here,
+    and a session ends when its row goes (sign-out, a password change, or the account page)."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LoginAttempt(db.Model):
     """A failed sign-in, kept for the throttling window."""
 

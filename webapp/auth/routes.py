@@ -2,19 +2,19 @@
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db, login_manager
 from ..models import User
-from . import bp, throttle
-from .forms import ChangePasswordForm, LoginForm
+from . import bp, sessions, throttle
+from .forms import ChangePasswordForm, EndSessionForm, LoginForm
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    return sessions.load(user_id)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -50,7 +50,7 @@ def login():
         user = db.session.scalar(select(User).where(User.username == username))
         if user and user.check_password(form.password.data):
             throttle.clear(username)
-            login_user(user)
+            sessions.start(user)
             return redirect(safe_next(request.args.get("next")) or url_for("admin.dashboard"))
         throttle.record_failure(username, address)
         flash("Wrong username or password.", "error")
@@ -59,7 +59,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    sessions.end_current()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -74,6 +74,33 @@ def change_password():
         else:
             current_user.set_password(form.new_password.data)
             db.session.commit()
-            flash("Password changed.", "success")
-            return redirect(url_for("admin.dashboard"))
-    return render_template("auth/change_password.html", form=form)
+            ended = sessions.end_others(current_user)
+            flash(f"Password changed. Signed out elsewhere: {ended} session(s).", "success")
+            return redirect(url_for("auth.change_password"))
+    return account_page(form)
+
+
+def account_page(form: ChangePasswordForm, status: int = 200):
+    """The account page: the password form and the admin's signed-in sessions."""
+    this = sessions.current()
+    return render_template(
+        "auth/change_password.html",
+        form=form,
+        sessions=sessions.active(current_user),
+        this_id=this.id if this else None,
+        end_form=EndSessionForm(),
+    ), status
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int):
+    if not EndSessionForm().validate_on_submit():
+        abort(400)
+    this = sessions.current()
+    if this is not None and this.id == session_id:
+        abort(400, "Sign out to end this session.")
+    if not sessions.end(current_user, session_id):
+        abort(404)
+    flash("That session is signed out.", "success")
+    return redirect(url_for("auth.change_password"))
