@@ -1,37 +1,20 @@
 """The flow endpoint over real HTTP, served as `make run` serves it: `flask serve` (waitress)."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 import requests
 
-from tests.conftest import wait_for
-from tests.fakes import refused_port_url
-from tests.test_durability import ROOT, healthy
+from tests.served import flask_serve
 from tests.test_flow import GUIDE_BODY, URL
 from webapp import tokens
 
 
 @pytest.fixture
-def served(whatsapp, tmp_path):
+def served(whatsapp):
     """`flask serve --no-worker` on the test's instance folder and a free loopback port."""
-    port = int(refused_port_url().rsplit(":", 1)[1])
-    env = {**os.environ, "INSTANCE_PATH": whatsapp.instance_path, "PORT": str(port)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--no-worker"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: healthy(url), timeout=30)
+    with flask_serve(whatsapp.instance_path) as url:
         yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from . import catalog, catalog_data, checks, contacts, settings, tokens
-from .auth import sessions
+from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
@@ -39,6 +39,7 @@ def _set_password(username: str, password: str) -> str:
     user.set_password(password)
     if not created:  # a new password ends the sessions signed in with the old one
         sessions.end_all(user)
+    throttle.unlock(username)
     db.session.commit()
     return "created" if created else "updated"
 

@@ -44,19 +44,16 @@ class AdminSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LoginAttempt(db.Model):
-    """A failed sign-in, kept for the throttling window."""
+class ThrottleCounter(db.Model):
+    """Failed credentials counted for one key (a username at an address, a username, an
+    address, an admin's password form) since `window_start`. Each try is counted before its
+    password is checked, by a conditional UPDATE, so concurrent tries cannot slip past."""
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (
-        Index("ix_login_attempts_username_at", "username", "at"),
-        Index("ix_login_attempts_address_at", "address", "at"),
-    )
+    __tablename__ = "throttle_counters"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Setting(db.Model):

@@ -30,6 +30,11 @@ def index():
     return redirect(url_for("admin.dashboard"))
 
 
+def too_many(wait: int) -> str:
+    minutes = -(-wait // 60)
+    return f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
@@ -37,22 +42,17 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         username, address = form.username.data.strip(), request.remote_addr or "unknown"
-        wait = throttle.retry_after(username, address)
-        if wait:
-            minutes = -(-wait // 60)
-            message = (
-                f"Too many failed sign-in attempts. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}."
-            )
-            flash(message, "error")
-            response = render_template("auth/login.html", form=form), 429
-            return (*response, {"Retry-After": str(wait)})
+        if wait := throttle.claim_sign_in(username, address):
+            flash(f"Too many failed sign-in attempts. {too_many(wait)}", "error")
+            page = render_template("auth/login.html", form=form)
+            return page, 429, {"Retry-After": str(wait)}
         user = db.session.scalar(select(User).where(User.username == username))
-        if user and user.check_password(form.password.data):
-            throttle.clear(username)
+        if user is None:
+            throttle.check_unknown_user(form.password.data)
+        elif user.check_password(form.password.data):
+            throttle.signed_in(username, address)
             sessions.start(user)
             return redirect(safe_next(request.args.get("next")) or url_for("admin.dashboard"))
-        throttle.record_failure(username, address)
         flash("Wrong username or password.", "error")
     return render_template("auth/login.html", form=form)
 
@@ -69,9 +69,13 @@ def logout():
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        if wait := throttle.claim_password_form(current_user.id):
+            form.current_password.errors.append(too_many(wait))
+            return account_page(form), 429, {"Retry-After": str(wait)}
         if not current_user.check_password(form.current_password.data):
             form.current_password.errors.append("That is not your current password.")
         else:
+            throttle.password_form_passed(current_user.id)
             current_user.set_password(form.new_password.data)
             db.session.commit()
             ended = sessions.end_others(current_user)
@@ -80,7 +84,7 @@ def change_password():
     return account_page(form)
 
 
-def account_page(form: ChangePasswordForm, status: int = 200):
+def account_page(form: ChangePasswordForm):
     """The account page: the password form and the admin's signed-in sessions."""
     this = sessions.current()
     return render_template(
@@ -89,7 +93,7 @@ def account_page(form: ChangePasswordForm, status: int = 200):
         sessions=sessions.active(current_user),
         this_id=this.id if this else None,
         end_form=EndSessionForm(),
-    ), status
+    )
 
 
 @bp.post("/account/sessions/<int:session_id>/end")
