@@ -30,9 +30,9 @@ def index():
     return redirect(url_for("admin.dashboard"))
 
 
-def too_many(wait: int) -> str:
+def try_again_in(wait: int) -> str:
     minutes = -(-wait // 60)
-    return f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    return f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -43,7 +43,7 @@ def login():
     if form.validate_on_submit():
         username, address = form.username.data.strip(), request.remote_addr or "unknown"
         if wait := throttle.claim_sign_in(username, address):
-            flash(f"Too many failed sign-in attempts. {too_many(wait)}", "error")
+            flash(f"Too many failed sign-in attempts. {try_again_in(wait)}", "error")
             page = render_template("auth/login.html", form=form)
             return page, 429, {"Retry-After": str(wait)}
         user = db.session.scalar(select(User).where(User.username == username))
@@ -70,7 +70,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if wait := throttle.claim_password_form(current_user.id):
-            form.current_password.errors.append(too_many(wait))
+            form.current_password.errors.append(f"Too many wrong passwords. {try_again_in(wait)}")
             return account_page(form), 429, {"Retry-After": str(wait)}
         if not current_user.check_password(form.current_password.data):
             form.current_password.errors.append("That is not your current password.")
