@@ -78,7 +78,9 @@ class Browser:
         self.csrf = None
 
     def get(self, url, **kwargs):
-        response = self.client.get(url, **kwargs)
+        return self._remember_csrf(self.client.get(url, **kwargs))
+
+    def _remember_csrf(self, response):
         if match := CSRF_FIELD.search(response.get_data(as_text=True)):
             self.csrf = match.group(1) or match.group(2)
         return response
@@ -89,7 +91,11 @@ class Browser:
         return self.client.post(url, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
 
     def login(self, username="owner", password=ADMIN_PASSWORD, **kwargs):
-        return self.post("/login", {"username": username, "password": password}, **kwargs)
+        response = self.post("/login", {"username": username, "password": password}, **kwargs)
+        # Signing in starts a new session, with a new CSRF token, as a browser's next page shows.
+        if response.status_code == 302:
+            self.get("/account/password")
+        return self._remember_csrf(response)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from . import catalog, catalog_data, checks, contacts, settings, tokens
+from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
 from .extensions import db
@@ -36,6 +37,9 @@ def _set_password(username: str, password: str) -> str:
         user = User(username=username)
         db.session.add(user)
     user.set_password(password)
+    if not created:  # a new password ends the sessions signed in with the old one
+        sessions.end_all(user)
+    throttle.unlock(username)
     db.session.commit()
     return "created" if created else "updated"
 

@@ -29,19 +29,31 @@ class User(UserMixin, db.Model):
         return check_password_hash(self.password_hash, password)
 
 
-class LoginAttempt(db.Model):
-    """A failed sign-in, kept for the throttling window."""
+class AdminSession(db.Model):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is kept here,
+    and a session ends when its row goes (sign-out, a password change, or the account page)."""
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (
-        Index("ix_login_attempts_username_at", "username", "at"),
-        Index("ix_login_attempts_address_at", "address", "at"),
-    )
+    __tablename__ = "admin_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_agent: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThrottleCounter(db.Model):
+    """Failed credentials counted for one key (a username at an address, a username, an
+    address, an admin's password form) since `window_start`. Each try is counted before its
+    password is checked, by a conditional UPDATE, so concurrent tries cannot slip past."""
+
+    __tablename__ = "throttle_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Setting(db.Model):

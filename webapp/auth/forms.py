@@ -1,4 +1,4 @@
-"""Forms for signing in and changing the password."""
+"""Forms for signing in, changing the password and ending a session."""
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -25,3 +25,7 @@ class ChangePasswordForm(FlaskForm):
         "New password again",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
     )
+
+
+class EndSessionForm(FlaskForm):
+    """Only the CSRF token: ending a session is a POST from the account page."""
