@@ -17,7 +17,8 @@ from ..extensions import db
 from ..models import AdminSession, User, utcnow
 
 FIELD = "sid"  # the session cookie's field holding the token
-# Last seen is rewritten at most this often, so browsing is not a write per page.
+# Last seen is rewritten at most this often, and only by requests that change something:
+# pages that only show things never write, so they open even while the database is locked.
 TOUCH_EVERY = timedelta(minutes=1)
 
 
@@ -57,7 +58,7 @@ def load(user_id: str) -> User | None:
     if row is None or str(row.user_id) != user_id:
         return None
     now = utcnow()
-    if row.last_seen_at < now - TOUCH_EVERY:
+    if request.method not in ("GET", "HEAD") and row.last_seen_at < now - TOUCH_EVERY:
         # Conditional, so several requests of one browser at once write it once.
         db.session.execute(
             update(AdminSession)
