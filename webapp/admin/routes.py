@@ -167,15 +167,16 @@ def _confirm_moves(form: SettingsForm, values: dict[str, str]) -> None:
     moved = [n for n in settings.moved_hosts(values) if settings.is_set(destinations.SECRET_OF[n])]
     if not moved:
         return
-    address = request.remote_addr or "unknown"
-    if wait := throttle.retry_after(current_user.username, address):
+    # The same count as the password form's: both check the signed-in admin's password.
+    if wait := throttle.claim_password_form(current_user.id):
         form.current_password.errors = [f"Too many wrong passwords: try again in {wait} s."]
     elif not current_user.check_password(form.current_password.data or ""):
-        throttle.record_failure(current_user.username, address)
         form.current_password.errors = [
             "Type your password: an API address moves to another host, and the key saved "
             "for it would be sent there."
         ]
+    else:
+        throttle.password_form_passed(current_user.id)
     for name in moved:
         secret = destinations.SECRET_OF[name]
         if not values.get(secret, "").strip():
