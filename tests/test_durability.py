@@ -88,6 +88,10 @@ def stop_between_writes(app, process) -> None:
     turn.take()
     try:
         process.send_signal(signal.SIGSTOP)
+        # The signal lands a moment later: give the turn back only once the process is
+        # stopped, or it could take the turn in that moment and keep it while stopped.
+        wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().split(")")[1].split()[0]
+                 in ("T", "t"), timeout=10)  # fmt: skip
     finally:
         turn.give()
 

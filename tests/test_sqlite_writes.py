@@ -1,5 +1,6 @@
 """SQLite writers take turns across processes, and a waiting webhook goes before the worker."""
 
+import select
 import subprocess
 import sys
 import time
@@ -70,3 +71,27 @@ def test_the_worker_writes_at_once_when_nobody_else_waits(tmp_path):
     alone = Writer(database, defer=True)
     assert alone.got_turn_at() - started < 5
     alone.give()
+
+
+def test_a_deferring_writer_stopped_while_it_looks_does_not_stop_the_web_writers(tmp_path):
+    database = tmp_path / "switchboard.db"
+    # A deferring writer looks at the second byte of the lock file for an instant; stopped in
+    # that instant (SIGSTOP, a frozen VM), it holds it as long as it is stopped.
+    look = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(database) + '-writer.lock'!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.lockf(fd, fcntl.LOCK_EX, 1, 1)\n"
+        "print('looking', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    stopped = subprocess.Popen([sys.executable, "-c", look], stdout=subprocess.PIPE, text=True)
+    try:
+        assert stopped.stdout.readline() == "looking\n"
+        web = Writer(database)
+        ready, _, _ = select.select([web.process.stdout], [], [], 10)
+        assert ready, "the web writer waited on the stopped writer"
+        web.got_turn_at()
+        web.give()
+    finally:
+        stopped.kill()
+        stopped.wait()

@@ -42,18 +42,31 @@ class WriteTurn:
         if self.fd is None:
             return
         deadline, pause = time.monotonic() + WAIT, 0.0001
-        if not DEFER:
-            fcntl.lockf(self.fd, fcntl.LOCK_SH, 1, 1)  # "a writer that goes first is waiting"
+        announced = False
         try:
-            while not self._try():
+            while True:
+                if not DEFER and not announced:
+                    announced = self._announce()
+                if self._try():
+                    return
                 if time.monotonic() > deadline:
                     self.threads.release()
                     raise sqlite3.OperationalError(BUSY) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.001)
         finally:
-            if not DEFER:
+            if announced:
                 fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, 1)
+
+    def _announce(self) -> bool:
+        """Say "a writer that goes first is waiting" (a shared lock on the second byte).
+        Never blocking: a deferring writer holds that byte for an instant while it looks,
+        and a process stopped in that instant must not stop this one too."""
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 1)
+        except OSError:
+            return False
+        return True
 
     def _try(self) -> bool:
         if DEFER:  # let a waiting web server (or command) write first
