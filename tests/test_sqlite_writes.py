@@ -1,8 +1,8 @@
 """SQLite writers take turns across processes, and a waiting webhook goes before the worker."""
 
-import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,10 +87,11 @@ def test_a_deferring_writer_stopped_while_it_looks_does_not_stop_the_web_writers
     stopped = subprocess.Popen([sys.executable, "-c", look], stdout=subprocess.PIPE, text=True)
     try:
         assert stopped.stdout.readline() == "looking\n"
-        web = Writer(database)
-        ready, _, _ = select.select([web.process.stdout], [], [], 10)
-        assert ready, "the web writer waited on the stopped writer"
-        web.got_turn_at()
+        web, got = Writer(database), []
+        reader = threading.Thread(target=lambda: got.append(web.got_turn_at()), daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert got, "the web writer waited on the stopped writer"
         web.give()
     finally:
         stopped.kill()
