@@ -13,7 +13,6 @@ import json
 import logging
 import secrets
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +20,7 @@ from datetime import timedelta
 from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from . import pipeline, requestlog, settings, trials
+from . import claiming, pipeline, requestlog, settings, trials
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import UNREADABLE, SecretUnreadable
 from .extensions import db
@@ -32,7 +31,6 @@ from .troubleshooting import ErrorKind
 
 log = logging.getLogger(__name__)
 THREADS = 24  # cells in flight per worker: 120 one-second cells take about five seconds
-CLAIM_BATCH = 8
 EXPIRED_EVERY = 5.0  # seconds between looks for cells whose worker stopped
 LEASE_MARGIN = 30.0  # seconds past the cell's own deadline before another worker takes it
 MAX_RUNS = 3
@@ -169,10 +167,8 @@ class CellRunner:
     looks at the database only when something was written (or to find cells of a stopped
     worker), so an idle worker spends nothing on trials."""
 
-    def __init__(self, app: Flask, holder: str, stopping: threading.Event, changes, poll=0.05):
-        """`changes(url)` tells whether the database may have changed (the worker's Changes)."""
-        self.app, self.holder, self.stopping = app, holder, stopping
-        self.changes_for, self.poll = changes, poll
+    def __init__(self, app: Flask, holder: str, stopping: threading.Event, poll=0.05):
+        self.app, self.holder, self.stopping, self.poll = app, holder, stopping, poll
         self.threads = app.config.get("TRIAL_THREADS", THREADS)
         self.in_flight = 0
         self._lock = threading.Lock()
@@ -191,26 +187,19 @@ class CellRunner:
 
     def _loop(self) -> None:
         with self.app.app_context():
-            next_expired, changes = 0.0, self.changes_for(db.engine.url)
-            while not self.stopping.is_set():
-                free = self.threads - self.in_flight
-                if free <= 0:
-                    self._wake.wait(self.poll)
-                    self._wake.clear()
-                    continue
-                if time.monotonic() >= next_expired:
-                    next_expired = time.monotonic() + EXPIRED_EVERY
-                elif not changes.seen():
-                    self.stopping.wait(self.poll)
-                    continue
-                limit = min(free, CLAIM_BATCH)
-                claimed = self._claim(limit)
-                for one in claimed:
-                    with self._lock:
-                        self.in_flight += 1
-                    self._pool.submit(self._run, one)
-                if len(claimed) < limit:
-                    self.stopping.wait(self.poll)
+            claiming.claim_until_stopped(
+                self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
+                self._claim_and_submit, claiming.Changes(db.engine.url), EXPIRED_EVERY,
+            )  # fmt: skip
+
+    def _claim_and_submit(self, limit: int, _expired: bool) -> int:
+        # Expired cells are claimable like pending ones: each claim looks for both.
+        claimed = self._claim(limit)
+        for one in claimed:
+            with self._lock:
+                self.in_flight += 1
+            self._pool.submit(self._run, one)
+        return len(claimed)
 
     def _claim(self, limit: int) -> list[Claim]:
         try:

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from flask import Flask, has_app_context
 
-from . import checks, delivery, leases, retention, runs, state, stats
+from . import checks, claiming, delivery, leases, retention, runs, state, stats
 from .extensions import db
 from .leases import Lease
 from .pipeline import Snapshot
@@ -27,9 +27,6 @@ from .trial_cells import CellRunner
 
 log = logging.getLogger(__name__)
 EXPIRED_EVERY = 1.0  # seconds between looks for turns whose run stopped renewing
-# Turns claimed per transaction: enough to spare most of a transaction each, few enough that
-# a webhook never waits long for SQLite's write lock behind a claim.
-CLAIM_BATCH = 8
 JOBS = (  # (name, every): each runs on one worker per period, however many there are
     ("sweep", timedelta(seconds=10)),
     ("dashboard", timedelta(minutes=1)),
@@ -41,27 +38,6 @@ HEARTBEAT_EVERY = 5.0  # seconds; at most a sixth of the lease, so a renewal is 
 HEARTBEAT_STALE = timedelta(minutes=1)  # a worker silent this long is taken for stopped
 # When the last worker to stop cleanly stopped: its heartbeat goes, and "last seen" must not.
 LAST_STOPPED = "workers:last_stopped"
-
-
-class Changes:
-    """Whether a SQLite database may have changed since the last look: every commit writes
-    to its WAL file, so a stat (microseconds) spares an idle worker a query 20 times a
-    second. On other databases it always says "maybe"."""
-
-    def __init__(self, url):
-        self.wal = f"{url.database}-wal" if url.get_backend_name() == "sqlite" else None
-        self.last = None
-
-    def seen(self) -> bool:
-        if self.wal is None:
-            return True
-        try:
-            info = os.stat(self.wal)
-            now = (info.st_ino, info.st_size, info.st_mtime_ns)
-        except OSError:
-            now = None
-        changed, self.last = now is None or now != self.last, now
-        return changed
 
 
 @dataclass
@@ -85,7 +61,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="turn")
         self._loops: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping, self._renew_until)
-        self._cells = CellRunner(app, self.holder, self.stopping, Changes, poll)
+        self._cells = CellRunner(app, self.holder, self.stopping, poll)
 
     @property
     def in_flight(self) -> int:
@@ -134,30 +110,19 @@ class Worker:
             self._claim_until_stopped()
 
     def _claim_until_stopped(self) -> None:
-        next_expired, changes = 0.0, Changes(db.engine.url)
-        while not self.stopping.is_set():
-            free = self.threads - self.in_flight
-            if free <= 0:  # every thread is answering: claim again when one is done
-                self._wake.wait(self.poll)
-                self._wake.clear()
-                continue
-            expired = time.monotonic() >= next_expired
-            if expired:
-                next_expired = time.monotonic() + EXPIRED_EVERY
-            elif not changes.seen():  # nothing was written: nothing new can be waiting
-                self.stopping.wait(self.poll)
-                continue
-            limit = min(free, CLAIM_BATCH)
-            claimed = self._claim(limit, expired)
-            for start in claimed:
-                renew_until = time.monotonic() + self.lease_for.total_seconds() * 10
-                with self._lock:
-                    self._running[start.lease.token] = Running(start.lease, renew_until)
-                self._pool.submit(self._run, start)
-            if len(claimed) < limit:
-                # Everything waiting is claimed: what arrives meanwhile is claimed together
-                # a moment later, one query for many messages.
-                self.stopping.wait(self.poll)
+        claiming.claim_until_stopped(
+            self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
+            self._claim_and_submit, claiming.Changes(db.engine.url), EXPIRED_EVERY,
+        )  # fmt: skip
+
+    def _claim_and_submit(self, limit: int, expired: bool) -> int:
+        claimed = self._claim(limit, expired)
+        for start in claimed:
+            renew_until = time.monotonic() + self.lease_for.total_seconds() * 10
+            with self._lock:
+                self._running[start.lease.token] = Running(start.lease, renew_until)
+            self._pool.submit(self._run, start)
+        return len(claimed)
 
     def _claim(self, limit: int, expired: bool) -> list[runs.Start]:
         try:
