@@ -89,6 +89,7 @@ SEND_ERRORS = {
     "send_error_graph_generic_shape.json": (401, "whatsapp_auth", 190),
 }
 SEND_OK = {"send_ok.json", "send_ok_mark_as_read.json"}
+MEDIA_ANSWERS = {"media_url.json"}  # read in test_media.py
 
 
 def graph_error(code, message, status=400, details=None):
@@ -194,7 +195,7 @@ def test_empty_app_secret_refuses_everything():
 
 def test_every_fixture_file_has_an_expected_outcome():
     on_disk = {p.name for p in WHATSAPP_FIXTURES.iterdir() if p.suffix == ".json"}
-    assert on_disk == INBOUND.keys() | SEND_ERRORS.keys() | SEND_OK
+    assert on_disk == INBOUND.keys() | SEND_ERRORS.keys() | SEND_OK | MEDIA_ANSWERS
 
 
 @pytest.mark.parametrize(("fixture", "expected"), INBOUND.items(), ids=list(INBOUND))

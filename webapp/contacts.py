@@ -5,6 +5,7 @@ from functools import cache
 
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 
+from . import media
 from .clients.whatsapp import BSUID
 from .extensions import db, dialect_insert
 from .models import Contact, Message, RequestLog, utcnow
@@ -107,10 +108,11 @@ def set_paused(number: str, paused: bool) -> Contact:
 
 
 def forget(number: str) -> bool:
-    """Delete a customer with every message and log row about them."""
+    """Delete a customer with every message, media file and log row about them."""
     contact = find(number)
     if contact is None:
         return False
+    files = media.names_in(Message.contact_id == contact.id)
     db.session.execute(delete(RequestLog).where(RequestLog.contact_id == contact.id))
     db.session.execute(
         update(Message).where(Message.contact_id == contact.id).values(reply_to_id=None)
@@ -118,6 +120,7 @@ def forget(number: str) -> bool:
     db.session.execute(delete(Message).where(Message.contact_id == contact.id))
     db.session.delete(contact)  # its turns go with it (ON DELETE CASCADE)
     db.session.commit()
+    media.remove_unused(files)  # a file another customer also sent stays for them
     return True
 
 

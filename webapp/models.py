@@ -201,6 +201,11 @@ class Message(db.Model):
     error_code: Mapped[int | None]
     error_detail: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
+    # A received photo, voice note, video, document or sticker, kept in the instance's media/
+    # folder under its sha256 (media_file); several messages may share one file.
+    media_file: Mapped[str | None] = mapped_column(String(64), index=True)
+    media_mime: Mapped[str | None] = mapped_column(String(128))
+    media_size: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,10 +1,11 @@
-"""Deletes conversations and log rows older than the owner's `retention_days` (0 keeps all)."""
+"""Deletes conversations, their media files and log rows older than the owner's
+`retention_days` (0 keeps all)."""
 
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select, update
 
-from . import settings
+from . import media, settings
 from .extensions import db
 from .models import Contact, Message, RequestLog, Turn, utcnow
 
@@ -21,7 +22,9 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     old = Message.created_at < cutoff
     # A newer reply may still point at an old message; it keeps its text, not the link.
     _in_batches(Message, Message.reply_to_id.in_(select(Message.id).where(old)), reply_to_id=None)
+    files = media.names_in(old)
     messages = _in_batches(Message, old)
+    media.remove_unused(files)  # after the rows: a file still on disk is never a dangling row
     taken = exists().where(Message.turn_id == Turn.id)
     turns = _in_batches(Turn, Turn.state != "open", Turn.created_at < cutoff, ~taken)
     idle = ~exists().where(Message.contact_id == Contact.id)

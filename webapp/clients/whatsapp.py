@@ -1,15 +1,20 @@
-"""The WhatsApp Cloud API client: sending text and read receipts, splitting long replies."""
+"""The WhatsApp Cloud API client: sending text and read receipts, fetching a customer's media,
+splitting long replies."""
 
+import hashlib
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit
+
+import urllib3
 
 from ..troubleshooting import ErrorKind
-from .http import HttpClient, TransportError
-from .whatsapp_errors import WhatsAppError, classify_graph_error, trimmed
-from .wire import dig, json_or_none
+from .http import HttpClient, TransportError, pool_for
+from .whatsapp_errors import RAW_BODY_LIMIT, WhatsAppError, classify_graph_error, trimmed
+from .wire import as_str, dig, json_or_none
 
 # Meta retires each Graph version about two years after it ships (v20.0 in September 2026).
 DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
@@ -23,6 +28,20 @@ class SendResult:
     wa_id: str | None  # the number as WhatsApp normalised it
     latency_ms: int
     raw: dict
+
+
+@dataclass
+class MediaInfo:
+    """Where a customer's photo, voice note or file can be downloaded, for about 5 minutes."""
+
+    url: str
+    mime_type: str | None
+    sha256: str | None
+    file_size: int | None  # Meta sends it as a string, some proxies as a number
+
+
+class MediaTooLarge(WhatsAppError):
+    """The file is larger than Switchboard keeps for its type."""
 
 
 BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,140}")  # e.g. US.13491208655302741918
@@ -76,6 +95,94 @@ class WhatsAppClient(HttpClient):
             body["typing_indicator"] = {"type": "text"}
         self._post(body, ("success",))
 
+    def media_info(self, media_id: str) -> MediaInfo:
+        """GET /<media-id>: the download address, type, hash and size of a received file."""
+        try:
+            self._check_token()
+            try:
+                status, text, headers, _ = self.request("GET", f"/{quote(media_id, safe='')}")
+            except TransportError as failure:  # a GET changes nothing: always safe to repeat
+                raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
+            payload = json_or_none(text)
+            url = as_str(dig(payload, "url"))
+            if not 200 <= status < 300 or not url or "error" in (payload or {}):
+                raise _media_error(classify_graph_error(status, text, headers))
+            return MediaInfo(
+                url,
+                as_str(payload.get("mime_type")),
+                as_str(payload.get("sha256")),
+                _size(payload.get("file_size")),
+            )
+        except WhatsAppError as err:
+            raise self.redacted(err) from None
+
+    def download(self, url: str, out: BinaryIO, limit: int, timeout: float = 60) -> str:
+        """Stream the file at `url` (from media_info) into `out`, refusing it as soon as it
+        passes `limit` bytes; returns the sha256 (hex) of what was written."""
+        try:
+            self._check_token()
+            if not self._may_carry_token(url):
+                message = "The media address WhatsApp gave is not an https address."
+                raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
+            return self._stream(url, out, limit, timeout)
+        except WhatsAppError as err:
+            raise self.redacted(err) from None
+
+    def _stream(self, url: str, out: BinaryIO, limit: int, seconds: float) -> str:
+        started, digest, size = time.monotonic(), hashlib.sha256(), 0
+        try:
+            response = pool_for(url).request(
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {self.secret}"},
+                timeout=urllib3.Timeout(connect=seconds, read=seconds),
+                preload_content=False,
+                redirect=False,  # a redirect would carry the token somewhere else
+                retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            failure = self._failure(exc, seconds)
+            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
+        complete = False
+        try:
+            if not 200 <= response.status < 300:
+                text = response.read(RAW_BODY_LIMIT, decode_content=True)
+                raise _media_error(classify_graph_error(response.status, text, response.headers))
+            announced = _size(response.headers.get("Content-Length"))
+            if announced is not None and announced > limit:
+                raise too_large(limit)
+            for chunk in response.stream(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                if time.monotonic() > started + seconds:
+                    raise self._no_answer(seconds)
+                digest.update(chunk)
+                out.write(chunk)
+            complete = True
+        except TransportError as failure:
+            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
+        except urllib3.exceptions.HTTPError:
+            message = "The connection broke before the whole file was downloaded."
+            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, message) from None
+        finally:
+            if not complete:  # the rest of a refused file is not read: the connection goes
+                response.close()
+            response.release_conn()
+        return digest.hexdigest()
+
+    def _may_carry_token(self, url: str) -> bool:
+        # Meta's download addresses are https; plain http only to the Graph host itself (a
+        # local proxy or a test server), so the token never crosses a network in the clear.
+        parts, base = urlsplit(url), urlsplit(self.base_url)
+        same_host = (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
+        return bool(parts.hostname) and (parts.scheme == "https" or same_host)
+
+    def _check_token(self) -> None:
+        if not self.secret or self.secret_has_bad_characters():
+            message = "The access token is empty or has characters a token cannot have."
+            raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, message)
+
     def _post(self, body: dict, expected: tuple, timeout: float | None = None) -> tuple[dict, int]:
         """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError."""
         try:
@@ -89,9 +196,7 @@ class WhatsAppClient(HttpClient):
             raise self.redacted(err) from None
 
     def _send(self, body: dict, timeout: float | None) -> tuple[int, str, Mapping, int]:
-        if not self.secret or self.secret_has_bad_characters():
-            message = "The access token is empty or has characters a token cannot have."
-            raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, message)
+        self._check_token()
         if not self.phone_number_id:
             message = "No phone number ID is set; copy it from WhatsApp > API Setup."
             raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
@@ -103,6 +208,26 @@ class WhatsAppClient(HttpClient):
             # customer: a retry could deliver it twice, so only the owner may send it again.
             kind = ErrorKind.WHATSAPP_UNKNOWN if failure.reached else ErrorKind.WHATSAPP_UNAVAILABLE
             raise WhatsAppError(kind, failure.message, failure.http_status) from None
+
+
+def too_large(limit: int) -> MediaTooLarge:
+    message = f"The file is larger than {limit / 2**20:g} MB, the most kept for its type."
+    return MediaTooLarge(ErrorKind.WHATSAPP_REJECTED, message)
+
+
+def _media_error(err: WhatsAppError) -> WhatsAppError:
+    # Graph answers 404, or code 100 with subcode 33, for a media ID it no longer knows.
+    if err.http_status == 404 or (err.code == 100 and err.subcode == 33):
+        gone = (
+            "WhatsApp no longer has this file (media IDs expire after 7 days) or the ID is wrong."
+        )
+        return replace(err, message=f"{gone} {err.message}")
+    return err
+
+
+def _size(value: Any) -> int | None:
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 16 else None
 
 
 def split_message(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -1,0 +1,108 @@
+"""Customers' photos, voice notes, videos, documents and stickers, downloaded when they arrive.
+
+WhatsApp gives out a file's address for about 5 minutes and forgets its media ID after 7 days,
+so a file is fetched on arrival and kept in the instance folder's `media/`, named by its sha256
+(the same photo sent twice is kept once) and readable by Switchboard's own user only.
+"""
+
+import base64
+import binascii
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from .clients.whatsapp import WhatsAppClient, too_large
+from .clients.whatsapp_errors import WhatsAppError
+from .clients.wire import as_str
+from .extensions import db
+from .models import Message
+from .troubleshooting import ErrorKind
+
+MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+MB = 2**20
+LIMITS = {"image": 5 * MB, "audio": 16 * MB}  # the limits Meta states for what it carries
+OTHER_LIMIT = 16 * MB
+STORED_NAME = re.compile(r"[0-9a-f]{64}")  # a sha256 in hex: no path can be smuggled in
+
+
+@dataclass
+class StoredMedia:
+    name: str  # the sha256 (hex) of the file, its name in the media folder
+    mime_type: str | None
+    size: int
+
+
+def folder() -> Path:
+    """The media folder of this instance, created private on first use."""
+    path = Path(current_app.instance_path) / "media"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def fetch(client: WhatsAppClient, kind: str, media: Any, into: Path) -> StoredMedia:
+    """Download the file of a message of type `kind` (its `media` object from the webhook:
+    id, mime_type, sha256) into the folder `into`; WhatsAppError when it cannot be kept."""
+    media = media if isinstance(media, dict) else {}
+    media_id = as_str(media.get("id"))
+    if media_id is None:
+        raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, "The message names no media ID.")
+    info = client.media_info(media_id)
+    limit = LIMITS.get(kind, OTHER_LIMIT)
+    if info.file_size is not None and info.file_size > limit:
+        raise too_large(limit)  # said before a byte is downloaded
+    expected = hex_digest(info.sha256) or hex_digest(media.get("sha256"))
+    # mkstemp creates the file 0600 whatever the umask: a half-downloaded file is private too.
+    handle, partial = tempfile.mkstemp(dir=into, prefix=".part-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            digest = client.download(info.url, out, limit)
+        if expected and digest != expected:
+            message = "The downloaded file does not match the sha256 WhatsApp gave for it."
+            raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
+        size = os.path.getsize(partial)
+        os.replace(partial, into / digest)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return StoredMedia(digest, info.mime_type or as_str(media.get("mime_type")), size)
+
+
+def hex_digest(value: Any) -> str | None:
+    """A sha256 as lowercase hex: Graph's media answer sends hex, webhooks send base64."""
+    if not isinstance(value, str):
+        return None
+    if STORED_NAME.fullmatch(value.strip().lower()):
+        return value.strip().lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def names_in(*conditions) -> set[str]:
+    """The stored files of the messages matching `conditions`, read before they are deleted."""
+    query = select(Message.media_file).where(*conditions, Message.media_file.is_not(None))
+    return set(db.session.scalars(query.distinct()))
+
+
+def remove_unused(names: Iterable[str]) -> int:
+    """Delete the files among `names` that no message refers to any more; how many went."""
+    names = {name for name in names if name and STORED_NAME.fullmatch(name)}
+    if not names:
+        return 0
+    used = names_in(Message.media_file.in_(names))
+    removed = 0
+    for name in sorted(names - used):
+        path = folder() / name
+        if path.exists():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
