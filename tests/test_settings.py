@@ -29,6 +29,10 @@ def form(**changes):
         "whatsapp_app_secret": "",
         "whatsapp_verify_token": "",
         "whatsapp_api_base_url": "https://graph.facebook.com/v25.0",
+        "transcription_model": "openai/whisper-1",
+        "image_model": "auto",
+        "sticker_reply": "",
+        "media_limit_mb": "16",
         "retention_days": "90",
     }
     values.update(changes)
@@ -218,3 +222,14 @@ def test_a_turn_keeps_the_settings_it_started_with_and_the_next_one_sees_the_cha
 def test_turn_timing_settings_refuse_values_out_of_range(runner, name, value, words):
     result = runner.invoke(args=["settings", "set", "--", name, value])
     assert result.exit_code != 0 and words in result.output
+
+
+def test_media_model_settings_take_an_id_or_their_own_words(admin, app):
+    page = admin.post("/admin/settings", form(image_model="not a model"), follow_redirects=True)
+    assert "is not a model ID" in page.get_data(as_text=True)
+    assert stored(app, "image_model") == "auto"
+    admin.post("/admin/settings", form(image_model="OFF", transcription_model=""))
+    assert stored(app, "image_model") == "off"
+    assert stored(app, "transcription_model") == ""  # empty: voice notes are not transcribed
+    admin.post("/admin/settings", form(image_model="google/gemini-2.5-flash"))
+    assert stored(app, "image_model") == "google/gemini-2.5-flash"

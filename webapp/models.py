@@ -202,10 +202,14 @@ class Message(db.Model):
     error_detail: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     # A received photo, voice note, video, document or sticker, kept in the instance's media/
-    # folder under its sha256 (media_file); several messages may share one file.
+    # folder under its sha256 (media_file); several messages may share one file. `media_text`
+    # is what was read from it: a voice note's transcript, a PDF's text (`text` stays the
+    # caption); `media_name` a document's file name.
     media_file: Mapped[str | None] = mapped_column(String(64), index=True)
     media_mime: Mapped[str | None] = mapped_column(String(128))
     media_size: Mapped[int | None]
+    media_name: Mapped[str | None] = mapped_column(String(255))
+    media_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -243,6 +247,9 @@ class RequestLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     channel: Mapped[str] = mapped_column(String(16))  # whatsapp, flow, playground
     upstream: Mapped[str] = mapped_column(String(16), default="openrouter")  # or whatsapp
+    # What was called when it was not a chat or a send: "media" (a customer's file fetched
+    # from WhatsApp), "transcription" (a voice note turned into text).
+    operation: Mapped[str | None] = mapped_column(String(16))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), index=True

@@ -11,11 +11,11 @@ class Spec:
     label: str
     help: str
     section: str
-    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice
+    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice, model
     default: str | int = ""
     minimum: int | None = None
     maximum: int | None = None
-    choices: tuple[str, ...] = ()  # the words a "choice" takes
+    choices: tuple[str, ...] = ()  # the words a "choice" takes (a "model": besides an ID)
 
     @property
     def secret(self) -> bool:
@@ -129,11 +129,12 @@ SPECS: dict[str, Spec] = {
         Spec(
             "non_text_reply",
             "Reply to non-text messages",
-            "Sent for voice notes, stickers and "
-            "other messages the bot cannot read. Leave empty to send nothing.",
+            "Sent for messages the bot cannot read: videos, documents other than PDF, "
+            "contacts, and voice notes or photos when no model can take them (see Customers' "
+            "media). Leave empty to send nothing.",
             "Replies",
             kind="text",
-            default="Sorry, I can only read text messages for now.",
+            default="Sorry, I can only read text, voice notes and photos for now.",
         ),
         Spec(
             "merge_window_seconds",
@@ -202,6 +203,46 @@ SPECS: dict[str, Spec] = {
             default=False,
         ),
         Spec(
+            "transcription_model",
+            "Voice-note transcription model",
+            "Voice notes are turned into text by this speech-to-text model of OpenRouter "
+            "(openai/whisper-1, or another from openrouter.ai/models with the transcription "
+            "output). Leave empty to not transcribe: voice notes then get the non-text reply.",
+            "Customers' media",
+            kind="model",
+            default="openai/whisper-1",
+        ),
+        Spec(
+            "image_model",
+            "Model for photos",
+            "auto: photos go to the default model when it can see images, else to the first "
+            "model of the table that can. A model ID: photos always go to that model. off: "
+            "photos are not shown to any model (a photo without a caption gets the non-text "
+            "reply).",
+            "Customers' media",
+            kind="model",
+            default="auto",
+            choices=("auto", "off"),
+        ),
+        Spec(
+            "sticker_reply",
+            "Reply to stickers",
+            "Stickers are never sent to the model. Leave empty to send nothing back.",
+            "Customers' media",
+            kind="text",
+        ),
+        Spec(
+            "media_limit_mb",
+            "Largest video or document kept (MB)",
+            "Photos are kept up to 5 MB and voice notes up to 16 MB, as WhatsApp allows; "
+            "videos and documents up to this size (1–100). A larger file gets the non-text reply.",
+            "Customers' media",
+            kind="int",
+            default=16,
+            minimum=1,
+            maximum=100,
+        ),
+        Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "0 keeps them forever.",
@@ -217,4 +258,4 @@ SPECS: dict[str, Spec] = {
 TRUE_WORDS = {"on", "true", "yes", "y", "1"}
 FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
 
-SECTIONS = ("OpenRouter", "Replies", "WhatsApp", "Privacy")
+SECTIONS = ("OpenRouter", "Replies", "WhatsApp", "Customers' media", "Privacy")

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
-from . import crypto, destinations, prompts
+from . import catalog, crypto, destinations, prompts
 from .extensions import db, dialect_insert
 from .models import Setting, utcnow
 from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
@@ -56,6 +56,14 @@ def clean(name: str, raw: str) -> str | int:
             words = ", ".join(spec.choices)
             raise SettingError(f"{spec.label} must be one of {words}, not '{raw}'.")
         return value.lower()
+    if spec.kind == "model":
+        if value.lower() in spec.choices or not (value or spec.choices):
+            return value.lower()  # a word of the setting's own, or empty where that means off
+        try:
+            return catalog.check_model_id(value)
+        except catalog.CatalogError as exc:
+            words = f" Or {' or '.join(spec.choices)}." if spec.choices else ""
+            raise SettingError(f"{spec.label}: {exc}{words}") from None
     if spec.kind == "url" and (value or spec.default):  # an optional address may be empty
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
