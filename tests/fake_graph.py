@@ -1,8 +1,10 @@
 """A loopback fake of Meta's Graph API: accepts sends with fresh ids and records what was sent."""
 
+import hashlib
 import itertools
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fakes import CannedResponse, FakeServer, RecordedRequest
@@ -11,6 +13,14 @@ WHATSAPP_FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
 API_PREFIX = "/v25.0"
 MESSAGES_PATH = re.compile(rf"{re.escape(API_PREFIX)}/[^/]+/messages")
 GENERATE = "X-Fake-Graph-Generate"  # marks the catch-all default that is answered per request
+FILES = "/files/"  # where the fake's media answers point (Meta's point at lookaside.fbsbx.com)
+
+
+@dataclass
+class HostedMedia:
+    body: bytes
+    mime_type: str
+    sha256: str  # as Graph's media answer gives it: hex of the file (tests may give a wrong one)
 
 
 class FakeGraph(FakeServer):
@@ -20,6 +30,8 @@ class FakeGraph(FakeServer):
         super().__init__()
         self._ids = itertools.count(1)
         self.answered: list[tuple[RecordedRequest, int]] = []  # every request and its status
+        self.media: dict[str, HostedMedia] = {}  # media id → the file Graph hands out
+        self.token: str | None = None  # when set, media calls without this Bearer token get 401
         # FakeServer's defaults are fixed bytes; a send needs a new id each time, so the
         # catch-all default is only a marker that _respond_to swaps for a generated answer.
         self.default(headers={GENERATE: "1"})
@@ -31,6 +43,20 @@ class FakeGraph(FakeServer):
     def replay(self, fixture_name: str, status: int = 200, headers=None, **options) -> None:
         """Queue the recorded bytes of tests/fixtures/whatsapp/<fixture_name> unchanged."""
         self.queue(status, fixture_bytes(fixture_name), headers, **options)
+
+    def host_media(self, media_id: str, body: bytes, mime_type: str, sha256: str | None = None):
+        """Serve a customer's file as Graph does: `GET /<media-id>` answers its address, type,
+        hash and size; that address answers the bytes. Both need the access token."""
+        digest = sha256 or hashlib.sha256(body).hexdigest()
+        self.media[media_id] = HostedMedia(body, mime_type, digest)
+
+    def media_requests(self) -> list[tuple[str, str | None]]:
+        """(path, Authorization header) of every media call, in order."""
+        return [
+            (r.path, r.headers.get("Authorization"))
+            for r, _ in list(self.answered)
+            if r.method == "GET"
+        ]
 
     def sent_texts(self) -> list[tuple[str, str, str | None]]:
         """(to, body, replied-to message id) of each text send answered 2xx, in order.
@@ -60,6 +86,8 @@ class FakeGraph(FakeServer):
         return canned
 
     def _generated(self, request: RecordedRequest) -> CannedResponse:
+        if request.method == "GET":
+            return self._media_answer(request)
         sent = _json(request.body)
         if request.method != "POST" or not MESSAGES_PATH.fullmatch(request.path) or not sent:
             body = fixture_bytes("send_error_100_subcode33_unknown_phone_number_id.json")
@@ -70,6 +98,21 @@ class FakeGraph(FakeServer):
         to = str(sent.get("to") or sent.get("recipient"))
         answer["contacts"] = [{"input": to, "wa_id": re.sub(r"\D", "", to)}]
         answer["messages"] = [{"id": f"wamid.FAKE{next(self._ids)}"}]
+        return _json_response(200, json.dumps(answer).encode())
+
+    def _media_answer(self, request: RecordedRequest) -> CannedResponse:
+        if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _json_response(401, fixture_bytes("send_error_190_token_expired.json"))
+        if request.path.startswith(FILES):
+            hosted = self.media.get(request.path.removeprefix(FILES))
+            return CannedResponse(200, hosted.body, {"Content-Type": hosted.mime_type})
+        media_id = request.path.removeprefix(API_PREFIX + "/")
+        if (hosted := self.media.get(media_id)) is None:  # an unknown or expired media id
+            body = fixture_bytes("send_error_100_subcode33_unknown_phone_number_id.json")
+            return _json_response(404, body)
+        answer = json.loads(fixture_bytes("media_url.json"))
+        answer.update(url=self.url + FILES + media_id, mime_type=hosted.mime_type, id=media_id,
+                      sha256=hosted.sha256, file_size=str(len(hosted.body)))  # fmt: skip
         return _json_response(200, json.dumps(answer).encode())
 
 

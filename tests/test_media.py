@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import stat
+import time
 from datetime import timedelta
 
 import pytest
@@ -192,3 +193,16 @@ def test_retention_deletes_the_files_of_old_messages(app):
         settings.save({"retention_days": "30"}, author="test")
         assert retention.purge()["messages"] == 1
         assert sorted(p.name for p in media.folder().iterdir()) == [recent]
+
+
+def test_what_a_crash_left_in_the_media_folder_goes_after_an_hour(app):
+    kept, orphan = "e" * 64, "f" * 64
+    with app.app_context():
+        customer_with_photo("31600000005", kept)
+        folder = media.folder()
+        (folder / orphan).write_bytes(b"no message refers to me")
+        (folder / ".part-x1y2").write_bytes(b"half a download")
+        assert media.sweep_left_over() == 0  # young: may belong to a turn still running
+        an_hour_later = time.time() + media.LEFT_OVER_SECONDS + 1
+        assert media.sweep_left_over(an_hour_later) == 2
+        assert [p.name for p in folder.iterdir()] == [kept]

@@ -50,17 +50,19 @@ def default_model() -> AiModel | None:
 
 
 _M = AiModel.__table__.c
-CHAIN = (
-    select(_M.model_id, _M.role)
-    .where(_M.role.in_((DEFAULT, FALLBACK)))
-    .order_by(_M.position, _M.id)
-)
+OFFERED = select(_M.model_id, _M.role).where(_M.role != DISABLED).order_by(_M.position, _M.id)
 
 
-def fallback_chain() -> list[str]:
-    """The default model first, then the `fallback` rows in table order; never `available`."""
-    rows = db.session.execute(CHAIN).all()
-    return [m for m, role in rows if role == DEFAULT] + [m for m, role in rows if role != DEFAULT]
+def offered() -> list[tuple[str, str]]:
+    """(model ID, role) of every model that is not disabled, in table order."""
+    return [tuple(row) for row in db.session.execute(OFFERED)]
+
+
+def fallback_chain(rows: list[tuple[str, str]] | None = None) -> list[str]:
+    """The default model first, then the `fallback` rows in table order; never `available`.
+    `rows` is what `offered()` read, when the caller already has it."""
+    rows = offered() if rows is None else rows
+    return [m for m, role in rows if role == DEFAULT] + [m for m, role in rows if role == FALLBACK]
 
 
 def usable(model_id: str) -> bool:

@@ -2,6 +2,7 @@
 prices and input kinds. The last catalog fetched is kept in app_state; each process parses it
 once per fetch, so a turn that prices its answer costs one small query, not a JSON parse."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -102,7 +103,7 @@ def listings() -> dict[str, Listing]:
     return cached[1]
 
 
-def lookup(catalog: dict[str, Listing], model_id: str | None) -> Listing | None:
+def lookup(catalog: Mapping[str, Listing], model_id: str | None) -> Listing | None:
     """The listing of `model_id`, or of its base model when it ends in a routing shortcut
     (":nitro")."""
     if not model_id:

@@ -10,6 +10,7 @@ import binascii
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 MB = 2**20
 LIMITS = {"image": 5 * MB, "audio": 16 * MB}  # the limits Meta states for what it carries
 OTHER_LIMIT = 16 * MB
+LEFT_OVER_SECONDS = 3600  # longer than any turn: a younger unlisted file may be one in use
+DOWNLOAD_SECONDS = 60.0  # 16 MB at a slow 300 kB/s
+PARTIAL = ".part-"  # a download under way, renamed to its hash once checked
+SWEEP_BATCH = 500  # names a query
 STORED_NAME = re.compile(r"[0-9a-f]{64}")  # a sha256 in hex: no path can be smuggled in
 
 
@@ -46,23 +51,36 @@ def folder() -> Path:
     return path
 
 
-def fetch(client: WhatsAppClient, kind: str, media: Any, into: Path) -> StoredMedia:
+def limit_for(kind: str, other_mb: int = OTHER_LIMIT // MB) -> int:
+    """The most bytes kept of a file of type `kind`; `other_mb` for videos and documents."""
+    return LIMITS.get(kind, other_mb * MB)
+
+
+def fetch(
+    client: WhatsAppClient,
+    kind: str,
+    media: Any,
+    into: Path,
+    limit: int | None = None,
+    seconds: float = DOWNLOAD_SECONDS,
+) -> StoredMedia:
     """Download the file of a message of type `kind` (its `media` object from the webhook:
-    id, mime_type, sha256) into the folder `into`; WhatsAppError when it cannot be kept."""
+    id, mime_type, sha256) into the folder `into`, refusing one over `limit` bytes (the limit
+    of its type by default) or taking over `seconds`; WhatsAppError when it cannot be kept."""
     media = media if isinstance(media, dict) else {}
     media_id = as_str(media.get("id"))
     if media_id is None:
         raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, "The message names no media ID.")
     info = client.media_info(media_id)
-    limit = LIMITS.get(kind, OTHER_LIMIT)
+    limit = limit or limit_for(kind)
     if info.file_size is not None and info.file_size > limit:
         raise too_large(limit)  # said before a byte is downloaded
     expected = hex_digest(info.sha256) or hex_digest(media.get("sha256"))
     # mkstemp creates the file 0600 whatever the umask: a half-downloaded file is private too.
-    handle, partial = tempfile.mkstemp(dir=into, prefix=".part-")
+    handle, partial = tempfile.mkstemp(dir=into, prefix=PARTIAL)
     try:
         with os.fdopen(handle, "wb") as out:
-            digest = client.download(info.url, out, limit)
+            digest = client.download(info.url, out, limit, seconds)
         if expected and digest != expected:
             message = "The downloaded file does not match the sha256 WhatsApp gave for it."
             raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
@@ -106,3 +124,17 @@ def remove_unused(names: Iterable[str]) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def sweep_left_over(now: float | None = None) -> int:
+    """Delete what a crash left in the media folder: half-downloaded files, and files no
+    message refers to, once they are an hour old; how many went."""
+    cutoff = (now or time.time()) - LEFT_OVER_SECONDS
+    old = [path for path in folder().iterdir() if path.stat().st_mtime < cutoff]
+    parts = [path for path in old if path.name.startswith(PARTIAL)]
+    for path in parts:
+        path.unlink(missing_ok=True)
+    named = sorted(path.name for path in old if STORED_NAME.fullmatch(path.name))
+    return len(parts) + sum(
+        remove_unused(named[i : i + SWEEP_BATCH]) for i in range(0, len(named), SWEEP_BATCH)
+    )

@@ -4,21 +4,23 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select
 
+from . import content
 from .extensions import db
 from .models import Message, utcnow
 
 MEMORY_WINDOW = timedelta(hours=24)
 # Replies the customer never got are not part of the conversation the model remembers.
 NOT_SAID = ("queued", "sending", "failed")
+REMEMBERED_FILES = ("image", "audio", "video", "document")  # as a note, even with no words
 LATEST = 2**62  # larger than any message id: nothing is left out for coming later
 
 
 M = Message.__table__.c
 EARLIER = (
-    select(M.direction, M.text)
+    select(M.direction, M.type, M.text, M.media_text, M.media_name)
     .where(
         M.contact_id == bindparam("contact"),
-        M.text.is_not(None),
+        or_(M.text.is_not(None), M.media_text.is_not(None), M.type.in_(REMEMBERED_FILES)),
         M.created_at >= bindparam("since"),
         M.id < bindparam("before"),
         or_(M.direction == "in", M.state.not_in(NOT_SAID)),
@@ -44,7 +46,10 @@ def history(
               "turn": -1 if turn_id is None else turn_id, "rows": turns * 2}  # fmt: skip
     rows = db.session.execute(EARLIER, values).all()
     db.session.commit()  # no connection is held while the model thinks
-    for direction, text in reversed(rows):
+    for direction, type_, said, media_text, name in reversed(rows):
+        text = content.memory_text(type_, said, media_text, name) if direction == "in" else said
+        if not text:
+            continue
         role = "user" if direction == "in" else "assistant"
         if found and found[-1]["role"] == role:  # parts of a split reply, or a burst
             found[-1]["content"] += "\n\n" + text
@@ -57,12 +62,12 @@ def context(
     prompt: str,
     contact_id: int,
     turn_id: int | None,
-    texts: list[str],
+    new: str | list[dict],
     turns: int,
     asked: tuple[int, datetime] | None = None,
 ) -> list[dict]:
     """System prompt, the customer's recent exchanges (see `history`), then the new messages
-    as one user message."""
-    new = {"role": "user", "content": "\n\n".join(texts)}
+    as one user message (`new`: its text, or its content parts when it carries photos)."""
+    new = {"role": "user", "content": new}
     past = history(contact_id, turn_id, turns, asked)
     return [{"role": "system", "content": prompt}, *past, new]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import catalog, catalog_data, customer_ids, memory, prompts, requestlog, settings
+from . import catalog, catalog_data, content, customer_ids, memory, prompts, requestlog, settings
 from .catalog_data import Listing
 from .clients.openrouter import (
     MAX_ROUTE_MODELS,
@@ -78,22 +78,26 @@ class Snapshot:
     retry: Retry
     app_url: str = ""  # the address a request came to, when there was a request
     graph_timeout: float = GRAPH_TIMEOUT
-    catalog: Mapping[str, Listing] = field(default_factory=dict)  # prices, for `usage.cost`
+    catalog: Mapping[str, Listing] = field(default_factory=dict)  # prices, input kinds
     user_key: bytes = b""  # the install's key for customers' `user` ids
+    offered: tuple[str, ...] = ()  # every model not disabled: the default first, then in order
 
     @classmethod
     def load(cls, config: Mapping, app_url: str = "", commit=True) -> "Snapshot":
         """Read everything now; `config` is the app's (retries and timeouts tests shorten).
         With `commit=False` the caller ends the transaction, after more work in it."""
+        models = catalog.offered()
+        chain = catalog.fallback_chain(models)
         snapshot = cls(
             settings.read(),
             prompts.current_text(),
-            tuple(catalog.fallback_chain()),
+            tuple(chain),
             Retry.from_config(config),
             app_url,
             config.get("GRAPH_TIMEOUT", GRAPH_TIMEOUT),
             catalog_data.listings(),
             customer_ids.install_key(),
+            tuple(dict.fromkeys([*chain[:1], *(m for m, _ in models)])),
         )
         if commit:
             db.session.commit()  # no connection is held while the work waits on the network
@@ -127,6 +131,20 @@ class Snapshot:
             if result.cost is None:
                 result.cost = catalog_data.price(self.catalog, requested, *tokens)
         return result
+
+    def sees_images(self, model_id: str) -> bool:
+        """Whether the catalog lists the model as taking images (unknown: text only)."""
+        listing = catalog_data.lookup(self.catalog, model_id)
+        return listing is not None and "image" in listing.inputs
+
+    def image_route(self) -> list[str]:
+        """The models a photo goes to (`image_model`): the default chain's models that can see
+        images, else the first offered model that can; none when off or no model can."""
+        chosen = str(self["image_model"])
+        if chosen != "auto":
+            return [] if chosen == "off" else [chosen]
+        route = [m for m in self.chain if self.sees_images(m)]
+        return route or [m for m in self.offered if self.sees_images(m)][:1]
 
     def whatsapp(self) -> WhatsAppClient:
         return WhatsAppClient(
@@ -240,17 +258,26 @@ class Reply:
 
 
 def reply_for(
-    batch: Batch, snap: Snapshot, deadline: Deadline, origin: Origin, lease: Lease | None = None
+    batch: Batch,
+    reads: Sequence[content.Read],
+    snap: Snapshot,
+    deadline: Deadline,
+    origin: Origin,
+    lease: Lease | None = None,
 ) -> Reply:
-    texts = [message.text for message in batch.messages if message.text]
-    if not texts:  # only messages the bot cannot read (voice notes, stickers…)
-        return Reply(str(snap["non_text_reply"]))
+    """The reply to a turn's messages (`reads`: as the model reads them, see media_step)."""
+    if not any(content.readable(message) for message in reads):
+        if all(message.type == "sticker" for message in reads):
+            return Reply(str(snap["sticker_reply"]))  # stickers are never worth a model call
+        return Reply(str(snap["non_text_reply"]))  # nothing the bot can read or see
     turn_id = lease.turn_id if lease is not None else None
+    new = content.user_content(reads)
     messages = memory.context(
-        snap.prompt, batch.contact_id, turn_id, texts, int(snap["memory_turns"])
+        snap.prompt, batch.contact_id, turn_id, new, int(snap["memory_turns"])
     )
+    route = snap.image_route() if isinstance(new, list) else None
     try:
-        answer = ask_model(messages, origin, snap, deadline, lease)
+        answer = ask_model(messages, origin, snap, deadline, lease, model=route)
     except OpenRouterError as exc:
         return Reply(str(snap["fallback_reply"]), failure=exc)
     return Reply(answer.result.content, answer)

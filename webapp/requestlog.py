@@ -122,3 +122,17 @@ def add_internal(origin: Origin, attempt: int, message: str) -> None:
         error_kind=str(ErrorKind.INTERNAL),
         error_message=message,
     )
+
+
+def media_ok(origin: Origin, attempt: int, body: dict, latency_ms: int) -> dict:
+    """A customer's file fetched from WhatsApp (its ID and type in `body`)."""
+    return row(
+        origin,
+        upstream="whatsapp",
+        operation="media",
+        attempt=attempt,
+        status="ok",
+        http_status=200,
+        latency_ms=latency_ms,
+        request_body=json.dumps(body, ensure_ascii=False),
+    )

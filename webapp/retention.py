@@ -14,6 +14,7 @@ BATCH = 5000  # rows a transaction, so the worker and webhooks never wait long f
 
 def purge(now: datetime | None = None) -> dict[str, int]:
     """Delete what is older than the retention period; returns how many rows of each went."""
+    media.sweep_left_over()
     days = int(settings.get("retention_days"))
     if days == 0:
         return {"log_rows": 0, "messages": 0, "turns": 0, "contacts": 0}

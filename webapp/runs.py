@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from . import delivery, leases, pipeline, requestlog, turns
+from . import delivery, leases, media_step, pipeline, requestlog, turns
 from .clients.whatsapp import split_message
 from .crypto import UNREADABLE, SecretUnreadable
 from .extensions import db
@@ -106,7 +106,8 @@ def _answer(start: Start, ctx: RunContext) -> None:
         typing(batch.last.wa_message_id)
     deadline = Deadline(int(snap["answer_within_seconds"]))
     ctx.renew_until(lease, deadline.at + SEND_GRACE)
-    reply = pipeline.reply_for(batch, snap, deadline, origin, lease)
+    reads = media_step.read(batch, snap, deadline, lease)
+    reply = pipeline.reply_for(batch, reads, snap, deadline, origin, lease)
     failure = reply.failure
     outcome = ("failed", str(failure.kind), failure.message) if failure else ANSWERED
     _send(lease, batch, snap, origin, reply.text, outcome, reply.answer)

@@ -127,7 +127,7 @@ def context(prompt: str, question: dict, turns: int) -> list[dict]:
     asked = None
     if question["message_id"] is not None:
         asked = (question["message_id"], datetime.fromisoformat(question["at"]))
-    return memory.context(prompt, question["contact_id"], None, [question["text"]], turns, asked)
+    return memory.context(prompt, question["contact_id"], None, question["text"], turns, asked)
 
 
 @dataclass

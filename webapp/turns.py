@@ -32,7 +32,20 @@ TAKE_WAITING = (
     .values(state="processing", turn_id=bindparam("turn"))
 )
 TAKEN = (
-    select(M.id, M.wa_message_id, M.type, M.text, C.phone, C.customer_id, C.paused)
+    select(
+        M.id,
+        M.wa_message_id,
+        M.type,
+        M.text,
+        M.media_file,
+        M.media_mime,
+        M.media_name,
+        M.media_text,
+        M.raw,
+        C.phone,
+        C.customer_id,
+        C.paused,
+    )  # fmt: skip
     .join(Contact.__table__, C.id == M.contact_id)
     .where(M.turn_id == bindparam("turn"), M.direction == "in")
     .order_by(M.created_at, M.id)
@@ -68,6 +81,11 @@ class Inbound:
     wa_message_id: str | None
     type: str
     text: str | None
+    media_file: str | None = None  # a photo's, voice note's… stored file, once fetched
+    media_mime: str | None = None
+    media_name: str | None = None
+    media_text: str | None = None
+    raw: str | None = None  # the message as WhatsApp sent it (JSON): where its media ID is
 
 
 @dataclass(frozen=True)
@@ -148,8 +166,8 @@ def _taken(lease: Lease, parts: list[OutPart]) -> Batch:
     rows = db.session.execute(TAKEN, turn).all()
     if not rows:  # nothing left to answer (the messages were deleted meanwhile)
         return Batch(lease.contact_id, "", False)
-    messages = [Inbound(*row[:4]) for row in rows]
-    phone, customer_id, paused = rows[0][4:]
+    messages = [Inbound(*row[:9]) for row in rows]
+    phone, customer_id, paused = rows[0][9:]
     return Batch(lease.contact_id, phone or customer_id, paused, messages, parts)
 
 

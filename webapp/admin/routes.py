@@ -1,6 +1,6 @@
 """Thin admin views: validate, call a service, render."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import (
@@ -17,6 +17,7 @@ from .. import (
     threads,
 )
 from ..auth import throttle
+from ..pipeline import Snapshot
 from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
 from .forms import ActionForm, PromptForm, SettingsForm
@@ -114,7 +115,20 @@ def setup_checklist() -> list[tuple[str, bool, str]]:
         ),
         ("First message received", threads.last_inbound_at() is not None, "admin.conversations"),
         ("First reply delivered", threads.any_reply_delivered(), "admin.conversations"),
+        *photo_model_needed(),
     ]
+
+
+def photo_model_needed() -> list[tuple[str, bool, str]]:
+    """Once a customer's photo found no model able to see it (with 'Model for photos' on
+    auto), the checklist asks for one until the table has one."""
+    if not state.get("photos_unseen"):
+        return []
+    snap = Snapshot.load(current_app.config)
+    if snap["image_model"] != "auto" or snap.image_route():
+        return []
+    label = "Customers send photos: add a model that can see them (e.g. google/gemini-2.5-flash)"
+    return [(label, False, "admin.models")]
 
 
 @bp.route("/settings", methods=["GET", "POST"], endpoint="settings")

@@ -1,0 +1,314 @@
+"""Customers' photos, voice notes, stickers and documents, end to end: a signed webhook → the
+real worker → the fake Graph API serving the file → fake OpenRouter transcribing and answering
+→ the reply sent. The fakes check the access token and which models saw images."""
+
+import base64
+import hashlib
+import json
+import stat
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.conftest import as_recorded, post_webhook, wait_for
+from tests.fakes import CHAT_PATH
+from tests.payloads import delivery, fixture, text_message
+from webapp import catalog, catalog_data, media, settings
+from webapp.extensions import db
+from webapp.models import Message, RequestLog
+
+TOKEN = "EAAG-test-access-token"  # the `whatsapp` fixture's
+CUSTOMER = "49123456789"  # the sender of the recorded image, and of the voice note written like it
+PHOTO = b"\xff\xd8\xff\xe0" + b"a small photo of a broken hinge " * 40
+VOICE = b"OggS\x00\x02" + b"opus frames of a 30 second voice note " * 50
+TRANSCRIPT = "Hi, do you have the blue sofa in stock? I'd like to pick it up on Saturday."
+TRANSCRIBE_PATH = "/api/v1/audio/transcriptions"
+
+
+def setup(app, fake_graph, name: str, body: bytes, **answers) -> dict:
+    """Configure for the recorded delivery `name` and host its message's file; the message."""
+    as_recorded(app, name)
+    fake_graph.token = TOKEN
+    message = json.loads(fixture(name))["entry"][0]["changes"][0]["value"]["messages"][0]
+    part = message[message["type"]]
+    fake_graph.host_media(part["id"], body, part["mime_type"].replace("\\/", "/"), **answers)
+    with app.app_context():
+        catalog_data.store(json.loads(fixture_or("models_list_excerpt.json"))["data"])
+    return message
+
+
+def fixture_or(name: str) -> bytes:
+    return (Path(__file__).parent / "fixtures" / "openrouter" / name).read_bytes()
+
+
+def chats(fake_openrouter) -> list[dict]:
+    return [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
+
+
+def inbound(app) -> Message:
+    with app.app_context():
+        row = db.session.scalars(select(Message).where(Message.direction == "in")).one()
+        db.session.expunge(row)
+        return row
+
+
+def answered(app) -> bool:
+    return inbound(app).state not in ("received", "processing")
+
+
+def log_rows(app, **where) -> list[RequestLog]:
+    with app.app_context():
+        rows = db.session.scalars(select(RequestLog).filter_by(**where).order_by(RequestLog.id))
+        rows = rows.all()
+        db.session.expunge_all()
+        return rows
+
+
+def make_default(app, model_id: str, *others_role: tuple[str, str]) -> None:
+    with app.app_context():
+        catalog.make_default(model_id)
+        for other, role in others_role:
+            catalog.set_role(other, role)
+
+
+def test_a_voice_note_is_heard_answered_and_remembered_as_its_transcript(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "audio_voice_note.json", VOICE)
+    fake_openrouter.transcribes(TRANSCRIPT, cost=0.0006, seconds=30)
+    fake_openrouter.reply("Yes, the blue sofa is in stock. See you Saturday!")
+    assert post_webhook(client, fixture("audio_voice_note.json")).status_code == 200
+    wait_for(lambda: fake_graph.sent_texts())
+    [sent] = fake_graph.sent_texts()
+    assert sent[1] == "Yes, the blue sofa is in stock. See you Saturday!"
+
+    # The file was fetched with the token, both calls; stored private, named by its hash.
+    assert [auth for _, auth in fake_graph.media_requests()] == [f"Bearer {TOKEN}"] * 2
+    row = inbound(whatsapp)
+    assert row.media_file == hashlib.sha256(VOICE).hexdigest()
+    assert row.media_text == TRANSCRIPT and row.media_mime == "audio/ogg; codecs=opus"
+    with whatsapp.app_context():
+        path = media.folder() / row.media_file
+        assert path.read_bytes() == VOICE and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    # The speech-to-text call got the audio itself, in its format, from the chosen model.
+    [stt] = [r.json() for r in fake_openrouter.requests if r.path == TRANSCRIBE_PATH]
+    assert stt["model"] == "openai/whisper-1" and stt["input_audio"]["format"] == "ogg"
+    assert base64.b64decode(stt["input_audio"]["data"]) == VOICE
+    [chat] = chats(fake_openrouter)
+    assert chat["messages"][-1] == {"role": "user", "content": f"[Voice note] {TRANSCRIPT}"}
+
+    # Each call is a log row the owner sees, the transcription with its cost.
+    [fetched] = log_rows(whatsapp, operation="media")
+    assert (fetched.status, fetched.upstream, fetched.message_id) == ("ok", "whatsapp", row.id)
+    [heard] = log_rows(whatsapp, operation="transcription")
+    assert (heard.status, heard.model_requested, heard.cost) == ("ok", "openai/whisper-1", 0.0006)
+    assert base64.b64encode(VOICE[:30]).decode()[:20] not in (heard.request_body or "")
+
+    # The next turn remembers what was said, not the audio.
+    fake_openrouter.reply("You're welcome.")
+    post_webhook(client, delivery(text_message(CUSTOMER, "thanks!")))
+    wait_for(lambda: len(fake_graph.sent_texts()) == 2)
+    remembered = chats(fake_openrouter)[-1]["messages"]
+    assert {"role": "user", "content": f"[Voice note] {TRANSCRIPT}"} in remembered
+
+
+def test_a_photo_with_its_caption_goes_to_the_default_model_that_can_see_it(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "image.json", PHOTO)
+    fake_openrouter.reply("That looks like a cracked hinge; we have spares.")
+    post_webhook(client, fixture("image.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    [chat] = chats(fake_openrouter)
+    assert chat["model"] == "openai/gpt-4o-mini"  # the default, which reads images
+    parts = chat["messages"][-1]["content"]
+    data = "data:image/jpeg;base64," + base64.b64encode(PHOTO).decode()
+    assert parts == [
+        {"type": "text", "text": "[Photo]\nSome awesome image"},
+        {"type": "image_url", "image_url": {"url": data}},
+    ]
+    # The log keeps a note of the photo, never its bytes.
+    [row] = log_rows(whatsapp, operation=None, upstream="openrouter")
+    assert data[:60] not in row.request_body and "image/jpeg" in row.request_body
+
+    # Later turns remember that a photo came, as words.
+    fake_openrouter.reply("Anything else?")
+    post_webhook(client, delivery(text_message(CUSTOMER, "how much is a spare?")))
+    wait_for(lambda: len(fake_graph.sent_texts()) == 2)
+    later = chats(fake_openrouter)[-1]
+    assert {"role": "user", "content": "[Photo] Some awesome image"} in later["messages"]
+    assert "base64" not in json.dumps(later)
+
+
+def test_a_photo_without_caption_goes_to_an_image_model_when_the_default_cannot_see(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    message = setup(whatsapp, fake_graph, "image.json", PHOTO)
+    del message["image"]["caption"]
+    llama, gemini = "meta-llama/llama-3.3-70b-instruct:free", "google/gemini-2.5-flash"
+    with whatsapp.app_context():
+        catalog.add(gemini) if not catalog.usable(gemini) else None
+    make_default(whatsapp, llama)
+    fake_openrouter.reply("A cracked hinge, I see.", model=gemini)
+    post_webhook(client, delivery(message))
+    wait_for(lambda: fake_graph.sent_texts())
+    [chat] = chats(fake_openrouter)
+    assert chat["model"] == gemini and chat.get("models", []) == []
+    assert [p["type"] for p in chat["messages"][-1]["content"]] == ["text", "image_url"]
+    assert fake_openrouter.image_requests() == [[gemini]]  # the fake saw images only there
+    assert fake_graph.sent_texts()[0][1] == "A cracked hinge, I see."
+
+
+def test_with_no_model_that_can_see_a_photo_the_customer_gets_the_non_text_reply(
+    client, whatsapp, worker, fake_openrouter, fake_graph, admin
+):
+    message = setup(whatsapp, fake_graph, "image.json", PHOTO)
+    del message["image"]["caption"]
+    llama = "meta-llama/llama-3.3-70b-instruct:free"
+    make_default(whatsapp, llama)
+    with whatsapp.app_context():
+        for row in catalog.all_models():
+            if row.model_id != llama:
+                catalog.set_role(row.model_id, catalog.DISABLED)
+        settings.save({"non_text_reply": "Please describe it in words."}, author="test")
+    post_webhook(client, delivery(message))
+    wait_for(lambda: fake_graph.sent_texts())
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["Please describe it in words."]
+    assert chats(fake_openrouter) == []
+    suggestion = "Customers send photos: add a model that can see them"
+    assert suggestion in admin.get("/admin/").get_data(as_text=True)
+    make_default(whatsapp, "openai/gpt-4o-mini")  # one that can see images
+    assert suggestion not in admin.get("/admin/").get_data(as_text=True)
+
+
+def test_image_model_off_answers_a_captioned_photo_from_its_caption_and_says_so(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "image.json", PHOTO)
+    with whatsapp.app_context():
+        settings.save({"image_model": "off"}, author="test")
+    fake_openrouter.echo()
+    post_webhook(client, fixture("image.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    [chat] = chats(fake_openrouter)
+    assert chat["messages"][-1]["content"] == "[A photo you cannot see]\nSome awesome image"
+
+
+def test_a_sticker_gets_no_model_call_and_the_sticker_reply(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "sticker.json", b"RIFF\x00\x00WEBPVP8 a sticker")
+    with whatsapp.app_context():
+        settings.save({"sticker_reply": "👍"}, author="test")
+    post_webhook(client, fixture("sticker.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["👍"]
+    assert fake_openrouter.requests == []
+    assert inbound(whatsapp).media_file  # kept, so the owner sees which sticker it was
+
+
+def test_a_sticker_with_no_sticker_reply_is_left_unanswered(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "sticker.json", b"RIFF\x00\x00WEBPVP8 a sticker")
+    post_webhook(client, fixture("sticker.json"))
+    wait_for(lambda: answered(whatsapp))
+    assert fake_graph.sent_texts() == [] and fake_openrouter.requests == []
+
+
+def test_a_pdf_is_read_like_a_long_message(
+    client, whatsapp, worker, fake_openrouter, fake_graph, pdf_bytes
+):
+    message = setup(whatsapp, fake_graph, "document.json", pdf_bytes)
+    message["document"].update(filename="invoice-2291.pdf", mime_type="application/pdf")
+    fake_graph.host_media(message["document"]["id"], pdf_bytes, "application/pdf")
+    fake_openrouter.echo()
+    post_webhook(client, delivery(message))
+    wait_for(lambda: fake_graph.sent_texts())
+    [chat] = chats(fake_openrouter)
+    content = chat["messages"][-1]["content"]
+    assert content.startswith("[Document: invoice-2291.pdf]\nRESTFB ANNIVERSARY\n")
+    assert "Invoice 2291" in content
+    assert inbound(whatsapp).media_name == "invoice-2291.pdf"
+
+
+def test_a_video_or_other_document_gets_the_non_text_reply_unless_it_has_a_caption(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "video.json", b"\x00\x00\x00\x18ftypmp42 a video")
+    fake_openrouter.echo()
+    post_webhook(client, fixture("video.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    [chat] = chats(fake_openrouter)  # the caption is read, and the model told of the video
+    assert chat["messages"][-1]["content"] == "[A video you cannot see]\ncaption"
+
+
+def test_an_expired_media_id_is_logged_with_its_hint_and_gets_the_non_text_reply(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    message = setup(whatsapp, fake_graph, "image.json", PHOTO)
+    del message["image"]["caption"]
+    fake_graph.media.clear()  # Graph no longer knows the id
+    post_webhook(client, delivery(message))
+    wait_for(lambda: fake_graph.sent_texts())
+    assert fake_graph.sent_texts()[0][1].startswith("Sorry, I can only read")
+    [row] = log_rows(whatsapp, operation="media")
+    assert (row.status, row.error_kind, row.http_status) == ("error", "whatsapp_rejected", 404)
+    assert "media IDs expire after 7 days" in row.error_message
+    assert inbound(whatsapp).state == "answered" and inbound(whatsapp).media_file is None
+
+
+def test_an_expired_token_stops_the_download_with_whatsapp_auth(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "image.json", PHOTO)
+    fake_graph.token = "EAAG-a-newer-token"
+    fake_openrouter.echo()
+    post_webhook(client, fixture("image.json"))
+    wait_for(lambda: answered(whatsapp))
+    [row] = log_rows(whatsapp, operation="media")
+    assert (row.error_kind, row.http_status) == ("whatsapp_auth", 401)
+    assert [p for p, _ in fake_graph.media_requests()] == ["/v25.0/400962571939895"]
+
+
+def test_an_oversized_photo_is_refused_before_download(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    big = b"\xff\xd8" + b"x" * (5 * 2**20)
+    setup(whatsapp, fake_graph, "image.json", big)
+    fake_openrouter.echo()
+    post_webhook(client, fixture("image.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    [row] = log_rows(whatsapp, operation="media")
+    assert row.error_kind == "whatsapp_rejected" and "larger than 5 MB" in row.error_message
+    assert len(fake_graph.media_requests()) == 1  # the file itself was never asked for
+    with whatsapp.app_context():
+        assert list(media.folder().iterdir()) == []
+
+
+def test_a_file_that_does_not_match_its_hash_is_not_kept(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "image.json", PHOTO, sha256="0" * 64)
+    fake_openrouter.echo()
+    post_webhook(client, fixture("image.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    [row] = log_rows(whatsapp, operation="media")
+    assert "does not match the sha256" in row.error_message
+    assert inbound(whatsapp).media_file is None
+    with whatsapp.app_context():
+        assert list(media.folder().iterdir()) == []
+
+
+def test_a_failed_transcription_is_logged_and_the_voice_note_gets_the_non_text_reply(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "audio_voice_note.json", VOICE)
+    fake_openrouter.replay("error_402_requires_more_credits.json", 402, path=TRANSCRIBE_PATH)
+    post_webhook(client, fixture("audio_voice_note.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    assert fake_graph.sent_texts()[0][1].startswith("Sorry, I can only read")
+    [row] = log_rows(whatsapp, operation="transcription")
+    assert (row.status, row.error_kind) == ("error", "no_credits")
+    assert chats(fake_openrouter) == []

@@ -1,0 +1,97 @@
+"""What a model reads of a customer's messages: their text, a photo's caption, a voice note's
+transcript, a PDF's text, and the photos themselves for a model that can see them.
+
+One message reads the same wherever it goes: in its own turn (`turn_text`, with the document's
+whole text and the photo beside it) and in the memory of later turns (`memory_text`, a short
+note for a photo or a document: a file is never sent twice).
+"""
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LABELS = {"image": "Photo", "audio": "Voice note", "video": "Video", "document": "Document"}
+MEMORY_DOCUMENT_CHARS = 2000  # of a PDF's text, in the memory of later turns
+
+
+@dataclass(frozen=True)
+class Read:
+    """A customer message as the pipeline sees it."""
+
+    type: str
+    text: str | None  # the text, or a photo's, video's or document's caption
+    media_text: str | None = None  # a voice note's transcript, a PDF's text
+    media_name: str | None = None  # a document's file name
+    image: str | None = None  # a stored photo's data: URL, when a model will see it
+
+
+def _join(*pieces: str | None) -> str | None:
+    return "\n".join(piece for piece in pieces if piece) or None
+
+
+def _document(message: Read) -> str:
+    return f"Document: {message.media_name}" if message.media_name else "Document"
+
+
+def memory_text(type_: str, text: str | None, media_text: str | None, name: str | None):
+    """How an earlier message is remembered: its words; a file as a note of what it was."""
+    if type_ == "sticker":
+        return None
+    if type_ == "audio":
+        return f"[Voice note] {media_text}" if media_text else "[Voice note, not transcribed]"
+    if type_ == "document":
+        read = media_text and media_text[:MEMORY_DOCUMENT_CHARS]
+        cut = "…" if media_text and len(media_text) > MEMORY_DOCUMENT_CHARS else ""
+        label = f"[Document: {name}]" if name else "[Document]"
+        return _join(label, text, read and read + cut)
+    if type_ in LABELS:
+        return _join(f"[{LABELS[type_]}]", text)
+    return text
+
+
+def turn_text(message: Read) -> str | None:
+    """The words of a message in its own turn; None when there are none to read."""
+    kind = message.type
+    if kind == "sticker":
+        return None
+    if kind == "audio":
+        if message.media_text:
+            return f"[Voice note] {message.media_text}"
+        return "[A voice note that could not be transcribed]"
+    if kind == "image":
+        return _join("[Photo]" if message.image else "[A photo you cannot see]", message.text)
+    if kind == "document":
+        if message.media_text:
+            return _join(f"[{_document(message)}]", message.text, message.media_text)
+        return _join(f"[A {_document(message).lower()} you cannot read]", message.text)
+    if kind in LABELS:
+        return _join(f"[A {LABELS[kind].lower()} you cannot see]", message.text)
+    return message.text
+
+
+def readable(message: Read) -> bool:
+    """Whether the message gives the model something to answer: words of the customer's,
+    a transcript, a document's text or a photo it will see."""
+    if message.type in LABELS:
+        return bool(message.text or message.media_text or message.image)
+    return bool(message.text) and message.type != "sticker"
+
+
+def user_content(messages: Sequence[Read]) -> str | list[dict]:
+    """The new messages as one user message: plain text, or content parts when photos go."""
+    texts = [text for message in messages if (text := turn_text(message))]
+    if not any(message.image for message in messages):
+        return "\n\n".join(texts)
+    parts: list[dict] = []
+    for message in messages:
+        if text := turn_text(message):
+            parts.append({"type": "text", "text": text})
+        if message.image:
+            parts.append({"type": "image_url", "image_url": {"url": message.image}})
+    return parts
+
+
+def data_url(mime: str | None, data: bytes) -> str:
+    """A photo as a data: URL, the form every image-capable model on OpenRouter accepts."""
+    kind = (mime or "image/jpeg").split(";")[0].strip() or "image/jpeg"
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"

@@ -1,0 +1,168 @@
+"""A turn's media step: the files its messages carry fetched from WhatsApp, voice notes
+transcribed, PDFs read, and photos made ready for a model that can see them.
+
+Everything here runs within the turn's deadline and its lease. A file that cannot be fetched
+or read is logged with its kind and hint, and its message is read without it ("a photo you
+cannot see"): the turn goes on, and a turn with nothing readable gets the non-text reply.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy import update
+
+from . import content, documents, leases, media, requestlog, state
+from .clients.openrouter import audio_format
+from .clients.openrouter_errors import OpenRouterError
+from .clients.whatsapp_errors import WhatsAppError
+from .content import Read
+from .extensions import db
+from .leases import Lease
+from .models import Message, utcnow
+from .pipeline import Deadline, Snapshot, with_retries
+from .requestlog import Origin
+from .troubleshooting import ErrorKind, UpstreamError
+from .turns import Batch, Inbound
+
+PDF = "application/pdf"
+
+
+@dataclass
+class _Step:
+    snap: Snapshot
+    deadline: Deadline
+    lease: Lease
+    contact_id: int
+    folder: Path
+    logged: list[dict] = field(default_factory=list)  # rows of the calls that went well
+
+    def origin(self, message: Inbound) -> Origin:
+        return Origin("whatsapp", self.contact_id, message.id)
+
+    def attempt(self, call, failed, log_body: dict, operation: str, upstream: str):
+        """`call(seconds_left)` with the turn's retries; each failure is logged at once."""
+        tries = []
+
+        def attempt(number: int, left: float):
+            tries.append(number)
+            return call(left)
+
+        def log_failure(number: int, exc: UpstreamError, latency_ms: int) -> None:
+            requestlog.add_error(failed, number, exc, upstream=upstream, body=log_body,
+                                 latency_ms=latency_ms, operation=operation)  # fmt: skip
+            db.session.commit()
+
+        out_of_time = _out_of_time_for(upstream)
+        result = with_retries(attempt, log_failure, self.snap.retry, self.deadline, out_of_time,
+                              self.lease)  # fmt: skip
+        return result, tries[-1]
+
+
+def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list[Read]:
+    """The turn's messages as the model will read them, their files fetched and read first
+    (once: a later run of the same turn finds them stored)."""
+    step = _Step(snap, deadline, lease, batch.contact_id, media.folder())
+    stored = {
+        message.id: values
+        for message in batch.messages
+        if message.type in media.MEDIA_TYPES and message.media_file is None
+        if (values := _fetch(step, message))
+    }
+    if stored or step.logged:
+        with leases.fenced(lease):
+            for row in step.logged:
+                requestlog.insert(row)
+            for message_id, values in stored.items():
+                db.session.execute(update(Message).where(Message.id == message_id).values(values))
+    messages = [replace(m, **stored.get(m.id, {})) for m in batch.messages]
+    route = snap.image_route()
+    photos = [m for m in messages if m.type == "image" and m.media_file]
+    if photos and not route and snap["image_model"] == "auto":
+        state.record("photos_unseen", {"at": utcnow().isoformat()})
+    return [
+        Read(m.type, m.text, m.media_text, m.media_name, _image(step, m) if route else None)
+        for m in messages
+    ]
+
+
+def _image(step: _Step, message: Inbound) -> str | None:
+    if message.type != "image" or not message.media_file:
+        return None
+    return content.data_url(message.media_mime, (step.folder / message.media_file).read_bytes())
+
+
+def _fetch(step: _Step, message: Inbound) -> dict | None:
+    """Download the message's file, and read what can be read of it: the column values."""
+    part = _media_of(message)
+    limit = media.limit_for(message.type, int(step.snap["media_limit_mb"]))
+    client = step.snap.whatsapp()
+
+    def call(left: float) -> media.StoredMedia:
+        client.timeout = min(step.snap.graph_timeout, left)
+        return media.fetch(client, message.type, part, step.folder, limit, left)
+
+    log_body = {"media_id": part.get("id"), "type": message.type}
+    started = time.monotonic()
+    try:
+        kept, attempt = step.attempt(call, step.origin(message), log_body, "media", "whatsapp")
+    except WhatsAppError:
+        return None
+    latency_ms = int((time.monotonic() - started) * 1000)
+    step.logged.append(requestlog.media_ok(step.origin(message), attempt, log_body, latency_ms))
+    name = part.get("filename") if isinstance(part.get("filename"), str) else None
+    values = {"media_file": kept.name, "media_mime": kept.mime_type, "media_size": kept.size,
+              "media_name": name and name.strip()[:255]}  # fmt: skip
+    values["media_text"] = _text_of(step, message, kept, name)
+    return values
+
+
+def _text_of(step: _Step, message: Inbound, kept: media.StoredMedia, name: str | None):
+    path = step.folder / kept.name
+    if message.type == "audio":
+        return _transcribe(step, message, path, kept.mime_type)
+    is_pdf = (kept.mime_type or "").startswith(PDF) or (name or "").lower().endswith(".pdf")
+    if message.type == "document" and is_pdf:
+        try:
+            return documents.pdf_text(path)
+        except documents.DocumentUnreadable:
+            return None  # the conversation shows the document; the model is told it can't read it
+    return None
+
+
+def _transcribe(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:
+    model = str(step.snap["transcription_model"])
+    if not model:
+        return None
+    client, audio, fmt = step.snap.openrouter(), path.read_bytes(), audio_format(mime)
+    timeout = float(step.snap["request_timeout"])
+    log_body = {"model": model, "input_audio": {"format": fmt, "bytes": len(audio)}}
+
+    def call(left: float):
+        return client.transcribe(audio, fmt, model, timeout=min(timeout, left))
+
+    origin = step.origin(message)
+    try:
+        said, attempt = step.attempt(call, origin, log_body, "transcription", "openrouter")
+    except OpenRouterError:
+        return None
+    step.logged.append(requestlog.transcription_ok(origin, attempt, log_body, said))
+    return said.text.strip() or None
+
+
+def _media_of(message: Inbound) -> dict:
+    """The media object (id, mime_type, sha256, filename…) of the message as WhatsApp sent it."""
+    try:
+        raw = json.loads(message.raw or "{}")
+    except ValueError:
+        return {}
+    part = raw.get(message.type) if isinstance(raw, dict) else None
+    return part if isinstance(part, dict) else {}
+
+
+def _out_of_time_for(upstream: str):
+    why = "No time was left for this file: the turn's 'Answer within' limit was reached."
+    if upstream == "whatsapp":
+        return lambda: WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, why)
+    return lambda: OpenRouterError(ErrorKind.TIMEOUT, why)
