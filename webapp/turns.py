@@ -31,21 +31,10 @@ TAKE_WAITING = (
     .where(M.contact_id == bindparam("contact"), *WAITING)
     .values(state="processing", turn_id=bindparam("turn"))
 )
+INBOUND = (M.id, M.wa_message_id, M.type, M.text, M.media_file, M.media_mime, M.media_name,
+           M.media_text, M.raw)  # fmt: skip
 TAKEN = (
-    select(
-        M.id,
-        M.wa_message_id,
-        M.type,
-        M.text,
-        M.media_file,
-        M.media_mime,
-        M.media_name,
-        M.media_text,
-        M.raw,
-        C.phone,
-        C.customer_id,
-        C.paused,
-    )  # fmt: skip
+    select(*INBOUND, C.phone, C.customer_id, C.paused)
     .join(Contact.__table__, C.id == M.contact_id)
     .where(M.turn_id == bindparam("turn"), M.direction == "in")
     .order_by(M.created_at, M.id)
@@ -166,8 +155,8 @@ def _taken(lease: Lease, parts: list[OutPart]) -> Batch:
     rows = db.session.execute(TAKEN, turn).all()
     if not rows:  # nothing left to answer (the messages were deleted meanwhile)
         return Batch(lease.contact_id, "", False)
-    messages = [Inbound(*row[:9]) for row in rows]
-    phone, customer_id, paused = rows[0][9:]
+    messages = [Inbound(*row[: len(INBOUND)]) for row in rows]
+    phone, customer_id, paused = rows[0][len(INBOUND) :]
     return Batch(lease.contact_id, phone or customer_id, paused, messages, parts)
 
 
