@@ -24,13 +24,15 @@ SCAN_LIMIT = 20_000
 CHANNELS = ("whatsapp", "flow", "playground")
 STATUSES = ("ok", "error")
 TEXT_FILTERS = ("model", "contact", "q")
+# A call that is neither a chat nor a send, in the owner's words.
+OPERATIONS = {"media": "Media download", "transcription": "Transcription"}
 SECRET = re.compile(r"(sk-or-)[\w\-]+|(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 
 RL = RequestLog
 LOG_FIELDS = [
-    "id", "created_at", "channel", "upstream", "message_id", "attempt", "model_requested",
-    "model_used", "status", "http_status", "error_kind", "latency_ms", "prompt_tokens",
-    "completion_tokens", "cost",
+    "id", "created_at", "channel", "upstream", "operation", "message_id", "attempt",
+    "model_requested", "model_used", "status", "http_status", "error_kind", "latency_ms",
+    "prompt_tokens", "completion_tokens", "cost",
 ]  # fmt: skip
 CONTACT_FIELDS = ["customer_id", "phone", "profile_name", "username"]
 ROW_COLUMNS = [getattr(RL, n) for n in LOG_FIELDS] + [getattr(Contact, n) for n in CONTACT_FIELDS]

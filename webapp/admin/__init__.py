@@ -12,4 +12,4 @@ def require_login():
     """Every admin page needs a signed-in admin."""
 
 
-from . import conversations, logs, model_table, routes, tokens, trials  # noqa: E402, F401
+from . import conversations, logs, media_files, model_table, routes, tokens, trials  # noqa: E402, F401

@@ -12,13 +12,16 @@ from . import bp
 from .forms import ActionForm, ContactSearchForm, ReplyForm
 
 PAGE_SIZE = 50
-# What a message without plain text was, in the owner's words.
+# What a customer's file was, in the owner's words; the thread shows the file itself.
+MEDIA_LABELS = {
+    "image": "Photo",
+    "sticker": "Sticker",
+    "audio": "Voice note",
+    "video": "Video",
+    "document": "Document",
+}
+# What another message without plain text was.
 TYPE_LABELS = {
-    "audio": "voice message",
-    "image": "photo",
-    "video": "video",
-    "document": "document",
-    "sticker": "sticker",
     "contacts": "contact card",
     "location": "location",
     "reaction": "reaction",
@@ -31,9 +34,17 @@ TYPE_LABELS = {
 
 
 def describe(message: Message) -> str:
-    """The message's text, led by its type in brackets when it is not a plain text."""
+    """The message's text, led by its type in brackets when it is not a plain text; a file is
+    named with what it holds: "Photo: <caption>", "Voice note: <transcript>"."""
     if message.type == "text":
         return message.text or ""
+    if label := MEDIA_LABELS.get(message.type):
+        words = message.text
+        if message.type == "audio":
+            words = message.media_text  # a voice note has no caption: its transcript tells
+        elif message.type == "document":
+            words = message.text or message.media_name
+        return f"{label}: {words}" if words else label
     label = f"[{TYPE_LABELS.get(message.type, message.type)}]"
     return f"{label} {message.text}" if message.text else label
 
@@ -46,8 +57,19 @@ def hint_for(kind: str | None) -> Trouble | None:
         return None
 
 
+def file_size(size: int | None) -> str:
+    """A file's size as the owner reads it: 340 kB, 2.4 MB."""
+    if size is None:
+        return ""
+    if size < 1000 * 1024:
+        return f"{max(1, round(size / 1024))} kB"
+    return f"{size / 2**20:.1f} MB"
+
+
 HELPERS = {
     "describe": describe,
+    "media_label": MEDIA_LABELS.get,
+    "file_size": file_size,
     "hint_for": hint_for,
     "number_of": contacts.number_of,
     "name_of": contacts.name_of,

@@ -67,6 +67,7 @@ def logs():
         gone=gone,
         paged="before" in request.args or "after" in request.args,
         contact_label=contacts.label_of,
+        operations=logquery.OPERATIONS,
         scan_limit=logquery.SCAN_LIMIT,
     )
 
@@ -75,7 +76,11 @@ def logs():
 def log_detail(row_id: int):
     row = db.get_or_404(RequestLog, row_id)
     return render_template(
-        "admin/log_detail.html", row=row, contact_label=contacts.label_of, **logquery.detail(row)
+        "admin/log_detail.html",
+        row=row,
+        contact_label=contacts.label_of,
+        operations=logquery.OPERATIONS,
+        **logquery.detail(row),
     )
 
 
