@@ -1,5 +1,6 @@
 """Loopback fake HTTP servers (real sockets on 127.0.0.1) standing in for OpenRouter and Meta."""
 
+import base64
 import json
 import random
 import socket
@@ -16,6 +17,10 @@ from requests.structures import CaseInsensitiveDict
 
 OPENROUTER_FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
 CHAT_PATH = "/api/v1/chat/completions"
+TRANSCRIPTION_PATH = "/api/v1/audio/transcriptions"
+# Models of the catalog fixture whose architecture.input_modalities include "image".
+IMAGE_MODELS = frozenset({"openai/gpt-4o-mini", "google/gemini-2.5-flash"})
+NO_IMAGE_ENDPOINTS = "No endpoints found that support image input"  # OpenRouter's words, a 404
 
 
 @dataclass
@@ -195,13 +200,19 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
 
 
 class FakeOpenRouter(FakeServer):
-    """FakeServer speaking OpenRouter's /api/v1, answering /key and /models from fixtures."""
+    """FakeServer speaking OpenRouter's /api/v1, answering /key and /models from fixtures.
+
+    As OpenRouter does, it refuses with 400 a transcription body without a model, base64
+    audio and a format, and with 404 a chat that carries an image when a model it names (the
+    `model`, or any of a `models` route) is not in `image_models`."""
 
     def __init__(self):
         super().__init__()
         self.echo_delay: float | None = None
         self.echo_spread = 0.0
         self.failing: dict[str, CannedResponse] = {}
+        self.image_models = set(IMAGE_MODELS)
+        self.images_sent_to: list[str] = []  # each model named by a chat carrying an image
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
 
@@ -218,18 +229,41 @@ class FakeOpenRouter(FakeServer):
         """Answer every chat request for `model` with this recorded error, whatever is queued."""
         self.failing[model] = _canned(status, fixture_bytes(fixture_name), None, 0.0, None)
 
+    def transcribes(self, text: str, cost=0.0001, seconds=3, delay: float = 0.0) -> None:
+        """Answer every transcription that has nothing queued with `text`, after `delay`."""
+        body = {"text": text, "usage": {"cost": cost, "seconds": seconds}}
+        self.default(body=body, delay=delay, path=TRANSCRIPTION_PATH)
+
     def _respond_to(self, request: RecordedRequest) -> CannedResponse:
-        if request.path == CHAT_PATH and request.json().get("model") in self.failing:
+        refusal = self._refusal(request)
+        if refusal is not None:
             with self._lock:
                 self.requests.append(request)
-            return self.failing[request.json()["model"]]
+            return refusal
         canned = super()._respond_to(request)
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
-            asked = request.json()["messages"][-1]["content"]
+            asked = _text_of(request.json()["messages"][-1]["content"])
             body = completion(f"echo: {asked}", request.json()["model"])
             delay = self.echo_delay + random.uniform(-self.echo_spread, self.echo_spread)
             return _canned(200, body, None, max(delay, 0.0), None)
         return canned
+
+    def _refusal(self, request: RecordedRequest) -> CannedResponse | None:
+        """What OpenRouter answers whatever is queued: a bad body, an image for a model that
+        cannot see, or a model told to fail."""
+        if request.path == TRANSCRIPTION_PATH:
+            problem = _transcription_problem(request.body)
+            return _error_answer(400, problem) if problem else None
+        if request.path != CHAT_PATH:
+            return None
+        body = request.json()
+        if _carries_image(body.get("messages")):
+            named = list(dict.fromkeys([body.get("model"), *body.get("models", [])]))
+            with self._lock:
+                self.images_sent_to.extend(named)
+            if any(model not in self.image_models for model in named):
+                return _error_answer(404, NO_IMAGE_ENDPOINTS)
+        return self.failing.get(body.get("model"))
 
     def reply(self, content: str, model: str = "openai/gpt-4o-mini", **usage) -> None:
         """Queue a valid chat completion; `usage` overrides token counts and cost."""
@@ -238,6 +272,44 @@ class FakeOpenRouter(FakeServer):
     def replay(self, fixture_name: str, status: int = 200, headers=None, path=None, **options):
         """Queue the recorded bytes of tests/fixtures/openrouter/<fixture_name> unchanged."""
         self.queue(status, fixture_bytes(fixture_name), headers, path=path, **options)
+
+
+def _transcription_problem(raw: bytes) -> str | None:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return "The request body is not JSON."
+    audio = body.get("input_audio") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not body.get("model"):
+        return "'model' is required."
+    if not isinstance(audio, dict) or not audio.get("format"):
+        return "'input_audio.format' is required."
+    try:
+        base64.b64decode(audio.get("data") or "", validate=True)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return "'input_audio.data' must be base64-encoded audio."
+    return None if audio.get("data") else "'input_audio.data' is required."
+
+
+def _carries_image(messages) -> bool:
+    return any(
+        isinstance(part, dict) and part.get("type") == "image_url"
+        for message in messages or []
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+
+
+def _text_of(content) -> str:
+    """A message's text, whether its content is a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    return " ".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def _error_answer(status: int, message: str) -> CannedResponse:
+    """An error in OpenRouter's shape."""
+    return _canned(status, {"error": {"message": message, "code": status}}, None, 0.0, None)
 
 
 def completion(content: str, model: str = "openai/gpt-4o-mini", **usage) -> dict:

@@ -5,11 +5,13 @@ recorded in the same commit as what it changed (a reply stored, a part marked se
 """
 
 import json
+import math
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert
 
-from .clients.openrouter import ChatResult
+from .clients.openrouter import ChatResult, Transcript
 from .clients.whatsapp import SendResult
 from .extensions import db
 from .models import RequestLog, utcnow
@@ -29,6 +31,36 @@ class Origin:
 
 def _clip(text: str | None) -> str | None:
     return None if text is None else text[:BODY_LIMIT]
+
+
+DATA_URL = re.compile(r"data:([\w.+/-]*);base64,(.*)", re.DOTALL)
+
+
+def without_file_bytes(value):
+    """A copy of a request body with each file's bytes replaced by a short note of what they
+    were: a voice note's base64 becomes "<ogg audio, 48 kB>", a photo's data: URL
+    "data:image/jpeg;base64,… (123 kB)". A log row shows what was sent, never the file."""
+    if isinstance(value, list):
+        return [without_file_bytes(item) for item in value]
+    if not isinstance(value, dict):
+        if isinstance(value, str) and (data_url := DATA_URL.fullmatch(value)):
+            return f"data:{data_url[1]};base64,… ({_size(data_url[2])})"
+        return value
+    shortened = {key: without_file_bytes(item) for key, item in value.items()}
+    audio = value.get("input_audio")
+    if isinstance(audio, dict) and isinstance(audio.get("data"), str):
+        note = f"<{audio.get('format') or 'unknown'} audio, {_size(audio['data'])}>"
+        shortened["input_audio"] = audio | {"data": note}
+    return shortened
+
+
+def _size(base64_text: str) -> str:
+    """The size of the file that `base64_text` encodes, in kB (every 4 characters: 3 bytes)."""
+    return f"{math.ceil(len(base64_text) * 3 / 4 / 1000)} kB"
+
+
+def _logged_body(body: dict) -> str | None:
+    return _clip(json.dumps(without_file_bytes(body), ensure_ascii=False))
 
 
 COLUMNS = [column.name for column in RequestLog.__table__.columns if column.name != "id"]
@@ -68,8 +100,26 @@ def model_ok(origin: Origin, attempt: int, body: dict, result: ChatResult) -> di
         completion_tokens=result.completion_tokens,
         cost=result.cost,
         generation_id=result.generation_id,
-        request_body=_clip(json.dumps(body, ensure_ascii=False)),
+        request_body=_logged_body(body),
         response_body=_clip(json.dumps(result.raw, ensure_ascii=False)),
+    )
+
+
+def transcription_ok(origin: Origin, attempt: int, body: dict, transcript: Transcript) -> dict:
+    """A voice note turned into text: logged like a chat, without the audio itself."""
+    return row(
+        origin,
+        upstream="openrouter",
+        operation="transcription",
+        attempt=attempt,
+        model_requested=transcript.model,
+        model_used=transcript.model,
+        status="ok",
+        http_status=200,
+        latency_ms=transcript.latency_ms,
+        cost=transcript.cost,
+        request_body=_logged_body(body),
+        response_body=_clip(json.dumps(transcript.raw, ensure_ascii=False)),
     )
 
 
@@ -94,11 +144,14 @@ def add_error(
     upstream: str,
     body: dict | None = None,
     latency_ms: int | None = None,
+    operation: str | None = None,
 ) -> None:
-    """A failed attempt: `error` is an OpenRouterError or a WhatsAppError (same fields)."""
+    """A failed attempt: `error` is an OpenRouterError or a WhatsAppError (same fields);
+    `operation` names a call that is not a chat or a send ("transcription")."""
     add(
         origin,
         upstream=upstream,
+        operation=operation,
         attempt=attempt,
         model_requested=(body or {}).get("model") if upstream == "openrouter" else None,
         provider=getattr(error, "provider", None),
@@ -107,7 +160,7 @@ def add_error(
         error_kind=str(error.kind),
         error_message=error.message,
         latency_ms=latency_ms,
-        request_body=_clip(json.dumps(body, ensure_ascii=False)) if body else None,
+        request_body=_logged_body(body) if body else None,
         response_body=_clip(error.raw_body) or None,
     )
 

@@ -1,8 +1,10 @@
 """The OpenRouter client: the only code that talks to OpenRouter (or any OpenAI-compatible API)."""
 
+import base64
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..troubleshooting import ErrorKind
@@ -29,6 +31,16 @@ class ChatResult:
 
 
 @dataclass
+class Transcript:
+    text: str
+    model: str  # the model asked: the answer does not name the one that transcribed
+    cost: float | None
+    seconds: float | None  # the length of the audio, when the answer says
+    latency_ms: int
+    raw: dict
+
+
+@dataclass
 class KeyInfo:
     label: str | None
     usage: float | None
@@ -47,7 +59,8 @@ class _NoReply(Exception):
 
 
 class OpenRouterClient(HttpClient):
-    """Chat, key check and model list, against OpenRouter or any OpenAI-compatible API."""
+    """Chat, transcription, key check and model list, against OpenRouter or any
+    OpenAI-compatible API."""
 
     redaction = "[key hidden]"
     base_url_label = "API base URL"
@@ -79,6 +92,16 @@ class OpenRouterClient(HttpClient):
         """POST a body made by `chat_body`; callers that log the request keep the same dict.
         `timeout` (seconds) replaces the client's own for this call."""
         return self._call("POST", "/chat/completions", body, _chat_result, timeout)
+
+    def transcribe(
+        self, audio: bytes, audio_format: str, model: str, timeout: float | None = None
+    ) -> Transcript:
+        return self.send_transcription(transcription_body(audio, audio_format, model), timeout)
+
+    def send_transcription(self, body: dict, timeout: float | None = None) -> Transcript:
+        """POST a body made by `transcription_body`, as `send_chat` does a chat body."""
+        parse = partial(_transcript, body.get("model"))
+        return self._call("POST", "/audio/transcriptions", body, parse, timeout)
 
     def key_info(self) -> KeyInfo:
         return self._call("GET", "/key", None, _key_info)
@@ -145,6 +168,25 @@ def chat_body(
     return body
 
 
+def transcription_body(audio: bytes, audio_format: str, model: str) -> dict[str, Any]:
+    """The transcription request exactly as it is sent: JSON with the audio in base64 (the
+    bare base64, no data: URL), not a multipart upload."""
+    data = base64.b64encode(audio).decode("ascii")
+    return {"model": model, "input_audio": {"data": data, "format": audio_format}}
+
+
+# What WhatsApp and phones call their audio → the format name the transcription API expects.
+AUDIO_FORMATS = {"mpeg": "mp3", "mp4": "m4a", "x-wav": "wav"}
+
+
+def audio_format(mime: str | None) -> str:
+    """The transcription format of a file of type `mime`: "audio/ogg; codecs=opus" is "ogg",
+    audio/mpeg "mp3"; other types give their subtype, and no type at all "ogg" (what voice
+    notes are)."""
+    subtype = (mime or "").split(";", 1)[0].strip().lower().partition("/")[2]
+    return AUDIO_FORMATS.get(subtype, subtype) or "ogg"
+
+
 PROVIDER_SORTS = ("none", "price", "throughput", "latency")
 DATA_COLLECTION = ("allow", "deny")
 
@@ -208,6 +250,21 @@ def _chat_result(payload: dict, latency_ms: int) -> ChatResult:
         generation_id=as_str(payload.get("id")),
         latency_ms=latency_ms,
         finish_reason=finish_reason,
+        raw=payload,
+    )
+
+
+def _transcript(model: str, payload: dict, latency_ms: int) -> Transcript:
+    text = payload.get("text")
+    if not isinstance(text, str):
+        raise _NoReply("The transcription answer has no 'text'.")
+    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    return Transcript(
+        text=text,
+        model=model,
+        cost=as_float(usage.get("cost")),
+        seconds=as_float(usage.get("seconds")),
+        latency_ms=latency_ms,
         raw=payload,
     )
 
