@@ -226,7 +226,7 @@ def test_a_long_answer_is_sent_in_parts_in_order(
     assert states(whatsapp) == ["answered"]
 
 
-NON_TEXT = ["sticker.json", "contacts.json", "unsupported.json"]
+NON_TEXT = ["contacts.json", "unsupported.json"]  # stickers: see tests/test_media_turns.py
 
 
 @pytest.mark.parametrize("name", NON_TEXT)
@@ -237,7 +237,7 @@ def test_a_message_the_bot_cannot_read_gets_the_non_text_reply(
     assert post_webhook(client, fixture(name)).status_code == 200
     wait_for(lambda: finished(whatsapp))
     [(_, body, _)] = fake_graph.sent_texts()
-    assert body == "Sorry, I can only read text messages for now."
+    assert body == "Sorry, I can only read text, voice notes and photos for now."
     assert not [r for r in fake_openrouter.requests if r.path == CHAT_PATH]
 
 

@@ -40,12 +40,12 @@ def memory_text(type_: str, text: str | None, media_text: str | None, name: str 
     if type_ == "audio":
         return f"[Voice note] {media_text}" if media_text else "[Voice note, not transcribed]"
     if type_ == "document":
+        label = f"[Document: {name}]" if name else "[Document]"
         read = media_text and media_text[:MEMORY_DOCUMENT_CHARS]
         cut = "…" if media_text and len(media_text) > MEMORY_DOCUMENT_CHARS else ""
-        label = f"[Document: {name}]" if name else "[Document]"
-        return _join(label, text, read and read + cut)
+        return _join(f"{label} {text or ''}".strip(), read and read + cut)
     if type_ in LABELS:
-        return _join(f"[{LABELS[type_]}]", text)
+        return f"[{LABELS[type_]}] {text or ''}".strip()
     return text
 
 

@@ -27,6 +27,7 @@ from .troubleshooting import ErrorKind, UpstreamError
 from .turns import Batch, Inbound
 
 PDF = "application/pdf"
+READ_FIELDS = {"media_file", "media_mime", "media_name", "media_text"}  # what a turn reads
 
 
 @dataclass
@@ -76,7 +77,7 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
                 requestlog.insert(row)
             for message_id, values in stored.items():
                 db.session.execute(update(Message).where(Message.id == message_id).values(values))
-    messages = [replace(m, **stored.get(m.id, {})) for m in batch.messages]
+    messages = [replace(m, **_read_fields(stored.get(m.id, {}))) for m in batch.messages]
     route = snap.image_route()
     photos = [m for m in messages if m.type == "image" and m.media_file]
     if photos and not route and snap["image_model"] == "auto":
@@ -85,6 +86,10 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
         Read(m.type, m.text, m.media_text, m.media_name, _image(step, m) if route else None)
         for m in messages
     ]
+
+
+def _read_fields(values: dict) -> dict:
+    return {name: value for name, value in values.items() if name in READ_FIELDS}
 
 
 def _image(step: _Step, message: Inbound) -> str | None:
