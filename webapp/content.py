@@ -22,7 +22,9 @@ class Read:
     text: str | None  # the text, or a photo's, video's or document's caption
     media_text: str | None = None  # a voice note's transcript, a PDF's text
     media_name: str | None = None  # a document's file name
-    image: str | None = None  # a stored photo's data: URL, when a model will see it
+    media_mime: str | None = None
+    photo: str | None = None  # the stored file of a photo a model will see
+    image: str | None = None  # that photo as a data: URL, while the model is asked
 
 
 def _join(*pieces: str | None) -> str | None:

@@ -7,7 +7,10 @@ cannot see"): the turn goes on, and a turn with nothing readable gets the non-te
 """
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +30,9 @@ from .troubleshooting import ErrorKind, UpstreamError
 from .turns import Batch, Inbound
 
 PDF = "application/pdf"
+PHOTO_TURNS = 4  # turns of one worker process holding photos in memory at once
+SEND_MARGIN = 5.0  # seconds of the deadline a turn keeps for asking the model
+_photo_turns = threading.BoundedSemaphore(PHOTO_TURNS)
 READ_FIELDS = {"media_file", "media_mime", "media_name", "media_text"}  # what a turn reads
 
 
@@ -82,20 +88,46 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
     photos = [m for m in messages if m.type == "image" and m.media_file]
     if photos and not route and snap["image_model"] == "auto":
         state.record("photos_unseen", {"at": utcnow().isoformat()})
+    shown = {m.id for m in photos} if route else set()
     return [
-        Read(m.type, m.text, m.media_text, m.media_name, _image(step, m) if route else None)
+        Read(
+            m.type,
+            m.text,
+            m.media_text,
+            m.media_name,
+            m.media_mime,
+            photo=m.media_file if m.id in shown else None,
+        )
         for m in messages
     ]
 
 
+@contextmanager
+def photos_loaded(reads: list[Read], deadline: Deadline) -> Iterator[list[Read]]:
+    """`reads` with their photos as data: URLs, for as long as the model is asked. A photo
+    of 5 MB is about 25 MB in a request in the making, so at most PHOTO_TURNS turns of a
+    process hold theirs at once; a turn that cannot get a place in time goes without."""
+    if not any(read.photo for read in reads):
+        yield reads
+        return
+    placed = _photo_turns.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
+    try:
+        folder = media.folder()
+        yield [
+            replace(read, image=_data_url(folder, read) if placed and read.photo else None)
+            for read in reads
+        ]
+    finally:
+        if placed:
+            _photo_turns.release()
+
+
+def _data_url(folder: Path, read: Read) -> str:
+    return content.data_url(read.media_mime, (folder / read.photo).read_bytes())
+
+
 def _read_fields(values: dict) -> dict:
     return {name: value for name, value in values.items() if name in READ_FIELDS}
-
-
-def _image(step: _Step, message: Inbound) -> str | None:
-    if message.type != "image" or not message.media_file:
-        return None
-    return content.data_url(message.media_mime, (step.folder / message.media_file).read_bytes())
 
 
 def _fetch(step: _Step, message: Inbound) -> dict | None:
