@@ -30,6 +30,8 @@ def status(message_id, state, recipient, error_code=None):
 
 # Every inbound fixture -> what parse_webhook must read from it.
 INBOUND = {
+    # No text of its own: what is said in it is read by the turn (tests/test_media_turns.py).
+    "audio_voice_note.json": message("audio", None, "non_text", "49123456789", "TestUser"),
     "button.json": message("button", "No", "model", "491234567890", "TestUser"),
     # The masked capture's contact (222…) is not the sender (333…): no name is borrowed.
     "contacts.json": message("contacts", None, "non_text", "333333333333", None),
