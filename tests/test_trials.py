@@ -1,6 +1,7 @@
 """Trials on the Compare page: models and prompt drafts side by side, answered by the worker."""
 
 import html
+import json
 import re
 import socket
 from datetime import timedelta
@@ -9,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import wait_for
-from tests.fakes import CHAT_PATH
+from tests.fakes import CHAT_PATH, fixture_bytes
 from tests.test_conversations import add_contact, add_message, ago
 from tests.test_models_table import STARTING_IDS as SEVEN
-from webapp import catalog, prompts, trial_cells, trials
+from webapp import catalog, catalog_data, content, media, prompts, trial_cells, trials
 from webapp.extensions import db
 from webapp.models import PromptVersion, RequestLog, Trial, TrialCell, utcnow
 from webapp.worker import Worker
@@ -187,6 +188,50 @@ def test_replayed_messages_are_asked_with_the_memory_each_had_then(
     bell = [m["content"] for m in asked["And a bell?"][1:]]
     assert bell[-3:] == ["What does a tyre cost?", "A tyre is 20 euro.", "And a bell?"]
     assert "A bell is 5 euro." not in bell
+
+
+def last_asked(fake, model: str) -> list:
+    return [b["messages"][-1]["content"] for b in chat_bodies(fake) if b["model"] == model]
+
+
+def test_a_replayed_photo_is_shown_only_to_the_model_that_can_see_it(
+    admin, trial_app, fake_openrouter
+):
+    photo = b"\xff\xd8\xff\xe0" + b"a bent hinge " * 50
+    with trial_app.app_context():
+        catalog_data.store(json.loads(fixture_bytes("models_list_excerpt.json"))["data"])
+        kept = media.store(photo, media.folder(), "image/jpeg")
+    contact = add_contact(trial_app, CUSTOMER, "Sheena")
+    message_id = add_message(trial_app, contact, "customer", "Is this broken?", "answered",
+                             ago(minutes=5), type="image", media_file=kept.name,
+                             media_mime="image/jpeg", media_size=kept.size)  # fmt: skip
+    trial_id = started(admin, trial_app, source="replay", last_n="1")  # CHEAP sees, SMART not
+    finished(trial_app, trial_id)
+    seen = {"type": "image_url", "image_url": {"url": content.data_url("image/jpeg", photo)}}
+    assert last_asked(fake_openrouter, CHEAP) == [
+        [{"type": "text", "text": "[Photo]\nIs this broken?"}, seen]
+    ]
+    assert last_asked(fake_openrouter, SMART) == ["[A photo you cannot see]\nIs this broken?"]
+    page = text_of(admin.get(f"/admin/trials/{trial_id}"))
+    assert f'<img class="trial-photo" src="/admin/media/{message_id}"' in page
+    assert "cannot see photos" in column(page, "cell", SMART)
+    assert "cannot see photos" not in column(page, "cell", CHEAP)
+
+
+def test_replayed_voice_notes_and_pdfs_are_asked_as_their_text(admin, trial_app, fake_openrouter):
+    contact = add_contact(trial_app, CUSTOMER, "Sheena")
+    for fields in [
+        {"type": "audio", "media_text": "Do you open on Sunday?"},
+        {"type": "document", "media_name": "invoice.pdf", "media_text": "Invoice 2291: 40 euro"},
+        {"type": "sticker"},  # nothing to read: not replayed
+    ]:
+        add_message(trial_app, contact, "customer", None, "answered", ago(minutes=5), **fields)
+    trial_id = started(admin, trial_app, models=[CHEAP], source="replay", last_n="3")
+    finished(trial_app, trial_id)
+    assert sorted(last_asked(fake_openrouter, CHEAP)) == [
+        "[Document: invoice.pdf]\nInvoice 2291: 40 euro",
+        "[Voice note] Do you open on Sunday?",
+    ]
 
 
 def test_a_typed_message_as_a_known_customer_is_asked_with_their_memory(

@@ -114,6 +114,12 @@ def lookup(catalog: Mapping[str, Listing], model_id: str | None) -> Listing | No
     return catalog.get(base) if variant in ROUTING_VARIANTS else None
 
 
+def sees_images(catalog: Mapping[str, Listing], model_id: str) -> bool:
+    """Whether the catalog lists the model as taking images (unknown: text only)."""
+    listing = lookup(catalog, model_id)
+    return listing is not None and "image" in listing.inputs
+
+
 def price(catalog: dict[str, Listing], model_id, prompt_tokens, completion_tokens) -> float | None:
     """Dollars for one request by the catalog's prices; None when a price or count is unknown."""
     listing = lookup(catalog, model_id) or _by_slug(catalog, model_id)

@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from . import catalog, contacts, memory, pipeline, requestlog, tokens
+from . import catalog, contacts, flow_photos, media, memory, pipeline, requestlog, tokens
 from .clients.openrouter import MAX_ROUTE_MODELS
 from .clients.openrouter_errors import OpenRouterError
 from .extensions import db, transaction
@@ -43,6 +43,10 @@ BEARER_HINT = (
 MODEL_HINT = (
     "Name a model of the Models page that is not disabled, or 'default' for the default "
     "model; or turn on 'Flows may name any model ID in the OpenRouter catalog' in Settings."
+)
+PHOTO_HINT = (
+    "Add a model that can see images, such as google/gemini-2.5-flash, on the Models page "
+    "(and leave 'Model for photos' in Settings on auto), or name one with 'model'."
 )
 
 
@@ -119,6 +123,10 @@ def _messages(messages) -> list[dict]:
             )
         if not isinstance(message.get("content"), str | list):
             raise FlowError.bad_request(f"messages[{index}] needs a 'content' (text).")
+        try:
+            flow_photos.check(index, message)
+        except ValueError as exc:
+            raise FlowError.bad_request(str(exc)) from None
     return messages
 
 
@@ -160,6 +168,17 @@ def check_models(request: FlowRequest, snap: Snapshot) -> None:
             raise FlowError(404, ErrorKind.MODEL_NOT_FOUND, message, MODEL_HINT)
 
 
+def route_photos(request: FlowRequest, snap: Snapshot) -> None:
+    """A request with a photo that names no model goes to the models that can see it (the
+    'Model for photos' setting); a model it names is asked as named."""
+    if request.models or not flow_photos.any_in(request.messages):
+        return
+    request.models = snap.image_route()
+    if not request.models:
+        message = "The request carries a photo and no model offered to flows can see images."
+        raise FlowError(404, ErrorKind.MODEL_NOT_FOUND, message, PHOTO_HINT)
+
+
 @dataclass(frozen=True)
 class Exchange:
     """A flow question kept in a customer's conversation, to be settled with its answer."""
@@ -189,13 +208,16 @@ def _stored_prompt(snap: Snapshot) -> dict:
 
 
 def _keep_question(request: FlowRequest) -> Exchange:
-    """Store the flow's question in the customer's conversation, as being answered."""
+    """Store the flow's question in the customer's conversation, as being answered, with its
+    first photo (written before the row: a crash in between leaves a file the sweep removes)."""
     asked = next((m for m in reversed(request.messages) if m["role"] == "user"), None)
+    photo, notes = flow_photos.keep(asked, media.folder())
+    text = "\n".join(filter(None, [*notes, _text_of(asked)])) or None
     with transaction():
         phone = request.user if request.user.isascii() and request.user.isdigit() else None
         contact_id, _ = contacts.upsert(request.user, phone=phone)
-        question = Message(contact_id=contact_id, direction="in", author="customer",
-                           text=_text_of(asked), state="processing", channel="flow")  # fmt: skip
+        question = Message(contact_id=contact_id, direction="in", author="customer", text=text,
+                           state="processing", channel="flow", **photo)  # fmt: skip
         db.session.add(question)
         db.session.flush()
     return Exchange(contact_id, question.id)

@@ -7,14 +7,15 @@ so a file is fetched on arrival and kept in the instance folder's `media/`, name
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import current_app
 from sqlalchemy import select
@@ -32,7 +33,7 @@ LIMITS = {"image": 5 * MB, "audio": 16 * MB}  # the limits Meta states for what 
 OTHER_LIMIT = 16 * MB
 LEFT_OVER_SECONDS = 3600  # longer than any turn: a younger unlisted file may be one in use
 DOWNLOAD_SECONDS = 60.0  # 16 MB at a slow 300 kB/s
-PARTIAL = ".part-"  # a download under way, renamed to its hash once checked
+PARTIAL = ".part-"  # a file being written, renamed to its hash once checked
 SWEEP_BATCH = 500  # names a query
 STORED_NAME = re.compile(r"[0-9a-f]{64}")  # a sha256 in hex: no path can be smuggled in
 
@@ -76,20 +77,41 @@ def fetch(
     if info.file_size is not None and info.file_size > limit:
         raise too_large(limit)  # said before a byte is downloaded
     expected = hex_digest(info.sha256) or hex_digest(media.get("sha256"))
-    # mkstemp creates the file 0600 whatever the umask: a half-downloaded file is private too.
-    handle, partial = tempfile.mkstemp(dir=into, prefix=PARTIAL)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            digest = client.download(info.url, out, limit, seconds)
+
+    def download(out: BinaryIO) -> str:
+        digest = client.download(info.url, out, limit, seconds)
         if expected and digest != expected:
             message = "The downloaded file does not match the sha256 WhatsApp gave for it."
             raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
+        return digest
+
+    return _keep(into, download, info.mime_type or as_str(media.get("mime_type")))
+
+
+def store(data: bytes, into: Path, mime_type: str | None) -> StoredMedia:
+    """Keep `data` in the folder `into` like a fetched file: private, named by its sha256."""
+
+    def write(out: BinaryIO) -> str:
+        out.write(data)
+        return hashlib.sha256(data).hexdigest()
+
+    return _keep(into, write, mime_type)
+
+
+def _keep(into: Path, write: Callable[[BinaryIO], str], mime_type: str | None) -> StoredMedia:
+    """A file written by `write` (which returns its sha256) under a temporary name, then renamed
+    to its hash: a file under its final name is always whole."""
+    # mkstemp creates the file 0600 whatever the umask: a half-written file is private too.
+    handle, partial = tempfile.mkstemp(dir=into, prefix=PARTIAL)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            digest = write(out)
         size = os.path.getsize(partial)
         os.replace(partial, into / digest)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-    return StoredMedia(digest, info.mime_type or as_str(media.get("mime_type")), size)
+    return StoredMedia(digest, mime_type, size)
 
 
 def hex_digest(value: Any) -> str | None:

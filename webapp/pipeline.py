@@ -134,8 +134,7 @@ class Snapshot:
 
     def sees_images(self, model_id: str) -> bool:
         """Whether the catalog lists the model as taking images (unknown: text only)."""
-        listing = catalog_data.lookup(self.catalog, model_id)
-        return listing is not None and "image" in listing.inputs
+        return catalog_data.sees_images(self.catalog, model_id)
 
     def image_route(self) -> list[str]:
         """The models a photo goes to (`image_model`): the default chain's models that can see

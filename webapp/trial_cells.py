@@ -20,11 +20,11 @@ from datetime import timedelta
 from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from . import claiming, pipeline, requestlog, settings, trials
+from . import claiming, content, media, pipeline, requestlog, settings, trials
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import UNREADABLE, SecretUnreadable
 from .extensions import db
-from .models import Trial, TrialCell, utcnow
+from .models import Message, Trial, TrialCell, utcnow
 from .pipeline import Deadline, Snapshot
 from .requestlog import Origin
 from .troubleshooting import ErrorKind
@@ -121,8 +121,11 @@ def run(claim: Claim, config) -> None:
 def _ask(claim: Claim, config) -> None:
     trial = db.session.get(Trial, claim.trial_id)
     draft, question = trial.prompt, json.loads(trial.questions)[claim.question]
-    snap = Snapshot.load(config)  # commits: no transaction is open while the model thinks
-    messages = trials.context(draft or snap.prompt, question, int(snap["memory_turns"]))
+    snap = Snapshot.load(config, commit=False)
+    photo = _photo(question) if snap.sees_images(claim.model) else None
+    db.session.commit()  # no transaction is open while the model thinks
+    prompt, turns = draft or snap.prompt, int(snap["memory_turns"])
+    messages = trials.context(prompt, question, turns, photo)
     origin = Origin("playground", question["contact_id"])
     deadline = Deadline(int(snap["answer_within_seconds"]))
     try:
@@ -141,6 +144,15 @@ def _ask(claim: Claim, config) -> None:
         completion_tokens=row["v_completion_tokens"],
         cost=row["v_cost"],
     )
+
+
+def _photo(question: dict) -> str | None:
+    """The question's photo as a data: URL; None when it has none, or its file is gone."""
+    message = db.session.get(Message, question["image"]) if "image" in question else None
+    path = media.folder() / message.media_file if message and message.media_file else None
+    if path is None or not path.exists():
+        return None
+    return content.data_url(message.media_mime, path.read_bytes())
 
 
 def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:

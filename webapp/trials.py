@@ -10,9 +10,9 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
-from . import catalog, contacts, memory, prompts
+from . import catalog, catalog_data, contacts, content, memory, prompts
 from .extensions import db
 from .models import Message, Trial, TrialCell
 
@@ -98,36 +98,47 @@ def start(
 
 
 def last_messages(n: int) -> list[dict]:
-    """The last `n` text messages customers sent, oldest first, with when each came."""
+    """The last `n` messages customers sent that a model can read, oldest first, with when
+    each came: words, a photo kept (`image`: its message id), a transcript, a PDF's text."""
+    M = Message
+    photo = and_(M.type == "image", M.media_file.is_not(None))
     rows = db.session.scalars(
-        select(Message)
-        .where(Message.direction == "in", Message.text.is_not(None))
-        .order_by(Message.id.desc())
+        select(M)
+        .where(M.direction == "in", or_(M.text.is_not(None), M.media_text.is_not(None), photo))
+        .order_by(M.id.desc())
         .limit(n)
     ).all()
-    return [
-        {
-            "text": m.text,
-            "message_id": m.id,
-            "contact_id": m.contact_id,
-            "at": m.created_at.isoformat(),
-        }
-        for m in reversed(rows)
-    ]
+    return [_replayed(m) for m in reversed(rows)]
 
 
-def context(prompt: str, question: dict, turns: int) -> list[dict]:
+def _replayed(m: Message) -> dict:
+    """A customer's message as a question: its words as its turn read them; a kept photo's
+    caption, with the photo for the models that can see it."""
+    question = {"message_id": m.id, "contact_id": m.contact_id, "at": m.created_at.isoformat()}
+    if m.type == "image" and m.media_file:
+        return question | {"text": m.text, "image": m.id}
+    read = content.Read(m.type, m.text, m.media_text, m.media_name)
+    return question | {"text": content.turn_text(read)}
+
+
+def _asked(question: dict, photo: str | None) -> str | list[dict]:
+    """What a cell's model reads of the question: its words, with the photo (`photo`, a data:
+    URL) for a model that can see it; a model that cannot reads that a photo came."""
+    if "image" not in question:
+        return question["text"]
+    return content.user_content([content.Read("image", question["text"], image=photo)])
+
+
+def context(prompt: str, question: dict, turns: int, photo: str | None = None) -> list[dict]:
     """What a cell asks: the prompt, the customer's memory if there is a customer (for a
-    replayed message, the memory as it was when it came), and the question."""
+    replayed message, the memory as it was when it came), and the question (see `_asked`)."""
+    new = _asked(question, photo)
     if question["contact_id"] is None:
-        return [
-            {"role": "system", "content": prompt},
-            {"role": "user", "content": question["text"]},
-        ]
-    asked = None
+        return [{"role": "system", "content": prompt}, {"role": "user", "content": new}]
+    when = None
     if question["message_id"] is not None:
-        asked = (question["message_id"], datetime.fromisoformat(question["at"]))
-    return memory.context(prompt, question["contact_id"], None, question["text"], turns, asked)
+        when = (question["message_id"], datetime.fromisoformat(question["at"]))
+    return memory.context(prompt, question["contact_id"], None, new, turns, when)
 
 
 @dataclass
@@ -136,6 +147,7 @@ class Column:
 
     model: str
     cells: list[TrialCell | None] = field(default_factory=list)
+    sees_images: bool = False
 
     def _ended(self, state: str) -> list[TrialCell]:
         return [c for c in self.cells if c is not None and c.state == state]
@@ -163,7 +175,11 @@ class Grid:
 
 def grid(trial: Trial) -> Grid:
     questions = json.loads(trial.questions)
-    columns = [Column(model, [None] * len(questions)) for model in json.loads(trial.models)]
+    listed = catalog_data.listings()
+    columns = [
+        Column(model, [None] * len(questions), catalog_data.sees_images(listed, model))
+        for model in json.loads(trial.models)
+    ]
     by_model = {column.model: column for column in columns}
     for cell in db.session.scalars(select(TrialCell).where(TrialCell.trial_id == trial.id)):
         by_model[cell.model].cells[cell.question] = cell

@@ -51,6 +51,7 @@ def chat_completions():
         asked = flow.parse(_body())
         snap = Snapshot.load(current_app.config, request.host_url)
         flow.check_models(asked, snap)
+        flow.route_photos(asked, snap)
     except flow.FlowError:
         with transaction():  # refused before asking: still a request made with the token
             tokens.count_use(caller)
