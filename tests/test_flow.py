@@ -303,8 +303,8 @@ def test_a_streaming_request_is_refused_with_a_clear_400(ask, fake_openrouter):
     assert "Streaming is not supported" in response.get_json()["error"]["message"]
 
 
-def test_a_body_over_one_megabyte_is_refused_with_413(ask, fake_openrouter):
-    big = GUIDE_BODY | {"messages": [{"role": "user", "content": "x" * (1024 * 1024)}]}
+def test_a_body_over_eight_megabytes_is_refused_with_413(ask, fake_openrouter):
+    big = GUIDE_BODY | {"messages": [{"role": "user", "content": "x" * (8 * 2**20)}]}
     response = ask(big)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == 413
     assert model_requests(fake_openrouter) == []

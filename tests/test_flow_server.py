@@ -32,18 +32,18 @@ def test_the_guides_request_is_answered_over_http(served, token, fake_openrouter
     assert response.json()["choices"][0]["message"]["content"] == "Yes, from 8 to 14."
 
 
-def test_a_body_over_one_megabyte_gets_413_in_openrouters_shape(served, token, fake_openrouter):
-    body = json.dumps(GUIDE_BODY | {"padding": "x" * (1024 * 1024)})
+def test_a_body_over_eight_megabytes_gets_413_in_openrouters_shape(served, token, fake_openrouter):
+    body = json.dumps(GUIDE_BODY | {"padding": "x" * (8 * 2**20)})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     response = requests.post(served + URL, data=body, headers=headers, timeout=10)
     assert response.status_code == 413 and response.json()["error"]["code"] == 413
     assert fake_openrouter.requests == []
 
 
-def test_a_chunked_body_over_one_megabyte_gets_413_too(served, token, fake_openrouter):
+def test_a_chunked_body_over_eight_megabytes_gets_413_too(served, token, fake_openrouter):
     def chunks():  # no Content-Length: the size is only known by reading
         yield b'{"messages": [{"role": "user", "content": "'
-        for _ in range(1100):
+        for _ in range(8400):
             yield b"x" * 1024
         yield b'"}]}'
 
