@@ -38,6 +38,7 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/flow_bench.py
 	$(BIN)/python bench/logs_bench.py
 	$(BIN)/python bench/trials_bench.py
+	$(BIN)/python bench/media_bench.py
 
 # Pin every dependency, direct or not, with the hashes of its files: `make run` and `make test`
 # install with --require-hashes, so a package whose bytes changed under the same version fails

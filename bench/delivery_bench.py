@@ -35,14 +35,16 @@ from tests.payloads import text_delivery  # noqa: E402
 from webapp.clients.whatsapp_webhook import sign  # noqa: E402
 
 SECRET = "bench-app-secret"
+ACCESS_TOKEN = "EAAG-bench"
 SENDERS = 20
 FakeOpenRouter.keep_alive = FakeGraph.keep_alive = True
 
 
 class Server:
-    """`flask serve` of one checkout on a fresh instance, and the processes it runs."""
+    """`flask serve` of one checkout on a fresh instance, and the processes it runs; `env`
+    adds to the environment it is started with (WORKER_THREADS…)."""
 
-    def __init__(self, root: Path, python: str, instance: str, openrouter, graph):
+    def __init__(self, root: Path, python: str, instance: str, openrouter, graph, env=None):
         self.root, self.python = root, python
         port = int(refused_port_url().rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{port}"
@@ -52,11 +54,12 @@ class Server:
             "PORT": str(port),
             "OPENROUTER_BASE_URL": openrouter.base_url,
             "WHATSAPP_API_BASE_URL": graph.base_url,
+            **(env or {}),
         }
         self.flask("db", "upgrade")
         for name, value in [
             ("openrouter_api_key", "sk-or-v1-bench"),
-            ("whatsapp_access_token", "EAAG-bench"),
+            ("whatsapp_access_token", ACCESS_TOKEN),
             ("whatsapp_phone_number_id", "106540352242922"),
             ("whatsapp_app_secret", SECRET),
             # Each message is from another customer: the wait for a burst would only delay.
@@ -94,9 +97,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory now, or with field="VmHWM" the most the process ever had resident."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -343,6 +347,14 @@ def run_cost(root, python, label: str, messages: int = 1000, rate: float = 50) -
     return {key: result[key] for key in keep if key in result}
 
 
+def run_selected(runs, only: str | None) -> None:
+    """Run each (name, run) whose name contains `only` (every one without it), printing each
+    result as a line of JSON as soon as it is in."""
+    for name, run in runs:
+        if not only or only in name:
+            print(json.dumps(run()), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", nargs=2, metavar=("DIR", "PYTHON"),
@@ -362,10 +374,7 @@ def main() -> None:
     if args.baseline:
         other = (Path(args.baseline[0]).resolve(), args.baseline[1])
         runs.append(("cost", lambda: run_cost(*other, "baseline")))
-    for name, run in runs:
-        if args.only and args.only not in name:
-            continue
-        print(json.dumps(run()), flush=True)
+    run_selected(runs, args.only)
 
 
 if __name__ == "__main__":
