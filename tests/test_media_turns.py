@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import stat
+import threading
 from pathlib import Path
 
 from sqlalchemy import select
@@ -321,3 +322,69 @@ def test_a_failed_transcription_is_logged_and_the_voice_note_gets_the_non_text_r
     [row] = log_rows(whatsapp, operation="transcription")
     assert (row.status, row.error_kind) == ("error", "no_credits")
     assert chats(fake_openrouter) == []
+
+
+def test_a_run_after_a_failure_uses_the_file_and_transcript_it_already_has(
+    client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
+):
+    from webapp import pipeline
+
+    setup(whatsapp, fake_graph, "audio_voice_note.json", VOICE)
+    fake_openrouter.transcribes(TRANSCRIPT)
+    fake_openrouter.echo()
+    real, runs = pipeline.reply_for, []
+
+    def broken_once(*args, **kwargs):
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("a bug, for once")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "reply_for", broken_once)
+    post_webhook(client, fixture("audio_voice_note.json"))
+    wait_for(lambda: fake_graph.sent_texts())
+    assert len(runs) == 2
+    assert fake_graph.sent_texts()[0][1] == f"echo: [Voice note] {TRANSCRIPT}"
+    assert len(fake_graph.media_requests()) == 2  # the file's address and the file, once
+    assert len([r for r in fake_openrouter.requests if r.path == TRANSCRIBE_PATH]) == 1
+
+
+def photo_from(customer: str, number: int) -> dict:
+    message = json.loads(fixture("image.json"))["entry"][0]["changes"][0]["value"]["messages"][0]
+    return message | {"from": customer, "id": f"wamid.PHOTO{number}"}
+
+
+def test_no_more_photo_turns_than_their_places_hold_photos_at_once(
+    client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
+):
+    from webapp import media_step
+
+    setup(whatsapp, fake_graph, "image.json", PHOTO)
+    monkeypatch.setattr(media_step, "_photo_turns", threading.BoundedSemaphore(2))
+    fake_openrouter.echo(delay=0.4)
+    customers = [f"4915100000{n:02d}" for n in range(5)]
+    post(client, whatsapp, *[photo_from(c, n) for n, c in enumerate(customers)])
+    wait_for(lambda: len(fake_graph.sent_texts()) == 5)
+    arrivals = sorted(r.at for r in fake_openrouter.requests if r.path == CHAT_PATH)
+    assert len(arrivals) == 5
+    # With two places, a third photo reaches the model only once a first one was answered.
+    assert all(arrivals[i + 2] - arrivals[i] >= 0.35 for i in range(3))
+
+
+def test_a_photo_that_finds_no_place_in_time_is_answered_unseen_and_logged(
+    client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
+):
+    from webapp import media_step
+
+    setup(whatsapp, fake_graph, "image.json", PHOTO)
+    monkeypatch.setattr(media_step, "_photo_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(media_step, "SEND_MARGIN", 10_000.0)  # no time to wait for a place
+    fake_openrouter.echo(delay=1.0)
+    post(client, whatsapp, photo_from("491510000001", 1), photo_from("491510000002", 2))
+    wait_for(lambda: len(fake_graph.sent_texts()) == 2)
+    contents = sorted(json.dumps(c["messages"][-1]["content"]) for c in chats(fake_openrouter))
+    assert "image_url" in contents[1] and "[A photo you cannot see]" in contents[0]
+    [crowded] = [r for r in log_rows(whatsapp) if r.upstream == "switchboard"]
+    assert crowded.error_kind == "timeout" and "answered without the model seeing it" in (
+        crowded.error_message
+    )

@@ -30,9 +30,13 @@ from .troubleshooting import ErrorKind, UpstreamError
 from .turns import Batch, Inbound
 
 PDF = "application/pdf"
-PHOTO_TURNS = 4  # turns of one worker process holding photos in memory at once
+PHOTO_TURNS = 8  # turns of one worker process holding photos in memory at once
 SEND_MARGIN = 5.0  # seconds of the deadline a turn keeps for asking the model
 _photo_turns = threading.BoundedSemaphore(PHOTO_TURNS)
+CROWDED = (
+    f"So many photos came at once that this one waited for one of the {PHOTO_TURNS} places "
+    "until 'Answer within' was nearly over: it was answered without the model seeing it."
+)
 READ_FIELDS = {"media_file", "media_mime", "media_name", "media_text"}  # what a turn reads
 
 
@@ -103,14 +107,19 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
 
 
 @contextmanager
-def photos_loaded(reads: list[Read], deadline: Deadline) -> Iterator[list[Read]]:
+def photos_loaded(reads: list[Read], deadline: Deadline, origin: Origin) -> Iterator[list[Read]]:
     """`reads` with their photos as data: URLs, for as long as the model is asked. A photo
-    of 5 MB is about 25 MB in a request in the making, so at most PHOTO_TURNS turns of a
-    process hold theirs at once; a turn that cannot get a place in time goes without."""
+    of 5 MB is about 20 MB in a request in the making, so at most PHOTO_TURNS turns of a
+    process hold theirs at once; a turn that cannot get a place in time goes without, and
+    the log says why."""
     if not any(read.photo for read in reads):
         yield reads
         return
     placed = _photo_turns.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
+    if not placed:
+        requestlog.add(origin, upstream="switchboard", status="error",
+                       error_kind=str(ErrorKind.TIMEOUT), error_message=CROWDED)  # fmt: skip
+        db.session.commit()
     try:
         folder = media.folder()
         yield [

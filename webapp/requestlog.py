@@ -33,7 +33,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:BODY_LIMIT]
 
 
-DATA_URL = re.compile(r"data:([\w.+/-]*);base64,(.*)", re.DOTALL)
+DATA_URL = re.compile(r"data:([\w.+/-]*);base64,")  # the head only: the rest is only counted
 
 
 def without_file_bytes(value):
@@ -43,20 +43,20 @@ def without_file_bytes(value):
     if isinstance(value, list):
         return [without_file_bytes(item) for item in value]
     if not isinstance(value, dict):
-        if isinstance(value, str) and (data_url := DATA_URL.fullmatch(value)):
-            return f"data:{data_url[1]};base64,… ({_size(data_url[2])})"
+        if isinstance(value, str) and (data_url := DATA_URL.match(value)):
+            return f"data:{data_url[1]};base64,… ({_size(len(value) - data_url.end())})"
         return value
     shortened = {key: without_file_bytes(item) for key, item in value.items()}
     audio = value.get("input_audio")
     if isinstance(audio, dict) and isinstance(audio.get("data"), str):
-        note = f"<{audio.get('format') or 'unknown'} audio, {_size(audio['data'])}>"
+        note = f"<{audio.get('format') or 'unknown'} audio, {_size(len(audio['data']))}>"
         shortened["input_audio"] = audio | {"data": note}
     return shortened
 
 
-def _size(base64_text: str) -> str:
-    """The size of the file that `base64_text` encodes, in kB (every 4 characters: 3 bytes)."""
-    return f"{math.ceil(len(base64_text) * 3 / 4 / 1000)} kB"
+def _size(base64_length: int) -> str:
+    """The size of the file that base64 of this length encodes, in kB (4 characters: 3 bytes)."""
+    return f"{math.ceil(base64_length * 3 / 4 / 1000)} kB"
 
 
 def _logged_body(body: dict) -> str | None:

@@ -107,7 +107,7 @@ def _answer(start: Start, ctx: RunContext) -> None:
     deadline = Deadline(int(snap["answer_within_seconds"]))
     ctx.renew_until(lease, deadline.at + SEND_GRACE)
     reads = media_step.read(batch, snap, deadline, lease)
-    with media_step.photos_loaded(reads, deadline) as reads:
+    with media_step.photos_loaded(reads, deadline, origin) as reads:
         reply = pipeline.reply_for(batch, reads, snap, deadline, origin, lease)
     failure = reply.failure
     outcome = ("failed", str(failure.kind), failure.message) if failure else ANSWERED
