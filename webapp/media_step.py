@@ -107,28 +107,35 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
 
 
 @contextmanager
+def photo_place(deadline: Deadline) -> Iterator[bool]:
+    """One of the PHOTO_TURNS places for holding photos in memory, waited for until shortly
+    before the deadline; yields whether one was had. A photo of 5 MB is about 20 MB in a
+    request in the making: the places bound a worker's memory, however many photos come."""
+    placed = _photo_turns.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
+    try:
+        yield placed
+    finally:
+        if placed:
+            _photo_turns.release()
+
+
+@contextmanager
 def photos_loaded(reads: list[Read], deadline: Deadline, origin: Origin) -> Iterator[list[Read]]:
-    """`reads` with their photos as data: URLs, for as long as the model is asked. A photo
-    of 5 MB is about 20 MB in a request in the making, so at most PHOTO_TURNS turns of a
-    process hold theirs at once; a turn that cannot get a place in time goes without, and
-    the log says why."""
+    """`reads` with their photos as data: URLs, for as long as the model is asked; a turn
+    that finds no place in time goes without its photos, and the log says why."""
     if not any(read.photo for read in reads):
         yield reads
         return
-    placed = _photo_turns.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
-    if not placed:
-        requestlog.add(origin, upstream="switchboard", status="error",
-                       error_kind=str(ErrorKind.TIMEOUT), error_message=CROWDED)  # fmt: skip
-        db.session.commit()
-    try:
+    with photo_place(deadline) as placed:
+        if not placed:
+            requestlog.add(origin, upstream="switchboard", status="error",
+                           error_kind=str(ErrorKind.TIMEOUT), error_message=CROWDED)  # fmt: skip
+            db.session.commit()
         folder = media.folder()
         yield [
             replace(read, image=_data_url(folder, read) if placed and read.photo else None)
             for read in reads
         ]
-    finally:
-        if placed:
-            _photo_turns.release()
 
 
 def _data_url(folder: Path, read: Read) -> str:

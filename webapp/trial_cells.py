@@ -14,13 +14,14 @@ import logging
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from . import claiming, content, media, pipeline, requestlog, settings, trials
+from . import claiming, content, media, media_step, pipeline, requestlog, settings, trials
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import UNREADABLE, SecretUnreadable
 from .extensions import db
@@ -122,17 +123,19 @@ def _ask(claim: Claim, config) -> None:
     trial = db.session.get(Trial, claim.trial_id)
     draft, question = trial.prompt, json.loads(trial.questions)[claim.question]
     snap = Snapshot.load(config, commit=False)
-    photo = _photo(question) if snap.sees_images(claim.model) else None
-    db.session.commit()  # no transaction is open while the model thinks
-    prompt, turns = draft or snap.prompt, int(snap["memory_turns"])
-    messages = trials.context(prompt, question, turns, photo)
     origin = Origin("playground", question["contact_id"])
     deadline = Deadline(int(snap["answer_within_seconds"]))
-    try:
-        answer = pipeline.ask_model(messages, origin, snap, deadline, model=claim.model)
-    except OpenRouterError as exc:
-        _finish(claim, state="failed", error_kind=str(exc.kind), error_message=exc.message)
-        return
+    shows_photo = "image" in question and snap.sees_images(claim.model)
+    with media_step.photo_place(deadline) if shows_photo else nullcontext(False) as placed:
+        photo = _photo(question) if placed else None
+        db.session.commit()  # no transaction is open while the model thinks
+        prompt, turns = draft or snap.prompt, int(snap["memory_turns"])
+        messages = trials.context(prompt, question, turns, photo)
+        try:
+            answer = pipeline.ask_model(messages, origin, snap, deadline, model=claim.model)
+        except OpenRouterError as exc:
+            _finish(claim, state="failed", error_kind=str(exc.kind), error_message=exc.message)
+            return
     row = answer.log_row(origin)  # the cost shown is the logged one, whatever filled it in
     _finish(
         claim,
