@@ -15,7 +15,7 @@ from tests.conftest import as_recorded, post_webhook, wait_for
 from tests.fakes import CHAT_PATH
 from tests.payloads import delivery, fixture, text_message
 from tests.test_documents import pdf_bytes
-from webapp import catalog, catalog_data, media, settings
+from webapp import catalog, catalog_data, contacts, media, settings
 from webapp.extensions import db
 from webapp.models import Message, RequestLog
 
@@ -388,3 +388,18 @@ def test_a_photo_that_finds_no_place_in_time_is_answered_unseen_and_logged(
     assert crowded.error_kind == "timeout" and "answered without the model seeing it" in (
         crowded.error_message
     )
+
+
+def test_a_paused_customers_photo_is_fetched_for_the_person_answering_but_not_answered(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    setup(whatsapp, fake_graph, "image.json", PHOTO)
+    with whatsapp.app_context():
+        settings.save({"mark_read": "on", "merge_window_seconds": "1"}, author="test")
+        contacts.set_paused(CUSTOMER, True)
+    post_webhook(client, fixture("image.json"))
+    wait_for(lambda: inbound(whatsapp).state == "paused")
+    assert inbound(whatsapp).media_file == hashlib.sha256(PHOTO).hexdigest()
+    assert chats(fake_openrouter) == []
+    posted = [r for r, _ in fake_graph.answered if r.method == "POST"]
+    assert posted == []  # no reply, no read receipt, no "typing…" for a conversation taken over

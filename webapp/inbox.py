@@ -13,6 +13,7 @@ from sqlalchemy import bindparam
 from . import contacts, requestlog, state, statuses
 from .clients.whatsapp_webhook import Delivery, InboundMessage, Reply
 from .extensions import db, dialect_insert
+from .media import MEDIA_TYPES
 from .models import Contact, Message, PendingStatus, utcnow
 from .requestlog import Origin
 from .troubleshooting import ErrorKind
@@ -78,7 +79,9 @@ def _store_message(inbound: InboundMessage) -> int:
         username=_cut(inbound.username, C.username),
         last_inbound_at=inbound.timestamp,
     )
-    initial = "paused" if paused else "received"
+    # A paused customer's file still goes through a turn, only to be fetched (and read) for
+    # the person answering: WhatsApp forgets it after a few days.
+    initial = "paused" if paused and inbound.type not in MEDIA_TYPES else "received"
     values = {
         "contact": contact_id,
         "wa_id": inbound.wa_message_id,

@@ -99,13 +99,14 @@ def _answer(start: Start, ctx: RunContext) -> None:
     if batch.parts:
         _settle_cut_short(lease, batch, origin)
         return
-    if batch.paused:
+    deadline = Deadline(int(snap["answer_within_seconds"]))
+    ctx.renew_until(lease, deadline.at + SEND_GRACE)
+    if batch.paused:  # a person answers; they see the files, and what was said in them
+        media_step.read(batch, snap, deadline, lease)
         turns.finish(lease, "paused")
         return
     if typing:
         typing(batch.last.wa_message_id)
-    deadline = Deadline(int(snap["answer_within_seconds"]))
-    ctx.renew_until(lease, deadline.at + SEND_GRACE)
     reads = media_step.read(batch, snap, deadline, lease)
     with media_step.photos_loaded(reads, deadline, origin) as reads:
         reply = pipeline.reply_for(batch, reads, snap, deadline, origin, lease)

@@ -21,7 +21,8 @@ MAX_RUNS = 3  # runs of one turn (crashes, internal errors) before its messages 
 T, M, C = Turn.__table__.c, Message.__table__.c, Contact.__table__.c
 WAITING = (M.direction == "in", M.state == "received")
 NEWEST_WAITING = (
-    select(M.created_at, M.wa_message_id)
+    select(M.created_at, M.wa_message_id, C.paused)
+    .join(Contact.__table__, C.id == M.contact_id)
     .where(M.contact_id == bindparam("contact"), *WAITING)
     .order_by(M.created_at.desc(), M.id.desc())
     .limit(1)
@@ -102,8 +103,9 @@ class Batch:
         return self.messages[-1]
 
 
-def newest_waiting(contact_id: int) -> tuple[datetime, str | None] | None:
-    """When the customer's latest message not yet taken by a turn arrived, and its id."""
+def newest_waiting(contact_id: int) -> tuple[datetime, str | None, bool] | None:
+    """When the customer's latest message not yet taken by a turn arrived, its id, and
+    whether the customer is paused."""
     newest = db.session.execute(NEWEST_WAITING, {"contact": contact_id}).first()
     db.session.commit()  # no connection is held while the turn waits
     return None if newest is None else tuple(newest)
@@ -111,13 +113,14 @@ def newest_waiting(contact_id: int) -> tuple[datetime, str | None] | None:
 
 def wait_for_quiet(lease: Lease, window: float, stopping=None, on_newest=None) -> None:
     """Wait until the customer has sent nothing for `window` seconds: a burst is one turn.
-    `on_newest(wa_message_id)` hears of each newest message (to show "typing…" on it)."""
+    `on_newest(wa_message_id)` hears of each newest message (to show "typing…" on it), unless
+    a person took the conversation over (the customer is paused)."""
     while window > 0 or on_newest is not None:
         newest = newest_waiting(lease.contact_id)
         if newest is None:
             return
-        arrived, wa_message_id = newest
-        if on_newest is not None:
+        arrived, wa_message_id, paused = newest
+        if on_newest is not None and not paused:
             on_newest(wa_message_id)
         left = (arrived + timedelta(seconds=window) - utcnow()).total_seconds()
         if left <= 0:
