@@ -85,7 +85,7 @@ def make_default(app, model_id: str, others: str = catalog.AVAILABLE) -> None:
 
 
 def test_a_voice_note_is_heard_answered_and_remembered_as_its_transcript(
-    client, whatsapp, worker, fake_openrouter, fake_graph
+    client, whatsapp, worker, fake_openrouter, fake_graph, admin
 ):
     setup(whatsapp, fake_graph, "audio_voice_note.json", VOICE)
     fake_openrouter.transcribes(TRANSCRIPT, cost=0.0006, seconds=30)
@@ -117,6 +117,9 @@ def test_a_voice_note_is_heard_answered_and_remembered_as_its_transcript(
     [heard] = log_rows(whatsapp, operation="transcription")
     assert (heard.status, heard.model_requested, heard.cost) == ("ok", "openai/whisper-1", 0.0006)
     assert base64.b64encode(VOICE[:30]).decode()[:20] not in (heard.request_body or "")
+    detail = admin.get(f"/admin/logs/{heard.id}").get_data(as_text=True)
+    assert f"[Voice note] {TRANSCRIPT}".replace("'", "&#39;") in detail
+    assert f"/admin/media/{row.id}" in detail  # the voice note itself, one click away
 
     # The next turn remembers what was said, not the audio.
     fake_openrouter.reply("You're welcome.")

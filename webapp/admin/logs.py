@@ -9,7 +9,7 @@ from flask import Response, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 
-from .. import contacts, logquery
+from .. import contacts, content, logquery
 from ..extensions import db
 from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
@@ -72,6 +72,11 @@ def logs():
     )
 
 
+def _said(message) -> str | None:
+    """A customer's message as the model read it: words, a transcript, a note of a file."""
+    return content.memory_text(message.type, message.text, message.media_text, message.media_name)
+
+
 @bp.get("/logs/<int:row_id>")
 def log_detail(row_id: int):
     row = db.get_or_404(RequestLog, row_id)
@@ -80,6 +85,7 @@ def log_detail(row_id: int):
         row=row,
         contact_label=contacts.label_of,
         operations=logquery.OPERATIONS,
+        said=_said,
         **logquery.detail(row),
     )
 
