@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_durability import ROOT
+from tests.deployed import INSTALL, ROOT, SYSTEMD, unit
 from webapp.setting_specs import SPECS
 
 UNITS = ["switchboard-web.service", "switchboard-worker.service"]
-INSTALL = "/opt/switchboard"
 EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+\.\d)")
 
 pytestmark = pytest.mark.skipif(
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 def units(tmp_path) -> Path:
     """deploy/systemd with this checkout standing in for the install in /opt/switchboard, so
     the commands the units start exist."""
-    shutil.copytree(ROOT / "deploy" / "systemd", tmp_path, dirs_exist_ok=True)
+    shutil.copytree(SYSTEMD, tmp_path, dirs_exist_ok=True)
     for path in tmp_path.rglob("*.service"):
         path.write_text(path.read_text().replace(INSTALL, str(ROOT)))
     return tmp_path
@@ -50,7 +49,15 @@ def test_the_shared_hardening_applies_to_the_unit(units, unit):
 
 
 def test_the_worker_is_given_time_to_finish_the_longest_turn():
-    unit = (ROOT / "deploy" / "systemd" / "switchboard-worker.service").read_text()
-    assert "KillSignal=SIGTERM" in unit
-    stop_seconds = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.MULTILINE).group(1))
-    assert stop_seconds > SPECS["answer_within_seconds"].maximum  # and a send on top
+    worker = unit("switchboard-worker.service")
+    assert worker["KillSignal"] == ["SIGTERM"]
+    (stop_seconds,) = worker["TimeoutStopSec"]
+    assert int(stop_seconds) > SPECS["answer_within_seconds"].maximum  # and a send on top
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_the_instance_folder_of_the_unit_is_the_one_it_may_write_to(name):
+    hardening = unit("switchboard-.service.d/hardening.conf")
+    (instance,) = unit(name)["Environment"]
+    assert instance.removeprefix("INSTANCE_PATH=") in hardening["ReadWritePaths"]
+    assert hardening["ProtectSystem"] == ["strict"]
