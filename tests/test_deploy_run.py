@@ -1,12 +1,18 @@
 """Switchboard started the way compose.yaml and the systemd units start it, without Docker or
-systemd: their commands, with their environment, as processes on this machine. The database
-is SQLite in a temporary folder, or TEST_DATABASE_URL's when it is set."""
+systemd: their commands, with their environment, as processes on this machine (the database is
+SQLite in a temporary folder, or TEST_DATABASE_URL's when it is set); and behind Caddy run with
+deploy/Caddyfile, where Caddy is installed."""
 
 import json
 import os
 import shlex
+import shutil
 import subprocess
+from contextlib import contextmanager
 
+import pytest
+
+from tests.conftest import wait_for
 from tests.deployed import (
     DEPLOY,
     INSTALL,
@@ -22,7 +28,9 @@ from tests.deployed import (
     unit,
 )
 from tests.fakes import refused_port_url
-from tests.served import Visitor
+from tests.served import Visitor, serving
+from tests.test_durability import healthy
+from tests.test_proxy import LOCKED
 
 
 def free_port() -> str:
@@ -97,3 +105,41 @@ def test_the_systemd_units_commands_serve_with_a_worker_counted(tmp_path):
         unit_commands(worker, "ExecStart")[0], as_a_unit(worker, tmp_path, port),
     ) as url:  # fmt: skip
         assert Visitor(url, {}).request("GET", "/login").status_code == 200
+
+
+@contextmanager
+def caddy_in_front(upstream: str, tmp_path):
+    """deploy/Caddyfile run by Caddy, over plain HTTP on a free loopback port for the test (no
+    certificate to fetch), forwarding to `upstream` instead of 127.0.0.1:5000."""
+    port = free_port()
+    site = (
+        (DEPLOY / "Caddyfile").read_text().replace("shop.example {", f"http://127.0.0.1:{port} {{")
+    )
+    config = tmp_path / "Caddyfile"
+    config.write_text("{\n\tadmin off\n}\n" + site.replace("127.0.0.1:5000", upstream))
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    command = [shutil.which("caddy"), "run", "--config", config, "--adapter", "caddyfile"]
+    caddy = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(url), timeout=30)
+        yield url
+    finally:
+        caddy.terminate()
+        caddy.wait(timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed")
+def test_behind_the_caddyfile_sign_in_works_and_a_forged_address_does_not_escape_the_throttle(
+    app, tmp_path
+):
+    with (
+        serving(app.instance_path, TRUSTED_PROXIES="1") as upstream,
+        caddy_in_front(upstream.removeprefix("http://"), tmp_path) as url,
+    ):
+        assert Visitor(url, {}).sign_in().status_code == 302
+        for attempt in range(5):
+            forged = {"X-Forwarded-For": f"203.0.113.{attempt}"}
+            Visitor(url, forged).sign_in("owner", "wrong password")
+        another = Visitor(url, {"X-Forwarded-For": "198.51.100.20"})
+        assert LOCKED in another.sign_in("owner", "wrong password").text
