@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.deployed import DEPLOY, ROOT, compose, env_file, image_environment, instructions
+from webapp.setting_specs import SPECS
 
 COMPOSE = compose()
 SERVICES = COMPOSE["services"]
@@ -117,3 +118,8 @@ def test_caddy_reads_the_caddyfile(tmp_path):
         capture_output=True, text=True, timeout=60, env={"HOME": str(tmp_path)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_gives_the_worker_time_to_finish_the_longest_turn():
+    grace = re.fullmatch(r"(\d+)m", SERVICES["worker"]["stop_grace_period"]).group(1)
+    assert int(grace) * 60 > SPECS["answer_within_seconds"].maximum  # and a send on top
