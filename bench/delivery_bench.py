@@ -232,7 +232,7 @@ def bare_server(bodies: list[bytes], rate: float | None) -> list[float]:
         start_response("200 OK", [("Content-Type", "application/json")])
         return [b'{"status": "ok"}']
 
-    from webapp.serving import WEB_THREADS
+    from webapp.config import WEB_THREADS
 
     server = create_server(app, host="127.0.0.1", port=0, threads=WEB_THREADS)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -6,6 +6,13 @@ import secrets
 from pathlib import Path
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+# waitress, as `serve` runs it. A flow request holds its thread while the model answers: with a
+# few dozen flows waiting on a slow model, webhooks and the admin must still find a free thread.
+WEB_THREADS = 48
+# Open connections (idle keep-alives too) beyond which waitress stops accepting new ones: room
+# for every thread's connection and the keep-alives of a proxy and of browsers.
+WEB_CONNECTION_LIMIT = 100
+WEB_CHANNEL_TIMEOUT = 120  # seconds an idle connection is kept open
 QUEUE_URL_REFUSED = (
     "QUEUE_URL is no longer used: the database itself is the queue now, so there is no "
     "separate queue to configure. Remove QUEUE_URL from the environment and start again."
@@ -43,6 +50,13 @@ def _number(name: str, default: float, kind=int):
         return kind(raw) if raw.strip() else default
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}.") from None
+
+
+def _at_least_one(name: str, default: int) -> int:
+    value = _number(name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be 1 or more, not {value}.")
+    return value
 
 
 def _proxy_count() -> int:
@@ -90,6 +104,9 @@ def from_environment(folder: Path) -> dict:
         },
         "HOST": os.environ.get("HOST") or "127.0.0.1",
         "PORT": _number("PORT", 5000),
+        "WEB_THREADS": _at_least_one("WEB_THREADS", WEB_THREADS),
+        "WEB_CONNECTION_LIMIT": _at_least_one("WEB_CONNECTION_LIMIT", WEB_CONNECTION_LIMIT),
+        "WEB_CHANNEL_TIMEOUT": _at_least_one("WEB_CHANNEL_TIMEOUT", WEB_CHANNEL_TIMEOUT),
         "WORKER_THREADS": _number("WORKER_THREADS", 128),
         "LEASE_SECONDS": _number("WORKER_LEASE_SECONDS", 30.0, float),
         "TRUSTED_PROXIES": _proxy_count(),

@@ -22,9 +22,6 @@ RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: f
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-# A flow request holds its thread while the model answers: with a few dozen flows waiting on a
-# slow model, webhooks and the admin must still find a free thread.
-WEB_THREADS = 48
 FORWARDED = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 
 
@@ -81,6 +78,21 @@ class WorkerProcess:
             self.process.wait()
 
 
+def server_options(config) -> dict:
+    """Every setting `serve` gives waitress, from the environment (config.py reads it): where it
+    listens (HOST, PORT), its threads (WEB_THREADS), how many connections it keeps open
+    (WEB_CONNECTION_LIMIT) and for how long when idle (WEB_CHANNEL_TIMEOUT), and which
+    forwarded headers it believes (TRUSTED_PROXIES, TRUSTED_PROXY_ADDRESS)."""
+    return {
+        "host": config["HOST"],
+        "port": config["PORT"],
+        "threads": config["WEB_THREADS"],
+        "connection_limit": config["WEB_CONNECTION_LIMIT"],
+        "channel_timeout": config["WEB_CHANNEL_TIMEOUT"],
+        **proxy_options(config),
+    }
+
+
 def proxy_options(config) -> dict:
     """waitress settings that agree with the app's ProxyFix (TRUSTED_PROXIES): the forwarded
     headers of the trusted proxy reach the app, anyone else's are dropped before it, so no
@@ -108,9 +120,7 @@ def serve(no_worker: bool) -> None:
     for warning in exposed(Path(app.instance_path)):
         click.echo(f"Warning: {warning}", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
-    server = create_server(
-        app, host=host, port=port, threads=WEB_THREADS, **proxy_options(app.config)
-    )
+    server = create_server(app, **server_options(app.config))
     worker = None
     if not no_worker:
         app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"

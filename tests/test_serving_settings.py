@@ -1,0 +1,35 @@
+"""`serve`'s waitress settings come from the environment: WEB_CONNECTION_LIMIT and friends
+reach the running server, and a value it cannot use stops the start with a message."""
+
+import os
+import socket
+import subprocess
+
+import pytest
+import requests
+
+from tests.served import SERVE, serving
+from tests.test_durability import ROOT
+
+KEEP_ALIVE = b"GET /healthz HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+
+
+def test_past_the_connection_limit_a_new_visitor_waits_until_a_connection_closes(app):
+    # waitress counts its listening socket and its wake-up pipe too: 3 leaves room for one.
+    with serving(app.instance_path, WEB_CONNECTION_LIMIT="3") as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as kept_open:
+            kept_open.sendall(KEEP_ALIVE)
+            assert kept_open.recv(64).startswith(b"HTTP/1.1 200")
+            with pytest.raises(requests.ReadTimeout):
+                requests.get(f"{url}/healthz", timeout=2)
+        assert requests.get(f"{url}/healthz", timeout=10).ok
+
+
+@pytest.mark.parametrize("name", ["WEB_THREADS", "WEB_CONNECTION_LIMIT", "WEB_CHANNEL_TIMEOUT"])
+def test_a_setting_below_one_stops_the_start_with_a_message(tmp_path, name):
+    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), name: "0"}
+    result = subprocess.run(SERVE, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"{name} must be 1 or more, not 0." in result.stderr
+    assert "Traceback" not in result.stderr
