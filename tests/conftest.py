@@ -30,6 +30,9 @@ ENVIRONMENT = (  # variables of the design that must not leak into a test from t
     "WORKER_LEASE_SECONDS",
     "TRUSTED_PROXIES",
     "TRUSTED_PROXY_ADDRESS",
+    "WEB_THREADS",
+    "WEB_CONNECTION_LIMIT",
+    "WEB_CHANNEL_TIMEOUT",
 )
 # Retries keep their shape (exponential, jitter, Retry-After) at a test's pace.
 QUICK = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05, "TURN_RETRY_PAUSE": 0.05}
