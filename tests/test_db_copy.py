@@ -32,10 +32,10 @@ PHOTO = b"\xff\xd8\xff\xe0 a red bicycle " * 50
 LOG_ROWS = 12
 
 
-def populate(app) -> None:
+def populate(app, secrets: dict = SECRETS) -> None:
     """Secrets, a second prompt, a flow token, a customer's photo with its answer, log rows."""
     with app.app_context():
-        settings.save(dict(SECRETS), author="test")
+        settings.save(dict(secrets), author="test")
         prompts.save_version("You sell bicycles in Utrecht.", "owner")
         tokens.create("wa-expert")
         contact = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
