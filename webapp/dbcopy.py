@@ -57,11 +57,7 @@ def check_target(source: Connection, target: Connection, url: str) -> None:
         raise CopyRefused(
             f"The target database is at migration {there}, this one at {head}. {upgrade}"
         )
-    filled = [
-        table.name
-        for table in tables()
-        if table.name not in SEEDED and target.scalar(select(func.count()).select_from(table))
-    ]
+    filled = [table.name for table in tables() if table.name not in SEEDED and count(target, table)]
     if filled:
         raise CopyRefused(
             f"The target database is not empty (rows in {', '.join(filled)}): "
@@ -79,7 +75,7 @@ def copy_table(
     )
     copied = 0
     for batch in rows.mappings().partitions():
-        target.execute(table.insert(), [dict(row) for row in batch])
+        target.execute(table.insert(), batch)
         copied += len(batch)
         progress(len(batch))
     return copied
@@ -98,14 +94,14 @@ def reset_sequences(target: Connection) -> None:
         target.execute(select(func.setval(sequence, highest + 1, False)))
 
 
-def mismatched_counts(target: Connection, counts: dict[str, int]) -> list[str]:
-    found = {name: target.scalar(select(func.count()).select_from(db.metadata.tables[name]))
-             for name in counts}  # fmt: skip
-    return [
-        f"{name}: {counts[name]} copied, {found[name]} on the target"
-        for name in counts
-        if found[name] != counts[name]
-    ]
+def count(connection: Connection, table: Table) -> int:
+    return connection.scalar(select(func.count()).select_from(table))
+
+
+def mismatched_counts(source: Connection, target: Connection) -> list[str]:
+    """Each table whose row count differs between here and the target, as words."""
+    counts = [(table.name, count(source, table), count(target, table)) for table in tables()]
+    return [f"{name}: {here} here, {there} there" for name, here, there in counts if here != there]
 
 
 def copy_to(url: str, progress_for: Callable[[Table, int], object]) -> CopyResult:
@@ -121,11 +117,10 @@ def copy_to(url: str, progress_for: Callable[[Table, int], object]) -> CopyResul
             for name in SEEDED:
                 target.execute(delete(db.metadata.tables[name]))
             for table in tables():
-                total = source.scalar(select(func.count()).select_from(table))
-                with progress_for(table, total) as bar:
+                with progress_for(table, count(source, table)) as bar:
                     result.counts[table.name] = copy_table(source, target, table, bar.update)
             reset_sequences(target)
-            if wrong := mismatched_counts(target, result.counts):
+            if wrong := mismatched_counts(source, target):
                 raise CopyRefused("Row counts differ after the copy: " + "; ".join(wrong))
             result.secrets = check_secrets(target)
             target.commit()
