@@ -8,7 +8,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, catalog_data, checks, contacts, settings, tokens
+from . import catalog, catalog_data, checks, contacts, data_cli, settings, tokens
 from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
@@ -278,3 +278,4 @@ def register(app: Flask) -> None:
     )  # fmt: skip
     for command in commands:
         app.cli.add_command(command)
+    data_cli.register(app)

@@ -168,11 +168,25 @@ def display(name: str) -> str:
     return str(value)
 
 
-def unreadable() -> list[str]:
-    """The stored secrets that no SECRET_KEY in force (current or fallback) can decrypt."""
+def stored_secrets(connection=None) -> dict[str, str]:
+    """The stored secrets, still encrypted, by name; from another database when given a
+    connection to it (`db copy` checks its target)."""
     names = [name for name, spec in SPECS.items() if spec.secret]
-    rows = db.session.execute(select(Setting.name, Setting.value).where(Setting.name.in_(names)))
-    return [name for name, value in rows if value and not crypto.readable(value)]
+    rows = (connection or db.session).execute(
+        select(Setting.name, Setting.value).where(Setting.name.in_(names))
+    )
+    return {name: value for name, value in rows if value}
+
+
+def unreadable_among(stored: Mapping[str, str]) -> list[str]:
+    """The names among `stored` secrets that no SECRET_KEY in force (current or fallback)
+    can decrypt."""
+    return [name for name, value in stored.items() if not crypto.readable(value)]
+
+
+def unreadable() -> list[str]:
+    """The stored secrets of this database that no SECRET_KEY in force can decrypt."""
+    return unreadable_among(stored_secrets())
 
 
 def reencrypt() -> list[str]:
@@ -185,13 +199,10 @@ def reencrypt() -> list[str]:
             f"{', '.join(missing)} cannot be decrypted with SECRET_KEY or SECRET_KEY_FALLBACKS: "
             "add the key they were saved with to SECRET_KEY_FALLBACKS, or enter them again."
         )
-    names = [name for name, spec in SPECS.items() if spec.secret]
-    rows = db.session.execute(select(Setting.name, Setting.value).where(Setting.name.in_(names)))
     done = []
-    for name, value in rows.all():
-        if value:
-            _upsert(name, crypto.encrypt(crypto.decrypt(value)))
-            done.append(name)
+    for name, value in stored_secrets().items():
+        _upsert(name, crypto.encrypt(crypto.decrypt(value)))
+        done.append(name)
     db.session.commit()
     return done
 

@@ -4,6 +4,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 
 from .. import (
+    backups,
     catalog,
     charts,
     checks,
@@ -62,6 +63,8 @@ def dashboard():
         },
         error_kinds=sorted({kind for d in days for kind in d.errors}),
         kind_colours=charts.KIND_COLOURS,
+        backup=backups.last(),
+        backup_on_sqlite=backups.sqlite_file() is not None,
     )
 
 

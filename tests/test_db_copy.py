@@ -1,0 +1,157 @@
+"""`db copy --to URL`: a populated install moved to another database, and the app on the copy.
+
+The PostgreSQL target runs when TEST_POSTGRES_URL names a throwaway server where the test may
+create a database (e.g. postgresql+psycopg://postgres@127.0.0.1:54329/postgres).
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from flask_migrate.cli import db as migrate_group
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import Browser
+from tests.test_durability import ROOT
+from webapp import create_app, dbcopy, media, prompts, settings, tokens
+from webapp.extensions import db
+from webapp.models import Contact, Message, RequestLog
+
+KEY = "sk-or-v1-copy-test-key-00000000000000000000000000000000000000c0de"
+SECRETS = {
+    "openrouter_api_key": KEY,
+    "whatsapp_access_token": "EAAG-copy-test-token",
+    "whatsapp_app_secret": "copy-test-app-secret",
+}
+PHOTO = b"\xff\xd8\xff\xe0 a red bicycle " * 50
+LOG_ROWS = 12
+
+
+def populate(app, secrets: dict = SECRETS) -> None:
+    """Secrets, a second prompt, a flow token, a customer's photo with its answer, log rows."""
+    with app.app_context():
+        settings.save(dict(secrets), author="test")
+        prompts.save_version("You sell bicycles in Utrecht.", "owner")
+        tokens.create("wa-expert")
+        contact = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
+        db.session.add(contact)
+        db.session.flush()
+        photo = media.store(PHOTO, media.folder(), "image/jpeg")
+        question = Message(
+            contact_id=contact.id, direction="in", author="customer", type="image",
+            text="Is this one in stock?", state="answered", media_file=photo.name,
+            media_mime=photo.mime_type, media_size=photo.size,
+        )  # fmt: skip
+        db.session.add(question)
+        db.session.flush()
+        db.session.add(
+            Message(contact_id=contact.id, direction="out", author="bot",
+                    text="Yes, in red and in blue.", state="sent", reply_to_id=question.id)
+        )  # fmt: skip
+        db.session.add_all(
+            RequestLog(channel="whatsapp", contact_id=contact.id, message_id=question.id,
+                       status="ok", model_requested="openai/gpt-4o-mini", latency_ms=100 + i)
+            for i in range(LOG_ROWS)
+        )  # fmt: skip
+        db.session.commit()
+
+
+@pytest.fixture
+def postgres_database():
+    """A new database on the throwaway server of TEST_POSTGRES_URL, dropped afterwards."""
+    server = os.environ.get("TEST_POSTGRES_URL") or pytest.skip("TEST_POSTGRES_URL is not set")
+    name = f"switchboard_copy_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target_url(request, tmp_path):
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_database")
+    return f"sqlite:///{tmp_path / 'target.db'}"
+
+
+def app_on(app, url: str, monkeypatch, migrate: bool = True):
+    """The app started on this machine's instance folder with DATABASE_URL=url."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    on_target = create_app({"TESTING": True, "INSTANCE_PATH": Path(app.instance_path)})
+    if migrate:
+        with on_target.app_context():
+            upgrade()
+    return on_target
+
+
+def copy(app, url: str, *options: str):
+    return app.test_cli_runner().invoke(migrate_group, ["copy", "--to", url, *options])
+
+
+def test_a_populated_install_runs_on_its_copy_with_the_same_secrets(app, target_url, monkeypatch):
+    populate(app)
+    target = app_on(app, target_url, monkeypatch)
+    monkeypatch.setattr(dbcopy, "BATCH", 5)  # several batches for the log's rows
+    result = copy(app, target_url)
+    assert result.exit_code == 0, result.output
+    assert f"  {'request_log':<20} {LOG_ROWS:>10}\n" in result.output
+    assert "Row counts match." in result.output
+    assert "decrypt on the target with the current SECRET_KEY: 3 of 3." in result.output
+    assert "The 1 media files and the secret key file" in result.output
+    assert KEY not in result.output
+
+    with target.app_context():
+        assert {name: settings.get(name) for name in SECRETS} == SECRETS
+        assert prompts.current_text() == "You sell bicycles in Utrecht."
+        # New rows take ids after the copied ones (PostgreSQL's sequences were moved on).
+        assert prompts.save_version("Spring sale!", "owner").id == 3
+        tokens.create("another")
+        photo = db.session.scalar(select(Message).where(Message.media_file.is_not(None)))
+        reply = db.session.scalar(select(Message).where(Message.reply_to_id == photo.id))
+        assert reply.text == "Yes, in red and in blue."
+        db.session.remove()
+        db.engine.dispose()
+    listing = target.test_cli_runner().invoke(args=["tokens", "list"]).output
+    assert "wa-expert" in listing and "another" in listing
+    owner = Browser(target.test_client())
+    assert owner.login().status_code == 302, "the copied admin could not sign in"
+    thread = owner.get(f"/admin/conversations/{photo.contact_id}").get_data(as_text=True)
+    assert "Is this one in stock?" in thread and "Yes, in red and in blue." in thread
+    assert owner.client.get(f"/admin/media/{photo.id}").data == PHOTO
+
+
+def test_a_target_with_rows_is_refused_and_left_as_it_was(app, tmp_path, monkeypatch):
+    populate(app)
+    url = f"sqlite:///{tmp_path / 'target.db'}"
+    target = app_on(app, url, monkeypatch)
+    assert copy(app, url).exit_code == 0
+    with app.app_context():
+        prompts.save_version("A prompt written after the copy.", "owner")
+    again = copy(app, url)
+    assert again.exit_code == 1
+    assert "not empty (rows in contacts, flow_tokens, settings, users" in again.output
+    with target.app_context():
+        assert prompts.current_text() == "You sell bicycles in Utrecht."
+        assert db.session.scalar(select(func.count()).select_from(RequestLog)) == LOG_ROWS
+
+
+def test_a_target_without_the_migrations_is_refused_with_the_command_that_migrates_it(
+    app, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'target.db'}"
+    environment = {**os.environ, "INSTANCE_PATH": app.instance_path}
+    typed = [sys.executable, "-m", "flask", "--app", "wsgi", "db", "copy", "--to", url]
+    result = subprocess.run(typed, cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert (
+        f"The target database has no tables. Run `DATABASE_URL={url} flask --app wsgi db "
+        "upgrade` first." in result.stderr
+    )

@@ -1,0 +1,108 @@
+"""Commands that move an install's data: `db copy` to another database, `backup`, `restore`."""
+
+import os
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate.cli import db as migrate_group
+
+from . import backups, dbcopy, media
+from .config import SECRET_KEY_FILE
+
+FORCE = click.option("--force", is_flag=True, help="Go on even though a worker was seen.")
+WORKER_RUNNING = (
+    "A worker checked in within the last minute: stop the web server and the worker first "
+    "(a worker that was killed counts for a minute more), or add --force."
+)
+
+
+def _refuse_while_a_worker_runs(force: bool) -> None:
+    if not force and backups.worker_running():
+        raise click.ClickException(WORKER_RUNNING)
+
+
+def _moment(stored: str | None) -> str:
+    return f"{stored[:16]} UTC" if stored else "none"
+
+
+@click.command("copy")
+@click.option("--to", "url", required=True, help="The target's SQLAlchemy URL.")
+@FORCE
+@with_appcontext
+def db_copy(url: str, force: bool) -> None:
+    """Copy every row to another, empty and migrated database (SQLite to PostgreSQL)."""
+    _refuse_while_a_worker_runs(force)
+
+    def progress(table, total):
+        return click.progressbar(length=total, label=f"{table.name:<20}")
+
+    try:
+        result = dbcopy.copy_to(url, progress)
+    except dbcopy.CopyRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Copied {sum(result.counts.values())} rows to {dbcopy.shown(url)}:")
+    for name, count in result.counts.items():
+        click.echo(f"  {name:<20} {count:>10}")
+    click.echo(
+        "Row counts match. Stored secrets that decrypt on the target with the current "
+        f"SECRET_KEY: {result.secrets} of {result.secrets}."
+    )
+    files = sum(1 for f in media.folder().iterdir() if media.STORED_NAME.fullmatch(f.name))
+    click.echo(
+        f"The {files} media files and the secret key file ({SECRET_KEY_FILE}) are not in the "
+        f"database: they stay in the instance folder {current_app.instance_path}. Start "
+        f"Switchboard on this machine with that folder and DATABASE_URL={dbcopy.shown(url)}."
+    )
+    if os.environ.get("SECRET_KEY"):
+        click.echo("SECRET_KEY comes from the environment: start with the same one.")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup(path: Path) -> None:
+    """Back up the database, the secret key file and media into PATH (.tar.gz), while running."""
+    try:
+        outcome = backups.write(path)
+    except backups.BackupRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    size = outcome.path.stat().st_size / 2**20
+    key = "the secret key file" if outcome.key_file else "no secret key file"
+    click.echo(
+        f"Backup written to {outcome.path} ({size:.1f} MB): the database (last change "
+        f"{_moment(outcome.newest)}), {key}, {outcome.media} media files."
+    )
+    if os.environ.get("SECRET_KEY"):
+        click.echo(
+            "SECRET_KEY comes from the environment, so it is not in the backup: keep it "
+            "with the backup, the stored secrets cannot be read without it."
+        )
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@FORCE
+@with_appcontext
+def restore(path: Path, force: bool) -> None:
+    """Put a backup back in place of this install's data (stop Switchboard first)."""
+    _refuse_while_a_worker_runs(force)
+    try:
+        outcome, kept = backups.restore(path, force)
+    except backups.BackupRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    key = "the secret key file" if outcome.key_file else "no secret key file"
+    click.echo(
+        f"Restored from {path}: the database (last change {_moment(outcome.newest)}), "
+        f"{key}, {outcome.media} media files."
+    )
+    if kept:
+        click.echo("The replaced files are kept as " + ", ".join(str(p) for p in kept) + ".")
+    click.echo("Start Switchboard again (`make run` also upgrades a backup of an older version).")
+
+
+def register(app) -> None:
+    migrate_group.add_command(db_copy)
+    for command in (backup, restore):
+        app.cli.add_command(command)
