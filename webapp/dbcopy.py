@@ -69,16 +69,39 @@ def copy_table(
     source: Connection, target: Connection, table: Table, progress: Callable[[int], None]
 ) -> int:
     """Every row of `table`, in primary-key order (a row referring to an earlier row of its
-    own table, like a reply to its message, comes after it), BATCH rows per INSERT."""
+    own table, like a reply to its message, comes after it), BATCH rows at a time: through
+    PostgreSQL's COPY when the target is PostgreSQL (several times faster than INSERTs),
+    else INSERTs."""
     rows = source.execution_options(yield_per=BATCH).execute(
         select(table).order_by(*table.primary_key.columns)
     )
+    write = _copy_into(target, table) if target.dialect.name == "postgresql" else None
     copied = 0
-    for batch in rows.mappings().partitions():
-        target.execute(table.insert(), batch)
+    for batch in rows.partitions():
+        if write is None:
+            target.execute(table.insert(), [row._mapping for row in batch])
+        else:
+            write(batch)
         copied += len(batch)
         progress(len(batch))
     return copied
+
+
+def _copy_into(target: Connection, table: Table) -> Callable[[list], None]:
+    """A writer of rows (in the table's column order) through COPY … FROM STDIN, inside the
+    target's transaction. Values are converted by the columns' types first, as an INSERT
+    would (a stored time to a timestamptz, a flag to a boolean)."""
+    names = ", ".join(target.dialect.identifier_preparer.quote(c.name) for c in table.columns)
+    statement = f"COPY {target.dialect.identifier_preparer.quote(table.name)} ({names}) FROM STDIN"
+    binds = [c.type.bind_processor(target.dialect) for c in table.columns]
+    cursor = target.connection.driver_connection.cursor()
+
+    def write(batch: list) -> None:
+        with cursor.copy(statement) as copy:
+            for row in batch:
+                copy.write_row([b(v) if b else v for b, v in zip(binds, row, strict=True)])
+
+    return write
 
 
 def reset_sequences(target: Connection) -> None:
