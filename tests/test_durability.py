@@ -13,6 +13,7 @@ import requests
 from sqlalchemy import select, update
 
 from tests.conftest import APP_SECRET, post_webhook, wait_for
+from tests.databases import environment_of
 from tests.fake_graph import MESSAGES_PATH, fixture_bytes
 from tests.fakes import CHAT_PATH, completion, refused_port_url
 from tests.payloads import delivery, fixture, status, text_delivery
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_worker_process(app, log_path: Path | None = None, **env) -> subprocess.Popen:
     """`flask worker` in its own process, on the same instance folder as the test app."""
-    environment = {**os.environ, "INSTANCE_PATH": app.instance_path, **env}
+    environment = {**os.environ, **environment_of(app), **env}
     environment.pop("WORKER_THREADS", None)
     output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
@@ -359,7 +360,7 @@ def test_make_runs_server_starts_the_worker_again_when_it_is_killed(
 ):
     fake_openrouter.echo()
     port = int(refused_port_url().rsplit(":", 1)[1])
-    env = {**os.environ, "INSTANCE_PATH": whatsapp.instance_path, "PORT": str(port)}
+    env = {**os.environ, **environment_of(whatsapp), "PORT": str(port)}
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as output:
         serve = subprocess.Popen(
