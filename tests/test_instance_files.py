@@ -27,6 +27,7 @@ def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.sqlite_only("the database's own files in the instance folder")
 def test_a_new_instance_folder_and_every_file_in_it_are_private(tmp_path, ordinary_umask):
     instance = tmp_path / "instance"
     env = {**os.environ, "INSTANCE_PATH": str(instance)}
@@ -41,6 +42,7 @@ def test_a_new_instance_folder_and_every_file_in_it_are_private(tmp_path, ordina
     assert set(files.values()) == {0o600}
 
 
+@pytest.mark.sqlite_only("the database's own files in the instance folder")
 def test_serve_warns_with_the_chmod_that_fixes_an_open_instance_folder(app, tmp_path):
     instance = app.instance_path
     os.chmod(instance, 0o755)  # noqa: S103 (the mistake the warning is for)
