@@ -58,6 +58,13 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"SQLite only: {marker.args[0]}"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _drop_template_database():
+    yield
+    if databases is not None:
+        databases.drop_template()
+
+
 @pytest.fixture(autouse=True)
 def _drop_test_databases():
     """The PostgreSQL databases a test made are dropped when it ends."""

@@ -1,8 +1,9 @@
 """The database each test's app runs on: a SQLite file in its instance folder, or, with
 TEST_DATABASE_URL set to a PostgreSQL server's admin URL, a database of its own there.
 
-On PostgreSQL the migrations run once, into a template database; each app then gets a copy
-of it (CREATE DATABASE … TEMPLATE takes milliseconds), dropped when its test ends.
+On PostgreSQL the migrations run once per test run, into a template database; each app then
+gets a copy of it (CREATE DATABASE … TEMPLATE takes milliseconds), dropped when its test ends.
+Names carry the process id, so two runs can share one server.
 """
 
 import itertools
@@ -18,7 +19,7 @@ from webapp import config, create_app
 from webapp.extensions import db
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL") or None
-TEMPLATE = "sb_template"
+TEMPLATE = f"sb_template_{os.getpid()}"
 ON_POSTGRESQL = ADMIN_URL is not None
 
 
@@ -44,6 +45,11 @@ class Databases:
         self._execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
         self.made.append(name)
         return self.url_of(name)
+
+    def drop_template(self) -> None:
+        if self.template_ready:
+            self._drop(TEMPLATE)
+            self.template_ready = False
 
     def drop_made(self) -> None:
         """Drop the databases made since the last call, whoever is still connected to them."""
