@@ -119,5 +119,6 @@ def test_the_upgrade_can_be_undone_without_losing_the_default(app):
             .scalars()
             .all()
         )
+        db.session.commit()  # the migration's connection would wait for this read's lock
         upgrade()
     assert default == ["openai/gpt-4o"]
