@@ -1,4 +1,5 @@
-"""Shared fixtures: an app on a fresh migrated SQLite database, clients, and loopback fakes."""
+"""Shared fixtures: an app on a fresh migrated database (SQLite, or PostgreSQL with
+TEST_DATABASE_URL; see tests/databases.py), clients, and loopback fakes."""
 
 import contextlib
 import os
@@ -9,6 +10,7 @@ import threading
 import pytest
 from flask_migrate import upgrade
 
+from tests.databases import ON_POSTGRESQL, database_config, databases, environment_of
 from tests.fake_graph import FakeGraph
 from tests.fakes import FakeOpenRouter, never_accepting_url, refused_port_url
 from webapp import create_app, settings
@@ -52,6 +54,28 @@ CSRF_FIELD = re.compile(
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    if ON_POSTGRESQL:
+        for item in items:
+            if marker := item.get_closest_marker("sqlite_only"):
+                item.add_marker(pytest.mark.skip(reason=f"SQLite only: {marker.args[0]}"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _drop_template_database():
+    yield
+    if databases is not None:
+        databases.drop_template()
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases():
+    """The PostgreSQL databases a test made are dropped when it ends."""
+    yield
+    if databases is not None:
+        databases.drop_made()
+
+
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     for name in ENVIRONMENT:
@@ -64,7 +88,7 @@ def app(tmp_path, monkeypatch):
 
 def migrated_app(instance, **config):
     """An app on a fresh database built by the migrations, with one admin, "owner"."""
-    app = create_app({"TESTING": True, "INSTANCE_PATH": instance, **config})
+    app = create_app({"TESTING": True, "INSTANCE_PATH": instance, **database_config(), **config})
     with app.app_context():
         upgrade()
         owner = User(username="owner")
@@ -231,7 +255,7 @@ def behind_proxy(app):
     """`flask serve` as behind Caddy or nginx on the same machine (TRUSTED_PROXIES=1)."""
     from tests.served import serving
 
-    with serving(app.instance_path, TRUSTED_PROXIES="1") as url:
+    with serving(environment_of(app), TRUSTED_PROXIES="1") as url:
         yield url
 
 

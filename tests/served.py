@@ -24,10 +24,11 @@ SERVE = [sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--no-worker"]
 
 
 @contextmanager
-def serving(instance_path, stderr=subprocess.DEVNULL, **env):
-    """`flask serve --no-worker` on the instance folder and a free loopback port: its URL."""
+def serving(install: dict, stderr=subprocess.DEVNULL, **env):
+    """`flask serve --no-worker` on an install (its INSTANCE_PATH, and DATABASE_URL unless
+    SQLite: see `environment_of`) and a free loopback port: its URL."""
     port = int(refused_port_url().rsplit(":", 1)[1])
-    environment = {**os.environ, "INSTANCE_PATH": str(instance_path), "PORT": str(port), **env}
+    environment = {**os.environ, **install, "PORT": str(port), **env}
     server = subprocess.Popen(
         SERVE, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
     )

@@ -10,9 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from tests.conftest import APP_SECRET, post_webhook, wait_for
+from tests.databases import ON_POSTGRESQL, environment_of
 from tests.fake_graph import MESSAGES_PATH, fixture_bytes
 from tests.fakes import CHAT_PATH, completion, refused_port_url
 from tests.payloads import delivery, fixture, status, text_delivery
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_worker_process(app, log_path: Path | None = None, **env) -> subprocess.Popen:
     """`flask worker` in its own process, on the same instance folder as the test app."""
-    environment = {**os.environ, "INSTANCE_PATH": app.instance_path, **env}
+    environment = {**os.environ, **environment_of(app), **env}
     environment.pop("WORKER_THREADS", None)
     output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
@@ -83,6 +84,9 @@ def test_a_worker_killed_mid_answer_is_answered_once_after_a_restart(
 def stop_between_writes(app, process) -> None:
     """SIGSTOP a worker process while it is not writing: stopped in the middle of a write, it
     would hold up every writer until it runs again, as SQLite's own lock would."""
+    if ON_POSTGRESQL:
+        stop_outside_transactions(app, process)
+        return
     with app.app_context():
         turn = sqlite_writes.turn_for(db.engine.url.database)
     turn.take()
@@ -90,10 +94,33 @@ def stop_between_writes(app, process) -> None:
         process.send_signal(signal.SIGSTOP)
         # The signal lands a moment later: give the turn back only once the process is
         # stopped, or it could take the turn in that moment and keep it while stopped.
-        wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().split(")")[1].split()[0]
-                 in ("T", "t"), timeout=10)  # fmt: skip
+        wait_for(lambda: stopped(process), timeout=10)
     finally:
         turn.give()
+
+
+def stop_outside_transactions(app, process) -> None:
+    """On PostgreSQL, stopped mid-transaction it would keep its row locks: stop it, and
+    if another connection to the database is inside a transaction, let it go on a moment
+    and stop it again."""
+    busy = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+    )
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        wait_for(lambda: stopped(process), timeout=10)
+        with app.app_context():
+            in_transaction = db.session.scalar(busy)
+            db.session.rollback()
+        if not in_transaction:
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.005)
+
+
+def stopped(process) -> bool:
+    return Path(f"/proc/{process.pid}/stat").read_text().split(")")[1].split()[0] in ("T", "t")
 
 
 def test_a_stalled_worker_whose_lease_ran_out_never_sends(
@@ -359,7 +386,7 @@ def test_make_runs_server_starts_the_worker_again_when_it_is_killed(
 ):
     fake_openrouter.echo()
     port = int(refused_port_url().rsplit(":", 1)[1])
-    env = {**os.environ, "INSTANCE_PATH": whatsapp.instance_path, "PORT": str(port)}
+    env = {**os.environ, **environment_of(whatsapp), "PORT": str(port)}
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as output:
         serve = subprocess.Popen(

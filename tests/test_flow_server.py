@@ -5,6 +5,7 @@ import json
 import pytest
 import requests
 
+from tests.databases import environment_of
 from tests.served import serving
 from tests.test_flow import GUIDE_BODY, URL
 from webapp import tokens
@@ -13,7 +14,7 @@ from webapp import tokens
 @pytest.fixture
 def served(whatsapp):
     """`flask serve --no-worker` on the test's instance folder and a free loopback port."""
-    with serving(whatsapp.instance_path) as url:
+    with serving(environment_of(whatsapp)) as url:
         yield url
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 import requests
 
+from tests.databases import environment_of
 from tests.served import serving
 from tests.test_durability import ROOT
 
@@ -26,12 +27,13 @@ def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.sqlite_only("the database's own files in the instance folder")
 def test_a_new_instance_folder_and_every_file_in_it_are_private(tmp_path, ordinary_umask):
     instance = tmp_path / "instance"
     env = {**os.environ, "INSTANCE_PATH": str(instance)}
     upgrade = [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"]
     subprocess.run(upgrade, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    with serving(instance) as url:
+    with serving(env) as url:
         requests.post(f"{url}/webhook/whatsapp", data=b"{}", timeout=10)  # a write: WAL, lock
         files = {path.name: mode(path) for path in instance.iterdir()}
     assert mode(instance) == 0o700
@@ -40,11 +42,12 @@ def test_a_new_instance_folder_and_every_file_in_it_are_private(tmp_path, ordina
     assert set(files.values()) == {0o600}
 
 
+@pytest.mark.sqlite_only("the database's own files in the instance folder")
 def test_serve_warns_with_the_chmod_that_fixes_an_open_instance_folder(app, tmp_path):
     instance = app.instance_path
     os.chmod(instance, 0o755)  # noqa: S103 (the mistake the warning is for)
     os.chmod(f"{instance}/switchboard.db", 0o644)
-    with open(tmp_path / "serve.log", "w") as log, serving(instance, stderr=log):
+    with open(tmp_path / "serve.log", "w") as log, serving(environment_of(app), stderr=log):
         pass
     output = (tmp_path / "serve.log").read_text()
     assert f"fix it with: chmod 700 {instance}\n" in output

@@ -44,7 +44,7 @@ def test_the_delivery_core_migration_keeps_what_an_install_had(app):
         db.session.execute(
             text(
                 "INSERT INTO contacts (id, customer_id, phone, paused, created_at) "
-                "VALUES (1, '31600000001', '31600000001', 0, '2026-11-01')"
+                "VALUES (1, '31600000001', '31600000001', false, '2026-11-01')"
             )
         )
         db.session.execute(

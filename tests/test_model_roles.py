@@ -96,7 +96,7 @@ def test_the_upgrade_keeps_the_owners_default_and_makes_only_two_starting_models
         ))  # fmt: skip
         db.session.execute(text(
             "INSERT INTO ai_models (model_id, label, enabled, is_default, position, created_at) "
-            "VALUES ('x-ai/grok-4', 'Grok', 1, 0, 8, '2026-11-01')"
+            "VALUES ('x-ai/grok-4', 'Grok', true, false, 8, '2026-11-01')"
         ))  # fmt: skip
         db.session.commit()
         upgrade()
@@ -119,5 +119,6 @@ def test_the_upgrade_can_be_undone_without_losing_the_default(app):
             .scalars()
             .all()
         )
+        db.session.commit()  # the migration's connection would wait for this read's lock
         upgrade()
     assert default == ["openai/gpt-4o"]

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from tests.databases import environment_of
 from tests.served import HTTPS, SERVE, Visitor, serving
 from tests.test_durability import ROOT
 
@@ -14,7 +15,7 @@ LOCKED = "Too many failed sign-in attempts"
 
 @pytest.fixture
 def no_proxy(app):
-    with serving(app.instance_path, TRUSTED_PROXIES="0") as url:
+    with serving(environment_of(app), TRUSTED_PROXIES="0") as url:
         yield url
 
 
@@ -58,7 +59,8 @@ def test_without_trusted_proxies_a_forwarded_address_does_not_escape_the_throttl
 
 
 def test_headers_from_a_peer_other_than_the_trusted_proxy_are_ignored(app):
-    with serving(app.instance_path, TRUSTED_PROXIES="1", TRUSTED_PROXY_ADDRESS="192.0.2.1") as url:
+    elsewhere = {"TRUSTED_PROXIES": "1", "TRUSTED_PROXY_ADDRESS": "192.0.2.1"}
+    with serving(environment_of(app), **elsewhere) as url:
         response = Visitor(url, HTTPS).sign_in()
     assert response.status_code == 302
     assert "Secure" not in response.headers["Set-Cookie"]

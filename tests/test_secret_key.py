@@ -10,6 +10,7 @@ from tests.conftest import (
     migrated_app,
     post_webhook,
 )
+from tests.databases import environment_of
 from tests.payloads import text_delivery
 from webapp import create_app, settings
 from webapp.crypto import UNREADABLE
@@ -37,6 +38,8 @@ def instance(tmp_path, monkeypatch, fake_graph, fake_openrouter):
             },
             author="test",
         )
+    for name, value in environment_of(app).items():  # later starts find the same database
+        monkeypatch.setenv(name, value)
     return tmp_path / "instance"
 
 

@@ -6,6 +6,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.sqlite_only("how SQLite writers take turns; PostgreSQL locks rows")
 ROOT = Path(__file__).resolve().parent.parent
 # A process that says "waiting", takes the write turn, says when it got it, holds it until
 # told (a line on its stdin) if it is to hold it, then gives it back.

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN_PASSWORD, Browser
+from tests.databases import environment_of
 from tests.served import serving
 
 WRONG = b"Wrong username or password."
@@ -24,7 +25,7 @@ def sign_in(app, address, username="owner", password="nope nope"):
 @pytest.fixture
 def served(app):
     """The test's app served as `make run` serves it."""
-    with serving(app.instance_path) as url:
+    with serving(environment_of(app)) as url:
         yield url
 
 

@@ -105,6 +105,9 @@ def make_default(model_id: str) -> str | None:
     previous = default_model()
     if previous is chosen:
         return None
+    # Read before the commit: reading it after would begin another transaction, which on
+    # PostgreSQL holds a lock on the table until the caller's session ends.
+    previous_id = previous.model_id if previous is not None else None
     db.session.execute(
         update(AiModel)
         .where(AiModel.role == DEFAULT, AiModel.id != chosen.id)
@@ -118,7 +121,7 @@ def make_default(model_id: str) -> str | None:
         raise CatalogError(
             "Another default was chosen at the same moment; look at the table and try again."
         ) from None
-    return previous.model_id if previous is not None else None
+    return previous_id
 
 
 def set_role(model_id: str, role: str) -> None:

@@ -12,7 +12,9 @@ MEMORY_WINDOW = timedelta(hours=24)
 # Replies the customer never got are not part of the conversation the model remembers.
 NOT_SAID = ("queued", "sending", "failed")
 REMEMBERED_FILES = ("image", "audio", "video", "document")  # as a note, even with no words
-LATEST = 2**62  # larger than any message id: nothing is left out for coming later
+# Larger than any message id (an INTEGER, at most 2**31 - 1 on PostgreSQL, which refuses a
+# larger value in a comparison with it): nothing is left out for coming later.
+LATEST = 2**31 - 1
 
 
 M = Message.__table__.c
