@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import QUICK, post_webhook, wait_for
@@ -17,6 +18,7 @@ from webapp.extensions import db
 from webapp.models import AppState, Message, utcnow
 from webapp.worker import Worker
 
+SQLITE_FILE = pytest.mark.sqlite_only("backup copies a SQLite file; PostgreSQL has pg_dump")
 KEY = "sk-or-v1-test-key-0000000000000000000000000000"  # the `whatsapp` fixture's
 
 
@@ -36,6 +38,7 @@ def restored_app(folder: Path, backup: Path):
     return create_app({"TESTING": True, "INSTANCE_PATH": folder, **QUICK})
 
 
+@SQLITE_FILE
 def test_a_backup_taken_while_messages_flow_restores_into_an_install_that_answers(
     whatsapp, client, worker, runner, fake_graph, fake_openrouter, tmp_path
 ):
@@ -78,6 +81,7 @@ def test_a_backup_taken_while_messages_flow_restores_into_an_install_that_answer
         again.stop()
 
 
+@SQLITE_FILE
 def test_restore_refuses_while_a_worker_runs(app, worker, runner, tmp_path):
     def worker_seen():
         with app.app_context():
@@ -90,6 +94,7 @@ def test_restore_refuses_while_a_worker_runs(app, worker, runner, tmp_path):
     assert "stop the web server and the worker first" in result.output
 
 
+@SQLITE_FILE
 def test_restore_keeps_a_newer_database_unless_forced_and_then_sets_it_aside(app, runner, tmp_path):
     assert runner.invoke(args=["backup", str(tmp_path / "b.tar.gz")]).exit_code == 0
     with app.app_context():
@@ -114,6 +119,7 @@ def test_restore_keeps_a_newer_database_unless_forced_and_then_sets_it_aside(app
     ).read_text()
 
 
+@SQLITE_FILE
 def test_restore_refuses_an_archive_that_is_not_a_backup(runner, app, tmp_path):
     archive = tmp_path / "evil.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -140,6 +146,7 @@ def test_on_postgresql_backup_prints_the_pg_dump_command_and_writes_nothing(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["instance"]
 
 
+@SQLITE_FILE
 def test_the_dashboard_asks_for_a_backup_until_one_is_recent(admin, app, runner, tmp_path):
     page = admin.get("/admin/").get_data(as_text=True)
     assert 'id="backup-warning"' in page and "No backup has been made yet." in page
