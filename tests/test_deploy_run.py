@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.conftest import wait_for
+from tests.databases import environment_of
 from tests.deployed import (
     DEPLOY,
     INSTALL,
@@ -134,7 +135,7 @@ def test_behind_the_caddyfile_sign_in_works_and_a_forged_address_does_not_escape
     app, tmp_path
 ):
     with (
-        serving(app.instance_path, TRUSTED_PROXIES="1") as upstream,
+        serving(environment_of(app), TRUSTED_PROXIES="1") as upstream,
         caddy_in_front(upstream.removeprefix("http://"), tmp_path) as url,
     ):
         assert Visitor(url, {}).sign_in().status_code == 302

@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import select
 
 from tests.conftest import APP_SECRET, wait_for
+from tests.databases import environment_of
 from tests.payloads import text_delivery
 from tests.served import serving
 from tests.test_durability import start_worker_process
@@ -68,12 +69,11 @@ def test_two_web_and_two_worker_processes_answer_each_turn_once_in_order_through
     whatsapp, fake_openrouter, fake_graph, tmp_path
 ):
     fake_openrouter.echo(delay=0.1, spread=0.05)
-    database = whatsapp.config["SQLALCHEMY_DATABASE_URI"]
-    env = {"DATABASE_URL": database, "WORKER_LEASE_SECONDS": LEASE_SECONDS}
+    env = {"WORKER_LEASE_SECONDS": LEASE_SECONDS}
     rng = random.Random(7)
     numbers = [f"4917000{n:05d}" for n in range(CUSTOMERS)]
     with ExitStack() as stack:
-        urls = [stack.enter_context(serving(whatsapp.instance_path, **env)) for _ in range(2)]
+        urls = [stack.enter_context(serving(environment_of(whatsapp), **env)) for _ in range(2)]
         workers = [start_worker_process(whatsapp, **env) for _ in range(2)]
         stack.callback(lambda: [w.kill() or w.wait(10) for w in workers])
         wait_for(lambda: workers_seen(urls[0]) == 2, timeout=30)

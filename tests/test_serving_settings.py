@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import requests
 
+from tests.databases import environment_of
 from tests.served import SERVE, serving
 from tests.test_durability import ROOT
 
@@ -16,7 +17,7 @@ KEEP_ALIVE = b"GET /healthz HTTP/1.1\r\nHost: shop.example\r\n\r\n"
 
 def test_past_the_connection_limit_a_new_visitor_waits_until_a_connection_closes(app):
     # waitress counts its listening socket and its wake-up pipe too: 3 leaves room for one.
-    with serving(app.instance_path, WEB_CONNECTION_LIMIT="3") as url:
+    with serving(environment_of(app), WEB_CONNECTION_LIMIT="3") as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as kept_open:
             kept_open.sendall(KEEP_ALIVE)
