@@ -33,12 +33,16 @@ format: $(VENV)/.dev-deps
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# `make bench DATABASE_URL=postgresql+psycopg://…` (a PostgreSQL server's admin URL) runs every
+# bench on PostgreSQL, each server on a database of its own, and adds the throughput bench,
+# which sets SQLite and PostgreSQL side by side.
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/delivery_bench.py
 	$(BIN)/python bench/flow_bench.py
 	$(BIN)/python bench/logs_bench.py
 	$(BIN)/python bench/trials_bench.py
 	$(BIN)/python bench/media_bench.py
+	$(if $(filter postgresql%,$(DATABASE_URL)),$(BIN)/python bench/scale_bench.py)
 
 # Pin every dependency, direct or not, with the hashes of its files: `make run` and `make test`
 # install with --require-hashes, so a package whose bytes changed under the same version fails

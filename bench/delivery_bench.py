@@ -15,7 +15,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import BenchDatabase  # noqa: E402
 from tests.fake_graph import FakeGraph  # noqa: E402
 from tests.fakes import CHAT_PATH, FakeOpenRouter, refused_port_url  # noqa: E402
 from tests.payloads import text_delivery  # noqa: E402
@@ -41,11 +41,13 @@ FakeOpenRouter.keep_alive = FakeGraph.keep_alive = True
 
 
 class Server:
-    """`flask serve` of one checkout on a fresh instance, and the processes it runs; `env`
-    adds to the environment it is started with (WORKER_THREADS…)."""
+    """`flask serve` of one checkout on a fresh instance and database, and the processes it
+    runs; `env` adds to the environment it is started with (WORKER_THREADS…), `workers` starts
+    that many `flask worker` processes beside the one `serve` runs."""
 
-    def __init__(self, root: Path, python: str, instance: str, openrouter, graph, env=None):
+    def __init__(self, root, python, instance: str, openrouter, graph, env=None, workers=0):
         self.root, self.python = root, python
+        self.database = BenchDatabase(instance)
         port = int(refused_port_url().rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
@@ -54,6 +56,7 @@ class Server:
             "PORT": str(port),
             "OPENROUTER_BASE_URL": openrouter.base_url,
             "WHATSAPP_API_BASE_URL": graph.base_url,
+            **self.database.env,
             **(env or {}),
         }
         self.flask("db", "upgrade")
@@ -67,9 +70,8 @@ class Server:
         ]:
             self.flask("settings", "set", name, value, check=False)  # older checkouts lack some
         command = [python, "-m", "flask", "--app", "wsgi", "serve"]
-        self.process = subprocess.Popen(
-            command, cwd=root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.process = self.start(command)
+        self.workers = [self.start([*command[:-1], "worker"]) for _ in range(workers)]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -78,6 +80,15 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.1)
         time.sleep(1.5)  # the worker is up too
+
+    def start(self, command: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def flask(self, *args: str, check: bool = True) -> None:
         command = [self.python, "-m", "flask", "--app", "wsgi", *args]
@@ -88,8 +99,11 @@ class Server:
         return next(int(c) for t in tasks for c in (t / "children").read_text().split())
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
+        for process in [self.process, *self.workers]:
+            process.send_signal(signal.SIGINT)
+        for process in [self.process, *self.workers]:
+            process.wait(timeout=60)
+        self.database.drop()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -181,39 +195,37 @@ def replies_per_customer(graph: FakeGraph) -> dict[str, int]:
     return counts
 
 
-def wait_for_replies(graph: FakeGraph, expected: int, limit: float, instance: str) -> float | None:
+def wait_for_replies(graph: FakeGraph, expected: int, limit: float, database) -> float | None:
     """Seconds until `expected` customers had a reply, or every message ended another way
     (None: not within `limit`)."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
-        if len(replies_per_customer(graph)) >= expected or all_ended(instance, expected):
+        if len(replies_per_customer(graph)) >= expected or all_ended(database, expected):
             return time.monotonic() - started
         time.sleep(0.05)
     return None
 
 
-def all_ended(instance: str, expected: int) -> bool:
-    with sqlite3.connect(Path(instance) / "switchboard.db") as database:
-        ended = database.execute(
-            "SELECT count(*) FROM messages WHERE direction = 'in'"
-            " AND state NOT IN ('received', 'processing')"
-        ).fetchone()[0]
+def all_ended(database: BenchDatabase, expected: int) -> bool:
+    ended = database.value(
+        "SELECT count(*) FROM messages WHERE direction = 'in'"
+        " AND state NOT IN ('received', 'processing')"
+    )
     return ended >= expected
 
 
-def exactly_once(graph: FakeGraph, customers: int, instance: str) -> dict:
+def exactly_once(graph: FakeGraph, customers: int, database: BenchDatabase) -> dict:
     """Every acknowledged message stored and ended (answered, or failed with its reason),
     and no customer answered twice. A send cut off by a crash is "unknown": not sent again,
     shown to the owner with Send again, so it is neither lost nor a duplicate."""
     time.sleep(1.0)  # room for a late duplicate to show up
     counts = replies_per_customer(graph)
-    with sqlite3.connect(Path(instance) / "switchboard.db") as database:
-        states = dict(database.execute(
-            "SELECT state, count(*) FROM messages WHERE direction = 'in' GROUP BY state"
-        ).fetchall())  # fmt: skip
-        unknown = database.execute(
-            "SELECT count(*) FROM messages WHERE direction = 'out' AND state = 'unknown'"
-        ).fetchone()[0]
+    states = dict(database.rows(
+        "SELECT state, count(*) FROM messages WHERE direction = 'in' GROUP BY state"
+    ))  # fmt: skip
+    unknown = database.value(
+        "SELECT count(*) FROM messages WHERE direction = 'out' AND state = 'unknown'"
+    )
     stored = sum(states.values())
     return {
         "lost": customers - stored + states.get("received", 0) + states.get("processing", 0),
@@ -258,11 +270,11 @@ def run_acks(root, python, name, count, rate, model_seconds=0.0, kill_worker=Fal
             if kill_worker:
                 threading.Timer(2.0, os.kill, (worker, signal.SIGKILL)).start()
             acks = in_other_process(post_all, server.url, bodies, rate)
-            answered_in = wait_for_replies(graph, count, 180, d)
+            answered_in = wait_for_replies(graph, count, 180, server.database)
             answered_in = answered_in and round(time.monotonic() - started, 2)
             web_cpu = cpu_seconds(web) - cpu[0]
             worker_cpu = None if kill_worker else cpu_seconds(worker) - cpu[1]
-            counted = exactly_once(graph, count, d)
+            counted = exactly_once(graph, count, server.database)
         finally:
             memory.done.set()
             server.stop()
@@ -295,9 +307,9 @@ def run_slow_model(root, python, customers: int, model_seconds: float) -> dict:
         try:
             started = time.monotonic()
             in_other_process(post_all, server.url, bodies, None)
-            answered_in = wait_for_replies(graph, customers, 120, d)
+            answered_in = wait_for_replies(graph, customers, 120, server.database)
             answered_in = answered_in and round(time.monotonic() - started, 2)
-            counted = exactly_once(graph, customers, d)
+            counted = exactly_once(graph, customers, server.database)
         finally:
             server.stop()
     return {

@@ -1,6 +1,7 @@
 """Request log benchmark: list pages, filters, deep pages and the CSV export at a million rows.
 
-Builds a throwaway instance (migrated SQLite database in a temporary folder), bulk-inserts
+Builds a throwaway instance (migrated SQLite database in a temporary folder; with DATABASE_URL
+a PostgreSQL server's admin URL, a fresh database there, dropped after), bulk-inserts
 1,000,000 log rows over 90 days with their contacts and messages, then times the log pages
 and the CSV export through the Flask test client, each group in a fresh process so the memory
 figures start clean. Prints one JSON line per measurement; touches no network at all.
@@ -9,6 +10,7 @@ figures start clean. Prints one JSON line per measurement; touches no network at
 """
 
 import json
+import os
 import random
 import resource
 import statistics
@@ -25,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from flask_migrate import upgrade  # noqa: E402
 
+from bench.databases import BenchDatabase, on_postgresql  # noqa: E402
 from webapp import create_app, stats  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import User  # noqa: E402
@@ -128,7 +131,7 @@ def log_row(rng, moment, channel, contact, message_id, number, attempt) -> tuple
     )  # fmt: skip
 
 
-def populate(instance: Path, rows: int) -> dict:
+def populate(instance: Path, database: BenchDatabase, rows: int) -> dict:
     """Fill the instance's database: contacts, messages and about `rows` log rows."""
     rng = random.Random(42)
     app = create_app({"INSTANCE_PATH": instance})
@@ -141,12 +144,17 @@ def populate(instance: Path, rows: int) -> dict:
         db.session.commit()
         connection = db.engine.raw_connection()
     sql = connection.cursor()
-    sql.execute("PRAGMA synchronous=OFF")
+    # The DB-API drivers mark their parameters differently.
+    mark = (lambda statement: statement.replace("?", "%s")) if on_postgresql() else str
+    if not on_postgresql():
+        sql.execute("PRAGMA synchronous=OFF")
     joined = stamp(datetime.now(UTC) - timedelta(days=DAYS + 30))
     names = ["Ana", "Ben", "Chloé", "Dev", "Emeka", "Fatima", "Goran", "Hana", "Ivan", "Jo"]
     sql.executemany(
-        "INSERT INTO contacts (id, customer_id, phone, profile_name, paused, created_at) "
-        "VALUES (?,?,?,?,0,?)",
+        mark(
+            "INSERT INTO contacts (id, customer_id, phone, profile_name, paused, created_at) "
+            "VALUES (?,?,?,?,FALSE,?)"
+        ),
         [
             (n, f"3161{n:07d}", f"3161{n:07d}", f"{names[n % 10]} {n}" if n % 20 else None, joined)
             for n in range(1, CONTACTS + 1)
@@ -169,13 +177,13 @@ def populate(instance: Path, rows: int) -> dict:
             at = moment + timedelta(milliseconds=900 * number)
             log.append(log_row(rng, at, channel, contact, linked, number, attempt))
         if len(log) >= 20_000:
-            sql.executemany(MESSAGE_INSERT, messages)
-            sql.executemany(LOG_INSERT, log)
+            sql.executemany(mark(MESSAGE_INSERT), messages)
+            sql.executemany(mark(LOG_INSERT), log)
             connection.commit()
             written += len(log)
             log, messages = [], []
-    sql.executemany(MESSAGE_INSERT, messages)
-    sql.executemany(LOG_INSERT, log)
+    sql.executemany(mark(MESSAGE_INSERT), messages)
+    sql.executemany(mark(LOG_INSERT), log)
     connection.commit()
     errors = sql.execute("SELECT count(*) FROM request_log WHERE status = 'error'").fetchone()[0]
     total = sql.execute("SELECT count(*) FROM request_log").fetchone()[0]
@@ -187,7 +195,7 @@ def populate(instance: Path, rows: int) -> dict:
         "messages": message_id,
         "contacts": CONTACTS,
         "seconds": round(time.monotonic() - started, 1),
-        "db_mb": round(sum(f.stat().st_size for f in instance.glob("switchboard.db*")) / 2**20),
+        "db_mb": round(database.size_bytes() / 2**20),
     }
 
 
@@ -227,7 +235,7 @@ def measure_pages(instance: Path) -> None:
     client = signed_in(instance)
     with client.application.app_context():
         low, high = db.session.execute(db.text("SELECT min(id), max(id) FROM request_log")).one()
-        day = db.session.scalar(db.text("SELECT max(created_at) FROM request_log"))[:10]
+        day = str(db.session.scalar(db.text("SELECT max(created_at) FROM request_log")))[:10]
     queries = [
         "",  # the first page
         "status=error&kind=rate_limited",
@@ -270,7 +278,7 @@ def measure_dashboard(instance: Path) -> None:
 def measure_csv(instance: Path) -> None:
     client = signed_in(instance)
     with client.application.app_context():
-        end = db.session.scalar(db.text("SELECT max(created_at) FROM request_log"))[:10]
+        end = str(db.session.scalar(db.text("SELECT max(created_at) FROM request_log")))[:10]
     until = datetime.strptime(end, "%Y-%m-%d")
     url = f"/admin/logs.csv?since={(until - timedelta(days=8)):%Y-%m-%d}&until={end}"
     timed_get(client, "/admin/logs")  # load templates and warm the connection first
@@ -309,10 +317,15 @@ def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else ROWS
     with tempfile.TemporaryDirectory() as folder:
         instance = Path(folder) / "instance"
-        print(json.dumps(populate(instance, rows)), flush=True)
-        # Each group in a fresh process, so memory figures start from a clean heap.
-        for group in ("pages", "dashboard", "csv"):
-            subprocess.run([sys.executable, __file__, group, str(instance)], check=True)
+        database = BenchDatabase(str(instance))
+        os.environ.update(database.env)  # this process and the measuring ones use it
+        try:
+            print(json.dumps(populate(instance, database, rows)), flush=True)
+            # Each group in a fresh process, so memory figures start from a clean heap.
+            for group in ("pages", "dashboard", "csv"):
+                subprocess.run([sys.executable, __file__, group, str(instance)], check=True)
+        finally:
+            database.drop()
 
 
 if __name__ == "__main__":

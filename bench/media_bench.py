@@ -167,12 +167,12 @@ def run_burst(kind: str, customers: int, threads: int | None) -> dict:
             cpu = cpu_seconds(worker), time.process_time()
             started = time.monotonic()
             in_other_process(post_all, server.url, bodies, customers)  # all within one second
-            answered_in = wait_for_replies(graph, customers, 120, d)
+            answered_in = wait_for_replies(graph, customers, 120, server.database)
             answered_in = answered_in and round(time.monotonic() - started, 2)
             assert server.worker_pid() == worker, "the worker was restarted: its peak is lost"
             peak = rss_mb(web, "VmHWM"), rss_mb(worker, "VmHWM")
             cpu = cpu_seconds(worker) - cpu[0], time.process_time() - cpu[1]
-            counted = exactly_once(graph, customers, d)
+            counted = exactly_once(graph, customers, server.database)
         finally:
             server.stop()
         files = [p for p in (Path(d) / "media").glob("*") if STORED_NAME.fullmatch(p.name)]

@@ -11,12 +11,10 @@ way the page's script does, until all 120 answers are in. Target: done within 25
 
 import json
 import re
-import sqlite3
 import sys
 import tempfile
 import time
 from html import unescape
-from pathlib import Path
 
 import requests
 from delivery_bench import ROOT, Server, deliveries, in_other_process, post_all, wait_for_replies
@@ -65,9 +63,8 @@ def run_trial(session: requests.Session, url: str) -> tuple[str, float]:
     raise SystemExit("the trial did not finish within 120 s")
 
 
-def cells(instance: str) -> dict[str, int]:
-    with sqlite3.connect(Path(instance) / "switchboard.db") as database:
-        return dict(database.execute("SELECT state, count(*) FROM trial_cells GROUP BY state"))
+def cells(database) -> dict[str, int]:
+    return dict(database.rows("SELECT state, count(*) FROM trial_cells GROUP BY state"))
 
 
 def main() -> None:
@@ -79,11 +76,11 @@ def main() -> None:
             server.env["ADMIN_PASSWORD"] = PASSWORD
             server.flask("create-admin", "bench")
             in_other_process(post_all, server.url, bodies, None)
-            if wait_for_replies(graph, MESSAGES, 60, d) is None:
+            if wait_for_replies(graph, MESSAGES, 60, server.database) is None:
                 raise SystemExit("the customers' messages were not answered within 60 s")
             asked_before = len(openrouter.requests)
             _, seconds = run_trial(signed_in(server.url), server.url)
-            states = cells(d)
+            states = cells(server.database)
             asked = len(openrouter.requests) - asked_before
         finally:
             server.stop()

@@ -115,9 +115,12 @@ def from_environment(folder: Path) -> dict:
 
 
 def engine_options(url: str) -> dict:
+    # Opening a connection costs more than a short transaction (SQLite reads the schema and
+    # sets the pragmas, PostgreSQL starts a server process): the worker's threads keep theirs
+    # open instead of opening one for each. With SQLAlchemy's default of 5, a worker on
+    # PostgreSQL opened a connection for almost every message it answered.
+    pool = {"pool_size": 16, "max_overflow": 16}
     if url.startswith("postgresql"):
         # Dates are counted in UTC, whatever the server's own time zone is.
-        return {"connect_args": {"options": "-c timezone=UTC"}, "pool_pre_ping": True}
-    # Opening a SQLite connection reads the schema and sets the pragmas: the worker's threads
-    # keep theirs open instead of opening one for each short transaction.
-    return {"pool_size": 16, "max_overflow": 16}
+        return {**pool, "connect_args": {"options": "-c timezone=UTC"}, "pool_pre_ping": True}
+    return pool
