@@ -81,9 +81,8 @@ def readable(message: Read) -> bool:
 
 def user_content(messages: Sequence[Read]) -> str | list[dict]:
     """The new messages as one user message: plain text, or content parts when photos go."""
-    texts = [text for message in messages if (text := turn_text(message))]
     if not any(message.image for message in messages):
-        return "\n\n".join(texts)
+        return "\n\n".join(text for message in messages if (text := turn_text(message)))
     parts: list[dict] = []
     for message in messages:
         if text := turn_text(message):

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from flask import current_app
 from sqlalchemy import select
 
+from . import content
 from .clients.whatsapp import WhatsAppClient, too_large
 from .clients.whatsapp_errors import WhatsAppError
 from .clients.wire import as_str
@@ -127,6 +128,12 @@ def hex_digest(value: Any) -> str | None:
     return raw.hex() if len(raw) == 32 else None
 
 
+def data_url(name: str, mime_type: str | None) -> str | None:
+    """A stored photo as a data: URL, for a model that can see it; None when it is gone."""
+    path = folder() / name
+    return content.data_url(mime_type, path.read_bytes()) if path.is_file() else None
+
+
 def names_in(*conditions) -> set[str]:
     """The stored files of the messages matching `conditions`, read before they are deleted."""
     query = select(Message.media_file).where(*conditions, Message.media_file.is_not(None))
@@ -138,10 +145,10 @@ def remove_unused(names: Iterable[str]) -> int:
     names = {name for name in names if name and STORED_NAME.fullmatch(name)}
     if not names:
         return 0
-    used = names_in(Message.media_file.in_(names))
+    used, into = names_in(Message.media_file.in_(names)), folder()
     removed = 0
     for name in sorted(names - used):
-        path = folder() / name
+        path = into / name
         if path.exists():
             path.unlink(missing_ok=True)
             removed += 1

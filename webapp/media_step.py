@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from . import content, documents, leases, media, requestlog, state
+from . import documents, leases, media, requestlog, state
 from .clients.openrouter import audio_format
 from .clients.openrouter_errors import OpenRouterError
 from .clients.whatsapp_errors import WhatsAppError
@@ -131,15 +131,12 @@ def photos_loaded(reads: list[Read], deadline: Deadline, origin: Origin) -> Iter
             requestlog.add(origin, upstream="switchboard", status="error",
                            error_kind=str(ErrorKind.TIMEOUT), error_message=CROWDED)  # fmt: skip
             db.session.commit()
-        folder = media.folder()
         yield [
-            replace(read, image=_data_url(folder, read) if placed and read.photo else None)
+            replace(read, image=media.data_url(read.photo, read.media_mime))
+            if placed and read.photo
+            else read
             for read in reads
         ]
-
-
-def _data_url(folder: Path, read: Read) -> str:
-    return content.data_url(read.media_mime, (folder / read.photo).read_bytes())
 
 
 def _read_fields(values: dict) -> dict:

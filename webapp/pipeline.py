@@ -274,7 +274,7 @@ def reply_for(
     messages = memory.context(
         snap.prompt, batch.contact_id, turn_id, new, int(snap["memory_turns"])
     )
-    route = snap.image_route() if isinstance(new, list) else None
+    route = snap.image_route() if any(message.image for message in reads) else None
     try:
         answer = ask_model(messages, origin, snap, deadline, lease, model=route)
     except OpenRouterError as exc:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from . import claiming, content, media, media_step, pipeline, requestlog, settings, trials
+from . import claiming, media, media_step, pipeline, requestlog, settings, trials
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import UNREADABLE, SecretUnreadable
 from .extensions import db
@@ -152,10 +152,9 @@ def _ask(claim: Claim, config) -> None:
 def _photo(question: dict) -> str | None:
     """The question's photo as a data: URL; None when it has none, or its file is gone."""
     message = db.session.get(Message, question["image"]) if "image" in question else None
-    path = media.folder() / message.media_file if message and message.media_file else None
-    if path is None or not path.exists():
+    if message is None or not message.media_file:
         return None
-    return content.data_url(message.media_mime, path.read_bytes())
+    return media.data_url(message.media_file, message.media_mime)
 
 
 def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:
