@@ -159,7 +159,7 @@ def sweep_left_over(now: float | None = None) -> int:
     """Delete what a crash left in the media folder: half-downloaded files, and files no
     message refers to, once they are an hour old; how many went."""
     cutoff = (now or time.time()) - LEFT_OVER_SECONDS
-    old = [path for path in folder().iterdir() if path.stat().st_mtime < cutoff]
+    old = [path for path in folder().iterdir() if _modified(path) < cutoff]
     parts = [path for path in old if path.name.startswith(PARTIAL)]
     for path in parts:
         path.unlink(missing_ok=True)
@@ -167,3 +167,12 @@ def sweep_left_over(now: float | None = None) -> int:
     return len(parts) + sum(
         remove_unused(named[i : i + SWEEP_BATCH]) for i in range(0, len(named), SWEEP_BATCH)
     )
+
+
+def _modified(path: Path) -> float:
+    """When the file last changed; now for one gone meanwhile (a download renamed to its hash
+    as the sweep looked, a file its messages' deletion took), which is then left alone."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
