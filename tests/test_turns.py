@@ -1,9 +1,11 @@
 """Turns: one customer's messages answered one turn at a time, bursts once, leases fenced."""
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import post_webhook, wait_for
@@ -118,6 +120,39 @@ def test_workers_racing_to_claim_open_each_customers_turn_once(whatsapp, client)
 
     contacts = [lease.contact_id for lease in race(whatsapp, 6, claim_until_none_is_left)]
     assert len(contacts) == 30 and len(set(contacts)) == 30
+
+
+def test_a_claim_in_progress_does_not_hold_up_another_workers_claim(whatsapp, client):
+    """PostgreSQL lets workers write at once: while one worker's claim is still open, another
+    takes the next customers at once, instead of waiting to find the first ones taken."""
+    if not whatsapp.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time: the second claim waits by design")
+    for number in range(8):
+        post_webhook(client, text_delivery(f"3161100{number:04d}", "hi"))
+    opened, done = threading.Event(), threading.Event()
+    first = []
+
+    def claim_and_hold() -> None:
+        with whatsapp.app_context():
+            first.extend(leases.claim("first", 4, timedelta(seconds=30), commit=False))
+            opened.set()
+            done.wait(10)  # the claim stays open until the other one is done
+            db.session.commit()
+
+    holder = threading.Thread(target=claim_and_hold)
+    holder.start()
+    try:
+        assert opened.wait(10)
+        with whatsapp.app_context():
+            started = time.monotonic()
+            second = leases.claim("second", 4, timedelta(seconds=30))
+            waited = time.monotonic() - started
+    finally:
+        done.set()
+        holder.join()
+    assert waited < 2  # not the 10 s the first claim stays open
+    assert len(first) == len(second) == 4
+    assert not {lease.contact_id for lease in first} & {lease.contact_id for lease in second}
 
 
 def test_workers_racing_for_one_expired_lease_give_it_to_exactly_one(whatsapp, client):

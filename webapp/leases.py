@@ -15,19 +15,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, select, update
 
 from .extensions import db, dialect_insert, transaction
 from .models import Message, TrialCell, Turn, utcnow
 
 T, M = Turn.__table__.c, Message.__table__.c
 OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == "open")
-CUSTOMERS_WAITING = (
+# The first waiting messages in arrival order: the first rows of an index, however long the
+# queue. A customer with several of them counts once, and the claim takes fewer customers.
+WAITING = (
     select(M.contact_id)
     .where(M.direction == "in", M.state == "received", ~OPEN_TURN)
-    .group_by(M.contact_id)
-    .order_by(func.min(M.id))  # the customer waiting longest first
+    .order_by(M.id)  # the customer waiting longest first
     .limit(bindparam("limit"))
+    # PostgreSQL: messages another worker is claiming right now are skipped, not waited
+    # for, so two workers take different customers instead of queueing for the same ones.
+    .with_for_update(of=Message.__table__, skip_locked=True)
 )
 STALE = (T.state == "open", T.lease_until < bindparam("now"))
 EXPIRED = (
@@ -109,9 +113,8 @@ def claim(
 
 
 def _claim_new(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
-    contact_ids = db.session.scalars(CUSTOMERS_WAITING, {"limit": limit}).all()
     leases = []
-    for contact_id in contact_ids:
+    for contact_id in dict.fromkeys(db.session.scalars(WAITING, {"limit": limit})):
         token, now = secrets.token_hex(16), utcnow()
         # Another worker may open the same customer's turn at the same moment: the unique
         # index on open turns lets exactly one insert through, the other inserts nothing.

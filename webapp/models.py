@@ -176,7 +176,8 @@ class Message(db.Model):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_contact_created", "contact_id", "created_at"),
-        Index("ix_messages_direction_state", "direction", "state"),
+        # Also the queue: waiting messages in arrival order, the first few read per claim.
+        Index("ix_messages_direction_state_id", "direction", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
