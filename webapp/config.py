@@ -122,5 +122,6 @@ def engine_options(url: str) -> dict:
     pool = {"pool_size": 16, "max_overflow": 16}
     if url.startswith("postgresql"):
         # Dates are counted in UTC, whatever the server's own time zone is.
-        return {**pool, "connect_args": {"options": "-c timezone=UTC"}, "pool_pre_ping": True}
+        # A connection that waited in the pool is tried first (extensions._ping_after_idling).
+        return {**pool, "connect_args": {"options": "-c timezone=UTC"}}
     return pool

@@ -1,6 +1,7 @@
 """Flask extensions, created unbound and bound to the app in the factory."""
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,10 +14,15 @@ from sqlalchemy import DateTime, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.pool import Pool
 from sqlalchemy.types import TypeDecorator
 
 from . import sqlite_writes  # noqa: F401 (registers how SQLite writers take turns)
+
+# Seconds a PostgreSQL connection waits in the pool before it is tried again before use.
+PING_AFTER = 5.0
 
 
 class UTCDateTime(TypeDecorator):
@@ -69,6 +75,32 @@ def _tune_sqlite(dbapi_connection, _record):
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@event.listens_for(Pool, "checkin")
+def _note_idle(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_after_idling(dbapi_connection, record, _proxy) -> None:
+    """A PostgreSQL connection that waited in the pool for a while is tried before use: the
+    server may have restarted, or a firewall dropped it. One used a moment ago is not:
+    SQLAlchemy's pool_pre_ping would try every one, a round trip for each transaction (a
+    tenth of a worker's round trips). A raise here makes the pool open another connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER:
+        return
+    try:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # the ping opens no transaction
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.autocommit = autocommit
+    except Exception as exc:
+        raise DisconnectionError("the database closed this connection") from exc
 
 
 @contextmanager

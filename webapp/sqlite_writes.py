@@ -127,7 +127,10 @@ def _committed(conn):
 
 @event.listens_for(Engine, "rollback")
 def _rolled_back(conn):
-    _end_turn(conn.info)
+    # A connection that broke has no info to read (reading it would reconnect, and fail
+    # until this very rollback is done); its turn ended with it, in _broken.
+    if not conn.invalidated:
+        _end_turn(conn.info)
 
 
 @event.listens_for(Pool, "reset")
