@@ -112,7 +112,7 @@ class Worker:
     def _claim_until_stopped(self) -> None:
         claiming.claim_until_stopped(
             self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
-            self._claim_and_submit, claiming.Changes(db.engine.url), EXPIRED_EVERY,
+            self._claim_and_submit, claiming.Changes(db.engine), EXPIRED_EVERY,
         )  # fmt: skip
 
     def _claim_and_submit(self, limit: int, expired: bool) -> int:
