@@ -87,8 +87,8 @@ def _note_idle(_dbapi_connection, record) -> None:
 def _ping_after_idling(dbapi_connection, record, _proxy) -> None:
     """A PostgreSQL connection that waited in the pool for a while is tried before use: the
     server may have restarted, or a firewall dropped it. One used a moment ago is not:
-    SQLAlchemy's pool_pre_ping would try every one, a round trip for each transaction (a
-    tenth of a worker's round trips). A raise here makes the pool open another connection."""
+    SQLAlchemy's pool_pre_ping would try every one, one more round trip for each transaction
+    (a worker makes four or five a message). A raise here makes the pool open another one."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         return
     idle_since = record.info.get("idle_since")
