@@ -55,10 +55,11 @@ CSRF_FIELD = re.compile(
 
 
 def pytest_collection_modifyitems(config, items):
-    if ON_POSTGRESQL:
-        for item in items:
-            if marker := item.get_closest_marker("sqlite_only"):
-                item.add_marker(pytest.mark.skip(reason=f"SQLite only: {marker.args[0]}"))
+    skipped = "sqlite_only" if ON_POSTGRESQL else "postgresql_only"
+    only = "SQLite" if ON_POSTGRESQL else "PostgreSQL"
+    for item in items:
+        if marker := item.get_closest_marker(skipped):
+            item.add_marker(pytest.mark.skip(reason=f"{only} only: {marker.args[0]}"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -37,10 +37,9 @@ def test_a_database_it_cannot_reach_opens_the_gate_every_time(app, tmp_path):
     assert gate.seen() and gate.seen() and gate.seen()  # "maybe" each time: the claim tells
 
 
+@pytest.mark.postgresql_only("SQLite's WAL is the install's own: looking costs a stat")
 def test_on_postgresql_a_log_that_moves_at_every_look_leaves_the_gate_open_a_while(whatsapp):
     with whatsapp.app_context():
-        if db.engine.url.get_backend_name() != "postgresql":
-            pytest.skip("SQLite's WAL is the install's own: looking costs a stat")
         gate = claiming.Changes(db.engine)
         wait_for(lambda: not gate.seen())
         for n in range(claiming.MOVING):  # a server busy with other databases' writes

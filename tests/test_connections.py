@@ -8,11 +8,11 @@ from sqlalchemy.exc import OperationalError
 from webapp import extensions
 from webapp.extensions import db
 
+pytestmark = pytest.mark.postgresql_only("SQLite has no server to close a connection")
+
 
 @pytest.fixture
 def postgresql(app):
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("SQLite has no server to close a connection")
     with app.app_context():
         yield
 

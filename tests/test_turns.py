@@ -122,11 +122,10 @@ def test_workers_racing_to_claim_open_each_customers_turn_once(whatsapp, client)
     assert len(contacts) == 30 and len(set(contacts)) == 30
 
 
+@pytest.mark.postgresql_only("SQLite writes one transaction at a time: the second claim waits")
 def test_a_claim_in_progress_does_not_hold_up_another_workers_claim(whatsapp, client):
     """PostgreSQL lets workers write at once: while one worker's claim is still open, another
     takes the next customers at once, instead of waiting to find the first ones taken."""
-    if not whatsapp.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("SQLite writes one transaction at a time: the second claim waits by design")
     for number in range(8):
         post_webhook(client, text_delivery(f"3161100{number:04d}", "hi"))
     opened, done = threading.Event(), threading.Event()
