@@ -49,7 +49,7 @@ from tests.fake_graph import MESSAGES_PATH, FakeGraph  # noqa: E402
 from tests.fakes import CHAT_PATH, FakeOpenRouter  # noqa: E402
 from tests.payloads import delivery, text_delivery  # noqa: E402
 from webapp.clients.whatsapp_webhook import sign  # noqa: E402
-from webapp.media import STORED_NAME  # noqa: E402
+from webapp.media_store import STORED_NAME  # noqa: E402
 
 TRANSCRIPTION_S, MODEL_S = 0.3, 0.3  # the fake's fixed delays for a voice note's two calls
 VOICE_BYTES = 90_000  # 30 s of Opus at 24 kbit/s

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import Browser
 from tests.test_durability import ROOT
-from webapp import create_app, dbcopy, media, prompts, settings, tokens
+from webapp import create_app, dbcopy, media_store, prompts, settings, tokens
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
 
@@ -41,7 +41,7 @@ def populate(app, secrets: dict = SECRETS) -> None:
         contact = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
         db.session.add(contact)
         db.session.flush()
-        photo = media.store(PHOTO, media.folder(), "image/jpeg")
+        photo = media_store.store(PHOTO, media_store.folder(), "image/jpeg")
         question = Message(
             contact_id=contact.id, direction="in", author="customer", type="image",
             text="Is this one in stock?", state="answered", media_file=photo.name,

@@ -5,7 +5,7 @@ import io
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from webapp.documents import DocumentUnreadable, pdf_text
+from webapp.replies.documents import DocumentUnreadable, pdf_text
 
 MENU = "Opening   hours:\tMonday to Friday,  9 to 5"
 

@@ -18,11 +18,12 @@ from tests.fake_graph import MESSAGES_PATH, fixture_bytes
 from tests.fakes import CHAT_PATH, completion, refused_port_url
 from tests.payloads import delivery, fixture, status, text_delivery
 from tests.test_replies import CUSTOMER, finished, log_rows, states
-from webapp import delivery as outbound
-from webapp import leases, sqlite_writes, turns
+from webapp import sqlite_writes
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import Contact, Message, PendingStatus, Turn, utcnow
+from webapp.replies import delivery as outbound
+from webapp.replies import leases, turns
 from webapp.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -446,7 +447,7 @@ def test_a_key_no_secret_key_can_read_fails_three_runs_then_the_customer_gets_th
 def test_a_bug_in_one_run_is_logged_as_internal_and_the_next_run_answers(
     client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
 ):
-    from webapp import memory
+    from webapp.replies import memory
 
     fake_openrouter.echo()
     real, calls = memory.context, []

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes import fixture_bytes
 from tests.test_flow import CUSTOMER, ask, model_requests, rows, token  # noqa: F401 (fixtures)
-from webapp import catalog, catalog_data, content, media
+from webapp import catalog, catalog_data, content, media_store
 from webapp.models import Message
 
 PHOTO = b"\xff\xd8\xff\xe0" + b"a small photo of a broken hinge " * 40
@@ -107,7 +107,7 @@ def test_a_bad_image_part_is_a_400_naming_its_message(flow, whatsapp, fake_openr
 
 
 def test_a_photo_over_five_megabytes_is_a_400(flow, fake_openrouter):
-    big = content.data_url("image/png", b"\x89PNG" + bytes(5 * media.MB))
+    big = content.data_url("image/png", b"\x89PNG" + bytes(5 * media_store.MB))
     response = flow(photo_body(big))
     assert response.status_code == 400
     assert response.get_json()["error"]["message"] == (
@@ -128,9 +128,9 @@ def test_the_customers_question_keeps_the_photo_private_like_a_whatsapp_photo(
     assert question.media_file == hashlib.sha256(PHOTO).hexdigest()
     assert (question.media_mime, question.media_size) == ("image/jpeg", len(PHOTO))
     with catalog_known.app_context():
-        path = media.folder() / question.media_file
+        path = media_store.folder() / question.media_file
         assert path.read_bytes() == PHOTO and stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert [p.name for p in media.folder().iterdir()] == [question.media_file]
+        assert [p.name for p in media_store.folder().iterdir()] == [question.media_file]
     assert said.text == "A cracked hinge." and said.reply_to_id == question.id
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.fake_graph import API_PREFIX, fixture_bytes
-from webapp import contacts, media, retention, settings
+from webapp import contacts, media_store, retention, settings
 from webapp.clients.whatsapp import MediaTooLarge, WhatsAppClient
 from webapp.clients.whatsapp_errors import WhatsAppError
 from webapp.extensions import db
@@ -54,7 +54,7 @@ def test_the_recorded_media_answer_is_read_with_its_size_given_as_a_string(fake_
 
 def test_a_photo_is_kept_private_and_named_by_its_hash(fake_graph, tmp_path):
     serve(fake_graph)
-    stored = media.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
+    stored = media_store.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
     path = tmp_path / hashlib.sha256(PHOTO).hexdigest()
     assert stored.name == path.name
     assert (stored.mime_type, stored.size) == ("image/jpeg", len(PHOTO))
@@ -65,7 +65,7 @@ def test_a_photo_is_kept_private_and_named_by_its_hash(fake_graph, tmp_path):
 
 def test_both_media_calls_carry_the_access_token(fake_graph, tmp_path):
     serve(fake_graph)
-    media.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
+    media_store.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
     paths = [(r.path, r.headers.get("Authorization")) for r in fake_graph.requests]
     bearer = f"Bearer {TOKEN}"
     assert paths == [(f"{API_PREFIX}/{MEDIA_ID}", bearer), (FILE_PATH, bearer)]
@@ -74,7 +74,7 @@ def test_both_media_calls_carry_the_access_token(fake_graph, tmp_path):
 def test_a_file_announced_too_large_is_not_downloaded(fake_graph, tmp_path):
     serve(fake_graph, file_size=str(5 * 2**20 + 1))
     with pytest.raises(MediaTooLarge, match="larger than 5 MB"):
-        media.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
+        media_store.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
     assert [r.path for r in fake_graph.requests] == [f"{API_PREFIX}/{MEDIA_ID}"]
     assert list(tmp_path.iterdir()) == []
 
@@ -86,7 +86,7 @@ def test_a_file_growing_past_its_limit_is_refused_while_streaming(fake_graph, tm
     fake_graph.queue(200, json.dumps(info), path=f"{API_PREFIX}/{MEDIA_ID}")
     fake_graph.queue(200, body, {"Content-Type": "image/jpeg"}, path=FILE_PATH, trickle=0.0001)
     with pytest.raises(MediaTooLarge) as raised:
-        media.fetch(client_for(fake_graph), "image", {"id": MEDIA_ID}, tmp_path)
+        media_store.fetch(client_for(fake_graph), "image", {"id": MEDIA_ID}, tmp_path)
     assert raised.value.kind is ErrorKind.WHATSAPP_REJECTED
     assert list(tmp_path.iterdir()) == []  # nor the partial download
 
@@ -94,14 +94,14 @@ def test_a_file_growing_past_its_limit_is_refused_while_streaming(fake_graph, tm
 def test_a_voice_note_may_be_larger_than_a_photo(fake_graph, tmp_path):
     note = b"OggS" + b"\x00" * (6 * 2**20)
     serve(fake_graph, body=note, mime_type="audio/ogg")
-    stored = media.fetch(client_for(fake_graph), "audio", {"id": MEDIA_ID}, tmp_path)
+    stored = media_store.fetch(client_for(fake_graph), "audio", {"id": MEDIA_ID}, tmp_path)
     assert stored.size == len(note) and stored.mime_type == "audio/ogg"
 
 
 def test_a_file_that_does_not_match_its_hash_is_refused(fake_graph, tmp_path):
     serve(fake_graph, sha256=hashlib.sha256(b"another file").hexdigest())
     with pytest.raises(WhatsAppError, match="does not match the sha256") as raised:
-        media.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
+        media_store.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
     assert raised.value.kind is ErrorKind.WHATSAPP_REJECTED
     assert list(tmp_path.iterdir()) == []
 
@@ -112,14 +112,14 @@ def test_the_webhooks_base64_hash_is_checked_when_graph_gives_none(fake_graph, t
     fake_graph.queue(200, PHOTO, {"Content-Type": "image/jpeg"}, path=FILE_PATH)
     wrong = {"id": MEDIA_ID, "sha256": "RZEEl5HVWT4S6C0PoOgjYCQVDWs5esIMJsjcDYI80ZE="}
     with pytest.raises(WhatsAppError, match="does not match the sha256"):
-        media.fetch(client_for(fake_graph), "image", wrong, tmp_path)
+        media_store.fetch(client_for(fake_graph), "image", wrong, tmp_path)
 
 
 def test_an_expired_media_id_says_so(fake_graph, tmp_path):
     gone = {"error": {"message": "Object does not exist", "type": "OAuthException", "code": 100}}
     fake_graph.queue(404, json.dumps(gone), path=f"{API_PREFIX}/{MEDIA_ID}")
     with pytest.raises(WhatsAppError, match="media IDs expire after 7 days") as raised:
-        media.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
+        media_store.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
     assert raised.value.kind is ErrorKind.WHATSAPP_REJECTED
     assert list(tmp_path.iterdir()) == []
 
@@ -128,7 +128,7 @@ def test_an_expired_token_is_a_token_problem_and_stays_hidden(fake_graph, tmp_pa
     body = fixture_bytes("send_error_190_token_expired.json").decode()
     fake_graph.queue(401, body.replace("}", f', "echo": "{TOKEN}"}}', 1))
     with pytest.raises(WhatsAppError) as raised:
-        media.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
+        media_store.fetch(client_for(fake_graph), "image", image_message(), tmp_path)
     assert raised.value.kind is ErrorKind.WHATSAPP_AUTH
     assert TOKEN not in str(raised.value) + raised.value.raw_body
 
@@ -162,7 +162,7 @@ def customer_with_photo(number: str, name: str, when=None) -> None:
     message.created_at = when or utcnow()
     db.session.add(message)
     db.session.commit()
-    (media.folder() / name).write_bytes(b"jpg")
+    (media_store.folder() / name).write_bytes(b"jpg")
 
 
 def test_forgetting_a_customer_deletes_their_files_but_not_a_shared_one(app):
@@ -182,7 +182,7 @@ def test_forgetting_a_customer_deletes_their_files_but_not_a_shared_one(app):
         )
         db.session.commit()
         assert contacts.forget("+31600000001")
-        assert sorted(p.name for p in media.folder().iterdir()) == [shared]
+        assert sorted(p.name for p in media_store.folder().iterdir()) == [shared]
 
 
 def test_retention_deletes_the_files_of_old_messages(app):
@@ -192,17 +192,17 @@ def test_retention_deletes_the_files_of_old_messages(app):
         customer_with_photo("31600000004", recent)
         settings.save({"retention_days": "30"}, author="test")
         assert retention.purge()["messages"] == 1
-        assert sorted(p.name for p in media.folder().iterdir()) == [recent]
+        assert sorted(p.name for p in media_store.folder().iterdir()) == [recent]
 
 
 def test_what_a_crash_left_in_the_media_folder_goes_after_an_hour(app):
     kept, orphan = "e" * 64, "f" * 64
     with app.app_context():
         customer_with_photo("31600000005", kept)
-        folder = media.folder()
+        folder = media_store.folder()
         (folder / orphan).write_bytes(b"no message refers to me")
         (folder / ".part-x1y2").write_bytes(b"half a download")
-        assert media.sweep_left_over() == 0  # young: may belong to a turn still running
-        an_hour_later = time.time() + media.LEFT_OVER_SECONDS + 1
-        assert media.sweep_left_over(an_hour_later) == 2
+        assert media_store.sweep_left_over() == 0  # young: may belong to a turn still running
+        an_hour_later = time.time() + media_store.LEFT_OVER_SECONDS + 1
+        assert media_store.sweep_left_over(an_hour_later) == 2
         assert [p.name for p in folder.iterdir()] == [kept]

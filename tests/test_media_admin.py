@@ -14,7 +14,7 @@ from tests.served import HTTPS, Visitor
 from tests.test_browser import sign_in
 from tests.test_conversations import add_contact, add_message, ago, text_of, thread_url
 from tests.test_logs import add_row
-from webapp import media
+from webapp import media_store
 
 CUSTOMER = "16505551234"
 OGG = b"OggS\x00\x02" + bytes(range(64))
@@ -45,7 +45,7 @@ def store(app, data: bytes) -> str:
     """Keep `data` in the media folder as the worker does: named by its sha256, private."""
     name = hashlib.sha256(data).hexdigest()
     with app.app_context():
-        path = media.folder() / name
+        path = media_store.folder() / name
     path.write_bytes(data)
     path.chmod(0o600)
     return name

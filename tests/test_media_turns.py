@@ -15,7 +15,7 @@ from tests.conftest import as_recorded, post_webhook, wait_for
 from tests.fakes import CHAT_PATH
 from tests.payloads import delivery, fixture, text_message
 from tests.test_documents import pdf_bytes
-from webapp import catalog, catalog_data, contacts, media, settings
+from webapp import catalog, catalog_data, contacts, media_store, settings
 from webapp.extensions import db
 from webapp.models import Message, RequestLog
 
@@ -101,7 +101,7 @@ def test_a_voice_note_is_heard_answered_and_remembered_as_its_transcript(
     assert row.media_file == hashlib.sha256(VOICE).hexdigest()
     assert row.media_text == TRANSCRIPT and row.media_mime == "audio/ogg; codecs=opus"
     with whatsapp.app_context():
-        path = media.folder() / row.media_file
+        path = media_store.folder() / row.media_file
         assert path.read_bytes() == VOICE and stat.S_IMODE(path.stat().st_mode) == 0o600
 
     # The speech-to-text call got the audio itself, in its format, from the chosen model.
@@ -297,7 +297,7 @@ def test_an_oversized_photo_is_refused_before_download(
     assert row.error_kind == "whatsapp_rejected" and "larger than 5 MB" in row.error_message
     assert len(fake_graph.media_requests()) == 1  # the file itself was never asked for
     with whatsapp.app_context():
-        assert list(media.folder().iterdir()) == []
+        assert list(media_store.folder().iterdir()) == []
 
 
 def test_a_file_that_does_not_match_its_hash_is_not_kept(
@@ -311,7 +311,7 @@ def test_a_file_that_does_not_match_its_hash_is_not_kept(
     assert "does not match the sha256" in row.error_message
     assert inbound(whatsapp).media_file is None
     with whatsapp.app_context():
-        assert list(media.folder().iterdir()) == []
+        assert list(media_store.folder().iterdir()) == []
 
 
 def test_a_failed_transcription_is_logged_and_the_voice_note_gets_the_non_text_reply(
@@ -330,7 +330,7 @@ def test_a_failed_transcription_is_logged_and_the_voice_note_gets_the_non_text_r
 def test_a_run_after_a_failure_uses_the_file_and_transcript_it_already_has(
     client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
 ):
-    from webapp import pipeline
+    from webapp.replies import pipeline
 
     setup(whatsapp, fake_graph, "audio_voice_note.json", VOICE)
     fake_openrouter.transcribes(TRANSCRIPT)
@@ -360,10 +360,10 @@ def photo_from(customer: str, number: int) -> dict:
 def test_no_more_photo_turns_than_their_places_hold_photos_at_once(
     client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
 ):
-    from webapp import media_step
+    from webapp.replies import media
 
     setup(whatsapp, fake_graph, "image.json", PHOTO)
-    monkeypatch.setattr(media_step, "_photo_turns", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(media, "_photo_turns", threading.BoundedSemaphore(2))
     fake_openrouter.echo(delay=0.4)
     customers = [f"4915100000{n:02d}" for n in range(5)]
     post(client, whatsapp, *[photo_from(c, n) for n, c in enumerate(customers)])
@@ -377,11 +377,11 @@ def test_no_more_photo_turns_than_their_places_hold_photos_at_once(
 def test_a_photo_that_finds_no_place_in_time_is_answered_unseen_and_logged(
     client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
 ):
-    from webapp import media_step
+    from webapp.replies import media
 
     setup(whatsapp, fake_graph, "image.json", PHOTO)
-    monkeypatch.setattr(media_step, "_photo_turns", threading.BoundedSemaphore(1))
-    monkeypatch.setattr(media_step, "SEND_MARGIN", 10_000.0)  # no time to wait for a place
+    monkeypatch.setattr(media, "_photo_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(media, "SEND_MARGIN", 10_000.0)  # no time to wait for a place
     fake_openrouter.echo(delay=1.0)
     post(client, whatsapp, photo_from("491510000001", 1), photo_from("491510000002", 2))
     wait_for(lambda: len(fake_graph.sent_texts()) == 2)

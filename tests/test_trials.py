@@ -13,7 +13,7 @@ from tests.conftest import wait_for
 from tests.fakes import CHAT_PATH, fixture_bytes
 from tests.test_conversations import add_contact, add_message, ago
 from tests.test_models_table import STARTING_IDS as SEVEN
-from webapp import catalog, catalog_data, content, media, prompts, trial_cells, trials
+from webapp import catalog, catalog_data, content, media_store, prompts, trial_cells, trials
 from webapp.extensions import db
 from webapp.models import PromptVersion, RequestLog, Trial, TrialCell, utcnow
 from webapp.worker import Worker
@@ -200,7 +200,7 @@ def test_a_replayed_photo_is_shown_only_to_the_model_that_can_see_it(
     photo = b"\xff\xd8\xff\xe0" + b"a bent hinge " * 50
     with trial_app.app_context():
         catalog_data.store(json.loads(fixture_bytes("models_list_excerpt.json"))["data"])
-        kept = media.store(photo, media.folder(), "image/jpeg")
+        kept = media_store.store(photo, media_store.folder(), "image/jpeg")
     contact = add_contact(trial_app, CUSTOMER, "Sheena")
     message_id = add_message(trial_app, contact, "customer", "Is this broken?", "answered",
                              ago(minutes=5), type="image", media_file=kept.name,

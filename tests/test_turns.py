@@ -12,9 +12,10 @@ from tests.conftest import post_webhook, wait_for
 from tests.fakes import CHAT_PATH, completion
 from tests.payloads import text_delivery
 from tests.test_replies import CUSTOMER, finished, log_rows, states
-from webapp import leases, settings, turns
+from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, Message, Turn, utcnow
+from webapp.replies import leases, turns
 from webapp.worker import Worker
 
 OTHER = "4915112345678"

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from . import media, state
+from . import media_store, state
 from .config import SECRET_KEY_FILE
 from .extensions import db
 from .models import AppState, utcnow
@@ -134,8 +134,8 @@ def write(path: Path) -> Outcome:
             archive.add(snapshot, DATABASE)
             if key.exists():
                 archive.add(key, SECRET_KEY_FILE)
-            for file in sorted(media.folder().iterdir()):
-                if media.STORED_NAME.fullmatch(file.name):
+            for file in sorted(media_store.folder().iterdir()):
+                if media_store.STORED_NAME.fullmatch(file.name):
                     with suppress(FileNotFoundError):  # its messages were deleted meanwhile
                         archive.add(file, f"{MEDIA}/{file.name}")
                         files += 1
@@ -161,7 +161,7 @@ def _members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     for member in archive.getmembers():
         folder, _, name = member.name.partition("/")
         ours = member.name in (DATABASE, SECRET_KEY_FILE) or (
-            folder == MEDIA and media.STORED_NAME.fullmatch(name)
+            folder == MEDIA and media_store.STORED_NAME.fullmatch(name)
         )
         if not (ours and member.isfile()):
             raise BackupRefused(f"Not a Switchboard backup: it holds {member.name!r}.")

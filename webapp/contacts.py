@@ -5,7 +5,7 @@ from functools import cache
 
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 
-from . import media
+from . import media_store
 from .clients.whatsapp import BSUID
 from .extensions import db, dialect_insert
 from .models import Contact, Message, RequestLog, utcnow
@@ -112,7 +112,7 @@ def forget(number: str) -> bool:
     contact = find(number)
     if contact is None:
         return False
-    files = media.names_in(Message.contact_id == contact.id)
+    files = media_store.names_in(Message.contact_id == contact.id)
     db.session.execute(delete(RequestLog).where(RequestLog.contact_id == contact.id))
     db.session.execute(
         update(Message).where(Message.contact_id == contact.id).values(reply_to_id=None)
@@ -120,7 +120,7 @@ def forget(number: str) -> bool:
     db.session.execute(delete(Message).where(Message.contact_id == contact.id))
     db.session.delete(contact)  # its turns go with it (ON DELETE CASCADE)
     db.session.commit()
-    media.remove_unused(files)  # a file another customer also sent stays for them
+    media_store.remove_unused(files)  # a file another customer also sent stays for them
     return True
 
 

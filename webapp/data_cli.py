@@ -8,7 +8,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as migrate_group
 
-from . import backups, dbcopy, media
+from . import backups, dbcopy, media_store
 from .config import SECRET_KEY_FILE
 
 FORCE = click.option("--force", is_flag=True, help="Go on even though a worker was seen.")
@@ -49,7 +49,9 @@ def db_copy(url: str, force: bool) -> None:
         "Row counts match. Stored secrets that decrypt on the target with the current "
         f"SECRET_KEY: {result.secrets} of {result.secrets}."
     )
-    files = sum(1 for f in media.folder().iterdir() if media.STORED_NAME.fullmatch(f.name))
+    files = sum(
+        1 for f in media_store.folder().iterdir() if media_store.STORED_NAME.fullmatch(f.name)
+    )
     click.echo(
         f"The {files} media files and the secret key file ({SECRET_KEY_FILE}) are not in the "
         f"database: they stay in the instance folder {current_app.instance_path}. Start "

@@ -10,12 +10,13 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from . import catalog, contacts, flow_photos, media, memory, pipeline, requestlog, tokens
+from . import catalog, contacts, flow_photos, media_store, requestlog, tokens
 from .clients.openrouter import MAX_ROUTE_MODELS
 from .clients.openrouter_errors import OpenRouterError
 from .extensions import db, transaction
 from .models import Message
-from .pipeline import Deadline, Snapshot
+from .replies import memory, pipeline
+from .replies.pipeline import Deadline, Snapshot
 from .requestlog import Origin
 from .troubleshooting import ErrorKind, trouble
 
@@ -211,7 +212,7 @@ def _keep_question(request: FlowRequest) -> Exchange:
     """Store the flow's question in the customer's conversation, as being answered, with its
     first photo (written before the row: a crash in between leaves a file the sweep removes)."""
     asked = next((m for m in reversed(request.messages) if m["role"] == "user"), None)
-    photo, notes = flow_photos.keep(asked, media.folder())
+    photo, notes = flow_photos.keep(asked, media_store.folder())
     text = "\n".join(filter(None, [*notes, _text_of(asked)])) or None
     with transaction():
         phone = request.user if request.user.isascii() and request.user.isdigit() else None

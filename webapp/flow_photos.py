@@ -12,10 +12,10 @@ import binascii
 import re
 from pathlib import Path
 
-from . import media
+from . import media_store
 
 DATA_URL = re.compile(r"data:(image/(?:jpeg|png|webp|gif));base64,(.*)", re.S)
-LIMIT = media.LIMITS["image"]
+LIMIT = media_store.LIMITS["image"]
 SHAPE = 'an image part must read {"type": "image_url", "image_url": {"url": …}}'
 KINDS = (
     "a photo's url must be a data:image/jpeg, png, webp or gif URL in base64, or an https address"
@@ -52,13 +52,13 @@ def decoded(url: str) -> tuple[str, bytes]:
         raise ValueError(f"{KINDS}.")
     mime, payload = found.groups()
     if len(payload) > (LIMIT + 2) // 3 * 4:  # said before decoding more than the limit
-        raise ValueError(f"the photo is larger than {LIMIT // media.MB} MB.")
+        raise ValueError(f"the photo is larger than {LIMIT // media_store.MB} MB.")
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("the photo's data is not valid base64.") from None
     if len(data) > LIMIT:
-        raise ValueError(f"the photo is larger than {LIMIT // media.MB} MB.")
+        raise ValueError(f"the photo is larger than {LIMIT // media_store.MB} MB.")
     return mime, data
 
 
@@ -77,7 +77,7 @@ def keep(message: dict | None, into: Path) -> tuple[dict, list[str]]:
             notes.append(f"[Photo: {url}]")
         elif not values:
             mime, data = decoded(url)
-            kept = media.store(data, into, mime)
+            kept = media_store.store(data, into, mime)
             values = {"type": "image", "media_file": kept.name, "media_mime": kept.mime_type,
                       "media_size": kept.size}  # fmt: skip
     return values, notes

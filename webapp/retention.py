@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select, update
 
-from . import media, settings
+from . import media_store, settings
 from .extensions import db
 from .models import Contact, Message, RequestLog, Turn, utcnow
 
@@ -14,7 +14,7 @@ BATCH = 5000  # rows a transaction, so the worker and webhooks never wait long f
 
 def purge(now: datetime | None = None) -> dict[str, int]:
     """Delete what is older than the retention period; returns how many rows of each went."""
-    media.sweep_left_over()
+    media_store.sweep_left_over()
     days = int(settings.get("retention_days"))
     if days == 0:
         return {"log_rows": 0, "messages": 0, "turns": 0, "contacts": 0}
@@ -23,9 +23,9 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     old = Message.created_at < cutoff
     # A newer reply may still point at an old message; it keeps its text, not the link.
     _in_batches(Message, Message.reply_to_id.in_(select(Message.id).where(old)), reply_to_id=None)
-    files = media.names_in(old)
+    files = media_store.names_in(old)
     messages = _in_batches(Message, old)
-    media.remove_unused(files)  # after the rows: a file still on disk is never a dangling row
+    media_store.remove_unused(files)  # after the rows: a file still on disk is never a dangling row
     taken = exists().where(Message.turn_id == Turn.id)
     turns = _in_batches(Turn, Turn.state != "open", Turn.created_at < cutoff, ~taken)
     idle = ~exists().where(Message.contact_id == Contact.id)

@@ -21,12 +21,13 @@ from datetime import timedelta
 from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from . import claiming, media, media_step, pipeline, requestlog, settings, trials
+from . import claiming, media_store, requestlog, settings, trials
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import UNREADABLE, SecretUnreadable
 from .extensions import db
 from .models import Message, Trial, TrialCell, utcnow
-from .pipeline import Deadline, Snapshot
+from .replies import media, pipeline
+from .replies.pipeline import Deadline, Snapshot
 from .requestlog import Origin
 from .troubleshooting import ErrorKind
 
@@ -126,7 +127,7 @@ def _ask(claim: Claim, config) -> None:
     origin = Origin("playground", question["contact_id"])
     deadline = Deadline(int(snap["answer_within_seconds"]))
     shows_photo = "image" in question and snap.sees_images(claim.model)
-    with media_step.photo_place(deadline) if shows_photo else nullcontext(False) as placed:
+    with media.photo_place(deadline) if shows_photo else nullcontext(False) as placed:
         photo = _photo(question) if placed else None
         db.session.commit()  # no transaction is open while the model thinks
         prompt, turns = draft or snap.prompt, int(snap["memory_turns"])
@@ -154,7 +155,7 @@ def _photo(question: dict) -> str | None:
     message = db.session.get(Message, question["image"]) if "image" in question else None
     if message is None or not message.media_file:
         return None
-    return media.data_url(message.media_file, message.media_mime)
+    return media_store.data_url(message.media_file, message.media_mime)
 
 
 def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:

@@ -12,9 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 
-from . import catalog, catalog_data, contacts, content, memory, prompts
+from . import catalog, catalog_data, contacts, content, prompts
 from .extensions import db
 from .models import Message, Trial, TrialCell
+from .replies import memory
 
 MAX_MODELS = 6
 MAX_REPLAYED = 20

@@ -19,10 +19,11 @@ from datetime import timedelta
 
 from flask import Flask, has_app_context
 
-from . import checks, claiming, delivery, leases, retention, runs, state, stats
+from . import checks, claiming, retention, state, stats
 from .extensions import db
-from .leases import Lease
-from .pipeline import Snapshot
+from .replies import delivery, leases, runs
+from .replies.leases import Lease
+from .replies.pipeline import Snapshot
 from .trial_cells import CellRunner
 
 log = logging.getLogger(__name__)

@@ -2,11 +2,12 @@
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from .. import contacts, delivery, threads
+from .. import contacts, threads
 from ..crypto import SecretUnreadable
 from ..extensions import db
 from ..models import Contact, Message
-from ..pipeline import Snapshot
+from ..replies import delivery
+from ..replies.pipeline import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
 from . import bp
 from .forms import ActionForm, ContactSearchForm, ReplyForm

@@ -11,7 +11,7 @@ import re
 
 from flask import abort, send_file
 
-from .. import media
+from .. import media_store
 from ..extensions import db
 from ..models import Message
 from . import bp
@@ -32,9 +32,9 @@ FILE_POLICY = "default-src 'none'; sandbox"
 def media_file(message_id: int):
     message = db.get_or_404(Message, message_id)
     name = message.media_file
-    if not name or not media.STORED_NAME.fullmatch(name):
+    if not name or not media_store.STORED_NAME.fullmatch(name):
         abort(404)
-    path = media.folder() / name
+    path = media_store.folder() / name
     if not path.is_file():
         abort(404)  # deleted with the messages that used it, or never written
     mimetype = served_type(message.media_mime)

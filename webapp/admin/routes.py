@@ -18,7 +18,7 @@ from .. import (
     threads,
 )
 from ..auth import throttle
-from ..pipeline import Snapshot
+from ..replies.pipeline import Snapshot
 from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
 from .forms import ActionForm, PromptForm, SettingsForm

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .. import flow, tokens
 from ..auth import throttle
 from ..extensions import db, transaction
-from ..pipeline import Snapshot
+from ..replies.pipeline import Snapshot
 from ..troubleshooting import ErrorKind
 from . import bp
 

@@ -2,7 +2,7 @@
 
 from flask import abort, current_app, request
 
-from .. import crypto, inbox, settings, state
+from .. import crypto, settings, state
 from ..clients.whatsapp_webhook import (
     MalformedDelivery,
     parse_webhook,
@@ -10,6 +10,7 @@ from ..clients.whatsapp_webhook import (
     verify_signature,
 )
 from ..extensions import csrf
+from ..replies import inbox
 from . import bp
 
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from . import delivery, leases, media_step, pipeline, requestlog, turns
-from .clients.whatsapp import split_message
-from .crypto import UNREADABLE, SecretUnreadable
-from .extensions import db
+from .. import requestlog
+from ..clients.whatsapp import split_message
+from ..crypto import UNREADABLE, SecretUnreadable
+from ..extensions import db
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind
+from . import delivery, leases, media, pipeline, turns
 from .leases import Lease, LeaseLost
 from .pipeline import Deadline, Snapshot
-from .requestlog import Origin
-from .troubleshooting import ErrorKind
 from .turns import MAX_RUNS, Batch
 
 SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries
@@ -102,13 +103,13 @@ def _answer(start: Start, ctx: RunContext) -> None:
     deadline = Deadline(int(snap["answer_within_seconds"]))
     ctx.renew_until(lease, deadline.at + SEND_GRACE)
     if batch.paused:  # a person answers; they see the files, and what was said in them
-        media_step.read(batch, snap, deadline, lease)
+        media.read(batch, snap, deadline, lease)
         turns.finish(lease, "paused")
         return
     if typing:
         typing(batch.last.wa_message_id)
-    reads = media_step.read(batch, snap, deadline, lease)
-    with media_step.photos_loaded(reads, deadline, origin) as reads:
+    reads = media.read(batch, snap, deadline, lease)
+    with media.photos_loaded(reads, deadline, origin) as reads:
         reply = pipeline.reply_for(batch, reads, snap, deadline, origin, lease)
     failure = reply.failure
     outcome = ("failed", str(failure.kind), failure.message) if failure else ANSWERED

@@ -11,21 +11,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import catalog, catalog_data, content, customer_ids, memory, prompts, requestlog, settings
-from .catalog_data import Listing
-from .clients.openrouter import (
+from .. import catalog, catalog_data, content, customer_ids, prompts, requestlog, settings
+from ..catalog_data import Listing
+from ..clients.openrouter import (
     MAX_ROUTE_MODELS,
     ChatResult,
     OpenRouterClient,
     chat_body,
     routing_fields,
 )
-from .clients.openrouter_errors import OpenRouterError
-from .clients.whatsapp import WhatsAppClient
-from .extensions import db
+from ..clients.openrouter_errors import OpenRouterError
+from ..clients.whatsapp import WhatsAppClient
+from ..extensions import db
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind, UpstreamError, trouble
+from . import memory
 from .leases import Lease
-from .requestlog import Origin
-from .troubleshooting import ErrorKind, UpstreamError, trouble
 from .turns import Batch
 
 T = TypeVar("T")

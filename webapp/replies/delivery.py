@@ -14,15 +14,16 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 
-from . import leases, requestlog, statuses
-from .clients.whatsapp import WhatsAppClient, split_message
-from .clients.whatsapp_errors import WhatsAppError
-from .extensions import db, transaction
+from .. import requestlog
+from ..clients.whatsapp import WhatsAppClient, split_message
+from ..clients.whatsapp_errors import WhatsAppError
+from ..extensions import db, transaction
+from ..models import Contact, Message, utcnow
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind
+from . import leases, statuses
 from .leases import Lease
-from .models import Contact, Message, utcnow
 from .pipeline import Deadline, Retry, with_retries
-from .requestlog import Origin
-from .troubleshooting import ErrorKind
 
 SENT = ("sent", "delivered", "read")
 ABANDONED_AFTER = timedelta(minutes=5)  # far longer than any send with its retries

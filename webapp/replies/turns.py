@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 
-from .extensions import db
+from ..extensions import db
+from ..models import Contact, Message, Turn, utcnow
 from .leases import Lease, fenced
-from .models import Contact, Message, Turn, utcnow
 
 MAX_RUNS = 3  # runs of one turn (crashes, internal errors) before its messages are marked failed
 

@@ -16,17 +16,18 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from . import documents, leases, media, requestlog, state
-from .clients.openrouter import audio_format
-from .clients.openrouter_errors import OpenRouterError
-from .clients.whatsapp_errors import WhatsAppError
-from .content import Read
-from .extensions import db
+from .. import media_store, requestlog, state
+from ..clients.openrouter import audio_format
+from ..clients.openrouter_errors import OpenRouterError
+from ..clients.whatsapp_errors import WhatsAppError
+from ..content import Read
+from ..extensions import db
+from ..models import Message, utcnow
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind, UpstreamError
+from . import documents, leases
 from .leases import Lease
-from .models import Message, utcnow
 from .pipeline import Deadline, Snapshot, with_retries
-from .requestlog import Origin
-from .troubleshooting import ErrorKind, UpstreamError
 from .turns import Batch, Inbound
 
 PDF = "application/pdf"
@@ -74,11 +75,11 @@ class _Step:
 def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list[Read]:
     """The turn's messages as the model will read them, their files fetched and read first
     (once: a later run of the same turn finds them stored)."""
-    step = _Step(snap, deadline, lease, batch.contact_id, media.folder())
+    step = _Step(snap, deadline, lease, batch.contact_id, media_store.folder())
     stored = {
         message.id: values
         for message in batch.messages
-        if message.type in media.MEDIA_TYPES and message.media_file is None
+        if message.type in media_store.MEDIA_TYPES and message.media_file is None
         if (values := _fetch(step, message))
     }
     if stored or step.logged:
@@ -132,7 +133,7 @@ def photos_loaded(reads: list[Read], deadline: Deadline, origin: Origin) -> Iter
                            error_kind=str(ErrorKind.TIMEOUT), error_message=CROWDED)  # fmt: skip
             db.session.commit()
         yield [
-            replace(read, image=media.data_url(read.photo, read.media_mime))
+            replace(read, image=media_store.data_url(read.photo, read.media_mime))
             if placed and read.photo
             else read
             for read in reads
@@ -146,12 +147,12 @@ def _read_fields(values: dict) -> dict:
 def _fetch(step: _Step, message: Inbound) -> dict | None:
     """Download the message's file, and read what can be read of it: the column values."""
     part = _media_of(message)
-    limit = media.limit_for(message.type, int(step.snap["media_limit_mb"]))
+    limit = media_store.limit_for(message.type, int(step.snap["media_limit_mb"]))
     client = step.snap.whatsapp()
 
-    def call(left: float) -> media.StoredMedia:
+    def call(left: float) -> media_store.StoredMedia:
         client.timeout = min(step.snap.graph_timeout, left)
-        return media.fetch(client, message.type, part, step.folder, limit, left)
+        return media_store.fetch(client, message.type, part, step.folder, limit, left)
 
     log_body = {"media_id": part.get("id"), "type": message.type}
     started = time.monotonic()
@@ -168,7 +169,7 @@ def _fetch(step: _Step, message: Inbound) -> dict | None:
     return values
 
 
-def _text_of(step: _Step, message: Inbound, kept: media.StoredMedia, name: str | None):
+def _text_of(step: _Step, message: Inbound, kept: media_store.StoredMedia, name: str | None):
     path = step.folder / kept.name
     if message.type == "audio":
         return _transcribe(step, message, path, kept.mime_type)

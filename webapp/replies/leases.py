@@ -17,8 +17,8 @@ from functools import cache
 
 from sqlalchemy import bindparam, exists, select, update
 
-from .extensions import db, dialect_insert, transaction
-from .models import Message, TrialCell, Turn, utcnow
+from ..extensions import db, dialect_insert, transaction
+from ..models import Message, TrialCell, Turn, utcnow
 
 T, M = Turn.__table__.c, Message.__table__.c
 OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == "open")

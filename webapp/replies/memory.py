@@ -4,9 +4,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select
 
-from . import content
-from .extensions import db
-from .models import Message, utcnow
+from .. import content
+from ..extensions import db
+from ..models import Message, utcnow
 
 MEMORY_WINDOW = timedelta(hours=24)
 # Replies the customer never got are not part of the conversation the model remembers.

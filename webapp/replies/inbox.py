@@ -10,13 +10,14 @@ from functools import cache
 from flask import current_app
 from sqlalchemy import bindparam
 
-from . import contacts, requestlog, state, statuses
-from .clients.whatsapp_webhook import Delivery, InboundMessage, Reply
-from .extensions import db, dialect_insert
-from .media import MEDIA_TYPES
-from .models import Contact, Message, PendingStatus, utcnow
-from .requestlog import Origin
-from .troubleshooting import ErrorKind
+from .. import contacts, requestlog, state
+from ..clients.whatsapp_webhook import Delivery, InboundMessage, Reply
+from ..extensions import db, dialect_insert
+from ..media_store import MEDIA_TYPES
+from ..models import Contact, Message, PendingStatus, utcnow
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind
+from . import statuses
 
 RAW_LIMIT = 20_000
 C, M, P = Contact.__table__.c, Message.__table__.c, PendingStatus.__table__.c

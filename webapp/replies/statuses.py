@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select, update
 
-from .clients.whatsapp_errors import kind_for_code
-from .clients.whatsapp_webhook import StatusUpdate
-from .extensions import db
-from .models import Message, PendingStatus, utcnow
+from ..clients.whatsapp_errors import kind_for_code
+from ..clients.whatsapp_webhook import StatusUpdate
+from ..extensions import db
+from ..models import Message, PendingStatus, utcnow
 
 # Meta does not promise to deliver statuses in order: a late "delivered" never undoes "read".
 RANK = {"sent": 1, "delivered": 2, "read": 3}

@@ -1,0 +1,1 @@
+"""The message path, in running order."""
