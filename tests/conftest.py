@@ -204,7 +204,7 @@ def post_webhook(client, body: bytes | str | dict, secret: str = APP_SECRET, sig
 @pytest.fixture
 def worker(app):
     """The real worker, its threads in this process, claiming turns from the test's database."""
-    from webapp.worker import Worker
+    from webapp.worker.process import Worker
 
     running = Worker(app, threads=8, poll=0.01).start()
     yield running

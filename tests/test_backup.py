@@ -13,10 +13,11 @@ from sqlalchemy import func, select, update
 from tests.conftest import QUICK, post_webhook, wait_for
 from tests.payloads import text_delivery
 from tests.test_db_copy import PHOTO, populate
-from webapp import backups, create_app, settings
+from webapp import create_app, settings
+from webapp.data import backups
 from webapp.extensions import db
 from webapp.models import AppState, Message, utcnow
-from webapp.worker import Worker
+from webapp.worker.process import Worker
 
 SQLITE_FILE = pytest.mark.sqlite_only("backup copies a SQLite file; PostgreSQL has pg_dump")
 KEY = "sk-or-v1-test-key-0000000000000000000000000000"  # the `whatsapp` fixture's

@@ -5,10 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import wait_for
-from webapp import retention, settings, state, stats
+from webapp import settings, state, stats
+from webapp.data import retention
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
-from webapp.worker import Worker
+from webapp.worker.process import Worker
 
 NOW = datetime.now(UTC)
 

@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import Browser
 from tests.test_durability import ROOT
-from webapp import create_app, dbcopy, media_store, prompts, settings, tokens
+from webapp import create_app, media_store, prompts, settings, tokens
+from webapp.data import db_copy
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
 
@@ -99,7 +100,7 @@ def copy(app, url: str, *options: str):
 def test_a_populated_install_runs_on_its_copy_with_the_same_secrets(app, target_url, monkeypatch):
     populate(app)
     target = app_on(app, target_url, monkeypatch)
-    monkeypatch.setattr(dbcopy, "BATCH", 5)  # several batches for the log's rows
+    monkeypatch.setattr(db_copy, "BATCH", 5)  # several batches for the log's rows
     result = copy(app, target_url)
     assert result.exit_code == 0, result.output
     assert f"  {'request_log':<20} {LOG_ROWS:>10}\n" in result.output

@@ -24,7 +24,7 @@ from webapp.extensions import db
 from webapp.models import Contact, Message, PendingStatus, Turn, utcnow
 from webapp.replies import delivery as outbound
 from webapp.replies import leases, turns
-from webapp.worker import Worker
+from webapp.worker.process import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from tests.test_dashboard import known_data  # noqa: F401 (a fixture)
 from webapp import state, stats
 from webapp.extensions import db
 from webapp.models import AdminSession, AppState, Contact, RequestLog, utcnow
-from webapp.worker import HEARTBEAT_PREFIX, Worker
+from webapp.worker.process import HEARTBEAT_PREFIX, Worker
 
 
 @contextmanager

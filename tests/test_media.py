@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 
 from tests.fake_graph import API_PREFIX, fixture_bytes
-from webapp import contacts, media_store, retention, settings
+from webapp import contacts, media_store, settings
 from webapp.clients.whatsapp import MediaTooLarge, WhatsAppClient
 from webapp.clients.whatsapp_errors import WhatsAppError
+from webapp.data import retention
 from webapp.extensions import db
 from webapp.models import Contact, Message, utcnow
 from webapp.troubleshooting import ErrorKind

@@ -13,10 +13,11 @@ from tests.conftest import wait_for
 from tests.fakes import CHAT_PATH, fixture_bytes
 from tests.test_conversations import add_contact, add_message, ago
 from tests.test_models_table import STARTING_IDS as SEVEN
-from webapp import catalog, catalog_data, content, media_store, prompts, trial_cells, trials
+from webapp import catalog, catalog_data, content, media_store, prompts, trials
 from webapp.extensions import db
 from webapp.models import PromptVersion, RequestLog, Trial, TrialCell, utcnow
-from webapp.worker import Worker
+from webapp.worker import trial_cells
+from webapp.worker.process import Worker
 
 CHEAP, SMART = "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-6"
 RETIRED = "perplexity/sonar"

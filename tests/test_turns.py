@@ -16,7 +16,7 @@ from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, Message, Turn, utcnow
 from webapp.replies import leases, turns
-from webapp.worker import Worker
+from webapp.worker.process import Worker
 
 OTHER = "4915112345678"
 

@@ -8,13 +8,14 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, catalog_data, checks, contacts, data_cli, settings, tokens
+from . import catalog, catalog_data, checks, contacts, settings, tokens
 from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
+from .data import cli as data_cli
 from .extensions import db
 from .models import User
-from .serving import serve, worker
+from .worker.serving import serve, worker
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
 contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, forget their data.")

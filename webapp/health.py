@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import crypto, settings, sqlite_writes, state
 from .extensions import db
 from .models import AppState, Message
-from .worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE, LAST_STOPPED
+from .worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE, LAST_STOPPED
 
 bp = Blueprint("health", __name__)
 PROBE_SECONDS = 1.5

@@ -4,7 +4,6 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 
 from .. import (
-    backups,
     catalog,
     charts,
     checks,
@@ -18,8 +17,9 @@ from .. import (
     threads,
 )
 from ..auth import throttle
+from ..data import backups
 from ..replies.pipeline import Snapshot
-from ..worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
+from ..worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 from . import bp
 from .forms import ActionForm, PromptForm, SettingsForm
 

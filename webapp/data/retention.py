@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select, update
 
-from . import media_store, settings
-from .extensions import db
-from .models import Contact, Message, RequestLog, Turn, utcnow
+from .. import media_store, settings
+from ..extensions import db
+from ..models import Contact, Message, RequestLog, Turn, utcnow
 
 BATCH = 5000  # rows a transaction, so the worker and webhooks never wait long for the lock
 

@@ -24,11 +24,11 @@ from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from . import media_store, state
-from .config import SECRET_KEY_FILE
-from .extensions import db
-from .models import AppState, utcnow
-from .worker import HEARTBEAT_PREFIX, HEARTBEAT_STALE
+from .. import media_store, state
+from ..config import SECRET_KEY_FILE
+from ..extensions import db
+from ..models import AppState, utcnow
+from ..worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 
 DATABASE = "switchboard.db"  # the names inside the archive
 MEDIA = "media"

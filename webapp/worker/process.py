@@ -19,11 +19,13 @@ from datetime import timedelta
 
 from flask import Flask, has_app_context
 
-from . import checks, claiming, retention, state, stats
-from .extensions import db
-from .replies import delivery, leases, runs
-from .replies.leases import Lease
-from .replies.pipeline import Snapshot
+from .. import checks, state, stats
+from ..data import retention
+from ..extensions import db
+from ..replies import delivery, leases, runs
+from ..replies.leases import Lease
+from ..replies.pipeline import Snapshot
+from . import claim_loop
 from .trial_cells import CellRunner
 
 log = logging.getLogger(__name__)
@@ -111,9 +113,9 @@ class Worker:
             self._claim_until_stopped()
 
     def _claim_until_stopped(self) -> None:
-        claiming.claim_until_stopped(
+        claim_loop.claim_until_stopped(
             self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
-            self._claim_and_submit, claiming.Changes(db.engine), EXPIRED_EVERY,
+            self._claim_and_submit, claim_loop.Changes(db.engine), EXPIRED_EVERY,
         )  # fmt: skip
 
     def _claim_and_submit(self, limit: int, expired: bool) -> int:

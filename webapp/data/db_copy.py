@@ -15,8 +15,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, select
 from sqlalchemy.engine import make_url
 
-from . import config, settings
-from .extensions import db
+from .. import config, settings
+from ..extensions import db
 
 BATCH = 5000  # rows per INSERT: few round trips, bounded memory
 SEEDED = ("ai_models", "prompt_versions")  # rows `db upgrade` writes, replaced by the source's

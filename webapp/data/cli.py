@@ -8,8 +8,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as migrate_group
 
-from . import backups, dbcopy, media_store
-from .config import SECRET_KEY_FILE
+from .. import media_store
+from ..config import SECRET_KEY_FILE
+from . import backups, db_copy
 
 FORCE = click.option("--force", is_flag=True, help="Go on even though a worker was seen.")
 WORKER_RUNNING = (
@@ -31,7 +32,7 @@ def _moment(stored: str | None) -> str:
 @click.option("--to", "url", required=True, help="The target's SQLAlchemy URL.")
 @FORCE
 @with_appcontext
-def db_copy(url: str, force: bool) -> None:
+def copy_database(url: str, force: bool) -> None:
     """Copy every row to another, empty and migrated database (SQLite to PostgreSQL)."""
     _refuse_while_a_worker_runs(force)
 
@@ -39,10 +40,10 @@ def db_copy(url: str, force: bool) -> None:
         return click.progressbar(length=total, label=f"{table.name:<20}")
 
     try:
-        result = dbcopy.copy_to(url, progress)
-    except dbcopy.CopyRefused as exc:
+        result = db_copy.copy_to(url, progress)
+    except db_copy.CopyRefused as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Copied {sum(result.counts.values())} rows to {dbcopy.shown(url)}:")
+    click.echo(f"Copied {sum(result.counts.values())} rows to {db_copy.shown(url)}:")
     for name, count in result.counts.items():
         click.echo(f"  {name:<20} {count:>10}")
     click.echo(
@@ -55,7 +56,7 @@ def db_copy(url: str, force: bool) -> None:
     click.echo(
         f"The {files} media files and the secret key file ({SECRET_KEY_FILE}) are not in the "
         f"database: they stay in the instance folder {current_app.instance_path}. Start "
-        f"Switchboard on this machine with that folder and DATABASE_URL={dbcopy.shown(url)}."
+        f"Switchboard on this machine with that folder and DATABASE_URL={db_copy.shown(url)}."
     )
     if os.environ.get("SECRET_KEY"):
         click.echo("SECRET_KEY comes from the environment: start with the same one.")
@@ -105,6 +106,6 @@ def restore(path: Path, force: bool) -> None:
 
 
 def register(app) -> None:
-    migrate_group.add_command(db_copy)
+    migrate_group.add_command(copy_database)
     for command in (backup, restore):
         app.cli.add_command(command)

@@ -114,7 +114,7 @@ def serve(no_worker: bool) -> None:
     """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it."""
     from waitress import create_server
 
-    from .instance_files import exposed
+    from ..instance_files import exposed
 
     app = current_app._get_current_object()
     for warning in exposed(Path(app.instance_path)):
@@ -158,8 +158,8 @@ def _give_back_large_buffers() -> None:
 @with_appcontext
 def worker(threads: int | None) -> None:
     """Answer messages until Ctrl-C or SIGTERM, then finish the answers in progress."""
-    from . import sqlite_writes
-    from .worker import Worker
+    from .. import sqlite_writes
+    from .process import Worker
 
     sqlite_writes.DEFER = True
     _give_back_large_buffers()

@@ -21,15 +21,16 @@ from datetime import timedelta
 from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
-from . import claiming, media_store, requestlog, settings, trials
-from .clients.openrouter_errors import OpenRouterError
-from .crypto import UNREADABLE, SecretUnreadable
-from .extensions import db
-from .models import Message, Trial, TrialCell, utcnow
-from .replies import media, pipeline
-from .replies.pipeline import Deadline, Snapshot
-from .requestlog import Origin
-from .troubleshooting import ErrorKind
+from .. import media_store, requestlog, settings, trials
+from ..clients.openrouter_errors import OpenRouterError
+from ..crypto import UNREADABLE, SecretUnreadable
+from ..extensions import db
+from ..models import Message, Trial, TrialCell, utcnow
+from ..replies import media, pipeline
+from ..replies.pipeline import Deadline, Snapshot
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind
+from . import claim_loop
 
 log = logging.getLogger(__name__)
 THREADS = 24  # cells in flight per worker: 120 one-second cells take about five seconds
@@ -202,9 +203,9 @@ class CellRunner:
 
     def _loop(self) -> None:
         with self.app.app_context():
-            claiming.claim_until_stopped(
+            claim_loop.claim_until_stopped(
                 self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
-                self._claim_and_submit, claiming.Changes(db.engine), EXPIRED_EVERY,
+                self._claim_and_submit, claim_loop.Changes(db.engine), EXPIRED_EVERY,
             )  # fmt: skip
 
     def _claim_and_submit(self, limit: int, _expired: bool) -> int:

@@ -1,0 +1,1 @@
+"""The data tools: backup, restore, db copy, retention."""
