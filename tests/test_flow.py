@@ -9,8 +9,8 @@ from sqlalchemy import select
 from tests.fakes import CHAT_PATH
 from tests.test_openrouter import FIXTURE_ERRORS
 from webapp import catalog, contacts, prompts, settings, tokens
+from webapp.api.flow import STATUS_OF_KIND
 from webapp.extensions import db
-from webapp.flow import STATUS_OF_KIND
 from webapp.models import Contact, Message, RequestLog, utcnow
 from webapp.replies import delivery
 from webapp.troubleshooting import trouble

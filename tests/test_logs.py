@@ -14,7 +14,8 @@ from tests.conftest import post_webhook, wait_for
 from tests.fakes import CHAT_PATH
 from tests.payloads import fixture
 from tests.test_replies import finished
-from webapp import logquery, state
+from webapp import state
+from webapp.admin import log_queries
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
 from webapp.troubleshooting import TROUBLES, ErrorKind
@@ -205,7 +206,7 @@ def test_the_text_search_treats_percent_and_underscore_literally(app, admin):
 
 
 def test_a_text_search_reads_a_bounded_window_and_older_searches_further(app, admin, monkeypatch):
-    monkeypatch.setattr(logquery, "SCAN_LIMIT", 10)
+    monkeypatch.setattr(log_queries, "SCAN_LIMIT", 10)
     contact = add_contact(app)
     found = add_row(app, 0, contact_id=contact, message_id=add_message(app, contact, "refund"))
     for minute in range(1, 31):
@@ -375,7 +376,7 @@ def test_the_page_links_to_the_csv_with_its_filters(app, admin):
 
 
 def test_the_csv_is_read_in_batches_and_keeps_every_row(app, admin, monkeypatch):
-    monkeypatch.setattr(logquery, "BATCH_SIZE", 7)
+    monkeypatch.setattr(log_queries, "BATCH_SIZE", 7)
     for n in range(30):
         add_row(app, n // 4, latency_ms=n)
     rows = csv_rows(admin.get("/admin/logs.csv"))[1:]

@@ -2,14 +2,14 @@
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from .. import contacts, threads
+from .. import contacts
 from ..crypto import SecretUnreadable
 from ..extensions import db
 from ..models import Contact, Message
 from ..replies import delivery
 from ..replies.pipeline import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
-from . import bp
+from . import bp, threads
 from .forms import ActionForm, ContactSearchForm, ReplyForm
 
 PAGE_SIZE = 50

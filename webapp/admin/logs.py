@@ -9,11 +9,11 @@ from flask import Response, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 
-from .. import contacts, content, logquery
+from .. import contacts, content
 from ..extensions import db
 from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
-from . import bp
+from . import bp, log_queries
 
 CSV_COLUMNS = [  # the documented order (README), which scripts rely on
     "time", "channel", "contact", "model_requested", "model_used", "status", "http_status",
@@ -37,8 +37,8 @@ class LogFilterForm(FlaskForm):
 
     since = DateField("From (UTC)")
     until = DateField("To (UTC)")
-    channel = SelectField("Channel", choices=_any(logquery.CHANNELS))
-    status = SelectField("Status", choices=_any(logquery.STATUSES))
+    channel = SelectField("Channel", choices=_any(log_queries.CHANNELS))
+    status = SelectField("Status", choices=_any(log_queries.STATUSES))
     kind = SelectField("Error kind", choices=_any(str(k) for k in ErrorKind))
     model = StringField("Model")
     contact = StringField("Contact")
@@ -47,7 +47,7 @@ class LogFilterForm(FlaskForm):
 
 @bp.get("/logs")
 def logs():
-    filters = logquery.filters_from(request.args)
+    filters = log_queries.filters_from(request.args)
     form = LogFilterForm(formdata=request.args)
     for name, message in filters.errors.items():
         form[name].errors = [message]
@@ -56,9 +56,9 @@ def logs():
         before = request.args.get("before", type=int)
         after = request.args.get("after", type=int)
         try:
-            found = logquery.page(filters, before=before, after=after)
+            found = log_queries.page(filters, before=before, after=after)
         except LookupError as exc:
-            gone, found = str(exc), logquery.page(filters)
+            gone, found = str(exc), log_queries.page(filters)
     return render_template(
         "admin/logs.html",
         form=form,
@@ -67,8 +67,8 @@ def logs():
         gone=gone,
         paged="before" in request.args or "after" in request.args,
         contact_label=contacts.label_of,
-        operations=logquery.OPERATIONS,
-        scan_limit=logquery.SCAN_LIMIT,
+        operations=log_queries.OPERATIONS,
+        scan_limit=log_queries.SCAN_LIMIT,
     )
 
 
@@ -84,15 +84,15 @@ def log_detail(row_id: int):
         "admin/log_detail.html",
         row=row,
         contact_label=contacts.label_of,
-        operations=logquery.OPERATIONS,
+        operations=log_queries.OPERATIONS,
         said=_said,
-        **logquery.detail(row),
+        **log_queries.detail(row),
     )
 
 
 @bp.get("/logs.csv")
 def logs_csv():
-    filters = logquery.filters_from(request.args)
+    filters = log_queries.filters_from(request.args)
     if filters.errors:
         return Response(
             "The export was not made:\n" + "\n".join(filters.errors.values()) + "\n",
@@ -107,12 +107,12 @@ def logs_csv():
     )
 
 
-def csv_lines(filters: logquery.Filters):
+def csv_lines(filters: log_queries.Filters):
     """The CSV in chunks of a few hundred rows, so neither side holds the whole export."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for count, row in enumerate(logquery.rows_for_csv(filters), start=1):
+    for count, row in enumerate(log_queries.rows_for_csv(filters), start=1):
         writer.writerow(csv_cells(row))
         if count % 500 == 0:
             yield buffer.getvalue()
@@ -132,9 +132,9 @@ def csv_cells(row) -> list[str]:
         row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         row.channel,
         # Only these three carry text from outside (customers, providers); the rest is ours.
-        logquery.redact(contacts.label_of(row)) if row.customer_id else "",
-        logquery.redact(_text(row.model_requested)),
-        logquery.redact(_text(row.model_used)),
+        log_queries.redact(contacts.label_of(row)) if row.customer_id else "",
+        log_queries.redact(_text(row.model_requested)),
+        log_queries.redact(_text(row.model_used)),
         row.status,
         _text(row.http_status),
         _text(row.error_kind),

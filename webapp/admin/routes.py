@@ -3,24 +3,12 @@
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import (
-    catalog,
-    charts,
-    checks,
-    crypto,
-    destinations,
-    health,
-    prompts,
-    settings,
-    state,
-    stats,
-    threads,
-)
+from .. import catalog, checks, crypto, destinations, health, prompts, settings, state, stats
 from ..auth import throttle
 from ..data import backups
 from ..replies.pipeline import Snapshot
 from ..worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE
-from . import bp
+from . import bp, charts, threads
 from .forms import ActionForm, PromptForm, SettingsForm
 
 LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns

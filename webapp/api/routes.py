@@ -9,12 +9,12 @@ import json
 from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .. import flow, tokens
+from .. import tokens
 from ..auth import throttle
 from ..extensions import db, transaction
 from ..replies.pipeline import Snapshot
 from ..troubleshooting import ErrorKind
-from . import bp
+from . import bp, flow
 
 
 def _json(payload: dict, status: int = 200, retry_after: int | None = None) -> Response:

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from .contacts import normalise_number
-from .extensions import db
-from .models import Contact, Message, utcnow
-from .troubleshooting import ErrorKind, trouble
+from ..contacts import normalise_number
+from ..extensions import db
+from ..models import Contact, Message, utcnow
+from ..troubleshooting import ErrorKind, trouble
 
 # WhatsApp accepts free-form messages from a business only this long after the customer's last.
 SERVICE_WINDOW = timedelta(hours=24)

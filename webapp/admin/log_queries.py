@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
 
-from . import state
-from .contacts import normalise_number
-from .extensions import db
-from .models import Contact, Message, RequestLog
-from .troubleshooting import TROUBLES, ErrorKind
+from .. import state
+from ..contacts import normalise_number
+from ..extensions import db
+from ..models import Contact, Message, RequestLog
+from ..troubleshooting import TROUBLES, ErrorKind
 
 PAGE_SIZE = 50
 BATCH_SIZE = 2000  # CSV rows read per query: memory stays flat whatever the export's size

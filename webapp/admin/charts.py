@@ -2,7 +2,7 @@
 
 from markupsafe import Markup, escape
 
-from .troubleshooting import ErrorKind
+from ..troubleshooting import ErrorKind
 
 WIDTH, HEIGHT, BOTTOM, LEFT = 560, 160, 22, 34
 # One colour a kind, in the table's order, so a kind looks the same on every chart.

@@ -10,15 +10,16 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from . import catalog, contacts, flow_photos, media_store, requestlog, tokens
-from .clients.openrouter import MAX_ROUTE_MODELS
-from .clients.openrouter_errors import OpenRouterError
-from .extensions import db, transaction
-from .models import Message
-from .replies import memory, pipeline
-from .replies.pipeline import Deadline, Snapshot
-from .requestlog import Origin
-from .troubleshooting import ErrorKind, trouble
+from .. import catalog, contacts, media_store, requestlog, tokens
+from ..clients.openrouter import MAX_ROUTE_MODELS
+from ..clients.openrouter_errors import OpenRouterError
+from ..extensions import db, transaction
+from ..models import Message
+from ..replies import memory, pipeline
+from ..replies.pipeline import Deadline, Snapshot
+from ..requestlog import Origin
+from ..troubleshooting import ErrorKind, trouble
+from . import flow_photos
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 SYSTEM = ("system", "developer")

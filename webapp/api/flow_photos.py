@@ -12,7 +12,7 @@ import binascii
 import re
 from pathlib import Path
 
-from . import media_store
+from .. import media_store
 
 DATA_URL = re.compile(r"data:(image/(?:jpeg|png|webp|gif));base64,(.*)", re.S)
 LIMIT = media_store.LIMITS["image"]
