@@ -12,10 +12,10 @@ from sqlalchemy import func, select, update
 
 from tests.conftest import ADMIN_PASSWORD, CSRF_FIELD
 from tests.test_dashboard import known_data  # noqa: F401 (a fixture)
-from webapp import state, stats
+from webapp import heartbeats, state, stats
 from webapp.extensions import db
 from webapp.models import AdminSession, AppState, Contact, RequestLog, utcnow
-from webapp.worker.process import HEARTBEAT_PREFIX, Worker
+from webapp.worker.process import Worker
 
 
 @contextmanager
@@ -36,7 +36,7 @@ def locked(app):
 def last_seen_minutes_ago(app, minutes: int) -> None:
     """A worker that died without stopping: its heartbeat is left, `minutes` old."""
     with app.app_context():
-        state.put(HEARTBEAT_PREFIX + "gone-host:4242", {})
+        heartbeats.beat("gone-host:4242", {})
         when = utcnow() - timedelta(minutes=minutes)
         db.session.execute(update(AppState).values(updated_at=when))
         db.session.commit()

@@ -6,7 +6,7 @@ import pytest
 
 from webapp import settings
 from webapp.extensions import db
-from webapp.replies.pipeline import Snapshot
+from webapp.snapshot import Snapshot
 
 KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef1a2b"
 

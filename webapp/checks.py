@@ -6,7 +6,7 @@ from . import catalog, catalog_data, destinations, settings, state
 from .clients.openrouter import OpenRouterClient, closest_model_ids
 from .clients.openrouter_errors import OpenRouterError
 from .crypto import SecretUnreadable
-from .replies.pipeline import Snapshot
+from .snapshot import Snapshot
 from .troubleshooting import ErrorKind, trouble
 
 CATALOG_JOB_TIMEOUT = 20.0  # seconds; the worker's periodic jobs must not hang

@@ -6,16 +6,13 @@ or no worker at work, make the status "degraded" with HTTP 200: the admin must s
 behind a load balancer, since it is where they are fixed.
 """
 
-from datetime import datetime
-
 from flask import Blueprint, jsonify
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import crypto, settings, sqlite_writes, state
+from . import crypto, heartbeats, settings, sqlite_writes
 from .extensions import db
 from .models import AppState, Message
-from .worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE, LAST_STOPPED
 
 bp = Blueprint("health", __name__)
 PROBE_SECONDS = 1.5
@@ -28,7 +25,7 @@ def healthz():
         waiting = db.session.scalar(
             select(func.count()).where(Message.direction == "in", Message.state == "received")
         )
-        last_seen = worker_last_seen()
+        last_seen = heartbeats.last_seen()
         db.session.rollback()  # the read ends here: the probe must not wait behind it
         problem = write_problem()
     except SQLAlchemyError as exc:
@@ -37,7 +34,7 @@ def healthz():
         return jsonify({"status": "error", "database": problem, "queue": problem}), 503
     body = {"status": "ok", "database": "ok", "queue": "ok", "waiting": waiting}
     body["worker_last_seen"] = last_seen and last_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
-    workers = state.recent(HEARTBEAT_PREFIX, HEARTBEAT_STALE)
+    workers = heartbeats.alive()
     body["workers"] = len(workers)
     if not workers:
         body["status"] = "degraded"
@@ -46,14 +43,6 @@ def healthz():
         body["status"] = "degraded"
         body["secrets"] = crypto.UNREADABLE
     return jsonify(body), 200
-
-
-def worker_last_seen() -> datetime | None:
-    """The last heartbeat of any worker, running or stopped; None when none ever ran."""
-    names = or_(
-        AppState.name.startswith(HEARTBEAT_PREFIX, autoescape=True), AppState.name == LAST_STOPPED
-    )
-    return db.session.scalar(select(func.max(AppState.updated_at)).where(names))
 
 
 def write_problem() -> str | None:

@@ -7,7 +7,7 @@ from ..crypto import SecretUnreadable
 from ..extensions import db
 from ..models import Contact, Message
 from ..replies import delivery
-from ..replies.pipeline import Snapshot
+from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
 from . import bp, threads
 from .forms import ActionForm, ContactSearchForm, ReplyForm

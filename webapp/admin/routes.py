@@ -3,11 +3,20 @@
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import catalog, checks, crypto, destinations, health, prompts, settings, state, stats
+from .. import (
+    catalog,
+    checks,
+    crypto,
+    destinations,
+    heartbeats,
+    prompts,
+    settings,
+    state,
+    stats,
+)
 from ..auth import throttle
 from ..data import backups
-from ..replies.pipeline import Snapshot
-from ..worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE
+from ..snapshot import Snapshot
 from . import bp, charts, threads
 from .forms import ActionForm, PromptForm, SettingsForm
 
@@ -24,8 +33,8 @@ def dashboard():
         "admin/dashboard.html",
         unreadable=settings.unreadable(),
         unreadable_message=crypto.UNREADABLE,
-        workers=state.recent(HEARTBEAT_PREFIX, HEARTBEAT_STALE),
-        worker_last_seen=health.worker_last_seen(),
+        workers=heartbeats.alive(),
+        worker_last_seen=heartbeats.last_seen(),
         waiting=threads.waiting_count(),
         other_number=other_number(),
         checklist=setup_checklist(),

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from .. import catalog, contacts, media_store, requestlog, tokens
 from ..clients.openrouter import MAX_ROUTE_MODELS
 from ..clients.openrouter_errors import OpenRouterError
+from ..clients.retry import Deadline
 from ..extensions import db, transaction
 from ..models import Message
 from ..replies import memory, pipeline
-from ..replies.pipeline import Deadline, Snapshot
 from ..requestlog import Origin
+from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, trouble
 from . import flow_photos
 

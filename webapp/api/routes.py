@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .. import tokens
 from ..auth import throttle
 from ..extensions import db, transaction
-from ..replies.pipeline import Snapshot
+from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
 from . import bp, flow
 

@@ -24,11 +24,10 @@ from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from .. import media_store, state
+from .. import heartbeats, media_store, state
 from ..config import SECRET_KEY_FILE
 from ..extensions import db
 from ..models import AppState, utcnow
-from ..worker.process import HEARTBEAT_PREFIX, HEARTBEAT_STALE
 
 DATABASE = "switchboard.db"  # the names inside the archive
 MEDIA = "media"
@@ -83,7 +82,7 @@ def worker_running() -> bool:
         return False  # a new instance folder: nothing runs on it yet
     if not inspect(db.engine).has_table(AppState.__tablename__):
         return False
-    return bool(state.recent(HEARTBEAT_PREFIX, HEARTBEAT_STALE))
+    return bool(heartbeats.alive())
 
 
 def newest_change(path: Path) -> str | None:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, insert, select, update
 
 from .. import requestlog
+from ..clients.retry import Deadline, Retry, with_retries
 from ..clients.whatsapp import WhatsAppClient, split_message
 from ..clients.whatsapp_errors import WhatsAppError
 from ..extensions import db, transaction
@@ -23,7 +24,6 @@ from ..requestlog import Origin
 from ..troubleshooting import ErrorKind
 from . import leases, statuses
 from .leases import Lease
-from .pipeline import Deadline, Retry, with_retries
 
 SENT = ("sent", "delivered", "read")
 ABANDONED_AFTER = timedelta(minutes=5)  # far longer than any send with its retries

@@ -19,15 +19,16 @@ from sqlalchemy import update
 from .. import media_store, requestlog, state
 from ..clients.openrouter import audio_format
 from ..clients.openrouter_errors import OpenRouterError
+from ..clients.retry import Deadline, with_retries
 from ..clients.whatsapp_errors import WhatsAppError
 from ..content import Read
 from ..extensions import db
 from ..models import Message, utcnow
 from ..requestlog import Origin
+from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
 from . import documents, leases
 from .leases import Lease
-from .pipeline import Deadline, Snapshot, with_retries
 from .turns import Batch, Inbound
 
 PDF = "application/pdf"

@@ -5,184 +5,27 @@ nothing from Flask's request or globals, so the worker, the flow endpoint and th
 answer alike, and a setting changed mid-turn applies from the next turn on.
 """
 
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from .. import catalog, catalog_data, content, customer_ids, prompts, requestlog, settings
-from ..catalog_data import Listing
+from .. import content, requestlog
 from ..clients.openrouter import (
     MAX_ROUTE_MODELS,
     ChatResult,
-    OpenRouterClient,
     chat_body,
-    routing_fields,
 )
 from ..clients.openrouter_errors import OpenRouterError
-from ..clients.whatsapp import WhatsAppClient
+from ..clients.retry import MIN_ATTEMPT_SECONDS, Deadline, with_retries
 from ..extensions import db
 from ..requestlog import Origin
-from ..troubleshooting import ErrorKind, UpstreamError, trouble
+from ..snapshot import Snapshot
+from ..troubleshooting import ErrorKind, UpstreamError
 from . import memory
 from .leases import Lease
 from .turns import Batch
 
-T = TypeVar("T")
 # Failures no other model can fix: trying the next models would fail the same way.
 ACCOUNT_WIDE = {ErrorKind.INVALID_KEY, ErrorKind.NO_CREDITS, ErrorKind.NETWORK}
-MIN_ATTEMPT_SECONDS = 1.0  # an attempt with less time than this left is not started
-GRAPH_TIMEOUT = 20.0  # seconds for one Graph call; a send never waits on the model's timeout
-
-
-@dataclass(frozen=True)
-class Retry:
-    """How failed calls are tried again (the app's RETRY_* config; tests make it quick)."""
-
-    attempts: int = 3
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-
-    @classmethod
-    def from_config(cls, config) -> "Retry":
-        return cls(
-            config.get("RETRY_ATTEMPTS", 3),
-            config.get("RETRY_BASE_DELAY", 1.0),
-            config.get("RETRY_MAX_DELAY", 30.0),
-        )
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with jitter, honouring the server's Retry-After, within a cap."""
-        jitter = random.uniform(0, self.base_delay)  # noqa: S311 (jitter, not crypto)
-        delay = self.base_delay * 2 ** (attempt - 1) + jitter
-        return min(max(delay, retry_after or 0), self.max_delay)
-
-
-class Deadline:
-    """A moment by which work must be done; attempts that cannot finish by then do not start."""
-
-    def __init__(self, seconds: float):
-        self.at = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.at - time.monotonic()
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The settings, prompt and model chain in force when the work started."""
-
-    values: settings.Values
-    prompt: str
-    chain: tuple[str, ...]
-    retry: Retry
-    app_url: str = ""  # the address a request came to, when there was a request
-    graph_timeout: float = GRAPH_TIMEOUT
-    catalog: Mapping[str, Listing] = field(default_factory=dict)  # prices, input kinds
-    user_key: bytes = b""  # the install's key for customers' `user` ids
-    offered: tuple[str, ...] = ()  # every model not disabled: the default first, then in order
-
-    @classmethod
-    def load(cls, config: Mapping, app_url: str = "", commit=True) -> "Snapshot":
-        """Read everything now; `config` is the app's (retries and timeouts tests shorten).
-        With `commit=False` the caller ends the transaction, after more work in it."""
-        models = catalog.offered()
-        chain = catalog.fallback_chain(models)
-        snapshot = cls(
-            settings.read(),
-            prompts.current_text(),
-            tuple(chain),
-            Retry.from_config(config),
-            app_url,
-            config.get("GRAPH_TIMEOUT", GRAPH_TIMEOUT),
-            catalog_data.listings(),
-            customer_ids.install_key(),
-            tuple(dict.fromkeys([*chain[:1], *(m for m, _ in models)])),
-        )
-        if commit:
-            db.session.commit()  # no connection is held while the work waits on the network
-        return snapshot
-
-    def __getitem__(self, name: str):
-        return self.values[name]
-
-    def openrouter(self) -> OpenRouterClient:
-        return OpenRouterClient(
-            api_key=str(self["openrouter_api_key"]),
-            base_url=str(self["openrouter_base_url"]),
-            timeout=float(self["request_timeout"]),
-            app_url=str(self["public_url"]) or self.app_url,
-        )
-
-    def routing(self, origin: Origin) -> dict:
-        """Provider preferences and the customer's `user` id, for every chat request."""
-        return routing_fields(
-            str(self["provider_sort"]),
-            str(self["provider_data_collection"]),
-            customer_ids.user_id(self.user_key, origin.contact_id),
-        )
-
-    def priced(self, result: ChatResult, requested: str) -> ChatResult:
-        """`result` with a cost: the answer's own `usage.cost`, else the catalog's prices for
-        the model that answered (or, unknown to the catalog, the one asked)."""
-        if result.cost is None:
-            tokens = (result.prompt_tokens, result.completion_tokens)
-            result.cost = catalog_data.price(self.catalog, result.model, *tokens)
-            if result.cost is None:
-                result.cost = catalog_data.price(self.catalog, requested, *tokens)
-        return result
-
-    def sees_images(self, model_id: str) -> bool:
-        """Whether the catalog lists the model as taking images (unknown: text only)."""
-        return catalog_data.sees_images(self.catalog, model_id)
-
-    def image_route(self) -> list[str]:
-        """The models a photo goes to (`image_model`): the default chain's models that can see
-        images, else the first offered model that can; none when off or no model can."""
-        chosen = str(self["image_model"])
-        if chosen != "auto":
-            return [] if chosen == "off" else [chosen]
-        route = [m for m in self.chain if self.sees_images(m)]
-        return route or [m for m in self.offered if self.sees_images(m)][:1]
-
-    def whatsapp(self) -> WhatsAppClient:
-        return WhatsAppClient(
-            access_token=str(self["whatsapp_access_token"]),
-            phone_number_id=str(self["whatsapp_phone_number_id"]),
-            base_url=str(self["whatsapp_api_base_url"]),
-            timeout=self.graph_timeout,
-        )
-
-
-def with_retries(
-    call: Callable[[int, float], T],
-    log_failure: Callable[[int, UpstreamError, int], None],
-    retry: Retry,
-    deadline: Deadline,
-    out_of_time: Callable[[], UpstreamError],
-    lease: Lease | None = None,
-) -> T:
-    """`call(attempt, seconds_left)`, tried again on transient failures while the deadline
-    leaves room for another attempt; every failed attempt is logged."""
-    for attempt in range(1, retry.attempts + 1):
-        if lease is not None:
-            lease.check()  # a run that lost its turn spends nothing more on it
-        left = deadline.left()
-        if left < MIN_ATTEMPT_SECONDS:
-            raise out_of_time()
-        started = time.monotonic()
-        try:
-            return call(attempt, left)
-        except UpstreamError as exc:
-            log_failure(attempt, exc, int((time.monotonic() - started) * 1000))
-            if attempt == retry.attempts or not trouble(exc.kind).transient:
-                raise
-            pause = retry.delay(attempt, exc.retry_after)
-            if pause > deadline.left() - MIN_ATTEMPT_SECONDS:
-                raise  # no time for another attempt before the deadline
-            time.sleep(pause)
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from flask import Flask
 
 from .. import requestlog
+from ..clients.retry import Deadline
 from ..clients.whatsapp import split_message
 from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..requestlog import Origin
+from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
 from . import delivery, leases, media, pipeline, turns
 from .leases import Lease, LeaseLost
-from .pipeline import Deadline, Snapshot
 from .turns import MAX_RUNS, Batch
 
 SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries

@@ -19,12 +19,12 @@ from datetime import timedelta
 
 from flask import Flask, has_app_context
 
-from .. import checks, state, stats
+from .. import checks, heartbeats, state, stats
 from ..data import retention
 from ..extensions import db
 from ..replies import delivery, leases, runs
 from ..replies.leases import Lease
-from ..replies.pipeline import Snapshot
+from ..snapshot import Snapshot
 from . import claim_loop
 from .trial_cells import CellRunner
 
@@ -36,11 +36,6 @@ JOBS = (  # (name, every): each runs on one worker per period, however many ther
     ("retention", timedelta(hours=1)),
     ("catalog", timedelta(days=1)),  # prices and retired model IDs
 )
-HEARTBEAT_PREFIX = "worker:"
-HEARTBEAT_EVERY = 5.0  # seconds; at most a sixth of the lease, so a renewal is never late
-HEARTBEAT_STALE = timedelta(minutes=1)  # a worker silent this long is taken for stopped
-# When the last worker to stop cleanly stopped: its heartbeat goes, and "last seen" must not.
-LAST_STOPPED = "workers:last_stopped"
 
 
 @dataclass
@@ -94,8 +89,7 @@ class Worker:
         for thread in self._loops[1:]:
             thread.join()
         with self.app.app_context():
-            state.put(LAST_STOPPED, {"holder": self.holder})
-            state.forget(HEARTBEAT_PREFIX + self.holder)
+            heartbeats.stopped(self.holder)
 
     def _alive(self, pid: int) -> bool:
         if pid == os.getpid():  # a previous life of this very process (a container restart)
@@ -162,7 +156,7 @@ class Worker:
                 running.renew_until = until
 
     def _heartbeat_loop(self) -> None:
-        every = min(HEARTBEAT_EVERY, self.lease_for.total_seconds() / 6)
+        every = min(heartbeats.EVERY, self.lease_for.total_seconds() / 6)
         while not self._stopped.wait(every):
             self._beat()
 
@@ -175,7 +169,7 @@ class Worker:
             try:
                 held = leases.renew(list(renewing), self.lease_for)
                 beat = {"in_flight": self.in_flight, "threads": self.threads}
-                state.put(HEARTBEAT_PREFIX + self.holder, beat)
+                heartbeats.beat(self.holder, beat)
             except Exception:
                 log.exception("renewing leases failed")
                 return

@@ -23,12 +23,13 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from .. import media_store, requestlog, settings, trials
 from ..clients.openrouter_errors import OpenRouterError
+from ..clients.retry import Deadline
 from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..models import Message, Trial, TrialCell, utcnow
 from ..replies import media, pipeline
-from ..replies.pipeline import Deadline, Snapshot
 from ..requestlog import Origin
+from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
 from . import claim_loop
 
