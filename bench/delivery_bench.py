@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import BenchDatabase  # noqa: E402
-from tests.fake_graph import FakeGraph  # noqa: E402
-from tests.fakes import CHAT_PATH, FakeOpenRouter, refused_port_url  # noqa: E402
-from tests.payloads import text_delivery  # noqa: E402
+from tests.support.fake_graph import FakeGraph  # noqa: E402
+from tests.support.fakes import CHAT_PATH, FakeOpenRouter, refused_port_url  # noqa: E402
+from tests.support.payloads import text_delivery  # noqa: E402
 from webapp.clients.whatsapp_webhook import sign  # noqa: E402
 
 SECRET = "bench-app-secret"

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.delivery_bench import Server, in_other_process, percentile  # noqa: E402
-from tests.fake_graph import FakeGraph  # noqa: E402
-from tests.fakes import FakeOpenRouter  # noqa: E402
+from tests.support.fake_graph import FakeGraph  # noqa: E402
+from tests.support.fakes import FakeOpenRouter  # noqa: E402
 
 SENDERS = 20
 BODY = {

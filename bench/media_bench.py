@@ -45,9 +45,9 @@ from bench.delivery_bench import (  # noqa: E402
     run_selected,
     wait_for_replies,
 )
-from tests.fake_graph import MESSAGES_PATH, FakeGraph  # noqa: E402
-from tests.fakes import CHAT_PATH, FakeOpenRouter  # noqa: E402
-from tests.payloads import delivery, text_delivery  # noqa: E402
+from tests.support.fake_graph import MESSAGES_PATH, FakeGraph  # noqa: E402
+from tests.support.fakes import CHAT_PATH, FakeOpenRouter  # noqa: E402
+from tests.support.payloads import delivery, text_delivery  # noqa: E402
 from webapp.clients.whatsapp_webhook import sign  # noqa: E402
 from webapp.media_store import STORED_NAME  # noqa: E402
 

@@ -39,8 +39,8 @@ from bench.delivery_bench import (  # noqa: E402
     run_selected,
     wait_for_replies,
 )
-from tests.fake_graph import FakeGraph  # noqa: E402
-from tests.fakes import FakeOpenRouter  # noqa: E402
+from tests.support.fake_graph import FakeGraph  # noqa: E402
+from tests.support.fakes import FakeOpenRouter  # noqa: E402
 
 MESSAGES = 3000
 TICK = os.sysconf("SC_CLK_TCK")

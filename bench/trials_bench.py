@@ -19,8 +19,8 @@ from html import unescape
 import requests
 from delivery_bench import ROOT, Server, deliveries, in_other_process, post_all, wait_for_replies
 
-from tests.fake_graph import FakeGraph
-from tests.fakes import FakeOpenRouter
+from tests.support.fake_graph import FakeGraph
+from tests.support.fakes import FakeOpenRouter
 
 MODELS = [
     "openai/gpt-4o-mini",

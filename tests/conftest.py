@@ -2,21 +2,25 @@
 TEST_DATABASE_URL; see tests/databases.py), clients, and loopback fakes."""
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import threading
+from datetime import timedelta
 
 import pytest
 from flask_migrate import upgrade
 
-from tests.databases import ON_POSTGRESQL, database_config, databases, environment_of
-from tests.fake_graph import FakeGraph
-from tests.fakes import FakeOpenRouter, never_accepting_url, refused_port_url
-from webapp import create_app, settings
+from tests.support.databases import ON_POSTGRESQL, database_config, databases, environment_of
+from tests.support.fake_graph import FakeGraph
+from tests.support.fakes import FakeOpenRouter, never_accepting_url, refused_port_url
+from tests.support.flows import URL
+from tests.support.records import NOW
+from webapp import create_app, settings, tokens
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import Contact, Message, RequestLog, User
 
 ADMIN_PASSWORD = "correct horse battery"
 ENVIRONMENT = (  # variables of the design that must not leak into a test from the shell
@@ -180,7 +184,7 @@ def whatsapp(app, fake_graph, fake_openrouter):
 
 def as_recorded(app, name: str) -> None:
     """Make the configured number the one this recorded delivery was sent to."""
-    from tests.payloads import number_id_of
+    from tests.support.payloads import number_id_of
 
     number_id = number_id_of(name)
     if number_id and number_id.isdigit():  # one recording has the number ID blanked out
@@ -254,7 +258,7 @@ def live_server(app):
 @pytest.fixture
 def behind_proxy(app):
     """`flask serve` as behind Caddy or nginx on the same machine (TRUSTED_PROXIES=1)."""
-    from tests.served import serving
+    from tests.support.served import serving
 
     with serving(environment_of(app), TRUSTED_PROXIES="1") as url:
         yield url
@@ -292,3 +296,86 @@ def wait_for(condition, timeout: float = 15.0, interval: float = 0.02):
             return result
         time.sleep(interval)
     raise AssertionError(f"not true within {timeout} s: {condition.__doc__ or condition}")
+
+
+@pytest.fixture
+def token(whatsapp):
+    with whatsapp.app_context():
+        _, made = tokens.create("wa-expert")
+    return made
+
+
+@pytest.fixture
+def ask(client, token):
+    """POST a body to the flow endpoint with the flow token, as a flow builder does."""
+
+    def post(body, **headers):
+        data = body if isinstance(body, bytes | str) else json.dumps(body)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            **headers,
+        }
+        return client.post(URL, data=data, headers=headers)
+
+    return post
+
+
+@pytest.fixture
+def known_data(app):
+    """Today: 3 messages in, 2 replies out, 4 attempts (1 error). Five days ago: more."""
+    with app.app_context():
+        ana = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
+        db.session.add(ana)
+        db.session.flush()
+
+        def message(direction, state, when, text="hi"):
+            db.session.add(
+                Message(
+                    contact_id=ana.id,
+                    direction=direction,
+                    author="customer" if direction == "in" else "bot",
+                    text=text,
+                    state=state,
+                    created_at=when,
+                )
+            )
+
+        def attempt(
+            when, status, latency, model="openai/gpt-4o-mini", kind=None, cost=0.001, tokens=(10, 5)
+        ):
+            db.session.add(
+                RequestLog(
+                    created_at=when,
+                    channel="whatsapp",
+                    contact_id=ana.id,
+                    model_requested=model,
+                    model_used=model if status == "ok" else None,
+                    status=status,
+                    error_kind=kind,
+                    latency_ms=latency,
+                    prompt_tokens=tokens[0] if status == "ok" else None,
+                    completion_tokens=tokens[1] if status == "ok" else None,
+                    cost=cost if status == "ok" else None,
+                )
+            )
+
+        today = NOW.replace(hour=0, minute=0, second=1, microsecond=0)  # today, even at 00:00
+        for _ in range(3):
+            message("in", "answered", today)
+        message("out", "read", today)
+        message("out", "delivered", today)
+        message("out", "failed", today)
+        attempt(today, "ok", 100)
+        attempt(today, "ok", 200)
+        attempt(today, "ok", 900, model="anthropic/claude-sonnet-4-6", cost=0.01)
+        attempt(today, "error", 30000, kind="timeout")
+        earlier = NOW - timedelta(days=5)
+        message("in", "failed", earlier)
+        attempt(earlier, "error", 50, kind="no_credits")
+        attempt(earlier, "error", 60, kind="no_credits")
+        long_ago = NOW - timedelta(days=40)
+        message("in", "answered", long_ago)
+        attempt(long_ago, "ok", 5)
+        db.session.commit()
+    return app

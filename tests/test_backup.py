@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import QUICK, post_webhook, wait_for
-from tests.payloads import text_delivery
-from tests.test_db_copy import PHOTO, populate
+from tests.support.install import PHOTO, populate
+from tests.support.payloads import text_delivery
 from webapp import create_app, settings
 from webapp.data import backups
 from webapp.extensions import db

@@ -2,17 +2,10 @@
 
 from playwright.sync_api import expect
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.support.browser import sign_in
 from webapp import catalog, prompts, settings
 
 KEY = "sk-or-v1-browser0000000000000000000000000000000000000000000000beef"
-
-
-def sign_in(page, live_server):
-    page.goto(f"{live_server}/admin/settings")
-    page.fill("#username", "owner")
-    page.fill("#password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
 
 
 def test_owner_sets_up_the_assistant_in_the_browser(page, live_server, app, fake_openrouter):

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from tests.conftest import post_webhook, wait_for
-from tests.payloads import text_delivery
+from tests.support.payloads import text_delivery
 from webapp import state
 from webapp.extensions import db
 from webapp.worker import claim_loop

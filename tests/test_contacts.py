@@ -7,8 +7,8 @@ import requests
 from sqlalchemy import func, select
 
 from tests.conftest import APP_SECRET, post_webhook, wait_for
-from tests.payloads import delivery, text_delivery, text_message
-from tests.test_replies import finished, states
+from tests.support.payloads import delivery, text_delivery, text_message
+from tests.support.replies import finished, states
 from webapp.clients.whatsapp_webhook import sign
 from webapp.contacts import normalise_number
 from webapp.extensions import db

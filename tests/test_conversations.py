@@ -3,17 +3,18 @@
 import html
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
-from tests.fake_graph import API_PREFIX
-from tests.fakes import CHAT_PATH
-from tests.payloads import WINDOW_ERROR, delivery, status, text_delivery, text_message
-from tests.test_browser import sign_in
-from tests.test_replies import finished, only_default_model
+from tests.support.browser import sign_in
+from tests.support.fake_graph import API_PREFIX
+from tests.support.fakes import CHAT_PATH
+from tests.support.payloads import WINDOW_ERROR, delivery, status, text_delivery, text_message
+from tests.support.records import add_contact, add_message, ago, text_of, thread_url
+from tests.support.replies import finished, only_default_model
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog
 from webapp.troubleshooting import trouble
@@ -21,40 +22,6 @@ from webapp.troubleshooting import trouble
 CUSTOMER = "16505551234"
 MESSAGES_PATH = f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages"
 XSS = "<script>alert(1)</script>"
-
-
-def ago(**delta) -> datetime:
-    """A moment in the past."""
-    return datetime.now(UTC) - timedelta(**delta)
-
-
-def add_contact(app, phone, name=None, wrote=timedelta(hours=1), paused=False) -> int:
-    """A contact whose last message came `wrote` ago, or at `wrote`; None: never wrote."""
-    with app.app_context():
-        last = ago(seconds=wrote.total_seconds()) if isinstance(wrote, timedelta) else wrote
-        contact = Contact(
-            customer_id=phone, phone=phone, profile_name=name, paused=paused, last_inbound_at=last
-        )
-        db.session.add(contact)
-        db.session.commit()
-        return contact.id
-
-
-def add_message(app, contact_id, author, text, state, at, **fields) -> int:
-    with app.app_context():
-        direction = "in" if author == "customer" else "out"
-        message = Message(
-            contact_id=contact_id,
-            direction=direction,
-            author=author,
-            text=text,
-            state=state,
-            created_at=at,
-            **fields,
-        )
-        db.session.add(message)
-        db.session.commit()
-        return message.id
 
 
 def contact_id_of(app, phone=CUSTOMER) -> int:
@@ -67,12 +34,6 @@ def rows(app, model, *where) -> list:
         found = db.session.scalars(select(model).where(*where).order_by(model.id)).all()
         db.session.expunge_all()
         return found
-
-
-def text_of(response) -> str:
-    """What a reader sees: no tags, entities decoded, runs of white space as one space."""
-    visible = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
-    return re.sub(r"\s+", " ", html.unescape(visible))
 
 
 def listed(response) -> list[int]:
@@ -93,10 +54,6 @@ def bubbles(response) -> list[tuple[str, str]]:
 
 def ticks(response) -> list[str]:
     return re.findall(r'class="tick tick-(\w+)"', response.get_data(as_text=True))
-
-
-def thread_url(contact_id: int) -> str:
-    return f"/admin/conversations/{contact_id}"
 
 
 def test_the_list_shows_contacts_newest_first_with_their_last_message(admin, app):

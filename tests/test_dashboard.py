@@ -1,77 +1,16 @@
 """Dashboard figures from a known data set, the credit warning, charts, and retention."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from tests.conftest import wait_for
+from tests.support.records import NOW
 from webapp import settings, state, stats
 from webapp.data import retention
 from webapp.extensions import db
-from webapp.models import Contact, Message, RequestLog
+from webapp.models import Message, RequestLog
 from webapp.worker.process import Worker
-
-NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def known_data(app):
-    """Today: 3 messages in, 2 replies out, 4 attempts (1 error). Five days ago: more."""
-    with app.app_context():
-        ana = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
-        db.session.add(ana)
-        db.session.flush()
-
-        def message(direction, state, when, text="hi"):
-            db.session.add(
-                Message(
-                    contact_id=ana.id,
-                    direction=direction,
-                    author="customer" if direction == "in" else "bot",
-                    text=text,
-                    state=state,
-                    created_at=when,
-                )
-            )
-
-        def attempt(
-            when, status, latency, model="openai/gpt-4o-mini", kind=None, cost=0.001, tokens=(10, 5)
-        ):
-            db.session.add(
-                RequestLog(
-                    created_at=when,
-                    channel="whatsapp",
-                    contact_id=ana.id,
-                    model_requested=model,
-                    model_used=model if status == "ok" else None,
-                    status=status,
-                    error_kind=kind,
-                    latency_ms=latency,
-                    prompt_tokens=tokens[0] if status == "ok" else None,
-                    completion_tokens=tokens[1] if status == "ok" else None,
-                    cost=cost if status == "ok" else None,
-                )
-            )
-
-        today = NOW.replace(hour=0, minute=0, second=1, microsecond=0)  # today, even at 00:00
-        for _ in range(3):
-            message("in", "answered", today)
-        message("out", "read", today)
-        message("out", "delivered", today)
-        message("out", "failed", today)
-        attempt(today, "ok", 100)
-        attempt(today, "ok", 200)
-        attempt(today, "ok", 900, model="anthropic/claude-sonnet-4-6", cost=0.01)
-        attempt(today, "error", 30000, kind="timeout")
-        earlier = NOW - timedelta(days=5)
-        message("in", "failed", earlier)
-        attempt(earlier, "error", 50, kind="no_credits")
-        attempt(earlier, "error", 60, kind="no_credits")
-        long_ago = NOW - timedelta(days=40)
-        message("in", "answered", long_ago)
-        attempt(long_ago, "ok", 5)
-        db.session.commit()
-    return app
 
 
 def test_todays_figures_are_computed_from_the_data(known_data):

@@ -17,49 +17,14 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import Browser
-from tests.test_durability import ROOT
-from webapp import create_app, media_store, prompts, settings, tokens
+from tests.support.install import LOG_ROWS, PHOTO, SECRETS, populate
+from tests.support.processes import ROOT
+from webapp import create_app, prompts, settings, tokens
 from webapp.data import db_copy
 from webapp.extensions import db
-from webapp.models import Contact, Message, RequestLog
+from webapp.models import Message, RequestLog
 
-KEY = "sk-or-v1-copy-test-key-00000000000000000000000000000000000000c0de"
-SECRETS = {
-    "openrouter_api_key": KEY,
-    "whatsapp_access_token": "EAAG-copy-test-token",
-    "whatsapp_app_secret": "copy-test-app-secret",
-}
-PHOTO = b"\xff\xd8\xff\xe0 a red bicycle " * 50
-LOG_ROWS = 12
-
-
-def populate(app, secrets: dict = SECRETS) -> None:
-    """Secrets, a second prompt, a flow token, a customer's photo with its answer, log rows."""
-    with app.app_context():
-        settings.save(dict(secrets), author="test")
-        prompts.save_version("You sell bicycles in Utrecht.", "owner")
-        tokens.create("wa-expert")
-        contact = Contact(customer_id="31600000001", phone="31600000001", profile_name="Ana")
-        db.session.add(contact)
-        db.session.flush()
-        photo = media_store.store(PHOTO, media_store.folder(), "image/jpeg")
-        question = Message(
-            contact_id=contact.id, direction="in", author="customer", type="image",
-            text="Is this one in stock?", state="answered", media_file=photo.name,
-            media_mime=photo.mime_type, media_size=photo.size,
-        )  # fmt: skip
-        db.session.add(question)
-        db.session.flush()
-        db.session.add(
-            Message(contact_id=contact.id, direction="out", author="bot",
-                    text="Yes, in red and in blue.", state="sent", reply_to_id=question.id)
-        )  # fmt: skip
-        db.session.add_all(
-            RequestLog(channel="whatsapp", contact_id=contact.id, message_id=question.id,
-                       status="ok", model_requested="openai/gpt-4o-mini", latency_ms=100 + i)
-            for i in range(LOG_ROWS)
-        )  # fmt: skip
-        db.session.commit()
+KEY = SECRETS["openrouter_api_key"]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployed import DEPLOY, ROOT, compose, env_file, image_environment, instructions
+from tests.support.deployed import DEPLOY, ROOT, compose, env_file, image_environment, instructions
 from webapp.setting_specs import SPECS
 
 COMPOSE = compose()

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import pytest
 
 from tests.conftest import wait_for
-from tests.databases import environment_of
-from tests.deployed import (
+from tests.support.databases import environment_of
+from tests.support.deployed import (
     DEPLOY,
     INSTALL,
     ROOT,
@@ -28,10 +28,9 @@ from tests.deployed import (
     instructions,
     unit,
 )
-from tests.fakes import refused_port_url
-from tests.served import Visitor, serving
-from tests.test_durability import healthy
-from tests.test_proxy import LOCKED
+from tests.support.fakes import refused_port_url
+from tests.support.processes import healthy
+from tests.support.served import LOCKED, Visitor, serving
 
 
 def free_port() -> str:

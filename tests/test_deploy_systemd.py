@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployed import INSTALL, ROOT, SYSTEMD, unit
+from tests.support.deployed import INSTALL, ROOT, SYSTEMD, unit
 from webapp.setting_specs import SPECS
 
 UNITS = ["switchboard-web.service", "switchboard-worker.service"]

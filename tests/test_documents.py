@@ -5,44 +5,10 @@ import io
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from tests.support.payloads import pdf_bytes
 from webapp.replies.documents import DocumentUnreadable, pdf_text
 
 MENU = "Opening   hours:\tMonday to Friday,  9 to 5"
-
-
-def pdf_bytes(*pages: list[str]) -> bytes:
-    """A minimal real PDF, written by hand: one page per list of lines, in Helvetica."""
-
-    def escaped(line: str) -> str:
-        return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-    first_page = 4
-    kids = " ".join(f"{first_page + 2 * n} 0 R" for n in range(len(pages)))
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for n, lines in enumerate(pages):
-        shown = " T* ".join(f"({escaped(line)}) Tj" for line in lines)
-        # No lines: a shape and no text, as a scanned page has its image and no text layer.
-        content = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET" if lines else "0 0 200 200 re f"
-        objects.append(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {first_page + 2 * n + 1} 0 R >>"
-        )
-        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    table = "".join(f"{offset:010d} 00000 n \n" for offset in offsets)
-    out += (
-        f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n{table}"
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{len(out)}\n%%EOF\n"
-    ).encode("latin-1")
-    return out
 
 
 def saved(tmp_path, data: bytes, name: str = "menu.pdf"):

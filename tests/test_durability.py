@@ -13,11 +13,12 @@ import requests
 from sqlalchemy import select, text, update
 
 from tests.conftest import APP_SECRET, post_webhook, wait_for
-from tests.databases import ON_POSTGRESQL, environment_of
-from tests.fake_graph import MESSAGES_PATH, fixture_bytes
-from tests.fakes import CHAT_PATH, completion, refused_port_url
-from tests.payloads import delivery, fixture, status, text_delivery
-from tests.test_replies import CUSTOMER, finished, log_rows, states
+from tests.support.databases import ON_POSTGRESQL, environment_of
+from tests.support.fake_graph import MESSAGES_PATH, fixture_bytes
+from tests.support.fakes import CHAT_PATH, completion, refused_port_url
+from tests.support.payloads import delivery, fixture, status, text_delivery
+from tests.support.processes import ROOT, healthy, start_worker_process
+from tests.support.replies import CUSTOMER, finished, log_rows, states
 from webapp import sqlite_writes
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
@@ -25,22 +26,6 @@ from webapp.models import Contact, Message, PendingStatus, Turn, utcnow
 from webapp.replies import delivery as outbound
 from webapp.replies import leases, turns
 from webapp.worker.process import Worker
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_worker_process(app, log_path: Path | None = None, **env) -> subprocess.Popen:
-    """`flask worker` in its own process, on the same instance folder as the test app."""
-    environment = {**os.environ, **environment_of(app), **env}
-    environment.pop("WORKER_THREADS", None)
-    output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--threads", "4"],
-        cwd=ROOT,
-        env=environment,
-        stdout=output,
-        stderr=output,
-    )
 
 
 def graph_posts(fake_graph) -> list:
@@ -411,13 +396,6 @@ def test_make_runs_server_starts_the_worker_again_when_it_is_killed(
     assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: anyone there?"]
     output = log_path.read_text()
     assert "The worker stopped unexpectedly (exit code -9)" in output and "Stopped." in output
-
-
-def healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def test_a_key_no_secret_key_can_read_fails_three_runs_then_the_customer_gets_the_fallback(

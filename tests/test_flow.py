@@ -4,63 +4,17 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from tests.fakes import CHAT_PATH
-from tests.test_openrouter import FIXTURE_ERRORS
-from webapp import catalog, contacts, prompts, settings, tokens
+from tests.support.fakes import CHAT_PATH, FIXTURE_ERRORS
+from tests.support.flows import CUSTOMER, GUIDE_BODY, OPENROUTER_KEY, model_requests, rows
+from webapp import catalog, contacts, prompts, settings
 from webapp.api.flow import STATUS_OF_KIND
 from webapp.extensions import db
-from webapp.models import Contact, Message, RequestLog, utcnow
+from webapp.models import Contact, Message, utcnow
 from webapp.replies import delivery
 from webapp.troubleshooting import trouble
 
-URL = "/api/v1/chat/completions"
-OPENROUTER_KEY = "sk-or-v1-test-key-0000000000000000000000000000"
-# The body the guide's flow builder step sends, with its customer message filled in.
-GUIDE_BODY = {
-    "model": "openai/gpt-4o-mini",
-    "messages": [
-        {"role": "system", "content": "You are the assistant of Bella's Bakery."},
-        {"role": "user", "content": "Are you open on Sunday?"},
-    ],
-}
-CUSTOMER = "+31 6 1234 5678"
 STATUS = STATUS_OF_KIND | {"upstream_unavailable": 502, "bad_response": 502}
-
-
-@pytest.fixture
-def token(whatsapp):
-    with whatsapp.app_context():
-        _, made = tokens.create("wa-expert")
-    return made
-
-
-@pytest.fixture
-def ask(client, token):
-    """POST a body to the flow endpoint with the flow token, as a flow builder does."""
-
-    def post(body, **headers):
-        data = body if isinstance(body, bytes | str) else json.dumps(body)
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            **headers,
-        }
-        return client.post(URL, data=data, headers=headers)
-
-    return post
-
-
-def model_requests(fake_openrouter) -> list[dict]:
-    return [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
-
-
-def rows(app, model=RequestLog) -> list:
-    with app.app_context():
-        found = list(db.session.scalars(select(model).order_by(model.id)))
-        db.session.expunge_all()
-        return found
 
 
 def test_the_guides_exact_body_gets_an_answer_in_openrouters_shape(ask, whatsapp, fake_openrouter):

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from tests.fakes import fixture_bytes
-from tests.test_flow import CUSTOMER, ask, model_requests, rows, token  # noqa: F401 (fixtures)
+from tests.support.fakes import fixture_bytes
+from tests.support.flows import CUSTOMER, model_requests, rows
 from webapp import catalog, catalog_data, content, media_store
 from webapp.models import Message
 

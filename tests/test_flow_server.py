@@ -5,9 +5,9 @@ import json
 import pytest
 import requests
 
-from tests.databases import environment_of
-from tests.served import serving
-from tests.test_flow import GUIDE_BODY, URL
+from tests.support.databases import environment_of
+from tests.support.flows import GUIDE_BODY, URL
+from tests.support.served import serving
 from webapp import tokens
 
 

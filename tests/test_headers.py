@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.served import HTTPS, Visitor
+from tests.support.served import HTTPS, Visitor
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from tests.fakes import NO_IMAGE_ENDPOINTS
+from tests.support.fakes import NO_IMAGE_ENDPOINTS
 from webapp.clients.openrouter import OpenRouterClient, chat_body
 from webapp.clients.openrouter_errors import OpenRouterError
 from webapp.extensions import db

@@ -9,9 +9,9 @@ import sys
 import pytest
 import requests
 
-from tests.databases import environment_of
-from tests.served import serving
-from tests.test_durability import ROOT
+from tests.support.databases import environment_of
+from tests.support.processes import ROOT
+from tests.support.served import serving
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import requests
 from sqlalchemy import func, select, update
 
 from tests.conftest import ADMIN_PASSWORD, CSRF_FIELD
-from tests.test_dashboard import known_data  # noqa: F401 (a fixture)
 from webapp import heartbeats, state, stats
 from webapp.extensions import db
 from webapp.models import AdminSession, AppState, Contact, RequestLog, utcnow

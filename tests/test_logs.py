@@ -4,23 +4,22 @@ import csv
 import html
 import io
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import url_for
 from markupsafe import escape
 
 from tests.conftest import post_webhook, wait_for
-from tests.fakes import CHAT_PATH
-from tests.payloads import fixture
-from tests.test_replies import finished
+from tests.support.fakes import CHAT_PATH
+from tests.support.payloads import fixture
+from tests.support.records import add_row
+from tests.support.replies import finished
 from webapp import state
 from webapp.admin import log_queries
 from webapp.extensions import db
-from webapp.models import Contact, Message, RequestLog
+from webapp.models import Contact, Message
 from webapp.troubleshooting import TROUBLES, ErrorKind
 
-BASE = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 API_KEY = "sk-or-v1-test-key-0000000000000000000000000000"
 SCRIPT = "<script>alert(1)</script>"
 HEADER = (
@@ -58,32 +57,6 @@ def add_message(app, contact_id: int, text: str, reply: str | None = None) -> in
             )
         db.session.commit()
         return inbound.id
-
-
-def add_row(app, minutes: float = 0, **fields) -> int:
-    """One log row `minutes` after BASE; an ok WhatsApp answer unless `fields` say otherwise."""
-    values = {
-        "created_at": BASE + timedelta(minutes=minutes),
-        "channel": "whatsapp",
-        "model_requested": "openai/gpt-4o-mini",
-        "model_used": "openai/gpt-4o-mini",
-        "status": "ok",
-        "http_status": 200,
-        "latency_ms": 812,
-        "prompt_tokens": 120,
-        "completion_tokens": 34,
-        "cost": 0.0000387,
-        **fields,
-    }
-    if values["status"] == "error":
-        values.setdefault("error_kind", "rate_limited")
-        values.setdefault("error_message", "Rate limit exceeded")
-        values.update(model_used=fields.get("model_used"), cost=fields.get("cost"))
-    with app.app_context():
-        row = RequestLog(**values)
-        db.session.add(row)
-        db.session.commit()
-        return row.id
 
 
 def shown_ids(response) -> list[int]:

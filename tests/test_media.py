@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fake_graph import API_PREFIX, fixture_bytes
+from tests.support.fake_graph import API_PREFIX, fixture_bytes
 from webapp import contacts, media_store, settings
 from webapp.clients.whatsapp import MediaTooLarge, WhatsAppClient
 from webapp.clients.whatsapp_errors import WhatsAppError

@@ -10,10 +10,9 @@ import zlib
 import pytest
 
 from tests.conftest import wait_for
-from tests.served import HTTPS, Visitor
-from tests.test_browser import sign_in
-from tests.test_conversations import add_contact, add_message, ago, text_of, thread_url
-from tests.test_logs import add_row
+from tests.support.browser import sign_in
+from tests.support.records import add_contact, add_message, add_row, ago, text_of, thread_url
+from tests.support.served import HTTPS, Visitor
 from webapp import media_store
 
 CUSTOMER = "16505551234"

@@ -12,9 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.conftest import as_recorded, post_webhook, wait_for
-from tests.fakes import CHAT_PATH
-from tests.payloads import delivery, fixture, text_message
-from tests.test_documents import pdf_bytes
+from tests.support.fakes import CHAT_PATH
+from tests.support.payloads import delivery, fixture, pdf_bytes, text_message
 from webapp import catalog, catalog_data, contacts, media_store, settings
 from webapp.extensions import db
 from webapp.models import Message, RequestLog

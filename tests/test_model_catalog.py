@@ -7,9 +7,9 @@ import json
 import pytest
 
 from tests.conftest import post_webhook, wait_for
-from tests.fakes import CHAT_PATH, completion, fixture_bytes
-from tests.payloads import fixture
-from tests.test_replies import finished, log_rows
+from tests.support.fakes import CHAT_PATH, completion, fixture_bytes
+from tests.support.payloads import fixture
+from tests.support.replies import finished, log_rows
 from webapp import catalog, settings, state
 
 MODELS_PATH = "/api/v1/models"

@@ -4,9 +4,9 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
 from tests.conftest import post_webhook, wait_for
-from tests.fakes import CHAT_PATH, fixture_bytes
-from tests.payloads import fixture
-from tests.test_replies import finished
+from tests.support.fakes import CHAT_PATH, fixture_bytes
+from tests.support.payloads import fixture
+from tests.support.replies import finished
 from webapp import catalog
 from webapp.extensions import db
 

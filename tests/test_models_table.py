@@ -2,17 +2,8 @@
 
 import pytest
 
+from tests.support.install import STARTING_IDS
 from webapp import catalog
-
-STARTING_IDS = [
-    "openai/gpt-4o-mini",
-    "openai/gpt-4o",
-    "anthropic/claude-sonnet-4-6",
-    "google/gemini-3.5-flash",
-    "mistralai/mistral-small-latest",
-    "perplexity/sonar",
-    "meta-llama/llama-3.3-70b-instruct",
-]
 
 
 def table(app):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.fakes import OPENROUTER_FIXTURES
+from tests.support.fakes import FIXTURE_ERRORS, OPENROUTER_FIXTURES
 from webapp.clients.openrouter import OpenRouterClient, chat_body, closest_model_ids
 from webapp.clients.openrouter_errors import OpenRouterError, classify_error
 from webapp.troubleshooting import ErrorKind
@@ -14,40 +14,6 @@ API_KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
-# Recorded body -> (client call, HTTP status it is replayed with, the kind the owner should see).
-# Statuses come from SOURCES.md or the body's own code; errors seen inside an HTTP 200 use 200,
-# and bodies of other endpoints sent as a chat answer must read as a bad response.
-FIXTURE_ERRORS = {
-    "chat_200_error_body_no_choices.json": ("chat", 200, ErrorKind.UPSTREAM_UNAVAILABLE),
-    "chat_success_stream_final_usage_chunk.json": ("chat", 200, ErrorKind.BAD_RESPONSE),
-    "doc_chat_200_error_in_choice_nonstream.json": ("chat", 200, ErrorKind.UPSTREAM_UNAVAILABLE),
-    "doc_chat_200_midstream_error_chunk.json": ("chat", 200, ErrorKind.RATE_LIMITED),
-    "doc_credits_response.json": ("chat", 200, ErrorKind.BAD_RESPONSE),
-    "doc_generation_response.json": ("chat", 200, ErrorKind.BAD_RESPONSE),
-    "doc_error_400_model_not_found_availability.json": ("chat", 400, ErrorKind.MODEL_NOT_FOUND),
-    "doc_error_401_missing_auth_header.json": ("chat", 401, ErrorKind.INVALID_KEY),
-    "doc_error_402_insufficient_credits.json": ("chat", 402, ErrorKind.NO_CREDITS),
-    "doc_error_403_guardrail_blocked.json": ("chat", 403, ErrorKind.MODERATION),
-    "doc_error_404_model_deprecated_availability.json": ("chat", 404, ErrorKind.MODEL_NOT_FOUND),
-    "doc_error_429_capacity_exhausted_availability.json": ("chat", 429, ErrorKind.RATE_LIMITED),
-    "doc_error_502_provider_returned_error.json": ("chat", 502, ErrorKind.UPSTREAM_UNAVAILABLE),
-    "doc_error_503_service_unavailable.json": ("chat", 503, ErrorKind.UPSTREAM_UNAVAILABLE),
-    "doc_error_524_edge_timeout.json": ("chat", 524, ErrorKind.UPSTREAM_UNAVAILABLE),
-    "doc_error_529_provider_overloaded.json": ("chat", 529, ErrorKind.UPSTREAM_UNAVAILABLE),
-    "error_400_input_min_tokens.json": ("chat", 400, ErrorKind.BAD_REQUEST),
-    "error_400_invalid_model_id.json": ("chat", 400, ErrorKind.MODEL_NOT_FOUND),
-    "error_400_provider_returned_error.json": ("chat", 400, ErrorKind.BAD_REQUEST),
-    "error_401_no_auth_credentials.json": ("key_info", 401, ErrorKind.INVALID_KEY),
-    "error_401_user_not_found.json": ("chat", 401, ErrorKind.INVALID_KEY),
-    "error_402_insufficient_credits_limit_source.json": ("chat", 402, ErrorKind.NO_CREDITS),
-    "error_402_requires_more_credits.json": ("chat", 402, ErrorKind.NO_CREDITS),
-    "error_403_moderation_RECONSTRUCTED.json": ("chat", 403, ErrorKind.MODERATION),
-    "error_404_no_allowed_providers.json": ("chat", 404, ErrorKind.MODEL_NOT_FOUND),
-    "error_404_no_endpoints_for_model.json": ("chat", 404, ErrorKind.MODEL_NOT_FOUND),
-    "error_429_free_models_per_min.json": ("chat", 429, ErrorKind.RATE_LIMITED),
-    "error_429_upstream_rate_limited.json": ("chat", 429, ErrorKind.RATE_LIMITED),
-    "error_502_midstream_error_object.json": ("chat", 502, ErrorKind.UPSTREAM_UNAVAILABLE),
-}
 FIXTURE_SUCCESSES = {
     "chat_success_nonstream.json": "chat",
     "chat_success_nonstream_raw_with_leading_whitespace.json": "chat",

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tests.conftest import post_webhook, wait_for
-from tests.fakes import CHAT_PATH
-from tests.payloads import text_delivery
-from tests.test_replies import finished
+from tests.support.fakes import CHAT_PATH
+from tests.support.payloads import text_delivery
+from tests.support.replies import finished
 from webapp import settings
 
 ALICE, BOB = "31612345678", "4915112345678"

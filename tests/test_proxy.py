@@ -6,11 +6,9 @@ import subprocess
 
 import pytest
 
-from tests.databases import environment_of
-from tests.served import HTTPS, SERVE, Visitor, serving
-from tests.test_durability import ROOT
-
-LOCKED = "Too many failed sign-in attempts"
+from tests.support.databases import environment_of
+from tests.support.processes import ROOT
+from tests.support.served import HTTPS, LOCKED, SERVE, Visitor, serving
 
 
 @pytest.fixture

@@ -6,42 +6,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event
 
 from tests.conftest import PHONE_NUMBER_ID, as_recorded, post_webhook, wait_for
-from tests.fake_graph import API_PREFIX
-from tests.fakes import CHAT_PATH
-from tests.payloads import delivery, fixture, text_delivery, text_message
-from webapp import catalog, settings
+from tests.support.fake_graph import API_PREFIX
+from tests.support.fakes import CHAT_PATH
+from tests.support.payloads import delivery, fixture, text_delivery, text_message
+from tests.support.replies import CUSTOMER, finished, log_rows, states
+from webapp import settings
 from webapp.extensions import db
-from webapp.models import Message, RequestLog
-
-CUSTOMER = "16505551234"
-
-
-def states(app) -> list[str]:
-    with app.app_context():
-        return list(db.session.scalars(select(Message.state).where(Message.direction == "in")))
-
-
-def finished(app, count: int = 1):
-    done = [s for s in states(app) if s not in ("received", "processing")]
-    return len(done) >= count
-
-
-def log_rows(app) -> list[RequestLog]:
-    with app.app_context():
-        rows = db.session.scalars(select(RequestLog).order_by(RequestLog.id)).all()
-        db.session.expunge_all()
-        return rows
-
-
-def only_default_model(app):
-    """One model in the chain, so a failure is one route of attempts."""
-    with app.app_context():
-        for row in catalog.all_models():
-            if row.role == catalog.FALLBACK:
-                catalog.set_role(row.model_id, catalog.AVAILABLE)
 
 
 def test_a_text_message_gets_the_default_models_answer(

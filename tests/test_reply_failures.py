@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
-from tests.fake_graph import API_PREFIX
-from tests.fakes import CHAT_PATH, fixture_bytes
-from tests.payloads import WINDOW_ERROR, fixture
-from tests.test_replies import finished, log_rows, only_default_model
+from tests.support.fake_graph import API_PREFIX
+from tests.support.fakes import CHAT_PATH, fixture_bytes
+from tests.support.payloads import WINDOW_ERROR, fixture
+from tests.support.replies import finished, log_rows, only_default_model
 from webapp import catalog, settings
 from webapp.extensions import db
 from webapp.models import Message

@@ -16,10 +16,10 @@ import requests
 from sqlalchemy import select
 
 from tests.conftest import APP_SECRET, wait_for
-from tests.databases import environment_of
-from tests.payloads import text_delivery
-from tests.served import serving
-from tests.test_durability import start_worker_process
+from tests.support.databases import environment_of
+from tests.support.payloads import text_delivery
+from tests.support.processes import start_worker_process
+from tests.support.served import serving
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import Message

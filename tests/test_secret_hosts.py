@@ -4,7 +4,7 @@ when the admin confirms with their password and types the key again."""
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.test_settings import KEY, form, stored
+from tests.support.install import KEY, form, stored
 from webapp import destinations, settings
 
 TOKEN = "EAAGm0PX4ZCpsBAKZAf3ZBtokenTOKENtoken1234"

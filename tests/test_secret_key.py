@@ -10,8 +10,8 @@ from tests.conftest import (
     migrated_app,
     post_webhook,
 )
-from tests.databases import environment_of
-from tests.payloads import text_delivery
+from tests.support.databases import environment_of
+from tests.support.payloads import text_delivery
 from webapp import create_app, settings
 from webapp.crypto import UNREADABLE
 

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import requests
 
-from tests.databases import environment_of
-from tests.served import SERVE, serving
-from tests.test_durability import ROOT
+from tests.support.databases import environment_of
+from tests.support.processes import ROOT
+from tests.support.served import SERVE, serving
 
 KEEP_ALIVE = b"GET /healthz HTTP/1.1\r\nHost: shop.example\r\n\r\n"
 

@@ -4,46 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.install import KEY, form, stored
 from webapp import settings
 from webapp.extensions import db
 from webapp.snapshot import Snapshot
-
-KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef1a2b"
-
-
-def form(**changes):
-    """Every field of the settings page as the browser sends it, with some changed."""
-    values = {
-        "openrouter_api_key": "",
-        "openrouter_base_url": "https://openrouter.ai/api/v1",
-        "request_timeout": "30",
-        "max_tokens": "1000",
-        "public_url": "",
-        "provider_sort": "none",
-        "provider_data_collection": "allow",
-        "memory_turns": "10",
-        "merge_window_seconds": "2",
-        "answer_within_seconds": "120",
-        "fallback_reply": "Sorry, not now.",
-        "non_text_reply": "Text only, please.",
-        "whatsapp_access_token": "",
-        "whatsapp_phone_number_id": "",
-        "whatsapp_app_secret": "",
-        "whatsapp_verify_token": "",
-        "whatsapp_api_base_url": "https://graph.facebook.com/v25.0",
-        "transcription_model": "openai/whisper-1",
-        "image_model": "auto",
-        "sticker_reply": "",
-        "media_limit_mb": "16",
-        "retention_days": "90",
-    }
-    values.update(changes)
-    return values
-
-
-def stored(app, name):
-    with app.app_context():
-        return settings.get(name)
 
 
 def test_saving_a_key_shows_it_masked(admin, app):

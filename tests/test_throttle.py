@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN_PASSWORD, Browser
-from tests.databases import environment_of
-from tests.served import serving
+from tests.support.databases import environment_of
+from tests.support.served import serving
 
 WRONG = b"Wrong username or password."
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlalchemy import select, text
 
-from tests.test_flow import GUIDE_BODY, OPENROUTER_KEY, URL
+from tests.support.flows import GUIDE_BODY, OPENROUTER_KEY, URL
 from webapp import tokens
 from webapp.extensions import db
 from webapp.models import FlowToken

@@ -6,7 +6,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from tests.fakes import TRANSCRIPTION_PATH
+from tests.support.fakes import TRANSCRIPTION_PATH
 from webapp.clients.openrouter import OpenRouterClient, audio_format, transcription_body
 from webapp.clients.openrouter_errors import OpenRouterError
 from webapp.extensions import db

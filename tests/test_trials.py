@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import wait_for
-from tests.fakes import CHAT_PATH, fixture_bytes
-from tests.test_conversations import add_contact, add_message, ago
-from tests.test_models_table import STARTING_IDS as SEVEN
+from tests.support.fakes import CHAT_PATH, fixture_bytes
+from tests.support.install import STARTING_IDS as SEVEN
+from tests.support.records import add_contact, add_message, ago
 from webapp import catalog, catalog_data, content, media_store, prompts, trials
 from webapp.extensions import db
 from webapp.models import PromptVersion, RequestLog, Trial, TrialCell, utcnow

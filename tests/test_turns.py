@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import post_webhook, wait_for
-from tests.fakes import CHAT_PATH, completion
-from tests.payloads import text_delivery
-from tests.test_replies import CUSTOMER, finished, log_rows, states
+from tests.support.fakes import CHAT_PATH, completion
+from tests.support.payloads import text_delivery
+from tests.support.replies import CUSTOMER, finished, log_rows, states
 from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, Message, Turn, utcnow

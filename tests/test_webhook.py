@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import APP_SECRET, as_recorded, post_webhook
-from tests.payloads import fixture, text_delivery
+from tests.support.payloads import fixture, text_delivery
 from webapp import settings, state
 from webapp.extensions import db
 from webapp.models import Contact, Message

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.conftest import APP_SECRET, PHONE_NUMBER_ID, post_webhook
-from tests.payloads import delivery, status, text_message
+from tests.support.payloads import delivery, status, text_message
 from webapp import settings as owner_settings
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db

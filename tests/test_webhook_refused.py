@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import event, update
 
 from tests.conftest import post_webhook
-from tests.payloads import fixture
+from tests.support.payloads import fixture
 from webapp import state
 from webapp.extensions import db
 from webapp.models import AppState, utcnow

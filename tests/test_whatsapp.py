@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fake_graph import API_PREFIX, WHATSAPP_FIXTURES, fixture_bytes
+from tests.support.fake_graph import API_PREFIX, WHATSAPP_FIXTURES, fixture_bytes
 from webapp.clients.whatsapp import TEXT_LIMIT, WhatsAppClient, split_message
 from webapp.clients.whatsapp_errors import WhatsAppError, classify_graph_error, kind_for_code
 from webapp.clients.whatsapp_webhook import parse_webhook, sign, verify_signature

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import requests
 
 from tests.conftest import ADMIN_PASSWORD, wait_for
-from tests.fakes import refused_port_url
-from tests.test_durability import ROOT, healthy
+from tests.support.fakes import refused_port_url
+from tests.support.processes import ROOT, healthy
 
 # A browser's form POST over HTTPS says where it came from (Flask-WTF checks it).
 HTTPS = {
@@ -61,3 +61,6 @@ class Visitor:
         token = CSRF.search(self.request("GET", "/login").text).group(1)
         form = {"csrf_token": token, "username": username, "password": password}
         return self.request("POST", "/login", data=form)
+
+
+LOCKED = "Too many failed sign-in attempts"

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fakes import CannedResponse, FakeServer, RecordedRequest
+from tests.support.fakes import CannedResponse, FakeServer, RecordedRequest
 
-WHATSAPP_FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
+WHATSAPP_FIXTURES = Path(__file__).parent.parent / "fixtures" / "whatsapp"
 API_PREFIX = "/v25.0"
 MESSAGES_PATH = re.compile(rf"{re.escape(API_PREFIX)}/[^/]+/messages")
 GENERATE = "X-Fake-Graph-Generate"  # marks the catch-all default that is answered per request

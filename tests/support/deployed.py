@@ -12,7 +12,7 @@ import requests
 import yaml
 
 from tests.conftest import ENVIRONMENT, wait_for
-from tests.test_durability import ROOT, healthy
+from tests.support.processes import ROOT, healthy
 
 DEPLOY = ROOT / "deploy"
 SYSTEMD = DEPLOY / "systemd"

@@ -1,0 +1,34 @@
+"""Reading what the worker did: message states, log rows, the model chain."""
+
+from sqlalchemy import select
+
+from webapp import catalog
+from webapp.extensions import db
+from webapp.models import Message, RequestLog
+
+CUSTOMER = "16505551234"
+
+
+def states(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Message.state).where(Message.direction == "in")))
+
+
+def finished(app, count: int = 1):
+    done = [s for s in states(app) if s not in ("received", "processing")]
+    return len(done) >= count
+
+
+def log_rows(app) -> list[RequestLog]:
+    with app.app_context():
+        rows = db.session.scalars(select(RequestLog).order_by(RequestLog.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def only_default_model(app):
+    """One model in the chain, so a failure is one route of attempts."""
+    with app.app_context():
+        for row in catalog.all_models():
+            if row.role == catalog.FALLBACK:
+                catalog.set_role(row.model_id, catalog.AVAILABLE)
