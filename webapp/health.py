@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import crypto, heartbeats, settings, sqlite_writes
 from .extensions import db
 from .models import AppState, Message
+from .states import MessageState
 
 bp = Blueprint("health", __name__)
 PROBE_SECONDS = 1.5
@@ -23,7 +24,9 @@ PROBE = insert(AppState).values(name="health:probe", value="{}")
 def healthz():
     try:
         waiting = db.session.scalar(
-            select(func.count()).where(Message.direction == "in", Message.state == "received")
+            select(func.count()).where(
+                Message.direction == "in", Message.state == MessageState.RECEIVED
+            )
         )
         last_seen = heartbeats.last_seen()
         db.session.rollback()  # the read ends here: the probe must not wait behind it

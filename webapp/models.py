@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
+from .states import CellState, TrialState, TurnState
 
 
 def utcnow() -> datetime:
@@ -154,7 +155,7 @@ class Turn(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[str] = mapped_column(String(16), default=TurnState.OPEN)
     token: Mapped[str | None] = mapped_column(String(32))
     holder: Mapped[str | None] = mapped_column(String(128))  # host:pid of the worker
     lease_until: Mapped[datetime | None]
@@ -315,7 +316,7 @@ class Trial(db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     last_n: Mapped[int | None]
     questions: Mapped[str] = mapped_column(Text)  # JSON
-    state: Mapped[str] = mapped_column(String(16), default="running")
+    state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
 
@@ -335,7 +336,7 @@ class TrialCell(db.Model):
     model: Mapped[str] = mapped_column(String(200))
     question: Mapped[int]  # index into the trial's questions
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[str] = mapped_column(String(16), default=CellState.PENDING)
     reply: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[int | None]
     prompt_tokens: Mapped[int | None]

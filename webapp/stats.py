@@ -8,6 +8,7 @@ from sqlalchemy import case, func, select
 from . import state
 from .extensions import db
 from .models import Message, RequestLog
+from .states import SENT
 
 DAYS = 14
 # The worker refreshes the figures every minute; older than this, the page computes them itself
@@ -89,7 +90,7 @@ def figures(since: datetime) -> Figures:
 
 
 def _message_counts(since: datetime) -> tuple[int, int]:
-    replies = (Message.direction == "out") & Message.state.in_(("sent", "delivered", "read"))
+    replies = (Message.direction == "out") & Message.state.in_(SENT)
     row = db.session.execute(
         select(
             func.sum(case((Message.direction == "in", 1), else_=0)),
@@ -121,7 +122,7 @@ def per_day(days: int = DAYS) -> list[Day]:
         since.date() + timedelta(days=n): Day(since.date() + timedelta(days=n)) for n in range(days)
     }
     day_of = func.date(Message.created_at)
-    replies = (Message.direction == "out") & Message.state.in_(("sent", "delivered", "read"))
+    replies = (Message.direction == "out") & Message.state.in_(SENT)
     for day, inbound, outbound in db.session.execute(
         select(
             day_of,

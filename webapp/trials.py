@@ -16,12 +16,13 @@ from . import catalog, catalog_data, contacts, content, prompts
 from .extensions import db
 from .models import Message, Trial, TrialCell
 from .replies import memory
+from .states import CellState
 
 MAX_MODELS = 6
 MAX_REPLAYED = 20
 MAX_QUESTION = 4000  # characters of a typed question; a WhatsApp message is rarely longer
 LISTED = 50  # trials on the Compare page
-ENDED = ("done", "failed")
+ENDED = (CellState.DONE, CellState.FAILED)
 
 
 class TrialError(ValueError):
@@ -155,16 +156,16 @@ class Column:
 
     @property
     def median_ms(self) -> int | None:
-        latencies = [c.latency_ms for c in self._ended("done") if c.latency_ms is not None]
+        latencies = [c.latency_ms for c in self._ended(CellState.DONE) if c.latency_ms is not None]
         return int(statistics.median(latencies)) if latencies else None
 
     @property
     def cost(self) -> float:
-        return sum(c.cost or 0.0 for c in self._ended("done"))
+        return sum(c.cost or 0.0 for c in self._ended(CellState.DONE))
 
     @property
     def failures(self) -> int:
-        return len(self._ended("failed"))
+        return len(self._ended(CellState.FAILED))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from sqlalchemy import and_, func, or_, select
 from ..contacts import normalise_number
 from ..extensions import db
 from ..models import Contact, Message, utcnow
+from ..states import MessageState, PartState
 from ..troubleshooting import ErrorKind, trouble
 
 # WhatsApp accepts free-form messages from a business only this long after the customer's last.
@@ -80,13 +81,15 @@ def _latest_messages(contact_ids: list[int]) -> dict[int, Message]:
 def _failing_contact_ids(contact_ids: list[int]) -> set[int]:
     since = utcnow() - SERVICE_WINDOW
     failed_lately = select(Message.contact_id).where(
-        Message.contact_id.in_(contact_ids), Message.state == "failed", Message.created_at >= since
+        Message.contact_id.in_(contact_ids),
+        Message.state == MessageState.FAILED,
+        Message.created_at >= since,
     )
     latest_reply_state = _newest_first(
         select(Message.state).where(Message.contact_id == Contact.id, Message.direction == "out")
     ).scalar_subquery()
     latest_reply_failed = select(Contact.id).where(
-        Contact.id.in_(contact_ids), latest_reply_state == "failed"
+        Contact.id.in_(contact_ids), latest_reply_state == PartState.FAILED
     )
     return set(db.session.scalars(failed_lately.union(latest_reply_failed)))
 
@@ -138,7 +141,7 @@ def last_inbound_at():
 
 def any_reply_delivered() -> bool:
     delivered = select(Message.id).where(
-        Message.direction == "out", Message.state.in_(("delivered", "read"))
+        Message.direction == "out", Message.state.in_((PartState.DELIVERED, PartState.READ))
     )
     return db.session.scalar(delivered.limit(1)) is not None
 
@@ -146,5 +149,7 @@ def any_reply_delivered() -> bool:
 def waiting_count() -> int:
     """Customer messages stored and not yet taken by a turn."""
     return db.session.scalar(
-        select(func.count()).where(Message.direction == "in", Message.state == "received")
+        select(func.count()).where(
+            Message.direction == "in", Message.state == MessageState.RECEIVED
+        )
     )

@@ -19,6 +19,7 @@ from ..models import Message
 from ..replies import memory, pipeline
 from ..requestlog import Origin
 from ..snapshot import Snapshot
+from ..states import MessageState, PartState
 from ..troubleshooting import ErrorKind, trouble
 from . import flow_photos
 
@@ -220,7 +221,7 @@ def _keep_question(request: FlowRequest) -> Exchange:
         phone = request.user if request.user.isascii() and request.user.isdigit() else None
         contact_id, _ = contacts.upsert(request.user, phone=phone)
         question = Message(contact_id=contact_id, direction="in", author="customer", text=text,
-                           state="processing", channel="flow", **photo)  # fmt: skip
+                           state=MessageState.PROCESSING, channel="flow", **photo)  # fmt: skip
         db.session.add(question)
         db.session.flush()
     return Exchange(contact_id, question.id)
@@ -268,12 +269,13 @@ def settle(caller, exchange, logged: dict | None, failure, text: str | None = No
         if exchange is None:
             return
         question = db.session.get(Message, exchange.message_id)
-        question.state = "failed" if failure else "answered"
+        question.state = MessageState.FAILED if failure else MessageState.ANSWERED
         if failure:
             question.error_kind, question.error_detail = str(failure.kind), failure.message
         else:
-            said = Message(contact_id=exchange.contact_id, direction="out", author="bot", text=text,
-                           state="sent", channel="flow", reply_to_id=question.id)  # fmt: skip
+            said = Message(contact_id=exchange.contact_id, direction="out", author="bot",
+                           text=text, state=PartState.SENT, channel="flow",
+                           reply_to_id=question.id)  # fmt: skip
             db.session.add(said)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import delete, exists, select, update
 from .. import media_store, settings
 from ..extensions import db
 from ..models import Contact, Message, RequestLog, Turn, utcnow
+from ..states import TurnState
 
 BATCH = 5000  # rows a transaction, so the worker and webhooks never wait long for the lock
 
@@ -27,7 +28,7 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     messages = _in_batches(Message, old)
     media_store.remove_unused(files)  # after the rows: a file still on disk is never a dangling row
     taken = exists().where(Message.turn_id == Turn.id)
-    turns = _in_batches(Turn, Turn.state != "open", Turn.created_at < cutoff, ~taken)
+    turns = _in_batches(Turn, Turn.state != TurnState.OPEN, Turn.created_at < cutoff, ~taken)
     idle = ~exists().where(Message.contact_id == Contact.id)
     contacts = db.session.execute(
         delete(Contact).where(idle, ~Contact.paused, Contact.created_at < cutoff)

@@ -21,11 +21,11 @@ from ..clients.whatsapp_errors import WhatsAppError
 from ..extensions import db, transaction
 from ..models import Contact, Message, utcnow
 from ..requestlog import Origin
+from ..states import SENT, MessageState, PartState
 from ..troubleshooting import ErrorKind
 from . import leases, statuses
 from .leases import Lease
 
-SENT = ("sent", "delivered", "read")
 ABANDONED_AFTER = timedelta(minutes=5)  # far longer than any send with its retries
 INTERRUPTED = (
     "Switchboard stopped while sending this message, so it is not known whether the customer "
@@ -66,8 +66,8 @@ STORE_PART = (
 )
 MARK_SENT = (
     update(Message.__table__)
-    .where(M.id == bindparam("part_id"), M.state == "sending")
-    .values(state="sent", wa_message_id=bindparam("wa_id"), updated_at=bindparam("at"))
+    .where(M.id == bindparam("part_id"), M.state == PartState.SENDING)
+    .values(state=PartState.SENT, wa_message_id=bindparam("wa_id"), updated_at=bindparam("at"))
 )
 
 
@@ -101,7 +101,7 @@ def store_parts(
             "turn": turn_id,
             "new_author": author,
             "new_text": text_part,
-            "new_state": "queued" if index else "sending",
+            "new_state": PartState.QUEUED if index else PartState.SENDING,
             "reply_to": reply_to_id,
             "new_part": index,
             "at": utcnow(),
@@ -131,7 +131,7 @@ def send_parts(
     for index, part in enumerate(parts):
         if index:
             with _writing(lease):
-                _move(part.id, "queued", state="sending")
+                _move(part.id, PartState.QUEUED, state=PartState.SENDING)
 
         def call(attempt: int, left: float, part=part, index=index):
             timeout = min(client.timeout, left)
@@ -148,7 +148,7 @@ def send_parts(
             with _writing(lease):
                 _record_failure(part.id, exc)
                 for later in parts[index + 1 :]:
-                    _move(later.id, "queued", state="failed", error_detail=NOT_SENT)
+                    _move(later.id, PartState.QUEUED, state=PartState.FAILED, error_detail=NOT_SENT)
             return Sent(False, exc)
         logged = requestlog.send_ok(origin, attempt, result)
         with _writing(lease):
@@ -180,8 +180,8 @@ def _record_failure(part_id: int, exc: WhatsAppError) -> None:
     unknown = exc.kind == ErrorKind.WHATSAPP_UNKNOWN
     _move(
         part_id,
-        "sending",
-        state="unknown" if unknown else "failed",
+        PartState.SENDING,
+        state=PartState.UNKNOWN if unknown else PartState.FAILED,
         error_kind=str(exc.kind),
         error_code=exc.code,
         error_detail=exc.message,
@@ -195,11 +195,11 @@ def interrupted(parts) -> tuple[int, int]:
     for part in parts:
         if part.state in SENT:
             sent += 1
-        elif part.state == "sending":
-            _move(part.id, "sending", state="unknown", error_kind=str(ErrorKind.WHATSAPP_UNKNOWN),
-                  error_detail=INTERRUPTED)  # fmt: skip
-        elif part.state == "queued":
-            _move(part.id, "queued", state="failed", error_detail=NOT_SENT)
+        elif part.state == PartState.SENDING:
+            _move(part.id, PartState.SENDING, state=PartState.UNKNOWN,
+                  error_kind=str(ErrorKind.WHATSAPP_UNKNOWN), error_detail=INTERRUPTED)  # fmt: skip
+        elif part.state == PartState.QUEUED:
+            _move(part.id, PartState.QUEUED, state=PartState.FAILED, error_detail=NOT_SENT)
     return sent, len(parts)
 
 
@@ -235,8 +235,9 @@ def send_again(message_id: int, client: WhatsAppClient, retry: Retry) -> Sent:
     """The owner's Send again: the same text, to the same customer, as a new attempt."""
     again = db.session.execute(
         update(Message.__table__)
-        .where(M.id == message_id, M.direction == "out", M.state.in_(("failed", "unknown")))
-        .values(state="sending", error_kind=None, error_code=None, error_detail=None,
+        .where(M.id == message_id, M.direction == "out",
+               M.state.in_((PartState.FAILED, PartState.UNKNOWN)))
+        .values(state=PartState.SENDING, error_kind=None, error_code=None, error_detail=None,
                 updated_at=utcnow())
         .returning(M.contact_id, M.text)
     ).first()  # fmt: skip
@@ -260,20 +261,20 @@ def sweep() -> dict[str, int]:
     team = Message.direction == "out", Message.turn_id.is_(None), Message.updated_at < stale
     unknown = db.session.execute(
         update(Message)
-        .where(*team, Message.state == "sending")
-        .values(state="unknown", error_kind=str(ErrorKind.WHATSAPP_UNKNOWN),
+        .where(*team, Message.state == PartState.SENDING)
+        .values(state=PartState.UNKNOWN, error_kind=str(ErrorKind.WHATSAPP_UNKNOWN),
                 error_detail=INTERRUPTED, updated_at=utcnow())
     ).rowcount  # fmt: skip
     db.session.execute(
         update(Message)
-        .where(*team, Message.state == "queued")
-        .values(state="failed", error_detail=NOT_SENT, updated_at=utcnow())
+        .where(*team, Message.state == PartState.QUEUED)
+        .values(state=PartState.FAILED, error_detail=NOT_SENT, updated_at=utcnow())
     )
     db.session.execute(
         update(Message)
-        .where(Message.channel == "flow", Message.state == "processing",
+        .where(Message.channel == "flow", Message.state == MessageState.PROCESSING,
                Message.updated_at < utcnow() - FLOW_ABANDONED_AFTER)
-        .values(state="failed", error_kind=str(ErrorKind.INTERNAL),
+        .values(state=MessageState.FAILED, error_kind=str(ErrorKind.INTERNAL),
                 error_detail=FLOW_INTERRUPTED, updated_at=utcnow())
     )  # fmt: skip
     dropped = statuses.drop_unmatched()

@@ -16,6 +16,7 @@ from ..extensions import db, dialect_insert
 from ..media_store import MEDIA_TYPES
 from ..models import Contact, Message, PendingStatus, utcnow
 from ..requestlog import Origin
+from ..states import MessageState
 from ..troubleshooting import ErrorKind
 from . import statuses
 
@@ -82,13 +83,14 @@ def _store_message(inbound: InboundMessage) -> int:
     )
     # A paused customer's file still goes through a turn, only to be fetched (and read) for
     # the person answering: WhatsApp forgets it after a few days.
-    initial = "paused" if paused and inbound.type not in MEDIA_TYPES else "received"
+    paused_now = paused and inbound.type not in MEDIA_TYPES
+    initial = MessageState.PAUSED if paused_now else MessageState.RECEIVED
     values = {
         "contact": contact_id,
         "wa_id": inbound.wa_message_id,
         "new_type": inbound.type[:32],
         "new_text": inbound.text,
-        "new_state": "ignored" if inbound.reply == Reply.NONE else initial,
+        "new_state": MessageState.IGNORED if inbound.reply == Reply.NONE else initial,
         "new_raw": json.dumps(inbound.raw, ensure_ascii=False)[:RAW_LIMIT],
         "at": utcnow(),
     }

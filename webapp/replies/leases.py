@@ -19,21 +19,22 @@ from sqlalchemy import bindparam, exists, select, update
 
 from ..extensions import db, dialect_insert, transaction
 from ..models import Message, TrialCell, Turn, utcnow
+from ..states import CellState, MessageState, TurnState
 
 T, M = Turn.__table__.c, Message.__table__.c
-OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == "open")
+OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == TurnState.OPEN)
 # The first waiting messages in arrival order: the first rows of an index, however long the
 # queue. A customer with several of them counts once, and the claim takes fewer customers.
 WAITING = (
     select(M.contact_id)
-    .where(M.direction == "in", M.state == "received", ~OPEN_TURN)
+    .where(M.direction == "in", M.state == MessageState.RECEIVED, ~OPEN_TURN)
     .order_by(M.id)  # the customer waiting longest first
     .limit(bindparam("limit"))
     # PostgreSQL: messages another worker is claiming right now are skipped, not waited
     # for, so two workers take different customers instead of queueing for the same ones.
     .with_for_update(of=Message.__table__, skip_locked=True)
 )
-STALE = (T.state == "open", T.lease_until < bindparam("now"))
+STALE = (T.state == TurnState.OPEN, T.lease_until < bindparam("now"))
 EXPIRED = (
     select(T.id)
     .where(*STALE)
@@ -54,7 +55,7 @@ TAKE_OVER = (
 )
 FENCE = (
     update(Turn.__table__)
-    .where(T.id == bindparam("turn"), T.token == bindparam("held"), T.state == "open")
+    .where(T.id == bindparam("turn"), T.token == bindparam("held"), T.state == TurnState.OPEN)
     .values(lease_until=bindparam("until"))
 )
 
@@ -66,7 +67,7 @@ def _open_turn(dialect: str):
         dialect_insert(Turn.__table__)
         .values(
             contact_id=bindparam("contact"),
-            state="open",
+            state=TurnState.OPEN,
             token=bindparam("new_token"),
             holder=bindparam("new_holder"),
             lease_until=bindparam("until"),
@@ -169,7 +170,7 @@ def renew(tokens: list[str], lease_for: timedelta) -> set[str]:
         return set()
     held = db.session.scalars(
         update(Turn)
-        .where(Turn.token.in_(tokens), Turn.state == "open")
+        .where(Turn.token.in_(tokens), Turn.state == TurnState.OPEN)
         .values(lease_until=utcnow() + lease_for)
         .returning(Turn.token)
     ).all()
@@ -181,7 +182,8 @@ def release_dead_holders(host: str, alive) -> int:
     """Turns and trial answers held by worker processes of this host that are gone
     (`alive(pid)` is False) are made claimable now, instead of when their lease runs out: a
     restart picks them up at once."""
-    released = _release(Turn, "open", host, alive) + _release(TrialCell, "running", host, alive)
+    released = _release(Turn, TurnState.OPEN, host, alive)
+    released += _release(TrialCell, CellState.RUNNING, host, alive)
     db.session.commit()
     return released
 

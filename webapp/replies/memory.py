@@ -7,10 +7,11 @@ from sqlalchemy import bindparam, or_, select
 from .. import content
 from ..extensions import db
 from ..models import Message, utcnow
+from ..states import MessageState, PartState
 
 MEMORY_WINDOW = timedelta(hours=24)
 # Replies the customer never got are not part of the conversation the model remembers.
-NOT_SAID = ("queued", "sending", "failed")
+NOT_SAID = (PartState.QUEUED, PartState.SENDING, PartState.FAILED)
 REMEMBERED_FILES = ("image", "audio", "video", "document")  # as a note, even with no words
 # Larger than any message id (an INTEGER, at most 2**31 - 1 on PostgreSQL, which refuses a
 # larger value in a comparison with it): nothing is left out for coming later.
@@ -26,7 +27,7 @@ EARLIER = (
         M.created_at >= bindparam("since"),
         M.id < bindparam("before"),
         or_(M.direction == "in", M.state.not_in(NOT_SAID)),
-        M.state != "received",  # arrived after this turn took its messages
+        M.state != MessageState.RECEIVED,  # arrived after this turn took its messages
         or_(M.turn_id.is_(None), M.turn_id != bindparam("turn")),  # this turn's own
     )
     .order_by(M.created_at.desc(), M.id.desc())

@@ -20,6 +20,7 @@ from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..requestlog import Origin
 from ..snapshot import Snapshot
+from ..states import TurnState
 from ..troubleshooting import ErrorKind
 from . import delivery, leases, media, pipeline, turns
 from .leases import Lease, LeaseLost
@@ -28,7 +29,7 @@ from .turns import MAX_RUNS, Batch
 SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries
 RETRY_PAUSE = 5.0  # seconds × runs before a turn that failed inside Switchboard runs again
 SECRETISH = re.compile(r"(sk-or-|Bearer\s+)[\w\-.]+", re.IGNORECASE)
-ANSWERED = ("answered", None, None)
+ANSWERED = (TurnState.ANSWERED, None, None)
 
 
 @dataclass
@@ -95,7 +96,7 @@ def _answer(start: Start, ctx: RunContext) -> None:
         turns.wait_for_quiet(lease, int(snap["merge_window_seconds"]), ctx.stopping, typing)
         batch = turns.take(lease)
     if not batch.messages:
-        turns.finish(lease, "answered")
+        turns.finish(lease, TurnState.ANSWERED)
         return
     origin = Origin("whatsapp", batch.contact_id, batch.last.id)
     if batch.parts:
@@ -105,7 +106,7 @@ def _answer(start: Start, ctx: RunContext) -> None:
     ctx.renew_until(lease, deadline.at + SEND_GRACE)
     if batch.paused:  # a person answers; they see the files, and what was said in them
         media.read(batch, snap, deadline, lease)
-        turns.finish(lease, "paused")
+        turns.finish(lease, TurnState.PAUSED)
         return
     if typing:
         typing(batch.last.wa_message_id)
@@ -113,7 +114,7 @@ def _answer(start: Start, ctx: RunContext) -> None:
     with media.photos_loaded(reads, deadline, origin) as reads:
         reply = pipeline.reply_for(batch, reads, snap, deadline, origin, lease)
     failure = reply.failure
-    outcome = ("failed", str(failure.kind), failure.message) if failure else ANSWERED
+    outcome = (TurnState.FAILED, str(failure.kind), failure.message) if failure else ANSWERED
     _send(lease, batch, snap, origin, reply.text, outcome, reply.answer)
 
 
@@ -142,7 +143,9 @@ def _send(lease, batch: Batch, snap: Snapshot, origin, text: str, outcome, answe
     )
     if not sent.ok:  # a model failure explains the turn better than the send's that followed
         _, kind, detail = outcome
-        turns.finish(lease, "failed", kind or str(sent.error.kind), detail or sent.error.message)
+        turns.finish(
+            lease, TurnState.FAILED, kind or str(sent.error.kind), detail or sent.error.message
+        )
 
 
 def _settle_cut_short(lease: Lease, batch: Batch, origin: Origin) -> None:
@@ -157,7 +160,7 @@ def _settle_cut_short(lease: Lease, batch: Batch, origin: Origin) -> None:
             "parts were sent; the rest was not sent again, to avoid a double answer."
         )
         requestlog.add_internal(origin, lease.runs, detail)
-        turns.close(lease, "failed", str(ErrorKind.INTERNAL), detail)
+        turns.close(lease, TurnState.FAILED, str(ErrorKind.INTERNAL), detail)
 
 
 def _give_up(lease: Lease, ctx: RunContext, why: str) -> None:
@@ -171,7 +174,7 @@ def _give_up(lease: Lease, ctx: RunContext, why: str) -> None:
     detail = f"{why} The messages are marked failed after {MAX_RUNS} runs."
     with leases.fenced(lease):
         requestlog.add_internal(origin, lease.runs, detail)
-    outcome = ("failed", str(ErrorKind.INTERNAL), detail)
+    outcome = (TurnState.FAILED, str(ErrorKind.INTERNAL), detail)
     try:
         snap = Snapshot.load(ctx.app.config)
         fallback = str(snap["fallback_reply"]) if batch.messages and not batch.paused else ""

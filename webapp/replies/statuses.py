@@ -10,9 +10,10 @@ from ..clients.whatsapp_errors import kind_for_code
 from ..clients.whatsapp_webhook import StatusUpdate
 from ..extensions import db
 from ..models import Message, PendingStatus, utcnow
+from ..states import PartState
 
 # Meta does not promise to deliver statuses in order: a late "delivered" never undoes "read".
-RANK = {"sent": 1, "delivered": 2, "read": 3}
+RANK = {PartState.SENT: 1, PartState.DELIVERED: 2, PartState.READ: 3}
 KEEP_PENDING = timedelta(days=1)  # statuses of messages sent from elsewhere never match
 
 
@@ -36,7 +37,7 @@ def _apply(wa_message_id: str, new: str, fields: dict) -> bool:
     """True when the message is known: the status applied, or it was already further on."""
     ours = (Message.wa_message_id == wa_message_id, Message.direction == "out")
     if new == "failed":
-        where, values = ours, {"state": "failed", **fields}
+        where, values = ours, {"state": PartState.FAILED, **fields}
     elif new in RANK:
         lower = [state for state, rank in RANK.items() if rank < RANK[new]]
         where, values = (*ours, Message.state.in_(lower)), {"state": new}

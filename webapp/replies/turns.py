@@ -14,12 +14,13 @@ from sqlalchemy import bindparam, select, update
 
 from ..extensions import db
 from ..models import Contact, Message, Turn, utcnow
+from ..states import MessageState
 from .leases import Lease, fenced
 
 MAX_RUNS = 3  # runs of one turn (crashes, internal errors) before its messages are marked failed
 
 T, M, C = Turn.__table__.c, Message.__table__.c, Contact.__table__.c
-WAITING = (M.direction == "in", M.state == "received")
+WAITING = (M.direction == "in", M.state == MessageState.RECEIVED)
 NEWEST_WAITING = (
     select(M.created_at, M.wa_message_id, C.paused)
     .join(Contact.__table__, C.id == M.contact_id)
@@ -30,7 +31,7 @@ NEWEST_WAITING = (
 TAKE_WAITING = (
     update(Message.__table__)
     .where(M.contact_id == bindparam("contact"), *WAITING)
-    .values(state="processing", turn_id=bindparam("turn"))
+    .values(state=MessageState.PROCESSING, turn_id=bindparam("turn"))
 )
 INBOUND = (M.id, M.wa_message_id, M.type, M.text, M.media_file, M.media_mime, M.media_name,
            M.media_text, M.raw)  # fmt: skip

@@ -30,6 +30,7 @@ from ..models import Message, Trial, TrialCell, utcnow
 from ..replies import media, pipeline
 from ..requestlog import Origin
 from ..snapshot import Snapshot
+from ..states import CellState, TrialState
 from ..troubleshooting import ErrorKind
 from . import claim_loop
 
@@ -41,7 +42,10 @@ MAX_RUNS = 3
 INSIDE = "Switchboard failed while asking this model; the server log has the details."
 
 C, TR = TrialCell.__table__.c, Trial.__table__.c
-CLAIMABLE = or_(C.state == "pending", and_(C.state == "running", C.lease_until < bindparam("now")))
+CLAIMABLE = or_(
+    C.state == CellState.PENDING,
+    and_(C.state == CellState.RUNNING, C.lease_until < bindparam("now")),
+)
 READY = (
     select(C.id)
     .where(CLAIMABLE)
@@ -53,7 +57,7 @@ TAKE = (
     update(TrialCell.__table__)
     .where(C.id == bindparam("cell"), CLAIMABLE)
     .values(
-        state="running",
+        state=CellState.RUNNING,
         token=bindparam("new_token"),
         holder=bindparam("new_holder"),
         lease_until=bindparam("until"),
@@ -64,11 +68,13 @@ TAKE = (
 # The trial's row is locked before its cells are counted: of two workers ending its last two
 # cells at once on PostgreSQL, the second counts after the first committed.
 LOCK_TRIAL = select(TR.id).where(TR.id == bindparam("trial")).with_for_update()
-UNFINISHED = exists().where(C.trial_id == bindparam("trial"), C.state.in_(("pending", "running")))
+UNFINISHED = exists().where(
+    C.trial_id == bindparam("trial"), C.state.in_((CellState.PENDING, CellState.RUNNING))
+)
 TRIAL_DONE = (
     update(Trial.__table__)
-    .where(TR.id == bindparam("trial"), TR.state == "running", ~UNFINISHED)
-    .values(state="done", finished_at=bindparam("at"))
+    .where(TR.id == bindparam("trial"), TR.state == TrialState.RUNNING, ~UNFINISHED)
+    .values(state=TrialState.DONE, finished_at=bindparam("at"))
 )
 
 
@@ -107,7 +113,9 @@ def run(claim: Claim, config) -> None:
     try:
         if claim.runs > MAX_RUNS:
             why = f"Switchboard stopped {MAX_RUNS} times while asking this model."
-            _finish(claim, state="failed", error_kind=str(ErrorKind.INTERNAL), error_message=why)
+            _finish(
+                claim, state=CellState.FAILED, error_kind=str(ErrorKind.INTERNAL), error_message=why
+            )
         else:
             _ask(claim, config)
     except Exception as exc:
@@ -115,7 +123,9 @@ def run(claim: Claim, config) -> None:
         db.session.rollback()
         why = UNREADABLE if isinstance(exc, SecretUnreadable) else INSIDE
         try:
-            _finish(claim, state="failed", error_kind=str(ErrorKind.INTERNAL), error_message=why)
+            _finish(
+                claim, state=CellState.FAILED, error_kind=str(ErrorKind.INTERNAL), error_message=why
+            )
         except Exception:
             log.exception("trial cell %s could not be ended; its lease will run out", claim.cell_id)
     finally:
@@ -137,13 +147,15 @@ def _ask(claim: Claim, config) -> None:
         try:
             answer = pipeline.ask_model(messages, origin, snap, deadline, model=claim.model)
         except OpenRouterError as exc:
-            _finish(claim, state="failed", error_kind=str(exc.kind), error_message=exc.message)
+            _finish(
+                claim, state=CellState.FAILED, error_kind=str(exc.kind), error_message=exc.message
+            )
             return
     row = answer.log_row(origin)  # the cost shown is the logged one, whatever filled it in
     _finish(
         claim,
         row,
-        state="done",
+        state=CellState.DONE,
         reply=answer.result.content,
         latency_ms=row["v_latency_ms"],
         prompt_tokens=row["v_prompt_tokens"],
@@ -165,7 +177,7 @@ def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:
     with its last cell."""
     held = db.session.execute(
         update(TrialCell.__table__)
-        .where(C.id == claim.cell_id, C.token == claim.token, C.state == "running")
+        .where(C.id == claim.cell_id, C.token == claim.token, C.state == CellState.RUNNING)
         .values(finished_at=utcnow(), lease_until=None, **values)
     ).rowcount
     if not held:  # it outlived its lease and another worker took it: theirs is the answer
