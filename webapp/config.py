@@ -13,6 +13,16 @@ WEB_THREADS = 48
 # for every thread's connection and the keep-alives of a proxy and of browsers.
 WEB_CONNECTION_LIMIT = 100
 WEB_CHANNEL_TIMEOUT = 120  # seconds an idle connection is kept open
+# Timings and sizes the code reads from the app's config (so tests can shorten them); set here
+# and nowhere else. They are not environment variables.
+TUNING = {
+    "RETRY_ATTEMPTS": 3,  # tries of one call to OpenRouter or Graph
+    "RETRY_BASE_DELAY": 1.0,  # seconds before the second try; doubled for each try after it
+    "RETRY_MAX_DELAY": 30.0,  # longest pause between two tries
+    "TURN_RETRY_PAUSE": 5.0,  # seconds × runs before a turn that failed inside runs again
+    "GRAPH_TIMEOUT": 20.0,  # seconds for one Graph call; a send never waits on the model's timeout
+    "TRIAL_THREADS": 24,  # trial cells in flight per worker: 120 one-second cells take about 5 s
+}
 QUEUE_URL_REFUSED = (
     "QUEUE_URL is no longer used: the database itself is the queue now, so there is no "
     "separate queue to configure. Remove QUEUE_URL from the environment and start again."
@@ -111,6 +121,7 @@ def from_environment(folder: Path) -> dict:
         "LEASE_SECONDS": _number("WORKER_LEASE_SECONDS", 30.0, float),
         "TRUSTED_PROXIES": _proxy_count(),
         "TRUSTED_PROXY_ADDRESS": _proxy_address(),
+        **TUNING,
     }
 
 

@@ -11,8 +11,6 @@ from .clients.whatsapp import WhatsAppClient
 from .extensions import db
 from .requestlog import Origin
 
-GRAPH_TIMEOUT = 20.0  # seconds for one Graph call; a send never waits on the model's timeout
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -22,8 +20,8 @@ class Snapshot:
     prompt: str
     chain: tuple[str, ...]
     retry: Retry
+    graph_timeout: float  # seconds for one Graph call (config GRAPH_TIMEOUT)
     app_url: str = ""  # the address a request came to, when there was a request
-    graph_timeout: float = GRAPH_TIMEOUT
     catalog: Mapping[str, Listing] = field(default_factory=dict)  # prices, input kinds
     user_key: bytes = b""  # the install's key for customers' `user` ids
     offered: tuple[str, ...] = ()  # every model not disabled: the default first, then in order
@@ -39,8 +37,8 @@ class Snapshot:
             prompts.current_text(),
             tuple(chain),
             Retry.from_config(config),
+            config["GRAPH_TIMEOUT"],
             app_url,
-            config.get("GRAPH_TIMEOUT", GRAPH_TIMEOUT),
             catalog_data.listings(),
             customer_ids.install_key(),
             tuple(dict.fromkeys([*chain[:1], *(m for m, _ in models)])),

@@ -30,11 +30,7 @@ class Retry:
 
     @classmethod
     def from_config(cls, config) -> "Retry":
-        return cls(
-            config.get("RETRY_ATTEMPTS", 3),
-            config.get("RETRY_BASE_DELAY", 1.0),
-            config.get("RETRY_MAX_DELAY", 30.0),
-        )
+        return cls(config["RETRY_ATTEMPTS"], config["RETRY_BASE_DELAY"], config["RETRY_MAX_DELAY"])
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter, honouring the server's Retry-After, within a cap."""

@@ -27,7 +27,6 @@ from .leases import Lease, LeaseLost
 from .turns import MAX_RUNS, Batch
 
 SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries
-RETRY_PAUSE = 5.0  # seconds × runs before a turn that failed inside Switchboard runs again
 SECRETISH = re.compile(r"(sk-or-|Bearer\s+)[\w\-.]+", re.IGNORECASE)
 ANSWERED = (TurnState.ANSWERED, None, None)
 
@@ -200,7 +199,7 @@ def _failed_inside(lease: Lease, ctx: RunContext, exc: Exception) -> None:
             return
         with leases.fenced(lease):
             requestlog.add_internal(Origin("whatsapp", lease.contact_id), lease.runs, detail)
-        pause = ctx.app.config.get("TURN_RETRY_PAUSE", RETRY_PAUSE) * lease.runs
+        pause = ctx.app.config["TURN_RETRY_PAUSE"] * lease.runs
         turns.release(lease, pause, str(ErrorKind.INTERNAL), detail)
     except LeaseLost:
         pass

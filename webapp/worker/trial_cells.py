@@ -35,7 +35,6 @@ from ..troubleshooting import ErrorKind
 from . import claim_loop
 
 log = logging.getLogger(__name__)
-THREADS = 24  # cells in flight per worker: 120 one-second cells take about five seconds
 EXPIRED_EVERY = 5.0  # seconds between looks for cells whose worker stopped
 LEASE_MARGIN = 30.0  # seconds past the cell's own deadline before another worker takes it
 MAX_RUNS = 3
@@ -198,7 +197,7 @@ class CellRunner:
 
     def __init__(self, app: Flask, holder: str, stopping: threading.Event, poll=0.05):
         self.app, self.holder, self.stopping, self.poll = app, holder, stopping, poll
-        self.threads = app.config.get("TRIAL_THREADS", THREADS)
+        self.threads = app.config["TRIAL_THREADS"]
         self.in_flight = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
