@@ -10,7 +10,7 @@ from tests.conftest import post_webhook, wait_for
 from tests.support.fakes import CHAT_PATH, completion, fixture_bytes
 from tests.support.payloads import fixture
 from tests.support.replies import finished, log_rows
-from webapp import catalog, settings, state
+from webapp import catalog, catalog_data, settings, state
 
 MODELS_PATH = "/api/v1/models"
 # The recorded excerpt lists gpt-4o-mini, gemini-2.5-flash, llama-3.3-70b-instruct:free and
@@ -183,7 +183,8 @@ def test_an_answer_naming_its_model_by_canonical_slug_is_priced_by_that_model(
     fake_openrouter.queue(body=own_catalog(sonnet), path=MODELS_PATH)
     check(admin)
     with pointed.app_context():
-        cost = catalog.cost_of("anthropic/claude-4-sonnet-20250522", 1000, 100)
+        listings = catalog_data.listings()
+        cost = catalog_data.price(listings, "anthropic/claude-4-sonnet-20250522", 1000, 100)
     assert cost == pytest.approx(0.003 + 0.0015)
 
 

@@ -10,7 +10,6 @@ import re
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import catalog_data
 from .extensions import db
 from .models import AiModel
 
@@ -69,12 +68,6 @@ def usable(model_id: str) -> bool:
     """In the table and not disabled: flows and trials may ask this model."""
     role = db.session.scalar(select(_M.role).where(_M.model_id == model_id.strip()))
     return role is not None and role != DISABLED
-
-
-def cost_of(model_id: str | None, prompt_tokens, completion_tokens) -> float | None:
-    """Dollars for one request by the last catalog's prices, when the answer had no
-    `usage.cost`; None when the model or its prices are not known."""
-    return catalog_data.price(catalog_data.listings(), model_id, prompt_tokens, completion_tokens)
 
 
 def add(model_id: str, label: str = "") -> AiModel:

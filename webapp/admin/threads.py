@@ -105,10 +105,6 @@ def thread(contact_id: int, limit: int = 300) -> tuple[list[Message], bool]:
     return list(reversed(newest[:limit])), len(newest) > limit
 
 
-class ServiceWindowClosed(Exception):
-    """A free-form message to a customer who has not written within WhatsApp's 24 hours."""
-
-
 def window_closed_reason(contact: Contact) -> str | None:
     """Why the team cannot write to `contact` now, in the owner's words; None when it can."""
     if in_service_window(contact):
