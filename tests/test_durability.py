@@ -345,7 +345,7 @@ def test_a_turn_whose_runs_all_died_gets_the_fallback_once(
         [lease] = leases.claim("crashed", 1, timedelta(seconds=30))
         turns.take(lease)
         db.session.execute(
-            update(Turn).values(runs=turns.MAX_RUNS, lease_until=utcnow() - timedelta(seconds=1))
+            update(Turn).values(runs=leases.MAX_RUNS, lease_until=utcnow() - timedelta(seconds=1))
         )
         db.session.commit()  # three runs began, none ended
     worker = Worker(whatsapp, threads=2, poll=0.01, holder="test:next").start()

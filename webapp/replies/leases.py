@@ -21,6 +21,9 @@ from ..extensions import db, dialect_insert, transaction
 from ..models import Message, TrialCell, Turn, utcnow
 from ..states import CellState, MessageState, TurnState
 
+# Runs of one leased piece of work (a turn, a trial cell) before it is given up: a crash, a stall
+# or a failure inside Switchboard each end a run; the last one ends in an error the owner sees.
+MAX_RUNS = 3
 T, M = Turn.__table__.c, Message.__table__.c
 OPEN_TURN = exists().where(T.contact_id == M.contact_id, T.state == TurnState.OPEN)
 # The first waiting messages in arrival order: the first rows of an index, however long the

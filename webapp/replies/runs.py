@@ -23,8 +23,8 @@ from ..snapshot import Snapshot
 from ..states import TurnState
 from ..troubleshooting import ErrorKind
 from . import delivery, leases, media, pipeline, turns
-from .leases import Lease, LeaseLost
-from .turns import MAX_RUNS, Batch
+from .leases import MAX_RUNS, Lease, LeaseLost
+from .turns import Batch
 
 SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries
 SECRETISH = re.compile(r"(sk-or-|Bearer\s+)[\w\-.]+", re.IGNORECASE)

@@ -17,8 +17,6 @@ from ..models import Contact, Message, Turn, utcnow
 from ..states import MessageState
 from .leases import Lease, fenced
 
-MAX_RUNS = 3  # runs of one turn (crashes, internal errors) before its messages are marked failed
-
 T, M, C = Turn.__table__.c, Message.__table__.c, Contact.__table__.c
 WAITING = (M.direction == "in", M.state == MessageState.RECEIVED)
 NEWEST_WAITING = (

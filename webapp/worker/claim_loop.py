@@ -1,20 +1,28 @@
-"""The claim loop the worker runs for turns and for trial cells: claim while the pool has
-room, look at the database only when it may have changed, and now and then for work whose
-holder stopped."""
+"""The worker's one claim loop, for customers' turns and trial cells alike: claim while a
+lane's pool has room, look at the database only when it may have changed, and every second
+for work whose holder stopped."""
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 
 import psycopg
+from flask import has_app_context
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db
+
+log = logging.getLogger(__name__)
 
 # Claimed per transaction: enough to spare most of a transaction each, few enough that a
 # webhook never waits long for SQLite's write lock behind a claim.
 CLAIM_BATCH = 8
+EXPIRED_EVERY = 1.0  # seconds between looks for work whose holder stopped renewing its lease
 LOG_END = "SELECT pg_current_wal_insert_lsn()"  # PostgreSQL's write-ahead log
 MOVING, OPEN_FOR = 20, 10.0  # PostgreSQL: after 20 looks that all saw it move, 10 s unlooked
 
@@ -73,36 +81,94 @@ class Changes:
             self.connection = None
 
 
-def claim_until_stopped(
-    stopping: threading.Event,
-    wake: threading.Event,
-    poll: float,
-    room: Callable[[], int],
-    claim: Callable[[int, bool], int],
-    changes: Changes,
-    expired_every: float,
-) -> None:
-    """Until `stopping`: `claim(limit, expired)` claims up to `limit` (and, with `expired`,
-    work whose holder stopped), hands it to the pool and says how many it got. `room()` is
-    what the pool can take; `wake` is set when a run ends. `changes` is closed at the end."""
-    next_expired = 0.0
-    try:
-        while not stopping.is_set():
-            free = room()
-            if free <= 0:  # every thread is busy: claim again when one is done
-                wake.wait(poll)
-                wake.clear()
+class Lane:
+    """One kind of work (customers' turns, trial cells) on a pool of threads of its own, so a
+    burst of one never keeps the other waiting. `claim(limit, expired)` claims up to `limit`
+    and commits (with `expired`, also work whose holder stopped renewing); `run(job)` does one,
+    on a pool thread that keeps one app context for its life."""
+
+    def __init__(self, app, name: str, threads: int, claim: Callable, run: Callable):
+        self.app, self.name, self.threads = app, name, threads
+        self._claim, self._run = claim, run
+        self.in_flight = 0
+        self.pending = True  # something may be waiting: look at the first pass
+        self.next_expired = 0.0  # time.monotonic() of the next look for stopped work
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
+
+    def room(self) -> int:
+        return self.threads - self.in_flight
+
+    def claim(self, limit: int, expired: bool, stopping: threading.Event, done) -> int:
+        """Claim and hand to the pool; `done()` is called as each job ends. How many came."""
+        try:
+            jobs = self._claim(limit, expired)
+        except Exception:
+            db.session.rollback()
+            log.exception("claiming %s failed; trying again in a moment", self.name)
+            stopping.wait(1)
+            return 0
+        for job in jobs:
+            with self._lock:
+                self.in_flight += 1
+            self._pool.submit(self._run_one, job, done)
+        return len(jobs)
+
+    def _run_one(self, job, done) -> None:
+        if not has_app_context():
+            # A job needs an app context (and its database session); making one per job
+            # costs more than it should, so each pool thread keeps one.
+            self.app.app_context().push()
+        try:
+            self._run(job)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            done()
+
+    def finish(self) -> None:
+        """Wait for the jobs in flight to end (after the loop stopped claiming)."""
+        self._pool.shutdown(wait=True)
+
+
+class ClaimLoop:
+    """The worker's one claim loop: claims for every lane while its pool has room, looks at the
+    database only when it may have changed (see Changes), and every EXPIRED_EVERY for work
+    whose holder stopped (a lease running out writes nothing the gate could see)."""
+
+    def __init__(self, lanes: list[Lane], stopping: threading.Event, poll: float):
+        self.lanes, self.stopping, self.poll = lanes, stopping, poll
+        self.wake = threading.Event()  # a job ended, or the worker stops
+
+    def run(self) -> None:
+        """Until `stopping`; needs an app context for its whole life."""
+        changes = Changes(db.engine)
+        try:
+            while not self.stopping.is_set():
+                if not self._pass(changes):
+                    self.wake.wait(self.poll)
+                    self.wake.clear()
+        finally:
+            changes.close()
+
+    def _pass(self, changes: Changes) -> bool:
+        """One look for every lane with room; True when a lane may have more waiting at once."""
+        if any(lane.room() > 0 for lane in self.lanes) and changes.seen():
+            for lane in self.lanes:
+                lane.pending = True  # remembered by a full lane until it has room again
+        more = False
+        for lane in self.lanes:
+            free = lane.room()
+            if free <= 0:
                 continue
-            expired = time.monotonic() >= next_expired
+            expired = time.monotonic() >= lane.next_expired
             if expired:
-                next_expired = time.monotonic() + expired_every
-            elif not changes.seen():  # nothing was written: nothing new can be waiting
-                stopping.wait(poll)
+                lane.next_expired = time.monotonic() + EXPIRED_EVERY
+            elif not lane.pending:  # nothing was written: nothing new can be waiting
                 continue
             limit = min(free, CLAIM_BATCH)
-            if claim(limit, expired) < limit:
-                # Everything waiting is claimed: what arrives meanwhile is claimed together a
-                # moment later, one query for many.
-                stopping.wait(poll)
-    finally:
-        changes.close()
+            # Fewer than asked: everything waiting is claimed, and what arrives meanwhile is
+            # claimed together a moment later, one query for many.
+            lane.pending = lane.claim(limit, expired, self.stopping, self.wake.set) == limit
+            more = more or lane.pending
+        return more

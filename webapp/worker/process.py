@@ -1,6 +1,5 @@
-"""The worker: turns in flight on a pool of threads, the heartbeat that renews their leases,
-the periodic jobs (sweeps, dashboard figures, retention, the model catalog), trial cells on a
-pool of their own (webapp/trial_cells.py); a clean stop on request.
+"""The worker: customers' turns and trial cells on pools of threads fed by one claim loop, the
+heartbeat that renews the turns' leases, the periodic jobs; a clean stop on request.
 
 Model calls and Graph sends are waits, not work, so a turn is a thread: 128 of them keep
 that many answers in flight for a few megabytes, with code that reads top to bottom and the
@@ -13,29 +12,20 @@ import os
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Flask, has_app_context
+from flask import Flask
 
-from .. import checks, heartbeats, state, stats
-from ..data import retention
+from .. import heartbeats
 from ..extensions import db
-from ..replies import delivery, leases, runs
+from ..replies import leases, runs
 from ..replies.leases import Lease
 from ..snapshot import Snapshot
-from . import claim_loop
-from .trial_cells import CellRunner
+from . import jobs, trial_cells
+from .claim_loop import ClaimLoop, Lane
 
 log = logging.getLogger(__name__)
-EXPIRED_EVERY = 1.0  # seconds between looks for turns whose run stopped renewing
-JOBS = (  # (name, every): each runs on one worker per period, however many there are
-    ("sweep", timedelta(seconds=10)),
-    ("dashboard", timedelta(minutes=1)),
-    ("retention", timedelta(hours=1)),
-    ("catalog", timedelta(days=1)),  # prices and retired model IDs
-)
 
 
 @dataclass
@@ -48,22 +38,23 @@ class Worker:
     def __init__(self, app: Flask, threads: int | None = None, poll: float = 0.05, holder=None):
         self.app = app
         self.threads = threads or app.config["WORKER_THREADS"]
-        self.poll = poll  # seconds an idle worker waits before looking for work again
         self.lease_for = timedelta(seconds=app.config["LEASE_SECONDS"])
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
         self._stopped = threading.Event()
-        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, Running] = {}
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="turn")
-        self._loops: list[threading.Thread] = []
+        self._turns = Lane(app, "turn", self.threads, self._claim_turns, self._run_turn)
+        self._cells = Lane(app, "trial", app.config["TRIAL_THREADS"], self._claim_cells,
+                           lambda claim: trial_cells.run(claim, app.config))  # fmt: skip
+        # `poll`: seconds an idle worker waits before looking for work again
+        self._loop = ClaimLoop([self._turns, self._cells], self.stopping, poll)
+        self._threads: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping, self._renew_until)
-        self._cells = CellRunner(app, self.holder, self.stopping, poll)
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        return self._turns.in_flight
 
     def start(self) -> "Worker":
         with self.app.app_context():
@@ -71,22 +62,22 @@ class Worker:
             if released:
                 log.warning("took over %s turns and trial answers a stopped worker left", released)
         self._beat()
-        self._cells.start()
         for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
-            self._loops.append(thread)
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        """Claim nothing more, let the turns in flight finish, then stop the heartbeat."""
+        """Claim nothing more, let the turns and cells in flight finish, then stop the
+        heartbeat."""
         self.stopping.set()
-        self._wake.set()
-        self._loops[0].join()
-        self._pool.shutdown(wait=True)
-        self._cells.stop()
+        self._loop.wake.set()
+        self._threads[0].join()
+        self._turns.finish()
+        self._cells.finish()
         self._stopped.set()
-        for thread in self._loops[1:]:
+        for thread in self._threads[1:]:
             thread.join()
         with self.app.app_context():
             heartbeats.stopped(self.holder)
@@ -104,51 +95,33 @@ class Worker:
 
     def _claim_loop(self) -> None:
         with self.app.app_context():  # one for the loop's life: it polls many times a second
-            self._claim_until_stopped()
+            self._loop.run()
 
-    def _claim_until_stopped(self) -> None:
-        claim_loop.claim_until_stopped(
-            self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
-            self._claim_and_submit, claim_loop.Changes(db.engine), EXPIRED_EVERY,
-        )  # fmt: skip
-
-    def _claim_and_submit(self, limit: int, expired: bool) -> int:
-        claimed = self._claim(limit, expired)
-        for start in claimed:
-            renew_until = time.monotonic() + self.lease_for.total_seconds() * 10
-            with self._lock:
-                self._running[start.lease.token] = Running(start.lease, renew_until)
-            self._pool.submit(self._run, start)
-        return len(claimed)
-
-    def _claim(self, limit: int, expired: bool) -> list[runs.Start]:
-        try:
-            claimed = leases.claim(self.holder, limit, self.lease_for, expired, commit=False)
-            if not claimed:
-                db.session.commit()
-                return []
-            # Read in the claim's transaction, not before it: a setting saved a moment before
-            # these messages arrived is in force for them.
-            starts = runs.prepare(claimed, Snapshot.load(self.app.config, commit=False))
+    def _claim_turns(self, limit: int, expired: bool) -> list[runs.Start]:
+        claimed = leases.claim(self.holder, limit, self.lease_for, expired, commit=False)
+        if not claimed:
             db.session.commit()
-            return starts
-        except Exception:
-            db.session.rollback()
-            log.exception("claiming turns failed; trying again in a moment")
-            time.sleep(1)
             return []
+        # Read in the claim's transaction, not before it: a setting saved a moment before
+        # these messages arrived is in force for them.
+        starts = runs.prepare(claimed, Snapshot.load(self.app.config, commit=False))
+        db.session.commit()
+        renew_until = time.monotonic() + self.lease_for.total_seconds() * 10
+        with self._lock:
+            for start in starts:
+                self._running[start.lease.token] = Running(start.lease, renew_until)
+        return starts
 
-    def _run(self, start: runs.Start) -> None:
-        if not has_app_context():
-            # Each of the pool's threads keeps one app context (and database session) for
-            # its life: a turn needs one, and making one a turn costs more than it should.
-            self.app.app_context().push()
+    def _run_turn(self, start: runs.Start) -> None:
         try:
             runs.run(start, self._ctx)
         finally:
             with self._lock:
                 self._running.pop(start.lease.token, None)
-            self._wake.set()
+
+    def _claim_cells(self, limit: int, _expired: bool) -> list[trial_cells.Claim]:
+        # Cells whose worker stopped are claimable like pending ones: every claim looks for both.
+        return trial_cells.claim(self.holder, limit)
 
     def _renew_until(self, lease: Lease, until: float) -> None:
         with self._lock:
@@ -168,8 +141,7 @@ class Worker:
         with self.app.app_context():
             try:
                 held = leases.renew(list(renewing), self.lease_for)
-                beat = {"in_flight": self.in_flight, "threads": self.threads}
-                heartbeats.beat(self.holder, beat)
+                heartbeats.beat(self.holder, {"in_flight": self.in_flight, "threads": self.threads})
             except Exception:
                 log.exception("renewing leases failed")
                 return
@@ -178,21 +150,4 @@ class Worker:
                 running.lease.lost = True  # its run stops before its next write
 
     def _jobs_loop(self) -> None:
-        jobs = {
-            "sweep": delivery.sweep,
-            "dashboard": stats.refresh,
-            "retention": retention.purge,
-            "catalog": checks.daily_catalog_check,
-        }
-        next_look = {name: 0.0 for name, _ in JOBS}
-        while not self.stopping.wait(min(next_look.values()) - time.monotonic()):
-            for name, every in JOBS:
-                if time.monotonic() < next_look[name]:
-                    continue
-                next_look[name] = time.monotonic() + every.total_seconds()
-                with self.app.app_context():
-                    try:
-                        if state.due(name, every):
-                            jobs[name]()
-                    except Exception:
-                        log.exception("the periodic job %s failed", name)
+        jobs.run_until_stopped(self.app, self.stopping)

@@ -12,13 +12,10 @@ compares models, so a failure is shown, not hidden behind another model's answer
 import json
 import logging
 import secrets
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Flask, has_app_context
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from .. import media_store, requestlog, settings, trials
@@ -28,16 +25,14 @@ from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..models import Message, Trial, TrialCell, utcnow
 from ..replies import media, pipeline
+from ..replies.leases import MAX_RUNS
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..states import CellState, TrialState
 from ..troubleshooting import ErrorKind
-from . import claim_loop
 
 log = logging.getLogger(__name__)
-EXPIRED_EVERY = 5.0  # seconds between looks for cells whose worker stopped
 LEASE_MARGIN = 30.0  # seconds past the cell's own deadline before another worker takes it
-MAX_RUNS = 3
 INSIDE = "Switchboard failed while asking this model; the server log has the details."
 
 C, TR = TrialCell.__table__.c, Trial.__table__.c
@@ -188,62 +183,3 @@ def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:
     db.session.execute(LOCK_TRIAL, {"trial": claim.trial_id})
     db.session.execute(TRIAL_DONE, {"trial": claim.trial_id, "at": utcnow()})
     db.session.commit()
-
-
-class CellRunner:
-    """The worker's trials loop: its own thread claims cells while its pool has room, and
-    looks at the database only when something was written (or to find cells of a stopped
-    worker), so an idle worker spends nothing on trials."""
-
-    def __init__(self, app: Flask, holder: str, stopping: threading.Event, poll=0.05):
-        self.app, self.holder, self.stopping, self.poll = app, holder, stopping, poll
-        self.threads = app.config["TRIAL_THREADS"]
-        self.in_flight = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="trial")
-        self._thread = threading.Thread(target=self._loop, name="trials_loop", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Called once `stopping` is set: claim nothing more, finish the cells in flight."""
-        self._wake.set()
-        self._thread.join()
-        self._pool.shutdown(wait=True)
-
-    def _loop(self) -> None:
-        with self.app.app_context():
-            claim_loop.claim_until_stopped(
-                self.stopping, self._wake, self.poll, lambda: self.threads - self.in_flight,
-                self._claim_and_submit, claim_loop.Changes(db.engine), EXPIRED_EVERY,
-            )  # fmt: skip
-
-    def _claim_and_submit(self, limit: int, _expired: bool) -> int:
-        # Expired cells are claimable like pending ones: each claim looks for both.
-        claimed = self._claim(limit)
-        for one in claimed:
-            with self._lock:
-                self.in_flight += 1
-            self._pool.submit(self._run, one)
-        return len(claimed)
-
-    def _claim(self, limit: int) -> list[Claim]:
-        try:
-            return claim(self.holder, limit)
-        except Exception:
-            db.session.rollback()
-            log.exception("claiming trial cells failed; trying again in a moment")
-            self.stopping.wait(1)
-            return []
-
-    def _run(self, one: Claim) -> None:
-        if not has_app_context():
-            self.app.app_context().push()  # one per pool thread, kept for its life
-        try:
-            run(one, self.app.config)
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-            self._wake.set()

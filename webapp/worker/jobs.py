@@ -1,0 +1,37 @@
+"""The worker's periodic jobs: each runs on one worker per period, however many there are."""
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from flask import Flask
+
+from .. import checks, state, stats
+from ..data import retention
+from ..replies import delivery
+
+log = logging.getLogger(__name__)
+JOBS = {  # name: (every, job)
+    # statuses that can apply now, sends and flow questions a crash abandoned
+    "sweep": (timedelta(seconds=10), delivery.sweep),
+    "dashboard": (timedelta(minutes=1), stats.refresh),
+    "retention": (timedelta(hours=1), retention.purge),
+    "catalog": (timedelta(days=1), checks.daily_catalog_check),  # prices, retired model IDs
+}
+
+
+def run_until_stopped(app: Flask, stopping: threading.Event) -> None:
+    """Look at each job when its period is over here; run it if no other worker did."""
+    next_look = dict.fromkeys(JOBS, 0.0)
+    while not stopping.wait(min(next_look.values()) - time.monotonic()):
+        for name, (every, job) in JOBS.items():
+            if time.monotonic() < next_look[name]:
+                continue
+            next_look[name] = time.monotonic() + every.total_seconds()
+            with app.app_context():
+                try:
+                    if state.due(name, every):
+                        job()
+                except Exception:
+                    log.exception("the periodic job %s failed", name)
