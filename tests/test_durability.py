@@ -1,10 +1,12 @@
 """Nothing lost, nothing sent twice: crashes, stalls, restarts, unknown sends, early statuses."""
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -12,13 +14,14 @@ from pathlib import Path
 import requests
 from sqlalchemy import select, text, update
 
-from tests.conftest import APP_SECRET, post_webhook, wait_for
+from tests.conftest import APP_SECRET, CSRF_FIELD, post_webhook, wait_for
 from tests.support.databases import ON_POSTGRESQL, environment_of
 from tests.support.fake_graph import MESSAGES_PATH, fixture_bytes
 from tests.support.fakes import CHAT_PATH, completion, refused_port_url
 from tests.support.payloads import delivery, fixture, status, text_delivery
 from tests.support.processes import ROOT, healthy, start_worker_process
 from tests.support.replies import CUSTOMER, finished, log_rows, states
+from tests.support.served import SERVE, Visitor
 from webapp import sqlite_writes
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
@@ -443,3 +446,57 @@ def test_a_bug_in_one_run_is_logged_as_internal_and_the_next_run_answers(
     assert row.error_kind == "internal" and "RuntimeError: a bug, for once" in row.error_message
     assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: hello?"]
     assert states(whatsapp) == ["answered"]
+
+
+def test_send_again_cut_off_by_a_crash_is_settled_as_may_not_have_arrived(
+    client, admin, whatsapp, worker, fake_openrouter, fake_graph
+):
+    """Send again marks a part sending, then calls Graph. A web server killed during that call
+    left the reply's part sending for good: its turn had ended, so no run would settle it."""
+    fake_openrouter.reply("It ships on Monday.")
+    rejected = fixture_bytes("send_error_131030_recipient_not_in_allowed_list.json")
+    fake_graph.queue(status=400, body=rejected)
+    post_webhook(client, text_delivery(CUSTOMER, "When does it ship?"))
+    wait_for(lambda: finished(whatsapp))
+    with whatsapp.app_context():
+        part = db.session.scalar(select(Message).where(Message.direction == "out"))
+        contact_id, part_id = part.contact_id, part.id
+        assert part.state == "failed"
+    fake_graph.queue(body=fixture_bytes("send_ok.json"), delay=30)  # the next send hangs
+    port = int(refused_port_url().rsplit(":", 1)[1])
+    environment = {**os.environ, **environment_of(whatsapp), "PORT": str(port)}
+    server = subprocess.Popen(SERVE, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: healthy(url), timeout=30)
+        owner = Visitor(url, {})
+        owner.sign_in()
+        page = owner.request("GET", f"/admin/conversations/{contact_id}").text
+        token = next(group for group in CSRF_FIELD.search(page).groups() if group)
+        send_again = f"/admin/conversations/{contact_id}/messages/{part_id}/send-again"
+
+        def press() -> None:
+            with contextlib.suppress(requests.RequestException):  # the server dies meanwhile
+                owner.request("POST", send_again, data={"csrf_token": token})
+
+        pressing = threading.Thread(target=press)
+        pressing.start()
+        wait_for(lambda: len(graph_posts(fake_graph)) == 2, timeout=20)
+    finally:
+        server.send_signal(signal.SIGKILL)  # dies during the call to Graph
+        server.wait(timeout=10)
+    pressing.join(timeout=15)
+    with whatsapp.app_context():
+        assert db.session.get(Message, part_id).state == "sending"
+        db.session.execute(
+            update(Message)
+            .where(Message.id == part_id)
+            .values(updated_at=utcnow() - timedelta(minutes=6))  # the sweep waits 5 minutes
+        )
+        db.session.commit()
+        assert outbound.sweep()["sends_unknown"] == 1
+        assert db.session.get(Message, part_id).state == "unknown"
+    page = admin.get(f"/admin/conversations/{contact_id}").get_data(as_text=True)
+    assert "May not have arrived" in page and "Send again" in page
+    assert len(graph_posts(fake_graph)) == 2  # the sweep sent nothing

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 
 from .. import requestlog
 from ..clients.retry import Deadline, Retry, with_retries
 from ..clients.whatsapp import WhatsAppClient, split_message
 from ..clients.whatsapp_errors import WhatsAppError
 from ..extensions import db, transaction
-from ..models import Contact, Message, utcnow
+from ..models import Contact, Message, Turn, utcnow
 from ..requestlog import Origin
-from ..states import SENT, MessageState, PartState
+from ..states import SENT, MessageState, PartState, TurnState
 from ..troubleshooting import ErrorKind
 from . import leases, statuses
 from .leases import Lease
@@ -255,10 +255,14 @@ def send_again(message_id: int, client: WhatsAppClient, retry: Retry) -> Sent:
 
 def sweep() -> dict[str, int]:
     """The worker's periodic tidying: statuses that can apply now, sends and flow questions a
-    crash abandoned."""
+    crash abandoned. A part left sending or queued is settled once no run can still be sending
+    it: a person's message, a Send again (the web server stopped during the call), a reply
+    whose turn ended. A part of an open turn is left to that turn's next run."""
     applied = statuses.apply_pending()
     stale = utcnow() - ABANDONED_AFTER
-    team = Message.direction == "out", Message.turn_id.is_(None), Message.updated_at < stale
+    open_turn = exists().where(Turn.id == Message.turn_id, Turn.state == TurnState.OPEN)
+    run_over = or_(Message.turn_id.is_(None), ~open_turn)
+    team = Message.direction == "out", run_over, Message.updated_at < stale
     unknown = db.session.execute(
         update(Message)
         .where(*team, Message.state == PartState.SENDING)
