@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import select, text, update
 
@@ -23,11 +24,14 @@ from tests.support.processes import ROOT, healthy, start_worker_process
 from tests.support.replies import CUSTOMER, finished, log_rows, states
 from tests.support.served import SERVE, Visitor
 from webapp import sqlite_writes
+from webapp.clients.retry import Deadline
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import Contact, Message, PendingStatus, Turn, utcnow
 from webapp.replies import delivery as outbound
 from webapp.replies import leases, turns
+from webapp.requestlog import Origin
+from webapp.snapshot import Snapshot
 from webapp.worker.process import Worker
 
 
@@ -500,3 +504,60 @@ def test_send_again_cut_off_by_a_crash_is_settled_as_may_not_have_arrived(
     page = admin.get(f"/admin/conversations/{contact_id}").get_data(as_text=True)
     assert "May not have arrived" in page and "Send again" in page
     assert len(graph_posts(fake_graph)) == 2  # the sweep sent nothing
+
+
+def stalled_run_with_a_reply(app, client) -> tuple:
+    """A run that claimed a customer's turn with a one-second lease, took the message and
+    stored its reply, as the worker does before sending: (lease, the reply's parts, to)."""
+    post_webhook(client, text_delivery(CUSTOMER, "Is it in stock?"))
+    with app.app_context():
+        [lease] = leases.claim("host-a:1", 1, timedelta(seconds=1))
+        batch = turns.take(lease)
+        with leases.fenced(lease):
+            parts = outbound.store_parts(lease.contact_id, ["Yes, two left."], "bot",
+                                         lease.turn_id, batch.last.id)  # fmt: skip
+    return lease, parts, batch.to
+
+
+def send_as(app, lease, parts, to) -> None:
+    with app.app_context():
+        snap = Snapshot.load(app.config)
+        origin = Origin("whatsapp", lease.contact_id)
+        outbound.send_parts(parts, snap.whatsapp(), to, origin, snap.retry, Deadline(10),
+                            lease=lease)  # fmt: skip
+
+
+def test_a_run_that_stalled_past_its_lease_sends_nothing_once_its_turn_was_taken_over(
+    client, whatsapp, fake_graph
+):
+    """Its heartbeat has not noticed (the whole process was stopped): the database says."""
+    lease, parts, to = stalled_run_with_a_reply(whatsapp, client)
+    time.sleep(1.2)  # stalled: the lease ran out, nothing renewed it
+    with whatsapp.app_context():
+        [taken] = leases.claim("host-b:2", 1, timedelta(seconds=30))
+        assert taken.turn_id == lease.turn_id and taken.runs == 2
+    assert not lease.lost  # as far as the stalled run itself knows, it still holds the turn
+    with pytest.raises(leases.LeaseLost):
+        send_as(whatsapp, lease, parts, to)
+    assert graph_posts(fake_graph) == []
+
+
+def test_a_run_that_lost_its_turn_during_a_call_writes_no_log_row_and_tries_no_more(
+    client, whatsapp, fake_graph
+):
+    lease, parts, to = stalled_run_with_a_reply(whatsapp, client)
+    unavailable = fixture_bytes("send_error_graph_generic_shape.json")
+    fake_graph.default(status=503, body=unavailable, delay=2.0)  # slow, then "try again"
+
+    def take_over() -> None:
+        time.sleep(1.5)
+        with whatsapp.app_context():
+            leases.claim("host-b:2", 1, timedelta(seconds=30))
+
+    other = threading.Thread(target=take_over)
+    other.start()
+    with pytest.raises(leases.LeaseLost):
+        send_as(whatsapp, lease, parts, to)
+    other.join()
+    assert len(graph_posts(fake_graph)) == 1  # not tried again
+    assert [row for row in log_rows(whatsapp) if row.upstream == "whatsapp"] == []

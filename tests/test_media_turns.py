@@ -7,11 +7,13 @@ import hashlib
 import json
 import stat
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import select
 
 from tests.conftest import as_recorded, post_webhook, wait_for
+from tests.support.fake_graph import API_PREFIX
 from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import delivery, fixture, pdf_bytes, text_message
 from webapp import catalog, catalog_data, contacts, media_store, settings
@@ -405,3 +407,27 @@ def test_a_paused_customers_photo_is_fetched_for_the_person_answering_but_not_an
     assert chats(fake_openrouter) == []
     posted = [r for r, _ in fake_graph.answered if r.method == "POST"]
     assert posted == []  # no reply, no read receipt, no "typing…" for a conversation taken over
+
+
+def test_a_photo_whose_download_hangs_still_gets_the_fallback_within_answer_within(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    """The turn's one deadline covers the wait for a burst, the file, the model and the send:
+    a Graph that never hands over the photo's address cannot push the answer past it."""
+    message = setup(whatsapp, fake_graph, "image.json", PHOTO)
+    with whatsapp.app_context():
+        settings.save({"answer_within_seconds": "10", "merge_window_seconds": "2"}, author="t")
+    fake_graph.queue(delay=60, path=f"{API_PREFIX}/{message['image']['id']}")  # hangs
+    fake_openrouter.echo()
+    started = time.monotonic()
+    post(client, whatsapp, message)
+    wait_for(lambda: fake_graph.sent_texts(), timeout=20)
+    assert time.monotonic() - started < 10.5
+    [(_, body, _)] = fake_graph.sent_texts()
+    with whatsapp.app_context():
+        assert body == settings.get("fallback_reply")
+    assert chats(fake_openrouter) == []  # no time was left to ask a model
+    wait_for(lambda: answered(whatsapp))
+    assert inbound(whatsapp).state == "failed"
+    [media_row] = log_rows(whatsapp, operation="media")
+    assert media_row.error_kind == "timeout" or media_row.error_kind.startswith("whatsapp")

@@ -212,12 +212,16 @@ def test_a_run_without_time_left_sends_the_fallback_within_the_deadline(
 ):
     with whatsapp.app_context():
         settings.save({"answer_within_seconds": "10", "request_timeout": "4"}, author="test")
+    set_merge_window(whatsapp, 2)
     fake_openrouter.echo(delay=30)  # every model hangs
     started = utcnow()
     post_webhook(client, text_delivery(CUSTOMER, "hello?"))
-    wait_for(lambda: finished(whatsapp), timeout=20)
+    wait_for(lambda: fake_graph.sent_texts(), timeout=20)
     took = utcnow() - started
-    assert timedelta(seconds=8) < took < timedelta(seconds=14)
+    # One deadline from the turn's start: the wait for a burst (2 s), the models and the send
+    # all fit in 'Answer within'.
+    assert timedelta(seconds=5) < took < timedelta(seconds=10.5)
+    wait_for(lambda: finished(whatsapp))
     [(_, body, _)] = fake_graph.sent_texts()
     assert body.startswith("Sorry, we can't answer right now")
     kinds = [row.error_kind for row in log_rows(whatsapp) if row.upstream == "openrouter"]
@@ -241,3 +245,30 @@ def test_typing_shows_while_a_burst_is_awaited_and_again_on_the_latest_message(
     assert [r["message_id"] for r in read] == ["wamid.TYPE1", "wamid.TYPE2"]
     assert all(r["typing_indicator"] == {"type": "text"} for r in read)
     assert len(chats(fake_openrouter)) == 1
+
+
+def test_a_customer_who_keeps_writing_is_answered_in_turns_none_taken_over(
+    client, whatsapp, fake_openrouter, fake_graph
+):
+    """Messages every 0.4 s for longer than the heartbeat renews a lease of a turn waiting for
+    quiet (ten leases): each turn stops waiting after a quarter of its deadline and answers
+    what came, instead of outliving its lease and being taken over as if its worker died."""
+    app = whatsapp
+    app.config["LEASE_SECONDS"] = 1
+    with app.app_context():
+        settings.save({"answer_within_seconds": "10", "merge_window_seconds": "1"}, author="t")
+    fake_openrouter.echo()
+    running = Worker(app, threads=4, poll=0.01).start()
+    try:
+        for n in range(35):
+            post_webhook(client, text_delivery(CUSTOMER, f"line {n}", f"wamid.KEEP{n}"))
+            time.sleep(0.4)
+        wait_for(lambda: finished(app, 35), timeout=30)
+    finally:
+        running.stop()
+    assert set(states(app)) == {"answered"}
+    with app.app_context():
+        runs = db.session.scalars(select(Turn.runs)).all()
+    assert len(runs) > 2 and set(runs) == {1}  # several turns, none run twice
+    said = "\n\n".join(body.removeprefix("echo: ") for _, body, _ in fake_graph.sent_texts())
+    assert said.split("\n\n") == [f"line {n}" for n in range(35)]  # every line once, in order

@@ -43,10 +43,17 @@ class Deadline:
     """A moment by which work must be done; attempts that cannot finish by then do not start."""
 
     def __init__(self, seconds: float):
+        self.seconds = seconds
         self.at = time.monotonic() + seconds
 
     def left(self) -> float:
         return self.at - time.monotonic()
+
+    def earlier(self, seconds: float) -> "Deadline":
+        """The moment `seconds` before this one: what a step must leave for the steps after."""
+        sooner = Deadline(0)
+        sooner.seconds, sooner.at = self.seconds - seconds, self.at - seconds
+        return sooner
 
 
 def with_retries(

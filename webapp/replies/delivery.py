@@ -18,7 +18,7 @@ from .. import requestlog
 from ..clients.retry import Deadline, Retry, with_retries
 from ..clients.whatsapp import WhatsAppClient, split_message
 from ..clients.whatsapp_errors import WhatsAppError
-from ..extensions import db, transaction
+from ..extensions import db
 from ..models import Contact, Message, Turn, utcnow
 from ..requestlog import Origin
 from ..states import SENT, MessageState, PartState, TurnState
@@ -79,11 +79,6 @@ class Sent:
     error: WhatsAppError | None = None
 
 
-def _writing(lease: Lease | None):
-    """A transaction; for a turn's reply, one that commits only while the turn is held."""
-    return transaction() if lease is None else leases.fenced(lease)
-
-
 def store_parts(
     contact_id: int,
     texts: list[str],
@@ -130,7 +125,7 @@ def send_parts(
     """
     for index, part in enumerate(parts):
         if index:
-            with _writing(lease):
+            with leases.writing(lease):
                 _move(part.id, PartState.QUEUED, state=PartState.SENDING)
 
         def call(attempt: int, left: float, part=part, index=index):
@@ -139,19 +134,20 @@ def send_parts(
             return attempt, client.send_text(to, part.text, reply_to=reply_to, timeout=timeout)
 
         def log_failure(attempt: int, exc: WhatsAppError, latency_ms: int) -> None:
-            requestlog.add_error(origin, attempt, exc, upstream="whatsapp", latency_ms=latency_ms)
-            db.session.commit()
+            with leases.writing(lease):
+                requestlog.add_error(origin, attempt, exc, upstream="whatsapp",
+                                     latency_ms=latency_ms)  # fmt: skip
 
         try:
             attempt, result = with_retries(call, log_failure, retry, deadline, _out_of_time, lease)
         except WhatsAppError as exc:
-            with _writing(lease):
+            with leases.writing(lease):
                 _record_failure(part.id, exc)
                 for later in parts[index + 1 :]:
                     _move(later.id, PartState.QUEUED, state=PartState.FAILED, error_detail=NOT_SENT)
             return Sent(False, exc)
         logged = requestlog.send_ok(origin, attempt, result)
-        with _writing(lease):
+        with leases.writing(lease):
             values = {"part_id": part.id, "wa_id": result.message_id, "at": utcnow()}
             db.session.execute(MARK_SENT, values)
             requestlog.insert(logged)
@@ -203,19 +199,21 @@ def interrupted(parts) -> tuple[int, int]:
     return sent, len(parts)
 
 
-def mark_read(client: WhatsAppClient, wa_message_id: str, origin: Origin) -> None:
+def mark_read(client: WhatsAppClient, wa_message_id: str, origin: Origin, lease: Lease) -> None:
     """Blue ticks and "typing…" for the customer; a failure is logged and changes nothing else."""
+    lease.check()
     started = time.monotonic()
     try:
         client.mark_read(wa_message_id, typing=True)
     except WhatsAppError as exc:
         latency_ms = int((time.monotonic() - started) * 1000)
-        requestlog.add_error(origin, 1, exc, upstream="whatsapp", latency_ms=latency_ms)
+        with leases.fenced(lease):
+            requestlog.add_error(origin, 1, exc, upstream="whatsapp", latency_ms=latency_ms)
     else:
         latency_ms = int((time.monotonic() - started) * 1000)
-        requestlog.add(origin, upstream="whatsapp", status="ok", http_status=200,
-                       latency_ms=latency_ms)  # fmt: skip
-    db.session.commit()
+        with leases.fenced(lease):
+            requestlog.add(origin, upstream="whatsapp", status="ok", http_status=200,
+                           latency_ms=latency_ms)  # fmt: skip
 
 
 def send_human(contact: Contact, text: str, client: WhatsAppClient, retry: Retry) -> Sent:

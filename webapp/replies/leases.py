@@ -1,17 +1,20 @@
 """Who holds a customer's turn: claims with a lease and a token, renewals, the fence.
 
 A run holds a turn while the turn's `token` is its own. Every write of the run goes through
-`fenced`, which checks the token and extends the lease in the same transaction, so a run that
-lost its lease (it stalled, another worker took the turn over) can never send or finish. The
+`fenced`, which checks the token and extends the lease in the same transaction, and so does
+every call out (`Lease.check`), so a run that lost its lease (it stalled, another worker took
+the turn over) can never send, log or finish. The
 same statements work on SQLite (writes are serialised) and PostgreSQL (row locks, SKIP LOCKED),
 with any number of worker processes. Claims, fences and renewals are built once, so SQLAlchemy
 reuses their compiled form: the worker's CPU per answer is mostly statements like these.
 """
 
+import math
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
@@ -88,7 +91,13 @@ class LeaseLost(Exception):
 
 @dataclass
 class Lease:
-    """A run's hold on a turn; `lost` is set as soon as a renewal or a write finds it gone."""
+    """A run's hold on a turn; `lost` is set as soon as a renewal or a write finds it gone.
+
+    The worker's heartbeat renews the lease until `horizon` (time.monotonic(): the turn's
+    deadline and a moment to write its end); past it the run counts the lease as lost, since
+    nothing renews it any more. `confirmed` is when the database last said the hold is ours
+    (a fence or a renewal): no other run can take the turn for `lease_for` after that.
+    """
 
     turn_id: int
     contact_id: int
@@ -96,10 +105,22 @@ class Lease:
     runs: int
     lease_for: timedelta
     lost: bool = False
+    horizon: float = math.inf
+    confirmed: float = field(default_factory=time.monotonic)
 
     def check(self) -> None:
+        """Raise LeaseLost unless this run still holds the turn. Called before every call to
+        OpenRouter or the Graph API: a run that stalled (a stopped process, a machine that
+        slept) while another worker took its turn over must send nothing, whatever its
+        heartbeat has not noticed yet. When half a lease passed since the database last
+        confirmed the hold, a fence asks it again (and extends the lease for the call)."""
+        if not self.lost and time.monotonic() > self.horizon:
+            self.lost = True  # nothing renews the lease any more: another run may take it
         if self.lost:
             raise LeaseLost(f"turn {self.turn_id} was taken over")
+        if time.monotonic() - self.confirmed > self.lease_for.total_seconds() / 2:
+            with fenced(self):
+                pass
 
 
 def claim(
@@ -155,7 +176,7 @@ def fenced(lease: Lease) -> Iterator[None]:
     row until the commit, so no other run can take the turn over in between; on SQLite the
     whole transaction holds the database's write lock.
     """
-    until = utcnow() + lease.lease_for
+    until, confirmed = utcnow() + lease.lease_for, time.monotonic()
     held = db.session.execute(
         FENCE, {"turn": lease.turn_id, "held": lease.token, "until": until}
     ).rowcount
@@ -163,8 +184,15 @@ def fenced(lease: Lease) -> Iterator[None]:
         db.session.rollback()
         lease.lost = True
         raise LeaseLost(f"turn {lease.turn_id} was taken over")
+    lease.confirmed = confirmed
     with transaction():
         yield
+
+
+def writing(lease: Lease | None):
+    """A transaction; for a run's writes, one that commits only while its lease holds the turn
+    (a run that lost its turn leaves no row behind, not even a failure's log row)."""
+    return transaction() if lease is None else fenced(lease)
 
 
 def renew(tokens: list[str], lease_for: timedelta) -> set[str]:

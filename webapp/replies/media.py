@@ -63,9 +63,9 @@ class _Step:
             return call(left)
 
         def log_failure(number: int, exc: UpstreamError, latency_ms: int) -> None:
-            requestlog.add_error(failed, number, exc, upstream=upstream, body=log_body,
-                                 latency_ms=latency_ms, operation=operation)  # fmt: skip
-            db.session.commit()
+            with leases.fenced(self.lease):
+                requestlog.add_error(failed, number, exc, upstream=upstream, body=log_body,
+                                     latency_ms=latency_ms, operation=operation)  # fmt: skip
 
         out_of_time = _out_of_time_for(upstream)
         result = with_retries(attempt, log_failure, self.snap.retry, self.deadline, out_of_time,

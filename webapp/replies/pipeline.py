@@ -16,11 +16,10 @@ from ..clients.openrouter import (
 )
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import MIN_ATTEMPT_SECONDS, Deadline, with_retries
-from ..extensions import db
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
-from . import memory
+from . import leases, memory
 from .leases import Lease
 from .turns import Batch
 
@@ -70,10 +69,10 @@ def ask_model(
             return Answer(snap.priced(result, body["model"]), body, attempt)
 
         def log_failure(attempt: int, exc: UpstreamError, latency_ms: int, body=body) -> None:
-            requestlog.add_error(
-                origin, attempt, exc, upstream="openrouter", body=body, latency_ms=latency_ms
-            )
-            db.session.commit()
+            with leases.writing(lease):
+                requestlog.add_error(
+                    origin, attempt, exc, upstream="openrouter", body=body, latency_ms=latency_ms
+                )
 
         try:
             return with_retries(call, log_failure, snap.retry, deadline, _out_of_time, lease)

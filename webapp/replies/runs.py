@@ -8,7 +8,6 @@ the messages are marked failed and the customer gets the fallback reply. Never a
 
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
@@ -26,9 +25,14 @@ from . import delivery, leases, media, pipeline, turns
 from .leases import MAX_RUNS, Lease, LeaseLost
 from .turns import Batch
 
-SEND_GRACE = 90.0  # after the deadline: one send of the answer or the fallback, with retries
 SECRETISH = re.compile(r"(sk-or-|Bearer\s+)[\w\-.]+", re.IGNORECASE)
 ANSWERED = (TurnState.ANSWERED, None, None)
+# Shares of a turn's deadline ('Answer within', counted from its claim): the wait for a burst
+# to end takes at most the first quarter, and the send keeps the last quarter (a Graph call
+# needs at most GRAPH_TIMEOUT of it); the files and the model chain have what is between.
+MERGE_SHARE = 0.25
+SEND_SHARE = 0.25
+SETTLE = 15.0  # seconds after the deadline the lease is still renewed, for the run's last writes
 
 
 @dataclass
@@ -37,28 +41,31 @@ class RunContext:
 
     app: Flask
     stopping: threading.Event
-    renew_until: Callable[[Lease, float], None]  # the heartbeat renews the lease until then
 
 
 @dataclass
 class Start:
-    """A claimed turn, with what its claim already read: the settings, and the messages
-    when the turn needs not wait for more."""
+    """A claimed turn, with what its claim already read: the settings, its deadline, and the
+    messages when the turn needs not wait for more."""
 
     lease: Lease
-    snap: Snapshot | None = None
+    snap: Snapshot
+    deadline: Deadline
     batch: Batch | None = None
 
 
 def prepare(claimed: list[Lease], snap: Snapshot) -> list[Start]:
     """In the claim's own transaction: give every turn claimed the settings read for the
-    claim, and take the messages of new turns that need not wait (no burst to await, no
-    "typing…" to show first). Spares each turn two transactions."""
+    claim and its deadline, and take the messages of new turns that need not wait (no burst
+    to await, no "typing…" to show first). Spares each turn two transactions."""
     at_once = not snap["merge_window_seconds"] and not snap["mark_read"]
-    return [
-        Start(lease, snap, turns.take_claimed(lease) if at_once and lease.runs == 1 else None)
-        for lease in claimed
-    ]
+    starts = []
+    for lease in claimed:
+        deadline = Deadline(int(snap["answer_within_seconds"]))
+        lease.horizon = deadline.at + SETTLE
+        batch = turns.take_claimed(lease) if at_once and lease.runs == 1 else None
+        starts.append(Start(lease, snap, deadline, batch))
+    return starts
 
 
 def run(start: Start, ctx: RunContext) -> None:
@@ -66,7 +73,7 @@ def run(start: Start, ctx: RunContext) -> None:
     lease = start.lease
     try:
         if lease.runs > MAX_RUNS:  # the runs before this one all died mid-turn
-            _give_up(lease, ctx, f"Switchboard stopped {MAX_RUNS} times while answering.")
+            _give_up(start, ctx, f"Switchboard stopped {MAX_RUNS} times while answering.")
         else:
             _answer(start, ctx)
     except LeaseLost:
@@ -74,25 +81,28 @@ def run(start: Start, ctx: RunContext) -> None:
     except Exception as exc:
         ctx.app.logger.exception("turn %s failed inside Switchboard", lease.turn_id)
         if lease.runs <= MAX_RUNS:  # else the lease runs out and the next claim ends it
-            _failed_inside(lease, ctx, exc)
+            _failed_inside(start, ctx, exc)
     finally:
         db.session.close()  # nothing of this turn stays in the thread's session
 
 
 def _answer(start: Start, ctx: RunContext) -> None:
-    lease, batch = start.lease, start.batch
-    snap = start.snap or Snapshot.load(ctx.app.config)
+    lease, batch, snap, deadline = start.lease, start.batch, start.snap, start.deadline
     origin = Origin("whatsapp", lease.contact_id)
     marked: list[str] = []
 
     def show_typing(wa_message_id: str | None) -> None:
         if wa_message_id and wa_message_id not in marked:
-            delivery.mark_read(snap.whatsapp(), wa_message_id, origin)
+            delivery.mark_read(snap.whatsapp(), wa_message_id, origin, lease)
             marked.append(wa_message_id)
 
     typing = show_typing if snap["mark_read"] else None
     if batch is None:
-        turns.wait_for_quiet(lease, int(snap["merge_window_seconds"]), ctx.stopping, typing)
+        # A customer who keeps writing is answered all the same: what came in the first
+        # quarter of the deadline now, what comes later in the next turn.
+        quiet_by = deadline.earlier(deadline.seconds * (1 - MERGE_SHARE)).at
+        window = int(snap["merge_window_seconds"])
+        turns.wait_for_quiet(lease, window, ctx.stopping, typing, quiet_by)
         batch = turns.take(lease)
     if not batch.messages:
         turns.finish(lease, TurnState.ANSWERED)
@@ -101,25 +111,26 @@ def _answer(start: Start, ctx: RunContext) -> None:
     if batch.parts:
         _settle_cut_short(lease, batch, origin)
         return
-    deadline = Deadline(int(snap["answer_within_seconds"]))
-    ctx.renew_until(lease, deadline.at + SEND_GRACE)
+    # What the files and the models may take: the send keeps the end of the deadline.
+    before_send = deadline.earlier(min(snap.graph_timeout, deadline.seconds * SEND_SHARE))
     if batch.paused:  # a person answers; they see the files, and what was said in them
-        media.read(batch, snap, deadline, lease)
+        media.read(batch, snap, before_send, lease)
         turns.finish(lease, TurnState.PAUSED)
         return
     if typing:
         typing(batch.last.wa_message_id)
-    reads = media.read(batch, snap, deadline, lease)
-    with media.photos_loaded(reads, deadline, origin) as reads:
-        reply = pipeline.reply_for(batch, reads, snap, deadline, origin, lease)
+    reads = media.read(batch, snap, before_send, lease)
+    with media.photos_loaded(reads, before_send, origin) as reads:
+        reply = pipeline.reply_for(batch, reads, snap, before_send, origin, lease)
     failure = reply.failure
     outcome = (TurnState.FAILED, str(failure.kind), failure.message) if failure else ANSWERED
-    _send(lease, batch, snap, origin, reply.text, outcome, reply.answer)
+    _send(start, batch, origin, reply.text, outcome, reply.answer)
 
 
-def _send(lease, batch: Batch, snap: Snapshot, origin, text: str, outcome, answer=None) -> None:
-    """Store the reply's parts, send them, and end the turn with `outcome`: the (state, error
-    kind, detail) of its messages, unless sending fails."""
+def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None) -> None:
+    """Store the reply's parts, send them before the deadline, and end the turn with
+    `outcome`: the (state, error kind, detail) of its messages, unless sending fails."""
+    lease, snap = start.lease, start.snap
     logged = answer.log_row(origin) if answer is not None else None
     texts = split_message(text)  # prepared first: the transaction holds SQLite's write lock
     with leases.fenced(lease):
@@ -135,7 +146,7 @@ def _send(lease, batch: Batch, snap: Snapshot, origin, text: str, outcome, answe
         batch.to,
         origin,
         snap.retry,
-        Deadline(SEND_GRACE),
+        start.deadline,
         quoted=batch.last.wa_message_id,
         lease=lease,
         after_last=lambda: turns.close(lease, *outcome),
@@ -162,9 +173,10 @@ def _settle_cut_short(lease: Lease, batch: Batch, origin: Origin) -> None:
         turns.close(lease, TurnState.FAILED, str(ErrorKind.INTERNAL), detail)
 
 
-def _give_up(lease: Lease, ctx: RunContext, why: str) -> None:
+def _give_up(start: Start, ctx: RunContext, why: str) -> None:
     """The turn failed MAX_RUNS times: its messages are marked failed, and the customer gets
     the fallback reply if it can be sent."""
+    lease = start.lease
     batch = turns.take(lease)
     origin = Origin("whatsapp", batch.contact_id, batch.messages[-1].id if batch.messages else None)
     if batch.parts:
@@ -174,28 +186,27 @@ def _give_up(lease: Lease, ctx: RunContext, why: str) -> None:
     with leases.fenced(lease):
         requestlog.add_internal(origin, lease.runs, detail)
     outcome = (TurnState.FAILED, str(ErrorKind.INTERNAL), detail)
-    try:
-        snap = Snapshot.load(ctx.app.config)
-        fallback = str(snap["fallback_reply"]) if batch.messages and not batch.paused else ""
-    except Exception:
-        ctx.app.logger.exception("turn %s: the fallback reply cannot be sent", lease.turn_id)
-        fallback = ""
+    fallback = str(start.snap["fallback_reply"]) if batch.messages and not batch.paused else ""
     if not fallback.strip():
         turns.finish(lease, *outcome)
         return
-    _send(lease, batch, snap, origin, fallback, outcome)
+    if start.deadline.left() < start.snap.graph_timeout:  # a failure used the deadline up
+        start.deadline = Deadline(start.snap.graph_timeout)
+        lease.horizon = start.deadline.at + SETTLE
+    _send(start, batch, origin, fallback, outcome)
 
 
-def _failed_inside(lease: Lease, ctx: RunContext, exc: Exception) -> None:
+def _failed_inside(start: Start, ctx: RunContext, exc: Exception) -> None:
     """Log an `internal` row the owner sees, then give the turn back or, after the last run,
     end it. A failure here too (the database is down) leaves the lease to run out: the next
     claim counts another run, so the turn still ends."""
+    lease = start.lease
     what = UNREADABLE if isinstance(exc, SecretUnreadable) else _describe(exc)
     detail = f"Run {lease.runs} of {MAX_RUNS} failed: {what}"
     try:
         db.session.rollback()
         if lease.runs >= MAX_RUNS:
-            _give_up(lease, ctx, detail)
+            _give_up(start, ctx, detail)
             return
         with leases.fenced(lease):
             requestlog.add_internal(Origin("whatsapp", lease.contact_id), lease.runs, detail)

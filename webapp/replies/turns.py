@@ -6,6 +6,7 @@ answered one turn at a time, in order, and different customers in parallel. Who 
 turn is decided in `leases`; everything here runs inside its fence.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -110,10 +111,13 @@ def newest_waiting(contact_id: int) -> tuple[datetime, str | None, bool] | None:
     return None if newest is None else tuple(newest)
 
 
-def wait_for_quiet(lease: Lease, window: float, stopping=None, on_newest=None) -> None:
-    """Wait until the customer has sent nothing for `window` seconds: a burst is one turn.
-    `on_newest(wa_message_id)` hears of each newest message (to show "typing…" on it), unless
-    a person took the conversation over (the customer is paused)."""
+def wait_for_quiet(
+    lease: Lease, window: float, stopping=None, on_newest=None, until: float = math.inf
+) -> None:
+    """Wait until the customer has sent nothing for `window` seconds: a burst is one turn;
+    but not past `until` (time.monotonic()). `on_newest(wa_message_id)` hears of each newest
+    message (to show "typing…" on it), unless a person took the conversation over (the
+    customer is paused)."""
     while window > 0 or on_newest is not None:
         newest = newest_waiting(lease.contact_id)
         if newest is None:
@@ -122,6 +126,7 @@ def wait_for_quiet(lease: Lease, window: float, stopping=None, on_newest=None) -
         if on_newest is not None and not paused:
             on_newest(wa_message_id)
         left = (arrived + timedelta(seconds=window) - utcnow()).total_seconds()
+        left = min(left, until - time.monotonic())
         if left <= 0:
             return
         lease.check()

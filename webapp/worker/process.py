@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask
@@ -28,12 +27,6 @@ from .claim_loop import ClaimLoop, Lane
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Running:
-    lease: Lease
-    renew_until: float  # time.monotonic(); past it the lease is left to run out
-
-
 class Worker:
     def __init__(self, app: Flask, threads: int | None = None, poll: float = 0.05, holder=None):
         self.app = app
@@ -43,14 +36,14 @@ class Worker:
         self.stopping = threading.Event()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
-        self._running: dict[str, Running] = {}
+        self._running: dict[str, Lease] = {}  # by token: the leases the heartbeat renews
         self._turns = Lane(app, "turn", self.threads, self._claim_turns, self._run_turn)
         self._cells = Lane(app, "trial", app.config["TRIAL_THREADS"], self._claim_cells,
                            lambda claim: trial_cells.run(claim, app.config))  # fmt: skip
         # `poll`: seconds an idle worker waits before looking for work again
         self._loop = ClaimLoop([self._turns, self._cells], self.stopping, poll)
         self._threads: list[threading.Thread] = []
-        self._ctx = runs.RunContext(app, self.stopping, self._renew_until)
+        self._ctx = runs.RunContext(app, self.stopping)
 
     @property
     def in_flight(self) -> int:
@@ -106,10 +99,9 @@ class Worker:
         # these messages arrived is in force for them.
         starts = runs.prepare(claimed, Snapshot.load(self.app.config, commit=False))
         db.session.commit()
-        renew_until = time.monotonic() + self.lease_for.total_seconds() * 10
         with self._lock:
             for start in starts:
-                self._running[start.lease.token] = Running(start.lease, renew_until)
+                self._running[start.lease.token] = start.lease
         return starts
 
     def _run_turn(self, start: runs.Start) -> None:
@@ -123,21 +115,16 @@ class Worker:
         # Cells whose worker stopped are claimable like pending ones: every claim looks for both.
         return trial_cells.claim(self.holder, limit)
 
-    def _renew_until(self, lease: Lease, until: float) -> None:
-        with self._lock:
-            if running := self._running.get(lease.token):
-                running.renew_until = until
-
     def _heartbeat_loop(self) -> None:
         every = min(heartbeats.EVERY, self.lease_for.total_seconds() / 6)
         while not self._stopped.wait(every):
             self._beat()
 
     def _beat(self) -> None:
-        """Renew the leases of the turns in flight (until their deadline) and say "alive"."""
+        """Renew the leases of the turns in flight (until their horizon) and say "alive"."""
         now = time.monotonic()
         with self._lock:
-            renewing = {t: r for t, r in self._running.items() if r.renew_until > now}
+            renewing = {t: lease for t, lease in self._running.items() if lease.horizon > now}
         with self.app.app_context():
             try:
                 held = leases.renew(list(renewing), self.lease_for)
@@ -145,9 +132,11 @@ class Worker:
             except Exception:
                 log.exception("renewing leases failed")
                 return
-        for token, running in renewing.items():
-            if token not in held:
-                running.lease.lost = True  # its run stops before its next write
+        for token, lease in renewing.items():
+            if token in held:
+                lease.confirmed = now
+            else:
+                lease.lost = True  # its run stops before its next write or call out
 
     def _jobs_loop(self) -> None:
         jobs.run_until_stopped(self.app, self.stopping)
