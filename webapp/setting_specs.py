@@ -151,8 +151,9 @@ SPECS: dict[str, Spec] = {
         Spec(
             "answer_within_seconds",
             "Answer within (seconds)",
-            "The longest a customer waits: retries and fallback models stop when this time "
-            "would pass, and the fallback reply is sent instead (10–600).",
+            "The longest a customer waits once their turn starts, the wait for a burst, "
+            "their files and the send included: retries and fallback models stop in time, "
+            "and the fallback reply is sent instead (10–600).",
             "Replies",
             kind="int",
             default=120,

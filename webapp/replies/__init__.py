@@ -30,8 +30,10 @@ merge window
     `merge_window_seconds` of quiet a turn waits for before it answers: a burst of messages is
     answered once.
 deadline
-    `answer_within_seconds`: the time a turn has, from its claim, for the model chain and what
-    comes before it; one send of the answer (or of the fallback reply) follows.
+    `answer_within_seconds`: the time a turn has from its claim to its send. The wait for a
+    burst may take its first quarter, the send keeps its last quarter; the files and the model
+    chain have the rest. The heartbeat renews the lease until the deadline and a moment more
+    (the turn's horizon), never longer.
 
 The states a message, part, turn or cell can be in are in webapp/states.py.
 """
