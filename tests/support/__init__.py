@@ -1,0 +1,1 @@
+"""Shared helpers of the test suite: import them from here, never from another test file."""
