@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format bench deps
+.PHONY: run test chromium lint format bench deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,19 @@ run: $(VENV)/.run-deps
 	$(FLASK) ensure-admin
 	exec $(FLASK) serve
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps chromium
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium, never a browser a test tool downloads. As root with
+# apt-get (CI, a fresh container) it is installed here; elsewhere those tests are skipped, and the
+# run ends with a line saying how to include them. CHROMIUM_PATH names another Chromium.
+chromium:
+	@if [ -z "$$CHROMIUM_PATH" ] && ! command -v chromium >/dev/null && [ ! -e /usr/bin/chromium ] \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium package for the browser tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    >/dev/null || echo "Could not install chromium: the browser tests will be skipped."; \
+	fi
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

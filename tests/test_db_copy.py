@@ -1,7 +1,8 @@
 """`db copy --to URL`: a populated install moved to another database, and the app on the copy.
 
-The PostgreSQL target runs when TEST_POSTGRES_URL names a throwaway server where the test may
-create a database (e.g. postgresql+psycopg://postgres@127.0.0.1:54329/postgres).
+The PostgreSQL target runs when TEST_POSTGRES_URL, else TEST_DATABASE_URL, names a throwaway
+server where the test may create a database
+(e.g. postgresql+psycopg://postgres@127.0.0.1:54329/postgres).
 """
 
 import os
@@ -17,6 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import Browser
+from tests.support import optional_parts
 from tests.support.install import LOG_ROWS, PHOTO, SECRETS, populate
 from tests.support.processes import ROOT
 from webapp import create_app, prompts, settings, tokens
@@ -29,8 +31,9 @@ KEY = SECRETS["openrouter_api_key"]
 
 @pytest.fixture
 def postgres_database():
-    """A new database on the throwaway server of TEST_POSTGRES_URL, dropped afterwards."""
-    server = os.environ.get("TEST_POSTGRES_URL") or pytest.skip("TEST_POSTGRES_URL is not set")
+    """A new database on the throwaway PostgreSQL server, dropped afterwards."""
+    optional_parts.need("postgresql")
+    server = optional_parts.postgresql_server()
     name = f"switchboard_copy_{uuid.uuid4().hex[:12]}"
     engine = create_engine(server, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:

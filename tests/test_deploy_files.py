@@ -111,7 +111,7 @@ def test_the_caddyfile_forwards_to_where_serve_listens_by_default(app):
     assert app.config["TRUSTED_PROXY_ADDRESS"] == app.config["HOST"]
 
 
-@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed")
+@pytest.mark.needs("caddy")
 def test_caddy_reads_the_caddyfile(tmp_path):
     result = subprocess.run(
         [shutil.which("caddy"), "adapt", "--config", DEPLOY / "Caddyfile"],

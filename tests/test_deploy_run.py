@@ -129,7 +129,7 @@ def caddy_in_front(upstream: str, tmp_path):
         caddy.wait(timeout=30)
 
 
-@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed")
+@pytest.mark.needs("caddy")
 def test_behind_the_caddyfile_sign_in_works_and_a_forged_address_does_not_escape_the_throttle(
     app, tmp_path
 ):

@@ -15,9 +15,7 @@ from webapp.setting_specs import SPECS
 UNITS = ["switchboard-web.service", "switchboard-worker.service"]
 EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+\.\d)")
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
+pytestmark = pytest.mark.needs("systemd")
 
 
 @pytest.fixture

@@ -357,7 +357,7 @@ def test_the_trials_module_starts_a_grid_of_pending_cells(app):
 def test_a_trial_runs_end_to_end_in_the_browser(page, live_server, trial_app, fake_openrouter):
     from playwright.sync_api import expect
 
-    from tests.test_browser import sign_in
+    from tests.support.browser import sign_in
 
     fake_openrouter.echo(delay=0.3)  # slow enough to see the page wait for the answers
     sign_in(page, live_server)
