@@ -2,7 +2,8 @@
 
 Cells are claimed like turns: a conditional UPDATE (… WHERE state = 'pending', or 'running'
 with its lease run out) that exactly one worker wins, with rows another worker is claiming
-skipped on PostgreSQL (FOR UPDATE SKIP LOCKED). The claim's token fences the answer's write.
+skipped on PostgreSQL (FOR UPDATE SKIP LOCKED). A claim locks and writes only the cells it takes,
+so it never waits for another worker's claim. The claim's token fences the answer's write.
 A cell's lease covers its whole answer ('Answer within' and a margin), so no heartbeat renews
 it: the cell of a worker that died is claimed again when the lease runs out, MAX_RUNS times
 at most. Each cell asks one model through the reply pipeline, without fallback: a trial
