@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, exists, func, literal, literal_column, select, update
+from sqlalchemy import Float, bindparam, exists, func, literal, literal_column, select, update
 
-from ..extensions import db, dialect_insert, transaction
+from ..extensions import database_now, db, dialect_insert, transaction
 from ..models import Message, TrialCell, Turn, utcnow
 from ..states import CellState, MessageState, TurnState
 
@@ -50,7 +50,11 @@ NOT_BEING_CLAIMED = (
     .where(func.pg_try_advisory_xact_lock(CLAIMING, FIRST_WAITING.c.contact_id))
     .limit(bindparam("limit"))
 )
-STALE = (T.state == TurnState.OPEN, T.lease_until < bindparam("now"))
+# Every lease time is the database's, so workers on hosts whose clocks disagree agree on who
+# holds a turn: by its own clock, a worker running ahead would take live turns over, and one
+# running behind would leave dead workers' turns waiting (as would leases a dead one set).
+LEASE_END = database_now(bindparam("lease_seconds", type_=Float))
+STALE = (T.state == TurnState.OPEN, T.lease_until < database_now())
 EXPIRED = (
     select(T.id)
     .where(*STALE)
@@ -64,7 +68,7 @@ TAKE_OVER = (
     .values(
         token=bindparam("new_token"),
         holder=bindparam("new_holder"),
-        lease_until=bindparam("until"),
+        lease_until=LEASE_END,
         runs=T.runs + 1,
     )
     .returning(T.contact_id, T.runs)
@@ -72,7 +76,7 @@ TAKE_OVER = (
 FENCE = (
     update(Turn.__table__)
     .where(T.id == bindparam("turn"), T.token == bindparam("held"), T.state == TurnState.OPEN)
-    .values(lease_until=bindparam("until"))
+    .values(lease_until=LEASE_END)
 )
 
 
@@ -99,7 +103,7 @@ def _open_turn(dialect: str):
         literal(TurnState.OPEN.value, T.state.type),
         bindparam("new_token", type_=T.token.type),
         bindparam("new_holder", type_=T.holder.type),
-        bindparam("until", type_=T.lease_until.type),
+        LEASE_END,
         literal(1, T.runs.type),
         bindparam("at", type_=T.created_at.type),
     ).where(still_waiting, no_open_turn)
@@ -152,11 +156,11 @@ def _claim_new(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
     leases = []
     dialect = db.engine.dialect.name
     for contact_id in dict.fromkeys(db.session.scalars(_waiting(dialect), {"limit": limit})):
-        token, now = secrets.token_hex(16), utcnow()
+        token = secrets.token_hex(16)
         turn_id = db.session.scalar(
             _open_turn(dialect),
             {"contact": contact_id, "new_token": token, "new_holder": holder,
-             "until": now + lease_for, "at": now},
+             "lease_seconds": lease_for.total_seconds(), "at": utcnow()},
         )  # fmt: skip
         if turn_id is not None:
             leases.append(Lease(turn_id, contact_id, token, 1, lease_for))
@@ -164,14 +168,13 @@ def _claim_new(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
 
 
 def _claim_expired(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
-    now = utcnow()
     # PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
-    ids = db.session.scalars(EXPIRED, {"now": now, "limit": limit}).all()
+    ids = db.session.scalars(EXPIRED, {"limit": limit}).all()
     leases = []
     for turn_id in ids:
         token = secrets.token_hex(16)
-        values = {"turn": turn_id, "now": now, "new_token": token, "new_holder": holder,
-                  "until": now + lease_for}  # fmt: skip
+        values = {"turn": turn_id, "new_token": token, "new_holder": holder,
+                  "lease_seconds": lease_for.total_seconds()}  # fmt: skip
         row = db.session.execute(TAKE_OVER, values).first()
         if row is not None:
             leases.append(Lease(turn_id, row.contact_id, token, row.runs, lease_for))
@@ -186,9 +189,9 @@ def fenced(lease: Lease) -> Iterator[None]:
     row until the commit, so no other run can take the turn over in between; on SQLite the
     whole transaction holds the database's write lock.
     """
-    until = utcnow() + lease.lease_for
+    seconds = lease.lease_for.total_seconds()
     held = db.session.execute(
-        FENCE, {"turn": lease.turn_id, "held": lease.token, "until": until}
+        FENCE, {"turn": lease.turn_id, "held": lease.token, "lease_seconds": seconds}
     ).rowcount
     if not held:
         db.session.rollback()
@@ -205,7 +208,7 @@ def renew(tokens: list[str], lease_for: timedelta) -> set[str]:
     held = db.session.scalars(
         update(Turn)
         .where(Turn.token.in_(tokens), Turn.state == TurnState.OPEN)
-        .values(lease_until=utcnow() + lease_for)
+        .values(lease_until=database_now(lease_for.total_seconds()))
         .returning(Turn.token)
     ).all()
     db.session.commit()
@@ -233,5 +236,5 @@ def _release(model, held: str, host: str, alive) -> int:
     return db.session.execute(
         update(model)
         .where(model.state == held, model.holder.in_(dead))
-        .values(lease_until=utcnow() - timedelta(seconds=1))
+        .values(lease_until=database_now(-1))
     ).rowcount
