@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,10 +21,16 @@ from tests.support.databases import ON_POSTGRESQL, environment_of
 from tests.support.fake_graph import MESSAGES_PATH, fixture_bytes
 from tests.support.fakes import CHAT_PATH, completion, refused_port_url
 from tests.support.payloads import delivery, fixture, status, text_delivery
-from tests.support.processes import ROOT, healthy, start_worker_process
+from tests.support.processes import (
+    ROOT,
+    healthy,
+    skewed_clock,
+    start_worker_process,
+    worker_started,
+)
 from tests.support.replies import CUSTOMER, finished, log_rows, states
 from tests.support.served import SERVE, Visitor
-from webapp import sqlite_writes
+from webapp import settings, sqlite_writes
 from webapp.clients.retry import Deadline
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
@@ -141,6 +148,105 @@ def test_a_stalled_worker_whose_lease_ran_out_never_sends(
     assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: anyone there?"]
     assert states(whatsapp) == ["answered"]
     assert turn_of(whatsapp).runs == 2
+
+
+HOUR = 3600.0
+
+
+def chats(fake_openrouter) -> list:
+    return [r for r in fake_openrouter.requests if r.path == CHAT_PATH]
+
+
+def test_a_worker_whose_clock_runs_an_hour_ahead_leaves_a_live_turn_to_its_worker(
+    client, whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    answer = threading.Event()
+    fake_openrouter.queue(body=completion("It ships today."), path=CHAT_PATH, until=answer)
+    fake_openrouter.echo()  # a second run, if one took the turn over, is answered at once
+    holder = Worker(whatsapp, threads=2, poll=0.01, holder="test:holder").start()
+    try:
+        post_webhook(client, text_delivery(CUSTOMER, "Where is my order?"))
+        wait_for(lambda: chats(fake_openrouter))  # the turn is held, its lease renewed
+        ahead = start_worker_process(whatsapp, tmp_path / "ahead.log", **skewed_clock(HOUR))
+        try:
+            wait_for(lambda: worker_started(whatsapp, ahead), timeout=30)
+            time.sleep(2.5)  # it looks for turns whose lease ran out every second
+            assert len(chats(fake_openrouter)) == 1 and turn_of(whatsapp).runs == 1
+            answer.set()
+            wait_for(lambda: finished(whatsapp))
+        finally:
+            ahead.terminate()
+            ahead.wait(timeout=30)
+    finally:
+        answer.set()
+        holder.stop()
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["It ships today."]
+    assert states(whatsapp) == ["answered"]
+    assert (turn_of(whatsapp).holder, turn_of(whatsapp).runs) == ("test:holder", 1)
+
+
+def test_a_dead_workers_turn_is_taken_over_on_time_whichever_way_the_clocks_are_wrong(
+    client, whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    """The worker that dies runs an hour ahead, the one left an hour behind: two hours
+    apart, they still hand the turn over when its lease runs out."""
+    fake_openrouter.queue(body=completion("never sent"), path=CHAT_PATH, until=threading.Event())
+    fake_openrouter.echo()
+    lease = {"WORKER_LEASE_SECONDS": "2"}
+    ahead = start_worker_process(whatsapp, tmp_path / "ahead.log", **lease, **skewed_clock(HOUR))
+    behind = None
+    try:
+        post_webhook(client, text_delivery(CUSTOMER, "anyone there?"))
+        wait_for(lambda: chats(fake_openrouter), timeout=30)  # the one ahead holds the turn
+        behind = start_worker_process(
+            whatsapp, tmp_path / "behind.log", **lease, **skewed_clock(-HOUR)
+        )
+        wait_for(lambda: worker_started(whatsapp, behind), timeout=30)
+        ahead.send_signal(signal.SIGKILL)
+        ahead.wait(timeout=10)
+        wait_for(lambda: finished(whatsapp), timeout=20)
+    finally:
+        ahead.kill()
+        ahead.wait(timeout=10)
+        if behind is not None:
+            behind.terminate()
+            behind.wait(timeout=30)
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: anyone there?"]
+    turn = turn_of(whatsapp)
+    assert (turn.holder, turn.runs) == (f"{socket.gethostname()}:{behind.pid}", 2)
+
+
+def test_a_turn_given_back_by_a_worker_whose_clock_runs_ahead_is_taken_up_on_time(
+    client, whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    """A run that failed inside Switchboard gives its turn back, to be taken up again a few
+    seconds later by whichever worker is there, not an hour later."""
+    from cryptography.fernet import Fernet
+
+    from webapp.models import Setting
+
+    fake_openrouter.echo()
+    with whatsapp.app_context():  # as if saved under a SECRET_KEY since lost
+        readable = settings.get("openrouter_api_key")
+        row = db.session.get(Setting, "openrouter_api_key")
+        row.value = Fernet(Fernet.generate_key()).encrypt(b"sk-or-v1-lost").decode()
+        db.session.commit()
+    ahead = start_worker_process(whatsapp, tmp_path / "ahead.log", **skewed_clock(HOUR))
+    try:
+        post_webhook(client, text_delivery(CUSTOMER, "hello?"))
+        wait_for(lambda: [r for r in log_rows(whatsapp) if r.status == "error"], timeout=30)
+    finally:
+        ahead.terminate()  # it ends the run first: the turn is given back
+        ahead.wait(timeout=30)
+    with whatsapp.app_context():  # the owner puts the key in again
+        settings.save({"openrouter_api_key": readable}, author="test")
+    worker = Worker(whatsapp, threads=2, poll=0.01, holder="test:next").start()
+    try:
+        wait_for(lambda: finished(whatsapp), timeout=20)
+    finally:
+        worker.stop()
+    assert [body for _, body, _ in fake_graph.sent_texts()] == ["echo: hello?"]
+    assert (turn_of(whatsapp).holder, turn_of(whatsapp).runs) == ("test:next", 2)
 
 
 def test_a_crash_between_parts_marks_the_reply_cut_short_and_sends_nothing_again(

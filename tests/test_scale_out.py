@@ -1,5 +1,6 @@
 """Scaling out, for real: two web processes and two worker processes on one database, one
 worker SIGKILLed mid-run. Every customer's messages are answered once, in order, none lost.
+And on PostgreSQL, two workers claiming the same customers' bursts at once never deadlock.
 
 Runs on the database the suite runs on (SQLite, or PostgreSQL with TEST_DATABASE_URL), so
 the claims, fences and unique indexes are tried by real processes racing on both.
@@ -12,8 +13,9 @@ import time
 from collections import defaultdict
 from contextlib import ExitStack
 
+import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import APP_SECRET, wait_for
 from tests.support.databases import environment_of
@@ -22,11 +24,12 @@ from tests.support.processes import start_worker_process
 from tests.support.served import serving
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import Message, RequestLog
 
 CUSTOMERS, EACH = 50, 10  # 500 messages
 REDELIVERED = 0.10
 LEASE_SECONDS = "3"  # the killed worker's turns are taken over after this
+BURSTS, BURST = 5, 4  # 20 messages from each of the 50 customers: 1,000
 
 
 def post(url: str, body: bytes) -> None:
@@ -58,11 +61,9 @@ def inbound(app) -> list[Message]:
         return rows
 
 
-def ended(app) -> bool:
+def ended(app, count: int = CUSTOMERS * EACH) -> bool:
     rows = inbound(app)
-    return len(rows) == CUSTOMERS * EACH and all(
-        m.state not in ("received", "processing") for m in rows
-    )
+    return len(rows) == count and all(m.state not in ("received", "processing") for m in rows)
 
 
 def test_two_web_and_two_worker_processes_answer_each_turn_once_in_order_through_a_kill(
@@ -107,3 +108,87 @@ def test_two_web_and_two_worker_processes_answer_each_turn_once_in_order_through
     answered_turns = {m.turn_id for m in rows if m.state == "answered"}
     assert answered_turns <= {by_id[q].turn_id for q in quoted}
     assert len(quoted) > 2 * CUSTOMERS, len(quoted)
+
+
+def customer_bursts(url: str, number: str, rng: random.Random) -> None:
+    """One customer's messages in bursts: a few sent one right after the other, then a pause,
+    so claims often find several messages of one customer waiting."""
+    for burst in range(BURSTS):
+        time.sleep(rng.uniform(0.1, 0.6))
+        for n in range(BURST):
+            body = text_delivery(number, f"burst {burst} part {n}", f"wamid.B{number}x{burst}x{n}")
+            post(url, body)
+
+
+OTHER_SESSIONS = text(
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+DEADLOCKS = text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+
+
+def deadlocks_counted(app) -> int:
+    """PostgreSQL's own count of deadlocks it broke in this database, once every other
+    session on it has ended (a session's counts reach the statistics when it ends)."""
+    with app.app_context():
+        db.engine.dispose()
+
+        def alone() -> bool:
+            sessions = db.session.scalar(OTHER_SESSIONS)
+            db.session.commit()  # the next look reads the sessions anew
+            return sessions == 0
+
+        wait_for(alone, timeout=30)
+        return db.session.scalar(DEADLOCKS)
+
+
+@pytest.mark.postgresql_only("SQLite writes one transaction at a time: two claims never overlap")
+def test_two_workers_claiming_one_customers_messages_at_once_never_deadlock(
+    whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    """Merge window 0: a claim takes the customer's waiting messages in its own transaction.
+    Two workers claiming at the same moment find the same customers' bursts waiting."""
+    fake_openrouter.echo(delay=0.05, spread=0.05)
+    rng = random.Random(11)
+    numbers = [f"4917100{n:05d}" for n in range(CUSTOMERS)]
+    outputs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    with ExitStack() as stack:
+        url = stack.enter_context(serving(environment_of(whatsapp)))
+        workers = [start_worker_process(whatsapp, output) for output in outputs]
+        stack.callback(lambda: [w.terminate() or w.wait(30) for w in workers])
+        wait_for(lambda: workers_seen(url) == 2, timeout=30)
+        writers = [
+            threading.Thread(target=customer_bursts, args=(url, n, random.Random(rng.random())))
+            for n in numbers
+        ]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=120)
+        wait_for(lambda: ended(whatsapp, CUSTOMERS * BURSTS * BURST), timeout=120)
+
+    for output in outputs:
+        said = output.read_text()
+        assert "deadlock" not in said.lower(), said
+    assert deadlocks_counted(whatsapp) == 0
+    rows = inbound(whatsapp)
+    assert len({m.wa_message_id for m in rows}) == CUSTOMERS * BURSTS * BURST  # none lost
+    assert {m.state for m in rows} == {"answered"}  # none failed inside Switchboard
+    with whatsapp.app_context():  # no run failed inside Switchboard and was tried again
+        assert not db.session.scalars(
+            select(RequestLog.error_kind).where(RequestLog.status == "error")
+        ).all()
+    by_turn = defaultdict(list)
+    for m in sorted(rows, key=lambda m: m.id):
+        by_turn[m.turn_id].append(m)
+    sent = fake_graph.sent_texts()
+    quoted = [q for _, _, q in sent]
+    assert len(quoted) == len(set(quoted)) == len(by_turn)  # each turn answered once
+    by_id = {m.wa_message_id: m for m in rows}
+    answered = defaultdict(list)  # customer → their messages, in the order the replies answered
+    for to, body, q in sent:
+        messages = by_turn[by_id[q].turn_id]
+        assert body == "echo: " + "\n\n".join(m.text for m in messages)
+        answered[to] += [m.id for m in messages]
+    assert all(ids == sorted(ids) for ids in answered.values())  # each customer's in order
+    assert sum(len(ids) for ids in answered.values()) == CUSTOMERS * BURSTS * BURST

@@ -4,14 +4,16 @@ import html
 import json
 import re
 import socket
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import wait_for
 from tests.support.fakes import CHAT_PATH, fixture_bytes
 from tests.support.install import STARTING_IDS as SEVEN
+from tests.support.processes import skewed_clock, start_worker_process, worker_started
 from tests.support.records import add_contact, add_message, ago
 from webapp import catalog, catalog_data, content, media_store, prompts, trials
 from webapp.extensions import db
@@ -335,6 +337,33 @@ def test_a_restarted_worker_takes_the_answers_its_dead_predecessor_held_at_once(
         finished(whatsapp, trial_id)  # …yet the restart answers it without waiting
     finally:
         worker.stop()
+
+
+def test_a_worker_whose_clock_runs_an_hour_ahead_leaves_a_running_answer_to_its_worker(
+    admin, whatsapp, fake_openrouter, tmp_path
+):
+    fake_openrouter.echo()
+    trial_id = started(admin, whatsapp, models=[CHEAP])
+    with whatsapp.app_context():
+        [held] = trial_cells.claim("elsewhere:1", 8)  # a worker on another host is answering
+    ahead = start_worker_process(whatsapp, tmp_path / "ahead.log", **skewed_clock(3600))
+    try:
+        wait_for(lambda: worker_started(whatsapp, ahead), timeout=30)
+        time.sleep(2.5)  # it looks for answers whose lease ran out at every claim
+        assert chat_bodies(fake_openrouter) == []
+        with whatsapp.app_context():  # now that worker stops: its lease runs out
+            db.session.execute(
+                update(TrialCell).values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            db.session.commit()
+        finished(whatsapp, trial_id)
+    finally:
+        ahead.terminate()
+        ahead.wait(timeout=30)
+    with whatsapp.app_context():
+        cell = db.session.get(TrialCell, held.cell_id)
+        assert (cell.holder, cell.runs) == (f"{socket.gethostname()}:{ahead.pid}", 2)
+    assert len(chat_bodies(fake_openrouter)) == 1
 
 
 @pytest.mark.parametrize("path", ["/admin/trials", "/admin/trials/1", "/admin/trials/1/progress"])

@@ -155,6 +155,55 @@ def test_a_claim_in_progress_does_not_hold_up_another_workers_claim(whatsapp, cl
     assert not {lease.contact_id for lease in first} & {lease.contact_id for lease in second}
 
 
+@pytest.mark.postgresql_only("SQLite writes one transaction at a time: the second claim waits")
+def test_a_claim_passes_over_a_customer_whose_messages_another_claim_is_taking(whatsapp, client):
+    """Merge window 0: a claim takes the customer's messages in its own transaction. Another
+    worker's claim meanwhile takes the next customer at once: had it waited for the first
+    claim's turn while holding the customer's second message, the two would deadlock."""
+    post_webhook(client, text_delivery(CUSTOMER, "one"))
+    post_webhook(client, text_delivery(CUSTOMER, "two"))
+    post_webhook(client, text_delivery(OTHER, "hi"))
+    claimed, second_done = threading.Event(), threading.Event()
+    first, second, failures = [], [], []
+
+    def claim_then_take() -> None:
+        with whatsapp.app_context():
+            try:
+                [lease] = leases.claim("first", 1, timedelta(seconds=30), commit=False)
+                claimed.set()
+                second_done.wait(3)  # the other claim either came back or is stuck waiting
+                first.append(turns.take_claimed(lease))
+                db.session.commit()
+            except Exception as exc:
+                failures.append(exc)
+                claimed.set()
+
+    def claim_next() -> None:
+        with whatsapp.app_context():
+            try:
+                second.extend(leases.claim("second", 1, timedelta(seconds=30)))
+            except Exception as exc:
+                failures.append(exc)
+            second_done.set()
+
+    taker = threading.Thread(target=claim_then_take)
+    taker.start()
+    assert claimed.wait(10)
+    started = time.monotonic()
+    other = threading.Thread(target=claim_next)
+    other.start()
+    other.join(15)
+    waited = time.monotonic() - started
+    taker.join(15)
+    assert not failures
+    assert waited < 2
+    [batch] = first
+    assert [m.text for m in batch.messages] == ["one", "two"]
+    with whatsapp.app_context():
+        [lease] = second
+        assert db.session.get(Contact, lease.contact_id).customer_id == OTHER
+
+
 def test_workers_racing_for_one_expired_lease_give_it_to_exactly_one(whatsapp, client):
     post_webhook(client, text_delivery(CUSTOMER, "hi"))
     with whatsapp.app_context():

@@ -10,13 +10,15 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Float, event, literal
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.pool import Pool
+from sqlalchemy.sql.expression import ClauseElement, FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from . import sqlite_writes  # noqa: F401 (registers how SQLite writers take turns)
@@ -47,6 +49,41 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class database_now(FunctionElement):  # named as SQL functions are (func.now)
+    """Now by the database's own clock, plus `seconds` (a number or a bindparam): lease times
+    that workers on hosts whose clocks disagree compare alike. PostgreSQL: when the statement
+    started. SQLite: its own 'now', written as UTCDateTime stores a moment there (naive UTC
+    text, six digits of fraction), since SQLite compares the text."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds=None):
+        if seconds is None:
+            super().__init__()
+        elif isinstance(seconds, ClauseElement):
+            super().__init__(seconds)
+        else:
+            super().__init__(literal(float(seconds), Float()))
+
+
+@compiles(database_now, "postgresql")
+def _now_on_postgresql(element, compiler, **kw) -> str:
+    if not element.clauses.clauses:
+        return "statement_timestamp()"
+    seconds = compiler.process(element.clauses, **kw)
+    return f"(statement_timestamp() + {seconds} * INTERVAL '1 second')"
+
+
+@compiles(database_now, "sqlite")
+def _now_on_sqlite(element, compiler, **kw) -> str:
+    shift = ""
+    if element.clauses.clauses:
+        shift = f", printf('%+.3f seconds', {compiler.process(element.clauses, **kw)})"
+    # SQLite's clock counts milliseconds: three more digits make the six of a stored moment.
+    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now'{shift}) || '000')"
 
 
 class Base(DeclarativeBase):

@@ -34,6 +34,7 @@ class CannedResponse:
     path: str | None = None  # None answers any path
     trickle: float = 0.0  # pause between body lines, sent chunked like OpenRouter's keep-alive
     hang_up: bool = False  # read the request, then close the connection without a word
+    until: threading.Event | None = None  # answer only once the test sets it (after `delay`)
 
 
 @dataclass
@@ -49,7 +50,9 @@ class RecordedRequest:
         return json.loads(self.body)
 
 
-def _canned(status, body, headers, delay, path, trickle=0.0, hang_up=False) -> CannedResponse:
+def _canned(
+    status, body, headers, delay, path, trickle=0.0, hang_up=False, until=None
+) -> CannedResponse:
     headers = dict(headers or {})
     if isinstance(body, dict | list):
         body = json.dumps(body)
@@ -57,7 +60,7 @@ def _canned(status, body, headers, delay, path, trickle=0.0, hang_up=False) -> C
         body = body.encode()
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "application/json"
-    return CannedResponse(status, body, headers, delay, path, trickle, hang_up)
+    return CannedResponse(status, body, headers, delay, path, trickle, hang_up, until)
 
 
 class FakeServer:
@@ -84,11 +87,20 @@ class FakeServer:
         return f"http://{host}:{port}"
 
     def queue(
-        self, status=200, body=b"", headers=None, delay=0.0, path=None, trickle=0.0, hang_up=False
+        self,
+        status=200,
+        body=b"",
+        headers=None,
+        delay=0.0,
+        path=None,
+        trickle=0.0,
+        hang_up=False,
+        until: threading.Event | None = None,
     ):
-        """Serve this response once, to the next request for `path` (any path when None)."""
+        """Serve this response once, to the next request for `path` (any path when None);
+        with `until`, not before that event is set (a model that answers when the test says)."""
         with self._lock:
-            self._queue.append(_canned(status, body, headers, delay, path, trickle, hang_up))
+            self._queue.append(_canned(status, body, headers, delay, path, trickle, hang_up, until))
 
     def default(self, status=200, body=b"", headers=None, delay=0.0, path=None):
         """Serve this response whenever nothing is queued for `path` (every path when None)."""
@@ -141,6 +153,13 @@ class FakeServer:
         """Wait `seconds` but wake at once when the server stops; False means quit now."""
         return not self._stopping.wait(seconds) if seconds > 0 else not self._stopping.is_set()
 
+    def _hold(self, until: threading.Event | None) -> bool:
+        """Wait until `until` is set, or the server stops; False means quit now."""
+        while until is not None and not until.wait(0.05):
+            if self._stopping.is_set():
+                return False
+        return True
+
 
 def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -168,7 +187,8 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             canned = fake._respond_to(request)
             self.close_connection = not fake.keep_alive or canned.hang_up
             try:
-                if not fake._pause(canned.delay) or canned.hang_up:
+                held = fake._pause(canned.delay) and fake._hold(canned.until)
+                if not held or canned.hang_up:
                     self.close_connection = True
                     return
                 self.send_response(canned.status)

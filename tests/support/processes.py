@@ -1,6 +1,7 @@
 """Switchboard's own processes in tests: the repository root, a worker run as a command."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -8,8 +9,10 @@ from pathlib import Path
 import requests
 
 from tests.support.databases import environment_of
+from webapp import heartbeats, state
 
 ROOT = Path(__file__).resolve().parents[2]
+SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 
 
 def start_worker_process(app, log_path: Path | None = None, **env) -> subprocess.Popen:
@@ -24,6 +27,21 @@ def start_worker_process(app, log_path: Path | None = None, **env) -> subprocess
         stdout=output,
         stderr=output,
     )
+
+
+def skewed_clock(seconds: float) -> dict:
+    """Environment for a process whose wall clock is `seconds` off, as on a host whose clock
+    is wrong (see skewed_clock/sitecustomize.py); ahead when positive."""
+    path = os.pathsep.join(filter(None, [str(SKEWED_CLOCK), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, "CLOCK_SKEW_SECONDS": str(seconds)}
+
+
+def worker_started(app, worker: subprocess.Popen) -> bool:
+    """Whether a worker process has started: its first heartbeat is in the database, however
+    wrong the clock it was written by."""
+    name = f"{heartbeats.PREFIX}{socket.gethostname()}:{worker.pid}"
+    with app.app_context():
+        return state.get(name) is not None
 
 
 def healthy(url: str) -> bool:

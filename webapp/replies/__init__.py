@@ -10,9 +10,10 @@ turn
     ends answered, failed or paused. A customer has at most one open turn, so their messages
     are answered one turn at a time; different customers' turns run in parallel.
 lease
-    A turn's hold: a random token and a time (`lease_until`) until which the holder may write.
-    The worker's heartbeat renews it every few seconds; a lease that runs out (the worker died
-    or stalled) lets another worker take the turn over.
+    A turn's hold: a random token and a time (`lease_until`, by the database's clock, which
+    every worker shares) until which the holder may write. The worker's heartbeat renews it
+    every few seconds; a lease that runs out (the worker died or stalled) lets another
+    worker take the turn over.
 fence
     The check every write of a run goes through: in the same transaction, "is the token still
     mine?" and the lease extended. A run whose lease was taken over can never send or finish.

@@ -3,10 +3,11 @@
 A run holds a turn while the turn's `token` is its own. Every write of the run goes through
 `fenced`, which checks the token and extends the lease in the same transaction, and so does
 every call out (`Lease.check`), so a run that lost its lease (it stalled, another worker took
-the turn over) can never send, log or finish. The
-same statements work on SQLite (writes are serialised) and PostgreSQL (row locks, SKIP LOCKED),
-with any number of worker processes. Claims, fences and renewals are built once, so SQLAlchemy
-reuses their compiled form: the worker's CPU per answer is mostly statements like these.
+the turn over) can never send, log or finish. The same statements work on SQLite (writes are
+serialised) and PostgreSQL (row locks, SKIP LOCKED, a lock per customer being claimed), with
+any number of worker processes. A claim never waits for another worker's claim. Claims,
+fences and renewals are built once, so SQLAlchemy reuses their compiled form: the worker's CPU
+per answer is mostly statements like these.
 """
 
 import math
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import Float, bindparam, exists, func, literal, literal_column, select, update
 
-from ..extensions import db, dialect_insert, transaction
+from ..extensions import database_now, db, dialect_insert, transaction
 from ..models import Message, TrialCell, Turn, utcnow
 from ..states import CellState, MessageState, TurnState
 
@@ -35,12 +36,28 @@ WAITING = (
     select(M.contact_id)
     .where(M.direction == "in", M.state == MessageState.RECEIVED, ~OPEN_TURN)
     .order_by(M.id)  # the customer waiting longest first
-    .limit(bindparam("limit"))
-    # PostgreSQL: messages another worker is claiming right now are skipped, not waited
-    # for, so two workers take different customers instead of queueing for the same ones.
-    .with_for_update(of=Message.__table__, skip_locked=True)
 )
-STALE = (T.state == TurnState.OPEN, T.lease_until < bindparam("now"))
+# PostgreSQL: a claim holds each customer it takes by a lock of its own, tried and never
+# waited for, until it commits. Customers another worker is claiming right now are passed
+# over, so two workers take different customers at once. Locking their messages instead
+# (FOR UPDATE SKIP LOCKED) could deadlock: one claim locks a customer's first message, the
+# next claim skips it and locks their second, then waits for the first claim's turn, while
+# that one waits for the second message to take it into its turn.
+CLAIMING = literal_column(str(0x53574244))  # "SWBD": the claims' advisory locks, apart from others
+PASS_OVER = 1000  # waiting messages a claim looks through at most, past others' customers
+FIRST_WAITING = WAITING.limit(PASS_OVER).subquery()
+NOT_BEING_CLAIMED = (
+    # The lock is tried row by row as the rows are read, and only until `limit` rows passed:
+    # a function that changes something is never moved inside the subquery by the planner.
+    select(FIRST_WAITING.c.contact_id)
+    .where(func.pg_try_advisory_xact_lock(CLAIMING, FIRST_WAITING.c.contact_id))
+    .limit(bindparam("limit"))
+)
+# Every lease time is the database's, so workers on hosts whose clocks disagree agree on who
+# holds a turn: by its own clock, a worker running ahead would take live turns over, and one
+# running behind would leave dead workers' turns waiting (as would leases a dead one set).
+LEASE_END = database_now(bindparam("lease_seconds", type_=Float))
+STALE = (T.state == TurnState.OPEN, T.lease_until < database_now())
 EXPIRED = (
     select(T.id)
     .where(*STALE)
@@ -54,7 +71,7 @@ TAKE_OVER = (
     .values(
         token=bindparam("new_token"),
         holder=bindparam("new_holder"),
-        lease_until=bindparam("until"),
+        lease_until=LEASE_END,
         runs=T.runs + 1,
     )
     .returning(T.contact_id, T.runs)
@@ -62,24 +79,43 @@ TAKE_OVER = (
 FENCE = (
     update(Turn.__table__)
     .where(T.id == bindparam("turn"), T.token == bindparam("held"), T.state == TurnState.OPEN)
-    .values(lease_until=bindparam("until"))
+    .values(lease_until=LEASE_END)
 )
 
 
 @cache
+def _waiting(dialect: str):
+    """The customers a claim may open turns for, up to `limit` rows of waiting messages."""
+    if dialect == "postgresql":
+        return NOT_BEING_CLAIMED
+    return WAITING.limit(bindparam("limit"))  # SQLite: one claim writes at a time
+
+
+@cache
 def _open_turn(dialect: str):
-    """INSERT of an open turn that does nothing when the customer has one already."""
+    """INSERT of an open turn for a customer whose messages still wait, read when the
+    statement runs: nothing when the customer has an open turn, or a claim that committed
+    meanwhile took their messages."""
+    contact = bindparam("contact", type_=T.contact_id.type)
+    still_waiting = exists().where(
+        M.contact_id == contact, M.direction == "in", M.state == MessageState.RECEIVED
+    )
+    no_open_turn = ~exists().where(T.contact_id == contact, T.state == TurnState.OPEN)
+    turn = select(
+        contact,
+        literal(TurnState.OPEN.value, T.state.type),
+        bindparam("new_token", type_=T.token.type),
+        bindparam("new_holder", type_=T.holder.type),
+        LEASE_END,
+        literal(1, T.runs.type),
+        bindparam("at", type_=T.created_at.type),
+    ).where(still_waiting, no_open_turn)
+    columns = ["contact_id", "state", "token", "holder", "lease_until", "runs", "created_at"]
     return (
         dialect_insert(Turn.__table__)
-        .values(
-            contact_id=bindparam("contact"),
-            state=TurnState.OPEN,
-            token=bindparam("new_token"),
-            holder=bindparam("new_holder"),
-            lease_until=bindparam("until"),
-            runs=1,
-            created_at=bindparam("at"),
-        )
+        .from_select(columns, turn)
+        # Two claims opening one customer's turn at once on SQLite: the unique index on open
+        # turns lets exactly one insert through. (On PostgreSQL the customer's lock does.)
         .on_conflict_do_nothing()
         .returning(T.id)
     )
@@ -139,14 +175,13 @@ def claim(
 
 def _claim_new(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
     leases = []
-    for contact_id in dict.fromkeys(db.session.scalars(WAITING, {"limit": limit})):
-        token, now = secrets.token_hex(16), utcnow()
-        # Another worker may open the same customer's turn at the same moment: the unique
-        # index on open turns lets exactly one insert through, the other inserts nothing.
+    dialect = db.engine.dialect.name
+    for contact_id in dict.fromkeys(db.session.scalars(_waiting(dialect), {"limit": limit})):
+        token = secrets.token_hex(16)
         turn_id = db.session.scalar(
-            _open_turn(db.engine.dialect.name),
+            _open_turn(dialect),
             {"contact": contact_id, "new_token": token, "new_holder": holder,
-             "until": now + lease_for, "at": now},
+             "lease_seconds": lease_for.total_seconds(), "at": utcnow()},
         )  # fmt: skip
         if turn_id is not None:
             leases.append(Lease(turn_id, contact_id, token, 1, lease_for))
@@ -154,14 +189,13 @@ def _claim_new(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
 
 
 def _claim_expired(holder: str, limit: int, lease_for: timedelta) -> list[Lease]:
-    now = utcnow()
     # PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
-    ids = db.session.scalars(EXPIRED, {"now": now, "limit": limit}).all()
+    ids = db.session.scalars(EXPIRED, {"limit": limit}).all()
     leases = []
     for turn_id in ids:
         token = secrets.token_hex(16)
-        values = {"turn": turn_id, "now": now, "new_token": token, "new_holder": holder,
-                  "until": now + lease_for}  # fmt: skip
+        values = {"turn": turn_id, "new_token": token, "new_holder": holder,
+                  "lease_seconds": lease_for.total_seconds()}  # fmt: skip
         row = db.session.execute(TAKE_OVER, values).first()
         if row is not None:
             leases.append(Lease(turn_id, row.contact_id, token, row.runs, lease_for))
@@ -176,9 +210,9 @@ def fenced(lease: Lease) -> Iterator[None]:
     row until the commit, so no other run can take the turn over in between; on SQLite the
     whole transaction holds the database's write lock.
     """
-    until, confirmed = utcnow() + lease.lease_for, time.monotonic()
+    seconds, confirmed = lease.lease_for.total_seconds(), time.monotonic()
     held = db.session.execute(
-        FENCE, {"turn": lease.turn_id, "held": lease.token, "until": until}
+        FENCE, {"turn": lease.turn_id, "held": lease.token, "lease_seconds": seconds}
     ).rowcount
     if not held:
         db.session.rollback()
@@ -202,7 +236,7 @@ def renew(tokens: list[str], lease_for: timedelta) -> set[str]:
     held = db.session.scalars(
         update(Turn)
         .where(Turn.token.in_(tokens), Turn.state == TurnState.OPEN)
-        .values(lease_until=utcnow() + lease_for)
+        .values(lease_until=database_now(lease_for.total_seconds()))
         .returning(Turn.token)
     ).all()
     db.session.commit()
@@ -230,5 +264,5 @@ def _release(model, held: str, host: str, alive) -> int:
     return db.session.execute(
         update(model)
         .where(model.state == held, model.holder.in_(dead))
-        .values(lease_until=utcnow() - timedelta(seconds=1))
+        .values(lease_until=database_now(-1))
     ).rowcount

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 
-from ..extensions import db
+from ..extensions import database_now, db
 from ..models import Contact, Message, Turn, utcnow
 from ..states import MessageState
 from .leases import Lease, fenced
@@ -193,7 +193,7 @@ def release(lease: Lease, retry_in: float, error_kind: str, error_detail: str) -
             .values(
                 token=None,
                 holder=None,
-                lease_until=utcnow() + timedelta(seconds=retry_in),
+                lease_until=database_now(retry_in),
                 error_kind=error_kind,
                 error_detail=error_detail,
             )

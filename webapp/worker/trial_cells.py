@@ -2,7 +2,8 @@
 
 Cells are claimed like turns: a conditional UPDATE (… WHERE state = 'pending', or 'running'
 with its lease run out) that exactly one worker wins, with rows another worker is claiming
-skipped on PostgreSQL (FOR UPDATE SKIP LOCKED). The claim's token fences the answer's write.
+skipped on PostgreSQL (FOR UPDATE SKIP LOCKED). A claim locks and writes only the cells it takes,
+so it never waits for another worker's claim. The claim's token fences the answer's write.
 A cell's lease covers its whole answer ('Answer within' and a margin), so no heartbeat renews
 it: the cell of a worker that died is claimed again when the lease runs out, MAX_RUNS times
 at most. Each cell asks one model through the reply pipeline, without fallback: a trial
@@ -14,15 +15,14 @@ import logging
 import secrets
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import Float, and_, bindparam, exists, or_, select, update
 
 from .. import media_store, requestlog, settings, trials
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline
 from ..crypto import UNREADABLE, SecretUnreadable
-from ..extensions import db
+from ..extensions import database_now, db
 from ..models import Message, Trial, TrialCell, utcnow
 from ..replies import media, pipeline
 from ..replies.leases import MAX_RUNS
@@ -38,7 +38,7 @@ INSIDE = "Switchboard failed while asking this model; the server log has the det
 C, TR = TrialCell.__table__.c, Trial.__table__.c
 CLAIMABLE = or_(
     C.state == CellState.PENDING,
-    and_(C.state == CellState.RUNNING, C.lease_until < bindparam("now")),
+    and_(C.state == CellState.RUNNING, C.lease_until < database_now()),  # the database's clock
 )
 READY = (
     select(C.id)
@@ -54,7 +54,7 @@ TAKE = (
         state=CellState.RUNNING,
         token=bindparam("new_token"),
         holder=bindparam("new_holder"),
-        lease_until=bindparam("until"),
+        lease_until=database_now(bindparam("lease_seconds", type_=Float)),
         runs=C.runs + 1,
     )
     .returning(C.trial_id, C.model, C.question, C.runs)
@@ -84,18 +84,16 @@ class Claim:
 
 def claim(holder: str, limit: int) -> list[Claim]:
     """Up to `limit` cells for this worker, pending ones and those of stopped workers."""
-    now = utcnow()
-    ready = db.session.scalars(READY, {"now": now, "limit": limit}).all()
+    ready = db.session.scalars(READY, {"limit": limit}).all()
     if not ready:
         db.session.commit()
         return []
-    answer_within = float(settings.get("answer_within_seconds"))
-    until = now + timedelta(seconds=answer_within + LEASE_MARGIN)
+    lease_seconds = float(settings.get("answer_within_seconds")) + LEASE_MARGIN
     claims = []
     for cell_id in ready:
         token = secrets.token_hex(16)
-        values = {"cell": cell_id, "now": now, "new_token": token, "new_holder": holder,
-                  "until": until}  # fmt: skip
+        values = {"cell": cell_id, "new_token": token, "new_holder": holder,
+                  "lease_seconds": lease_seconds}  # fmt: skip
         if row := db.session.execute(TAKE, values).first():
             claims.append(Claim(cell_id, row.trial_id, row.model, row.question, row.runs, token))
     db.session.commit()
