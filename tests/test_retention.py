@@ -3,6 +3,7 @@ what the queue still holds, or a row the database will not let go."""
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,7 +14,7 @@ from sqlalchemy import event, func, select, text, update
 from tests.conftest import post_webhook, wait_for
 from tests.payloads import text_delivery
 from tests.test_replies import CUSTOMER
-from webapp import contacts, settings
+from webapp import contacts, media_store, settings
 from webapp.data import retention
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog, Turn, utcnow
@@ -132,6 +133,29 @@ def test_a_row_the_database_refuses_to_delete_is_logged_and_the_rest_still_goes(
         db.session.execute(text("DELETE FROM notes"))
         db.session.commit()
         assert retention.purge()["contacts"] == 1
+
+
+def test_a_file_fetched_again_while_retention_runs_stays_for_its_turn(app):
+    """The customer sends the photo of 40 days ago again: the turn answering it has just
+    stored the file and not yet recorded it on the message when retention deletes the old
+    one. The file stays for the turn."""
+    photo = "c" * 64
+    with app.app_context():
+        contact = customer(CUSTOMER)
+        db.session.execute(update(Message).values(media_file=photo))
+        again = Message(contact_id=contact.id, direction="in", author="customer", type="image",
+                        state="processing")  # fmt: skip
+        db.session.add(again)
+        db.session.commit()
+        path = media_store.folder() / photo
+        path.write_bytes(b"jpg")  # by the turn, just now
+        keep_30_days()
+        assert retention.purge()["messages"] == 2
+        assert path.exists()
+        again.media_file = photo  # the turn records what it fetched
+        db.session.commit()
+        assert media_store.sweep_left_over(time.time() + media_store.LEFT_OVER_SECONDS + 1) == 0
+        assert path.exists()
 
 
 # PostgreSQL: the webhook and the purge really run at once, on two connections.

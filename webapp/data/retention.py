@@ -11,6 +11,7 @@ reply not yet handed to WhatsApp) stays however old it is.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select
@@ -37,7 +38,9 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     old = Message.created_at < cutoff, Message.state.not_in(IN_FLIGHT)
     files = media_store.names_in(*old)
     messages = _in_batches(Message, *old)
-    media_store.remove_unused(files)  # after the rows: a file still on disk is never a dangling row
+    # After the rows: a file still on disk is never a dangling row. One written in the last
+    # hour may be a turn's in flight (the same photo sent again): the hourly sweep decides.
+    media_store.remove_unused(files, written_before=time.time() - media_store.LEFT_OVER_SECONDS)
     taken = exists().where(Message.turn_id == Turn.id)
     turns = _in_batches(Turn, Turn.state != "open", Turn.created_at < cutoff, ~taken)
     idle = ~exists().where(Message.contact_id == Contact.id)
