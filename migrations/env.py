@@ -1,6 +1,7 @@
 """Alembic environment: runs the migrations against the app's database (Flask-Migrate)."""
 
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -38,12 +39,31 @@ def run_migrations_online():
 
     conf_args = dict(migrate_ext.configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_revision)
-    with engine.connect() as connection:
+    with engine.connect() as connection, foreign_keys_off(connection):
         context.configure(
             connection=connection, target_metadata=migrate_ext.db.metadata, **conf_args
         )
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def foreign_keys_off(connection):
+    """SQLite changes a table in batch mode by copying it and dropping the old one; with its
+    foreign keys enforced, the drop would first run their ON DELETE actions, deleting (or
+    unlinking) every row of the tables that refer to it. The pragma only takes effect outside
+    a transaction, so it is set before the migrations and again after them."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.rollback()  # whatever a failed migration left open
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 if context.is_offline_mode():

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+import os
 import stat
 import time
 from datetime import timedelta
@@ -163,7 +164,10 @@ def customer_with_photo(number: str, name: str, when=None) -> None:
     message.created_at = when or utcnow()
     db.session.add(message)
     db.session.commit()
-    (media_store.folder() / name).write_bytes(b"jpg")
+    path = media_store.folder() / name
+    path.write_bytes(b"jpg")
+    written = message.created_at.timestamp()  # the file came with its message
+    os.utime(path, (written, written))
 
 
 def test_forgetting_a_customer_deletes_their_files_but_not_a_shared_one(app):

@@ -70,3 +70,38 @@ def test_a_custom_graph_base_url_is_left_alone(app):
         downgrade(revision="0003_log_indexes")
         upgrade()
         assert settings.get("whatsapp_api_base_url") == "https://bsp.example/v21.0"
+
+
+def test_rebuilding_the_messages_table_keeps_the_rows_that_refer_to_it(app):
+    """SQLite changes a table by copying it (0004 and later): the log rows and quoted replies
+    that point at its messages are all still there, and still point at them, both ways."""
+    from sqlalchemy import text
+
+    rows = [
+        "INSERT INTO contacts (id, customer_id, paused, created_at) "
+        "VALUES (1, '31600000001', false, '2026-11-01')",
+        "INSERT INTO messages (id, contact_id, direction, author, type, state, part, attempts, "
+        "created_at, updated_at) VALUES "
+        "(1, 1, 'in', 'customer', 'text', 'answered', 0, 1, '2026-11-01', '2026-11-01')",
+        "INSERT INTO messages (id, contact_id, direction, author, type, state, part, attempts, "
+        "reply_to_id, created_at, updated_at) VALUES "
+        "(2, 1, 'out', 'bot', 'text', 'sent', 0, 1, 1, '2026-11-01', '2026-11-01')",
+        "INSERT INTO request_log (id, created_at, channel, upstream, contact_id, message_id, "
+        "attempt, status) VALUES (1, '2026-11-01', 'whatsapp', 'openrouter', 1, 1, 1, 'ok')",
+    ]
+    links = (
+        "SELECT (SELECT reply_to_id FROM messages WHERE id = 2), "
+        "(SELECT message_id FROM request_log WHERE id = 1)"
+    )
+    with app.app_context():
+        downgrade(revision="0003_log_indexes")
+        for row in rows:
+            db.session.execute(text(row))
+        db.session.commit()
+        upgrade()
+        assert tuple(db.session.execute(text(links)).one()) == (1, 1)
+        db.session.commit()
+        downgrade(revision="0003_log_indexes")
+        assert tuple(db.session.execute(text(links)).one()) == (1, 1)
+        db.session.commit()
+        upgrade()

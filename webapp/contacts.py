@@ -3,7 +3,7 @@
 import re
 from functools import cache
 
-from sqlalchemy import bindparam, case, delete, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select
 
 from . import media_store
 from .clients.whatsapp import BSUID
@@ -31,12 +31,13 @@ def normalise_number(typed: str) -> str:
     return compact
 
 
-def find(number: str) -> Contact | None:
-    """The customer with this number or user id, however it was typed."""
+def find(number: str, lock: bool = False) -> Contact | None:
+    """The customer with this number or user id, however it was typed; with `lock`, their
+    row is held until the transaction ends (PostgreSQL: a message of theirs being stored
+    right now is waited for, one arriving later waits)."""
     wanted = normalise_number(number)
-    return db.session.scalar(
-        select(Contact).where(or_(Contact.customer_id == wanted, Contact.phone == wanted))
-    )
+    query = select(Contact).where(or_(Contact.customer_id == wanted, Contact.phone == wanted))
+    return db.session.scalar(query.with_for_update() if lock else query)
 
 
 @cache
@@ -109,14 +110,14 @@ def set_paused(number: str, paused: bool) -> Contact:
 
 def forget(number: str) -> bool:
     """Delete a customer with every message, media file and log row about them."""
-    contact = find(number)
+    # Locked first, so what is deleted is everything stored until now: the database refuses
+    # to delete a customer who still has a message, and one could arrive in between.
+    contact = find(number, lock=True)
     if contact is None:
+        db.session.rollback()
         return False
     files = media_store.names_in(Message.contact_id == contact.id)
     db.session.execute(delete(RequestLog).where(RequestLog.contact_id == contact.id))
-    db.session.execute(
-        update(Message).where(Message.contact_id == contact.id).values(reply_to_id=None)
-    )
     db.session.execute(delete(Message).where(Message.contact_id == contact.id))
     db.session.delete(contact)  # its turns go with it (ON DELETE CASCADE)
     db.session.commit()

@@ -140,8 +140,10 @@ def names_in(*conditions) -> set[str]:
     return set(db.session.scalars(query.distinct()))
 
 
-def remove_unused(names: Iterable[str]) -> int:
-    """Delete the files among `names` that no message refers to any more; how many went."""
+def remove_unused(names: Iterable[str], written_before: float | None = None) -> int:
+    """Delete the files among `names` that no message refers to any more; how many went.
+    With `written_before` (a time.time()), a file written since is left: a turn may have
+    just fetched the same file again and not yet recorded it."""
     names = {name for name in names if name and STORED_NAME.fullmatch(name)}
     if not names:
         return 0
@@ -149,6 +151,8 @@ def remove_unused(names: Iterable[str]) -> int:
     removed = 0
     for name in sorted(names - used):
         path = into / name
+        if written_before is not None and _modified(path) >= written_before:
+            continue
         if path.exists():
             path.unlink(missing_ok=True)
             removed += 1

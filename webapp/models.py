@@ -182,7 +182,9 @@ class Message(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # No cascade: a customer goes only once their messages have gone (retention, forget), so
+    # a message stored a moment ago is never deleted with a customer thought idle.
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     turn_id: Mapped[int | None] = mapped_column(
         ForeignKey("turns.id", ondelete="SET NULL"), index=True
     )
@@ -192,8 +194,8 @@ class Message(db.Model):
     type: Mapped[str] = mapped_column(String(32), default="text")
     text: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16))
-    reply_to_id: Mapped[int | None] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    reply_to_id: Mapped[int | None] = mapped_column(  # a reply outlives what it quoted
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
     )
     part: Mapped[int] = mapped_column(default=0)  # place of this part in a split reply
     channel: Mapped[str] = mapped_column(  # whatsapp, or flow: a flow builder's exchange
