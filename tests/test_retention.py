@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event, func, select, text, update
 
 from tests.conftest import post_webhook, wait_for
-from tests.payloads import text_delivery
-from tests.test_replies import CUSTOMER
+from tests.support.payloads import text_delivery
+from tests.support.replies import CUSTOMER
 from webapp import contacts, media_store, settings
 from webapp.data import retention
 from webapp.extensions import db

@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from .. import media_store, settings
 from ..extensions import db
 from ..models import Contact, Message, RequestLog, Turn, utcnow
-from ..states import TurnState
+from ..states import MessageState, PartState, TurnState
 
 log = logging.getLogger(__name__)
 BATCH = 5000  # rows a transaction, so the worker and webhooks never wait long for the lock
-IN_FLIGHT = ("received", "processing", "queued", "sending")  # messages the queue still holds
+# Messages the queue still holds: waiting for their answer, or a reply not yet with WhatsApp.
+IN_FLIGHT = (MessageState.RECEIVED, MessageState.PROCESSING, PartState.QUEUED, PartState.SENDING)
 
 
 def purge(now: datetime | None = None) -> dict[str, int]:
