@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import QUICK, post_webhook, wait_for
+from tests.support.files import mode, ordinary_umask
 from tests.support.install import PHOTO, populate
 from tests.support.payloads import text_delivery
 from webapp import create_app, settings
@@ -169,3 +170,24 @@ def test_the_dashboard_asks_for_a_backup_until_one_is_recent(admin, app, runner,
     page = admin.get("/admin/").get_data(as_text=True)
     assert 'id="backup-warning"' in page
     assert f"The last backup was made {eight_days_ago:%Y-%m-%d %H:%M} UTC, over 7 days ago." in page
+
+
+@SQLITE_FILE
+def test_restore_leaves_files_private_whatever_modes_the_archive_carries(app, runner, tmp_path):
+    populate(app)
+    assert runner.invoke(args=["backup", str(tmp_path / "b.tar.gz")]).exit_code == 0
+    loose = tmp_path / "loose.tar.gz"  # as a backup made with another umask, or tampered with
+    with tarfile.open(tmp_path / "b.tar.gz") as source, tarfile.open(loose, "w:gz") as target:
+        for member in source.getmembers():
+            member.mode = 0o666 if member.name == "switchboard.db" else 0o4777
+            target.addfile(member, source.extractfile(member))
+    folder = tmp_path / "restored"
+    restoring = create_app({"TESTING": True, "INSTANCE_PATH": folder})
+    with ordinary_umask():
+        result = restoring.test_cli_runner().invoke(args=["restore", str(loose)])
+    assert result.exit_code == 0, result.output
+    media = folder / "media"
+    restored = [folder / "switchboard.db", folder / "secret_key", *media.iterdir()]
+    assert len(restored) == 3
+    assert {path.name: mode(path) for path in restored} == {path.name: 0o600 for path in restored}
+    assert mode(media) == 0o700

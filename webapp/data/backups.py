@@ -1,11 +1,11 @@
 """`backup` and `restore` of a SQLite install: the database, the secret key file and the media
 folder in one .tar.gz, written while Switchboard keeps answering.
 
-One .tar.gz rather than a folder: one file to copy off the machine, with its files'
-permissions inside, written under a temporary name and renamed once whole, so a backup that
-was cut off never looks like one. The database is copied with SQLite's online backup API: one
-consistent moment, without stopping the web server or the worker (in WAL mode they keep
-writing while it reads).
+One .tar.gz rather than a folder: one file to copy off the machine, written under a
+temporary name and renamed once whole, so a backup that was cut off never looks like one.
+Restore ignores the permissions inside it: what it writes is Switchboard's user's alone.
+The database is copied with SQLite's online backup API: one consistent moment, without
+stopping the web server or the worker (in WAL mode they keep writing while it reads).
 """
 
 import json
@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from .. import heartbeats, media_store, state
 from ..config import SECRET_KEY_FILE
 from ..extensions import db
+from ..instance_files import PRIVATE_FILE, PRIVATE_FOLDER
 from ..models import AppState, utcnow
 
 DATABASE = "switchboard.db"  # the names inside the archive
@@ -170,6 +171,13 @@ def _members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
+def _private(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    """The data filter's checks, and the archive's permissions replaced: whatever a backup
+    says (made with another umask, or written to open the key to everyone, or setuid), what
+    it restores is for Switchboard's user alone."""
+    return tarfile.data_filter(member, path).replace(mode=PRIVATE_FILE, deep=False)
+
+
 def _set_aside(path: Path) -> Path | None:
     """Move `path` to `path.before-restore` (replacing an earlier one); where it went."""
     if not path.exists():
@@ -214,11 +222,13 @@ def restore(path: Path, force: bool) -> tuple[Outcome, list[Path]]:
         tempfile.TemporaryDirectory(dir=database.parent, prefix=".switchboard-restore-") as work,
     ):
         unpacked = Path(work)
-        archive.extractall(unpacked, members=_members(archive), filter="data")
+        # The data filter runs inside _private: no path outside `unpacked`, no links.
+        archive.extractall(unpacked, members=_members(archive), filter=_private)  # noqa: S202
         backup = unpacked / DATABASE
         if database.exists() and not force and (why := refusal_to_replace(database, backup)):
             raise BackupRefused(f"{why} Add --force to restore anyway.")
         (unpacked / MEDIA).mkdir(exist_ok=True)
+        (unpacked / MEDIA).chmod(PRIVATE_FOLDER)  # made by the extraction, with the umask
         outcome = Outcome(
             path,
             len(list((unpacked / MEDIA).iterdir())),
