@@ -1,11 +1,17 @@
 """The command line: admins, settings and the model table, headless."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import select
 
+from tests.support.databases import environment_of
+from tests.support.processes import ROOT
 from webapp import settings
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import Setting, User
 
 KEY = "sk-or-v1-aaaabbbbccccddddeeeeffff00001111222233334444555566667777c0de"
 
@@ -55,6 +61,57 @@ def test_settings_set_and_get_mask_secrets(runner, app):
     assert "sk-or-…c0de" in listing and KEY not in listing
     for name in settings.SPECS:
         assert name in listing
+
+
+SECRET_NAMES = [name for name, spec in settings.SPECS.items() if spec.secret]
+ON_THE_COMMAND_LINE = "typed on the command line, where other users of this machine can see it"
+
+
+def stored_secret(app, name: str) -> tuple[str, str]:
+    """The secret as the database holds it, and as Switchboard reads it."""
+    with app.app_context():
+        raw = db.session.scalar(select(Setting.value).where(Setting.name == name))
+        return raw, settings.get(name)
+
+
+def test_a_secret_piped_to_settings_set_is_stored_encrypted_and_never_printed(app):
+    command = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    done = subprocess.run(
+        [*command, "settings", "set", "openrouter_api_key", "-"],
+        input=KEY + "\n", cwd=ROOT, env={**os.environ, **environment_of(app)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "openrouter_api_key = sk-or-…c0de\n"
+    assert KEY not in done.stderr and ON_THE_COMMAND_LINE not in done.stderr
+    raw, read = stored_secret(app, "openrouter_api_key")
+    assert read == KEY and KEY not in raw
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_a_secret_left_out_of_settings_set_is_asked_for_without_echo(runner, app, name):
+    secret = f"typed-{name}-5f3a9c0e7b21d4"
+    result = runner.invoke(args=["settings", "set", name], input=secret + "\n")
+    assert result.exit_code == 0, result.output
+    assert f"{settings.SPECS[name].label}: " in result.output  # the prompt
+    assert secret not in result.output and ON_THE_COMMAND_LINE not in result.output
+    assert f"{name} = typ…21d4\n" in result.output  # masked, for the owner to check
+    raw, read = stored_secret(app, name)
+    assert read == secret and secret not in raw
+
+
+def test_a_secret_on_the_command_line_is_still_saved_with_a_warning(runner, app):
+    result = runner.invoke(args=["settings", "set", "whatsapp_app_secret", "appsecret123456"])
+    assert result.exit_code == 0, result.output
+    assert ON_THE_COMMAND_LINE in result.stderr
+    assert "settings set whatsapp_app_secret - < FILE" in result.stderr
+    assert stored_secret(app, "whatsapp_app_secret")[1] == "appsecret123456"
+
+
+def test_settings_set_still_needs_a_value_for_a_setting_that_is_no_secret(runner, app):
+    result = runner.invoke(args=["settings", "set", "max_tokens"], input="500\n")
+    assert result.exit_code == 2
+    assert "Missing argument 'VALUE'" in result.output
 
 
 def test_settings_set_refuses_a_bad_value_with_a_clear_message(runner, app):

@@ -97,14 +97,39 @@ def settings_get(name: str) -> None:
         _fail(str(exc))
 
 
+def _secret_value(name: str, given: str | None) -> str:
+    """A secret asked for without echo when left out, or read from standard input for `-`:
+    never in the command line, where other users see it (ps) and the shell history keeps it."""
+    if given is None:
+        return click.prompt(settings.spec_for(name).label, hide_input=True)
+    if given == "-":
+        return click.get_text_stream("stdin").read()
+    if given.strip():
+        click.echo(
+            f"Warning: {name} was typed on the command line, where other users of this "
+            "machine can see it (ps) and your shell history keeps it. Next time leave the "
+            f"value out to be asked for it, or read it from a file: settings set {name} - < FILE",
+            err=True,
+        )
+    return given
+
+
 @settings_cli.command("set")
 @click.argument("name")
-@click.argument("value")
-def settings_set(name: str, value: str) -> None:
-    """Change one setting; a bad value is refused and nothing is written."""
+@click.argument("value", required=False)
+def settings_set(name: str, value: str | None) -> None:
+    """Change one setting; a bad value is refused and nothing is written.
+
+    For a secret (a key, token or app secret), leave VALUE out to be asked for it without
+    echo, or give - to read it from standard input.
+    """
     try:
-        if settings.spec_for(name).secret and not value.strip():
-            _fail(f"Give a value for {name}; an empty secret is not saved.")
+        if settings.spec_for(name).secret:
+            value = _secret_value(name, value)
+            if not value.strip():
+                _fail(f"Give a value for {name}; an empty secret is not saved.")
+        elif value is None:
+            raise click.UsageError("Missing argument 'VALUE'.")
         for warning in settings.save({name: value}, author="cli"):
             click.echo(f"Warning: {warning}", err=True)
         click.echo(f"{name} = {settings.display(name)}")
