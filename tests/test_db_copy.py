@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import Browser
 from tests.support import optional_parts
+from tests.support.fake_postgres import PasswordCatcher
 from tests.support.install import LOG_ROWS, PHOTO, SECRETS, populate
 from tests.support.processes import ROOT
 from webapp import create_app, prompts, settings, tokens
@@ -124,3 +125,45 @@ def test_a_target_without_the_migrations_is_refused_with_the_command_that_migrat
         f"The target database has no tables. Run `DATABASE_URL={url} flask --app wsgi db "
         "upgrade` first." in result.stderr
     )
+
+
+@pytest.fixture
+def password_catcher(monkeypatch, tmp_path):
+    """A PostgreSQL server that writes down the password it is sent, on a machine where no
+    password comes from the environment or a password file."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    catcher = PasswordCatcher()
+    yield catcher
+    catcher.close()
+
+
+def test_db_copy_asks_for_a_password_the_url_leaves_out(app, password_catcher):
+    result = copy_typing(app, password_catcher.url(), "typed-pw-8c1f\n")
+    assert "Password of switchboard on 127.0.0.1 (empty for none): " in result.output
+    assert password_catcher.passwords == ["typed-pw-8c1f"]
+    assert "typed-pw-8c1f" not in result.output
+    assert result.exit_code == 1  # the catcher refuses every password, in the owner's words
+    assert "Could not connect to postgresql+psycopg://switchboard:***@127.0.0.1:" in result.output
+    assert "password authentication failed" in result.output
+
+
+def test_db_copy_takes_the_password_from_pgpassword_without_asking(
+    app, password_catcher, monkeypatch
+):
+    monkeypatch.setenv("PGPASSWORD", "from-the-env-31d7")
+    result = copy_typing(app, password_catcher.url(), "")
+    assert "Password" not in result.output
+    assert password_catcher.passwords == ["from-the-env-31d7"]
+    assert "from-the-env-31d7" not in result.output
+
+
+def test_db_copy_warns_about_a_password_given_in_the_url(app, password_catcher):
+    result = copy_typing(app, password_catcher.url(password="in-the-url-66a0"), "")
+    assert "typed on the command line" in result.stderr
+    assert password_catcher.passwords == ["in-the-url-66a0"]
+    assert "in-the-url-66a0" not in result.output
+
+
+def copy_typing(app, url: str, typed: str):
+    return app.test_cli_runner().invoke(migrate_group, ["copy", "--to", url], input=typed)

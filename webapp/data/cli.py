@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as migrate_group
+from sqlalchemy.engine import make_url
 
 from .. import media_store
 from ..config import SECRET_KEY_FILE
@@ -28,19 +29,52 @@ def _moment(stored: str | None) -> str:
     return f"{stored[:16]} UTC" if stored else "none"
 
 
+def _with_password(url: str) -> str:
+    """The target's URL with its password. Never from the command line if it can be helped,
+    where other users see it (ps) and the shell history keeps it: PGPASSWORD or the password
+    file, which the PostgreSQL client reads itself, else asked for without echo."""
+    target = make_url(url)
+    if target.password is not None:
+        click.echo(
+            "Warning: the password was typed on the command line, where other users of this "
+            "machine can see it (ps) and your shell history keeps it. Next time leave it out "
+            "of the URL to be asked for it, or set PGPASSWORD.",
+            err=True,
+        )
+        return url
+    password_file = Path(os.environ.get("PGPASSFILE") or Path.home() / ".pgpass")
+    if (
+        target.get_backend_name() != "postgresql"
+        or "PGPASSWORD" in os.environ
+        or password_file.is_file()
+    ):
+        return url
+    password = click.prompt(
+        f"Password of {target.username or 'your user'} on {target.host or 'this machine'} "
+        "(empty for none)",
+        hide_input=True,
+        default="",
+        show_default=False,
+    )
+    return target.set(password=password).render_as_string(hide_password=False) if password else url
+
+
 @click.command("copy")
 @click.option("--to", "url", required=True, help="The target's SQLAlchemy URL.")
 @FORCE
 @with_appcontext
 def copy_database(url: str, force: bool) -> None:
-    """Copy every row to another, empty and migrated database (SQLite to PostgreSQL)."""
+    """Copy every row to another, empty and migrated database (SQLite to PostgreSQL).
+
+    Leave the password out of the URL: it is taken from PGPASSWORD or ~/.pgpass, else asked.
+    """
     _refuse_while_a_worker_runs(force)
 
     def progress(table, total):
         return click.progressbar(length=total, label=f"{table.name:<20}")
 
     try:
-        result = db_copy.copy_to(url, progress)
+        result = db_copy.copy_to(_with_password(url), progress)
     except db_copy.CopyRefused as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Copied {sum(result.counts.values())} rows to {db_copy.shown(url)}:")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from .. import config, settings
 from ..extensions import db
@@ -135,7 +136,7 @@ def copy_to(url: str, progress_for: Callable[[Table, int], object]) -> CopyResul
     try:
         # One transaction of the target from the check to the end: closing without the
         # commit (a refusal, a failure, Ctrl-C) leaves it as it was.
-        with db.engine.connect() as source, engine.connect() as target:
+        with db.engine.connect() as source, _connect(engine, url) as target:
             check_target(source, target, url)
             for name in SEEDED:
                 target.execute(delete(db.metadata.tables[name]))
@@ -150,6 +151,13 @@ def copy_to(url: str, progress_for: Callable[[Table, int], object]) -> CopyResul
     finally:
         engine.dispose()
     return result
+
+
+def _connect(engine: Engine, url: str) -> Connection:
+    try:
+        return engine.connect()
+    except OperationalError as exc:  # a wrong password, a server that is not there
+        raise CopyRefused(f"Could not connect to {shown(url)}: {exc.orig}") from None
 
 
 def check_secrets(target: Connection) -> int:
