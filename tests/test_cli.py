@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests.support.databases import environment_of
 from tests.support.processes import ROOT
+from tests.support.records import add_contact
 from webapp import settings
 from webapp.extensions import db
 from webapp.models import Setting, User
@@ -163,3 +164,10 @@ def test_models_commands_refuse_bad_requests(runner, args, message):
     result = runner.invoke(args=args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_contacts_pause_prints_a_names_hidden_characters_as_codes(runner, app):
+    add_contact(app, "16505551234", "Ana\u202e4321")  # printed as it acts, it turns text around
+    result = runner.invoke(args=["contacts", "pause", "16505551234"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Bot paused for Ana<U+202E>4321: ")

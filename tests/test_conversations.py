@@ -375,3 +375,49 @@ def test_the_owner_replies_from_the_thread_in_the_browser(page, live_server, wha
     expect(page.locator(".flash-success")).to_have_text("Sent to Ana Lima.")
     expect(page.locator(".bubble.from-team")).to_contain_text("Yes, come by after 3 pm.")
     assert fake_graph.sent_texts() == [(CUSTOMER, "Yes, come by after 3 pm.", None)]
+
+
+RLO, ZWSP = "\u202e", "\u200b"  # right-to-left override, zero-width space
+SHOWN_RLO = '<span class="hidden-char" title="right-to-left override">&lt;U+202E&gt;</span>'
+SHOWN_ZWSP = '<span class="hidden-char" title="zero width space">&lt;U+200B&gt;</span>'
+
+
+def test_a_profile_name_with_a_bidi_control_is_isolated_and_the_control_shown(
+    admin, client, whatsapp
+):
+    # Printed as it acts, the override would show the number beside the name reversed.
+    name, text = f"Ana{RLO}4321", f"Pay to NL91{ZWSP}ABNA 0417 1643 00"
+    post_webhook(client, delivery(text_message(CUSTOMER, text), name=name))
+    listing = admin.get("/admin/conversations").get_data(as_text=True)
+    assert f'class="contact-name">Ana{SHOWN_RLO}4321</a></bdi>' in listing
+    assert '<td>\n            <bdi><a href="/admin/conversations/' in listing
+    assert f"Pay to NL91{SHOWN_ZWSP}ABNA" in listing
+    thread = admin.get(thread_url(contact_id_of(whatsapp))).get_data(as_text=True)
+    assert f"<h1><bdi>Ana{SHOWN_RLO}4321</bdi></h1>" in thread
+    assert "<title>Ana&lt;U+202E&gt;4321 · Conversations" in thread
+    assert f'<p class="text">Pay to NL91{SHOWN_ZWSP}ABNA 0417 1643 00</p>' in thread
+    assert RLO not in listing + thread and ZWSP not in listing + thread
+
+
+def test_joiners_inside_an_emoji_or_a_persian_word_are_left_to_do_their_work(admin, app):
+    words = "Family 👨\u200d👩\u200d👧 and می\u200cخواهم"
+    add_message(app, add_contact(app, CUSTOMER, "Ana"), "customer", words, "answered", ago(hours=1))
+    assert [("customer", words)] == bubbles(admin.get(thread_url(contact_id_of(app))))
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_name_and_thread_with_hidden_characters_fit_the_screen(page, live_server, app, width):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 800})
+    contact = add_contact(app, CUSTOMER, f"{RLO}{ZWSP}" * 12 + "Ana")
+    add_message(app, contact, "customer", f"IBAN{ZWSP}" * 30, "answered", ago(minutes=10))
+    sign_in(page, live_server)
+    for path in ("/admin/conversations", thread_url(contact)):
+        page.goto(f"{live_server}{path}")
+        expect(page.locator(".hidden-char").first).to_be_visible()
+        # The page's own content, not the bar above it: nothing wider than the screen, a
+        # table scrolling in its own box at most.
+        main = page.locator("main")
+        assert main.evaluate("m => m.scrollWidth - m.clientWidth") <= 0, (path, width)
+        assert main.evaluate("m => m.getBoundingClientRect().right") <= width, (path, width)

@@ -86,7 +86,8 @@ def test_the_log_shows_each_attempt_newest_first_with_its_figures(app, admin):
     assert response.status_code == 200
     assert shown_ids(response) == [newer, older]
     page = response.get_data(as_text=True)
-    for text in ("2026-01-10 12:05:00", "Ana Lima (+16505551234)", "openai/gpt-4o-mini", "429"):
+    contact = "<bdi>Ana Lima</bdi> (+16505551234)"  # the name isolated from the number
+    for text in ("2026-01-10 12:05:00", contact, "openai/gpt-4o-mini", "429"):
         assert text in page
     for text in ("rate_limited", "812 ms", "120 / 34", "$0.000039"):
         assert text in page
@@ -444,7 +445,7 @@ def test_a_retried_reply_is_logged_listed_detailed_and_exported_without_the_key(
     wait_for(fake_graph.sent_texts)
     response = admin.get("/admin/logs?contact=16505551234")
     _send, ok, failed = shown_ids(response)
-    assert "Sheena Nelson (+16505551234)" in response.get_data(as_text=True)
+    assert "<bdi>Sheena Nelson</bdi> (+16505551234)" in response.get_data(as_text=True)
     page = admin.get(f"/admin/logs/{failed}").get_data(as_text=True)
     assert escape(TROUBLES[ErrorKind.UPSTREAM_UNAVAILABLE].fix) in page
     assert f'href="/admin/logs/{ok}"' in page and "Back again." in page
@@ -459,3 +460,28 @@ def test_a_retried_reply_is_logged_listed_detailed_and_exported_without_the_key(
     ]
     assert rows[2]["hint"] == TROUBLES[ErrorKind.UPSTREAM_UNAVAILABLE].fix
     assert API_KEY not in page
+
+
+RLO, ZWSP = "\u202e", "\u200b"  # right-to-left override, zero-width space
+
+
+def test_the_log_detail_shows_hidden_characters_the_customer_and_provider_sent(app, admin):
+    contact = add_contact(app, name=f"Ana{RLO}4321")
+    asked = add_message(app, contact, f"Refund to NL91{ZWSP}ABNA", reply=f"Done{RLO}")
+    row = add_row(app, 0, contact_id=contact, message_id=asked, status="error",
+                  error_kind="bad_request", error_message=f"Invalid{ZWSP} input")  # fmt: skip
+    page = admin.get(f"/admin/logs/{row}").get_data(as_text=True)
+    rlo = '<span class="hidden-char" title="right-to-left override">&lt;U+202E&gt;</span>'
+    zwsp = '<span class="hidden-char" title="zero width space">&lt;U+200B&gt;</span>'
+    assert f"<dd><bdi>Ana{rlo}4321</bdi> (+16505551234)</dd>" in page
+    assert f'<pre class="prompt">Refund to NL91{zwsp}ABNA</pre>' in page
+    assert f'<pre class="prompt">Done{rlo}</pre>' in page
+    assert f'<p class="provider-message">Invalid{zwsp} input</p>' in page
+    assert RLO not in page and ZWSP not in page
+    listing = admin.get("/admin/logs").get_data(as_text=True)
+    assert f"<bdi>Ana{rlo}4321</bdi> (+16505551234)" in listing and RLO not in listing
+
+
+def test_the_csv_names_a_contact_without_the_hidden_characters_of_their_name(app, admin):
+    add_row(app, 0, contact_id=add_contact(app, name=f"\u2067Ana{RLO}{ZWSP}4321\u2069"))
+    assert csv_rows(admin.get("/admin/logs.csv"))[1][2] == "Ana4321 (+16505551234)"

@@ -282,3 +282,29 @@ def test_the_owner_sees_the_photo_and_the_voice_note_in_a_real_browser(page, liv
     page.locator(f"#message-{ids['pdf']} summary").click()
     expect(page.locator(f"#message-{ids['pdf']} pre")).to_be_visible()
     assert problems == []
+
+
+BIDI_AND_ZERO_WIDTH = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    "\u200b\u200c\u200d\u2060\ufeff"
+)
+
+
+def test_a_documents_name_is_saved_without_its_hidden_characters(admin, app):
+    # Shown as it acts, the override makes the name read "invoiceexe.pdf".
+    name = f"invoice{BIDI_AND_ZERO_WIDTH}fdp.exe"
+    message = media_message(app, "document", PDF, "application/pdf", media_name=name)
+    disposition = admin.client.get(media_url(message)).headers["Content-Disposition"]
+    assert disposition == "attachment; filename=invoicefdp.exe"
+
+
+def test_the_thread_shows_a_documents_hidden_characters_in_its_isolated_name(admin, app):
+    contact = add_contact(app, CUSTOMER, "Ana")
+    name = "invoice\u202efdp.exe"
+    message = media_message(
+        app, "document", PDF, "application/pdf", contact=contact, media_name=name
+    )
+    page = admin.get(thread_url(contact)).get_data(as_text=True)
+    marker = '<span class="hidden-char" title="right-to-left override">&lt;U+202E&gt;</span>'
+    assert f'<bdi><a href="{media_url(message)}" download>invoice{marker}fdp.exe</a></bdi>' in page
+    assert "\u202e" not in page

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, catalog_data, checks, contacts, settings, tokens
+from . import catalog, catalog_data, checks, contacts, hidden_chars, settings, tokens
 from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
 from .crypto import SecretUnreadable
@@ -236,9 +236,8 @@ def _verdict(model_id: str, result: dict, known) -> str:
 def contacts_pause(number: str) -> None:
     """Stop bot replies to this customer (a person takes over)."""
     contact = contacts.set_paused(number, True)
-    click.echo(
-        f"Bot paused for {contacts.name_of(contact)}: their messages are kept, not answered."
-    )
+    name = hidden_chars.marked(contacts.name_of(contact))
+    click.echo(f"Bot paused for {name}: their messages are kept, not answered.")
 
 
 @contacts_cli.command("resume")
@@ -246,7 +245,7 @@ def contacts_pause(number: str) -> None:
 def contacts_resume(number: str) -> None:
     """Let the bot answer this customer again."""
     contact = contacts.set_paused(number, False)
-    click.echo(f"Bot resumed for {contacts.name_of(contact)}.")
+    click.echo(f"Bot resumed for {hidden_chars.marked(contacts.name_of(contact))}.")
 
 
 @contacts_cli.command("forget")

@@ -2,7 +2,7 @@
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from .. import contacts
+from .. import contacts, hidden_chars
 from ..crypto import SecretUnreadable
 from ..extensions import db
 from ..models import Contact, Message
@@ -67,13 +67,16 @@ def file_size(size: int | None) -> str:
     return f"{size / 2**20:.1f} MB"
 
 
+def _name(contact) -> str:
+    """A customer's name for a flash message, hidden characters shown (a message has no <bdi>)."""
+    return hidden_chars.marked(contacts.name_of(contact))
+
+
 HELPERS = {
     "describe": describe,
     "media_label": MEDIA_LABELS.get,
     "file_size": file_size,
     "hint_for": hint_for,
-    "number_of": contacts.number_of,
-    "name_of": contacts.name_of,
 }
 
 
@@ -120,7 +123,7 @@ def pause_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
     contacts.set_paused(contact.customer_id, True)
     flash(
-        f"Bot paused for {contacts.name_of(contact)}: their messages are kept, not answered.",
+        f"Bot paused for {_name(contact)}: their messages are kept, not answered.",
         "success",
     )
     return redirect(url_for("admin.conversation", contact_id=contact.id))
@@ -131,7 +134,7 @@ def resume_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
     contacts.set_paused(contact.customer_id, False)
     flash(
-        f"Bot resumed for {contacts.name_of(contact)}: it answers their next message "
+        f"Bot resumed for {_name(contact)}: it answers their next message "
         "(messages that came in while it was paused stay unanswered).",
         "success",
     )
@@ -180,7 +183,7 @@ def _sending(contact: Contact, send) -> str:
         flash(str(exc), "info")
         return back
     if sent.ok:
-        flash(f"Sent to {contacts.name_of(contact)}.", "success")
+        flash(f"Sent to {_name(contact)}.", "success")
     else:
         hint = hint_for(sent.error.kind)
         reason = f"{hint.title}. {hint.fix}" if hint else sent.error.message
@@ -191,7 +194,7 @@ def _sending(contact: Contact, send) -> str:
 @bp.post("/conversations/<int:contact_id>/delete")
 def delete_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
-    name = contacts.name_of(contact)
+    name = _name(contact)
     contacts.forget(contact.customer_id)
     flash(f"Deleted {name} with every message and log row about them.", "success")
     return redirect(url_for("admin.conversations"))

@@ -9,7 +9,7 @@ from flask import Response, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 
-from .. import contacts, content
+from .. import contacts, content, hidden_chars
 from ..extensions import db
 from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
@@ -66,7 +66,6 @@ def logs():
         page=found,
         gone=gone,
         paged="before" in request.args or "after" in request.args,
-        contact_label=contacts.label_of,
         operations=log_queries.OPERATIONS,
         scan_limit=log_queries.SCAN_LIMIT,
     )
@@ -83,7 +82,6 @@ def log_detail(row_id: int):
     return render_template(
         "admin/log_detail.html",
         row=row,
-        contact_label=contacts.label_of,
         operations=log_queries.OPERATIONS,
         said=_said,
         **log_queries.detail(row),
@@ -128,11 +126,13 @@ def _text(value) -> str:
 def csv_cells(row) -> list[str]:
     """A log row as CSV cells; a spreadsheet must not run any of them as a formula."""
     hint = TROUBLES.get(row.error_kind) if row.status == "error" else None
+    # A spreadsheet shows a name's bidi controls as they act: the number beside it reversed.
+    contact = hidden_chars.stripped(contacts.label_of(row)) if row.customer_id else ""
     cells = [
         row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         row.channel,
         # Only these three carry text from outside (customers, providers); the rest is ours.
-        log_queries.redact(contacts.label_of(row)) if row.customer_id else "",
+        log_queries.redact(contact),
         log_queries.redact(_text(row.model_requested)),
         log_queries.redact(_text(row.model_used)),
         row.status,

@@ -11,7 +11,7 @@ import re
 
 from flask import abort, send_file
 
-from .. import media_store
+from .. import hidden_chars, media_store
 from ..extensions import db
 from ..models import Message
 from . import bp
@@ -64,8 +64,9 @@ def served_type(stored: str | None) -> str:
 
 
 def download_name(message: Message, mimetype: str) -> str:
-    """The name the file is saved under: a document's own, made harmless, or one like
+    """The name the file is saved under: a document's own, made harmless (no hidden
+    character to make `report<U+202E>fdp.exe` look like a PDF in the save dialog), or one like
     image-12.png (never the stored name, which would say nothing to the owner)."""
-    cleaned = UNSAFE_IN_NAME.sub("_", message.media_name or "").strip(" ._")[:150]
+    cleaned = UNSAFE_IN_NAME.sub("_", hidden_chars.stripped(message.media_name)).strip(" ._")[:150]
     extension = mimetypes.guess_extension(mimetype.split(";")[0]) or ""
     return cleaned or f"{message.type}-{message.id}{extension}"
