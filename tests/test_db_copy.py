@@ -140,7 +140,7 @@ def password_catcher(monkeypatch, tmp_path):
 
 def test_db_copy_asks_for_a_password_the_url_leaves_out(app, password_catcher):
     result = copy_typing(app, password_catcher.url(), "typed-pw-8c1f\n")
-    assert "Password of switchboard on 127.0.0.1 (empty for none): " in result.output
+    assert "Password of switchboard on 127.0.0.1: " in result.output
     assert password_catcher.passwords == ["typed-pw-8c1f"]
     assert "typed-pw-8c1f" not in result.output
     assert result.exit_code == 1  # the catcher refuses every password, in the owner's words

@@ -29,34 +29,20 @@ def _moment(stored: str | None) -> str:
     return f"{stored[:16]} UTC" if stored else "none"
 
 
-def _with_password(url: str) -> str:
-    """The target's URL with its password. Never from the command line if it can be helped,
-    where other users see it (ps) and the shell history keeps it: PGPASSWORD or the password
-    file, which the PostgreSQL client reads itself, else asked for without echo."""
-    target = make_url(url)
-    if target.password is not None:
+def _warn_of_a_password_in(url: str) -> None:
+    if make_url(url).password is not None:
         click.echo(
             "Warning: the password was typed on the command line, where other users of this "
             "machine can see it (ps) and your shell history keeps it. Next time leave it out "
             "of the URL to be asked for it, or set PGPASSWORD.",
             err=True,
         )
-        return url
-    password_file = Path(os.environ.get("PGPASSFILE") or Path.home() / ".pgpass")
-    if (
-        target.get_backend_name() != "postgresql"
-        or "PGPASSWORD" in os.environ
-        or password_file.is_file()
-    ):
-        return url
-    password = click.prompt(
-        f"Password of {target.username or 'your user'} on {target.host or 'this machine'} "
-        "(empty for none)",
-        hide_input=True,
-        default="",
-        show_default=False,
-    )
-    return target.set(password=password).render_as_string(hide_password=False) if password else url
+
+
+def _password_prompt(url: str):
+    target = make_url(url)
+    who = f"{target.username or 'your user'} on {target.host or 'this machine'}"
+    return lambda: click.prompt(f"Password of {who}", hide_input=True)
 
 
 @click.command("copy")
@@ -66,15 +52,17 @@ def _with_password(url: str) -> str:
 def copy_database(url: str, force: bool) -> None:
     """Copy every row to another, empty and migrated database (SQLite to PostgreSQL).
 
-    Leave the password out of the URL: it is taken from PGPASSWORD or ~/.pgpass, else asked.
+    Leave the password out of the URL: it comes from PGPASSWORD or ~/.pgpass, else it is asked
+    for when the server wants one.
     """
     _refuse_while_a_worker_runs(force)
+    _warn_of_a_password_in(url)
 
     def progress(table, total):
         return click.progressbar(length=total, label=f"{table.name:<20}")
 
     try:
-        result = db_copy.copy_to(_with_password(url), progress)
+        result = db_copy.copy_to(url, progress, _password_prompt(url))
     except db_copy.CopyRefused as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Copied {sum(result.counts.values())} rows to {db_copy.shown(url)}:")

@@ -21,6 +21,7 @@ from ..extensions import db
 
 BATCH = 5000  # rows per INSERT: few round trips, bounded memory
 SEEDED = ("ai_models", "prompt_versions")  # rows `db upgrade` writes, replaced by the source's
+NO_PASSWORD = "no password supplied"  # noqa: S105 (the PostgreSQL client's words, when asked)
 
 
 class CopyRefused(Exception):
@@ -128,15 +129,20 @@ def mismatched_counts(source: Connection, target: Connection) -> list[str]:
     return [f"{name}: {here} here, {there} there" for name, here, there in counts if here != there]
 
 
-def copy_to(url: str, progress_for: Callable[[Table, int], object]) -> CopyResult:
+def copy_to(
+    url: str,
+    progress_for: Callable[[Table, int], object],
+    ask_password: Callable[[], str] | None = None,
+) -> CopyResult:
     """Copy everything to the database at `url`; `progress_for(table, rows)` gives a context
-    manager with an `update(n)` method (a click progress bar). Raises CopyRefused."""
+    manager with an `update(n)` method (a click progress bar); `ask_password()` is called if
+    the target wants a password nothing else gave. Raises CopyRefused."""
     result = CopyResult()
-    engine = target_engine(url)
+    engine, connection = _connect(url, ask_password)
     try:
         # One transaction of the target from the check to the end: closing without the
         # commit (a refusal, a failure, Ctrl-C) leaves it as it was.
-        with db.engine.connect() as source, _connect(engine, url) as target:
+        with db.engine.connect() as source, connection as target:
             check_target(source, target, url)
             for name in SEEDED:
                 target.execute(delete(db.metadata.tables[name]))
@@ -153,10 +159,18 @@ def copy_to(url: str, progress_for: Callable[[Table, int], object]) -> CopyResul
     return result
 
 
-def _connect(engine: Engine, url: str) -> Connection:
+def _connect(url: str, ask_password: Callable[[], str] | None) -> tuple[Engine, Connection]:
+    """The target's engine and a connection to it. As psql does, a password is asked for
+    only when the server wants one that neither the URL, PGPASSWORD nor the password file
+    gave: a server that trusts this machine's user never asks."""
+    engine = target_engine(url)
     try:
-        return engine.connect()
+        return engine, engine.connect()
     except OperationalError as exc:  # a wrong password, a server that is not there
+        engine.dispose()
+        if ask_password is not None and NO_PASSWORD in str(exc.orig):
+            typed = make_url(url).set(password=ask_password())
+            return _connect(typed.render_as_string(hide_password=False), None)
         raise CopyRefused(f"Could not connect to {shown(url)}: {exc.orig}") from None
 
 
