@@ -10,6 +10,7 @@ from flask import url_for
 from markupsafe import escape
 
 from tests.conftest import post_webhook, wait_for
+from tests.support.browser import sign_in
 from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import fixture
 from tests.support.records import add_row
@@ -485,3 +486,21 @@ def test_the_log_detail_shows_hidden_characters_the_customer_and_provider_sent(a
 def test_the_csv_names_a_contact_without_the_hidden_characters_of_their_name(app, admin):
     add_row(app, 0, contact_id=add_contact(app, name=f"\u2067Ana{RLO}{ZWSP}4321\u2069"))
     assert csv_rows(admin.get("/admin/logs.csv"))[1][2] == "Ana4321 (+16505551234)"
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_log_with_hidden_characters_fits_the_screen(page, live_server, app, width):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 800})
+    contact = add_contact(app, name=f"{RLO}{ZWSP}" * 12 + "Ana")
+    asked = add_message(app, contact, f"IBAN{ZWSP}" * 30, reply=f"Done{RLO}" * 20)
+    row = add_row(app, 0, contact_id=contact, message_id=asked)
+    sign_in(page, live_server)
+    for path in ("/admin/logs", f"/admin/logs/{row}"):
+        page.goto(f"{live_server}{path}")
+        expect(page.locator(".hidden-char").first).to_be_visible()
+        # The page's own content, not the bar above it: a table scrolls in its own box.
+        main = page.locator("main")
+        assert main.evaluate("m => m.scrollWidth - m.clientWidth") <= 0, (path, width)
+        assert main.evaluate("m => m.getBoundingClientRect().right") <= width, (path, width)
