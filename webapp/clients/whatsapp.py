@@ -13,7 +13,13 @@ import urllib3
 
 from ..troubleshooting import ErrorKind
 from .http import HttpClient, TransportError, pool_for
-from .whatsapp_errors import RAW_BODY_LIMIT, WhatsAppError, classify_graph_error, trimmed
+from .whatsapp_errors import (
+    RAW_BODY_LIMIT,
+    WhatsAppError,
+    classify_graph_error,
+    classify_send_error,
+    trimmed,
+)
 from .wire import as_str, dig, json_or_none
 
 # Meta retires each Graph version about two years after it ships (v20.0 in September 2026).
@@ -85,7 +91,7 @@ class WhatsAppClient(HttpClient):
         }
         if reply_to:
             message["context"] = {"message_id": reply_to}
-        payload, latency_ms = self._post(message, ("messages", 0, "id"), timeout)
+        payload, latency_ms = self._post(message, ("messages", 0, "id"), timeout, send=True)
         wa_id = trimmed(dig(payload, "contacts", 0, "wa_id"))
         return SendResult(str(dig(payload, "messages", 0, "id")), wa_id, latency_ms, payload)
 
@@ -183,14 +189,18 @@ class WhatsAppClient(HttpClient):
             message = "The access token is empty or has characters a token cannot have."
             raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, message)
 
-    def _post(self, body: dict, expected: tuple, timeout: float | None = None) -> tuple[dict, int]:
-        """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError."""
+    def _post(
+        self, body: dict, expected: tuple, timeout: float | None = None, send: bool = False
+    ) -> tuple[dict, int]:
+        """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError. A `send`
+        (a customer's message, not a read receipt) is never retried on an unclear answer."""
         try:
             status, text, headers, latency_ms = self._send(body, timeout)
             payload = json_or_none(text)
             ok = 200 <= status < 300 and isinstance(payload, dict) and "error" not in payload
             if not ok or not dig(payload, *expected):
-                raise classify_graph_error(status, text, headers)
+                classify = classify_send_error if send else classify_graph_error
+                raise classify(status, text, headers)
             return payload, latency_ms
         except WhatsAppError as err:
             raise self.redacted(err) from None
