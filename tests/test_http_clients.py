@@ -1,6 +1,7 @@
-"""How both API clients talk HTTP: no redirect followed, answers capped, the environment's
-proxy used, nothing but the bearer secret sent."""
+"""How both API clients talk HTTP: connections kept for every answer in flight, no redirect
+followed, answers capped, the environment's proxy used, nothing but the bearer secret sent."""
 
+import threading
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from webapp.clients.openrouter_errors import OpenRouterError
 from webapp.clients.whatsapp import WhatsAppClient
 from webapp.clients.whatsapp_errors import WhatsAppError
 from webapp.troubleshooting import ErrorKind
+from webapp.worker.process import Worker
 
 API_KEY = "sk-or-v1-http-test-0123456789abcdef0123456789abcdef0123456789"
 TOKEN = "EAAG-http-test-token-0123456789"
@@ -91,3 +93,27 @@ def test_a_cookie_an_answer_sets_is_not_sent_with_the_next_call(fake_openrouter)
     client.list_models()
     client.key_info()
     assert [r.headers.get("Cookie") for r in fake_openrouter.requests] == [None, None]
+
+
+def test_every_answer_in_flight_keeps_its_connection_for_the_next(app, fake_openrouter):
+    Worker(app, threads=104)  # with its trial threads, 128: the default WORKER_THREADS
+    fake_openrouter.keep_alive = True
+    fake_openrouter.default(body={"data": []}, delay=0.5, path="/api/v1/models")
+    client = OpenRouterClient(API_KEY, fake_openrouter.base_url, timeout=15)
+
+    def wave(calls: int) -> set:
+        start, seen = threading.Barrier(calls), len(fake_openrouter.requests)
+
+        def call():
+            start.wait()
+            client.list_models()
+
+        threads = [threading.Thread(target=call) for _ in range(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        return {r.peer for r in fake_openrouter.requests[seen:]}
+
+    first = wave(100)
+    assert wave(100) <= first  # no connection closed after its answer and opened again

@@ -20,6 +20,7 @@ from datetime import timedelta
 from flask import Flask, has_app_context
 
 from .. import checks, heartbeats, state, stats
+from ..clients import http
 from ..data import retention
 from ..extensions import db
 from ..replies import delivery, leases, runs
@@ -60,6 +61,7 @@ class Worker:
         self._loops: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping, self._renew_until)
         self._cells = CellRunner(app, self.holder, self.stopping, poll)
+        http.size_pools(self.threads + self._cells.threads)  # a connection kept for each
 
     @property
     def in_flight(self) -> int:
