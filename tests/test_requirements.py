@@ -1,6 +1,9 @@
 """Every dependency is pinned with the hashes of its files, and installs insist on them."""
 
+import ast
 import re
+import sys
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,24 @@ def test_installs_refuse_packages_whose_hashes_do_not_match():
     installs = [line for line in makefile.splitlines() if "pip install" in line and "-r " in line]
     assert len(installs) == 2
     assert all("--require-hashes" in line for line in installs)
+
+
+def test_every_package_the_app_imports_is_one_make_run_installs():
+    # `make run` installs requirements.txt only: a package pinned for the tests alone would
+    # be missing there, and the server would not start.
+    owners = packages_distributions()
+    installed = {normalised(name) for name in pins("requirements.txt")}
+    imported = set()
+    for path in [ROOT / "wsgi.py", *(ROOT / "webapp").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    outside = imported - set(sys.stdlib_module_names) - {"webapp"}
+    missing = {m for m in outside if not {normalised(d) for d in owners.get(m, [m])} & installed}
+    assert outside and missing == set()
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

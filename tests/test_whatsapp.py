@@ -550,29 +550,6 @@ def test_classify_graph_error_without_a_server(status, body, headers, kind, retr
     assert err.message.strip()
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "words"),
-    [
-        (500, '{"error": {"message": "An unknown error occurred", "code": 1}}', "unknown error"),
-        (502, HTML_502, "502 Bad Gateway"),
-    ],
-)
-def test_server_errors_are_unavailable_and_retried(fake_graph, graph, status, body, words):
-    fake_graph.queue(status, body)
-    err = failure(lambda: graph.send_text("16505551234", "Hi"))
-    assert err.kind == ErrorKind.WHATSAPP_UNAVAILABLE
-    assert err.trouble.transient
-    assert words in err.message
-
-
-def test_200_without_a_message_id_is_rejected_not_retried(fake_graph, graph):
-    # A retry could deliver the reply twice if Meta did take the message.
-    fake_graph.queue(200, {"messaging_product": "whatsapp", "contacts": []})
-    err = failure(lambda: graph.send_text("16505551234", "Hi"))
-    assert err.kind == ErrorKind.WHATSAPP_REJECTED
-    assert "base URL" in err.message
-
-
 def test_refused_connection_is_unavailable_and_retried(refused_url):
     graph = WhatsAppClient(TOKEN, PHONE_NUMBER_ID, refused_url + API_PREFIX, timeout=2)
     err = failure(lambda: graph.send_text("16505551234", "Hi"))

@@ -199,11 +199,13 @@ TROUBLES: dict[ErrorKind, Trouble] = {
         Trouble(
             ErrorKind.WHATSAPP_UNAVAILABLE,
             "WhatsApp unreachable",
-            "Replies arrive late or not at all; Meta answers with a 5xx error or cannot be "
-            "reached.",
+            "Replies arrive late or not at all; WhatsApp cannot be reached, or Meta answers "
+            "with a 5xx error.",
             "Meta's servers are having trouble, or this server cannot reach graph.facebook.com.",
-            "Nothing to do for a short outage: Switchboard tries again. If it lasts, check this "
-            "server's internet connection and 'Graph API base URL' on the Settings page.",
+            "Nothing to do for a short outage: Switchboard tries again, but a reply only when "
+            "it surely did not go out (the connection was refused, or Meta's error says the "
+            "message was not taken). If it lasts, check this server's internet connection and "
+            "'Graph API base URL' on the Settings page.",
             transient=True,
             setting=_SETTINGS,
         ),
@@ -211,9 +213,11 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             ErrorKind.WHATSAPP_UNKNOWN,
             "Send outcome unknown",
             "A reply is marked 'may not have arrived': the message went out to WhatsApp, but no "
-            "answer came back (a timeout or a dropped connection).",
-            "The connection to Meta timed out or broke after the message was sent, so nobody "
-            "knows whether the customer got it.",
+            "clear answer came back (a timeout, a dropped connection, or an error page such as "
+            "'502 Bad Gateway').",
+            "The connection to Meta timed out or broke after the message was sent, or Meta "
+            "answered with a 5xx error that does not say whether it took the message (such an "
+            "error can come after it did), so nobody knows whether the customer got it.",
             "Switchboard never sends it again by itself, to avoid a double answer. Open the "
             "conversation and press Send again if the customer did not get it.",
             transient=False,

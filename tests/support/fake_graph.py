@@ -5,6 +5,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 from tests.support.fakes import CannedResponse, FakeServer, RecordedRequest
@@ -32,6 +33,7 @@ class FakeGraph(FakeServer):
         self.answered: list[tuple[RecordedRequest, int]] = []  # every request and its status
         self.media: dict[str, HostedMedia] = {}  # media id → the file Graph hands out
         self.token: str | None = None  # when set, media calls without this Bearer token get 401
+        self.edge_status: int | None = None  # see fail_sends_at_the_edge
         # FakeServer's defaults are fixed bytes; a send needs a new id each time, so the
         # catch-all default is only a marker that _respond_to swaps for a generated answer.
         self.default(headers={GENERATE: "1"})
@@ -49,6 +51,12 @@ class FakeGraph(FakeServer):
         hash and size; that address answers the bytes. Both need the access token."""
         digest = sha256 or hashlib.sha256(body).hexdigest()
         self.media[media_id] = HostedMedia(body, mime_type, digest)
+
+    def fail_sends_at_the_edge(self, status: int = 502) -> None:
+        """Answer every text send that has nothing queued with `status` and an HTML page, no
+        Graph error in it: what Meta's edge answers when Graph is slow, which may be after
+        Graph took the message. Read receipts and media calls are answered as usual."""
+        self.edge_status = status
 
     def media_requests(self) -> list[tuple[str, str | None]]:
         """(path, Authorization header) of every media call, in order."""
@@ -94,6 +102,8 @@ class FakeGraph(FakeServer):
             return _json_response(400, body)
         if sent.get("status") == "read":
             return _json_response(200, fixture_bytes("send_ok_mark_as_read.json"))
+        if self.edge_status is not None:
+            return edge_page(self.edge_status)
         answer = json.loads(fixture_bytes("send_ok.json"))
         to = str(sent.get("to") or sent.get("recipient"))
         answer["contacts"] = [{"input": to, "wa_id": re.sub(r"\D", "", to)}]
@@ -114,6 +124,13 @@ class FakeGraph(FakeServer):
         answer.update(url=self.url + FILES + media_id, mime_type=hosted.mime_type, id=media_id,
                       sha256=hosted.sha256, file_size=str(len(hosted.body)))  # fmt: skip
         return _json_response(200, json.dumps(answer).encode())
+
+
+def edge_page(status: int) -> CannedResponse:
+    """An error page from a proxy in front of Graph: HTML, no Graph error object."""
+    title = f"{status} {HTTPStatus(status).phrase}"
+    page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+    return CannedResponse(status, page.encode(), {"Content-Type": "text/html"})
 
 
 def _json(body: bytes) -> dict:

@@ -45,6 +45,7 @@ class RecordedRequest:
     headers: CaseInsensitiveDict
     body: bytes
     at: float = field(default_factory=time.monotonic)  # when it arrived
+    peer: tuple | None = None  # the client's (address, port): one per connection it opened
 
     def json(self):
         return json.loads(self.body)
@@ -109,7 +110,7 @@ class FakeServer:
 
     def start(self) -> "FakeServer":
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Listener(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -161,6 +162,12 @@ class FakeServer:
         return True
 
 
+class _Listener(ThreadingHTTPServer):
+    # As many connections may wait to be accepted as the worker has threads: with the default
+    # of 5, a burst of calls has connections dropped and retried a second later.
+    request_queue_size = 128
+
+
 def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # needed for chunked bodies
@@ -183,6 +190,7 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 parts.query,
                 CaseInsensitiveDict(self.headers.items()),
                 self.rfile.read(length),
+                peer=self.client_address,
             )
             canned = fake._respond_to(request)
             self.close_connection = not fake.keep_alive or canned.hang_up

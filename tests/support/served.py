@@ -24,13 +24,15 @@ SERVE = [sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--no-worker"]
 
 
 @contextmanager
-def serving(install: dict, stderr=subprocess.DEVNULL, **env):
+def serving(install: dict, stderr=subprocess.DEVNULL, worker: bool = False, **env):
     """`flask serve --no-worker` on an install (its INSTANCE_PATH, and DATABASE_URL unless
-    SQLite: see `environment_of`) and a free loopback port: its URL."""
+    SQLite: see `environment_of`) and a free loopback port: its URL. With `worker`, `flask
+    serve` runs its worker too, exactly as `make run` does."""
     port = int(refused_port_url().rsplit(":", 1)[1])
     environment = {**os.environ, **install, "PORT": str(port), **env}
+    command = SERVE[:-1] if worker else SERVE
     server = subprocess.Popen(
-        SERVE, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
+        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
     )
     url = f"http://127.0.0.1:{port}"
     try:

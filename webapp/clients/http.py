@@ -11,17 +11,22 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from functools import lru_cache
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import certifi
-import urllib3
+import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NameResolutionError,
     NewConnectionError,
+    ProxyError,
     ReadTimeoutError,
 )
+from urllib3.exceptions import SSLError as TLSError
+from urllib3.exceptions import TimeoutError as AnyTimeout
 
 BODY_LIMIT = 32 * 2**20  # the whole model catalog is about 1 MB; far more is no API answer
 PASTEABLE = re.compile(r"[\x21-\x7e]*")  # what a key or token is made of: no spaces, ASCII
@@ -57,33 +62,54 @@ class AnswerTooLarge(TransportError):
         super().__init__(message, reached=True, http_status=http_status)
 
 
-POOL_SIZE = 64  # open connections kept per host: about as many as answers in flight
-_pools: dict[str | None, urllib3.PoolManager] = {}
-_pools_lock = threading.Lock()
+POOL_SIZE = 128  # WORKER_THREADS' default: one kept-alive connection per answer in flight
+_sessions: dict[type, requests.Session] = {}
+_pool_size = POOL_SIZE
+_sessions_lock = threading.Lock()
+
+
+def size_pools(connections: int) -> None:
+    """Keep up to `connections` open connections per host for each kind of client: as many
+    as the worker has answers in flight, so none is closed after its answer and opened again."""
+    global _pool_size
+    with _sessions_lock:
+        if connections != _pool_size:
+            _pool_size = max(1, connections)
+            _sessions.clear()  # new sessions from now on; calls in flight finish on theirs
+
+
+def session_for(kind: type) -> requests.Session:
+    """One session per kind of client, shared by every thread, so a call reuses an open (TLS)
+    connection instead of a new handshake."""
+    with _sessions_lock:
+        if kind not in _sessions:
+            _sessions[kind] = _new_session(_pool_size)
+        return _sessions[kind]
+
+
+def _new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # The environment's proxies are read once per address (proxy_for), not on every call, and
+    # a .netrc file must never replace the bearer secret.
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+    # API answers carry no state between calls: no cookie goes from one call to the next.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_maxsize=pool_size, max_retries=0)  # retries are the callers'
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 @lru_cache(maxsize=32)
-def proxy_for(base_url: str) -> str | None:
-    """The proxy the environment asks for (HTTPS_PROXY, NO_PROXY…), read once per base URL."""
-    scheme, host = urlsplit(base_url).scheme, urlsplit(base_url).hostname or ""
+def proxy_for(origin: str) -> dict[str, str] | None:
+    """The proxy the environment asks for (HTTPS_PROXY, NO_PROXY…) for one scheme://host,
+    read once."""
+    scheme, host = urlsplit(origin).scheme, urlsplit(origin).hostname or ""
     if urllib.request.proxy_bypass(host):
         return None
-    return urllib.request.getproxies().get(scheme)
-
-
-def pool_for(base_url: str) -> urllib3.PoolManager:
-    """One pool of kept-alive connections per proxy, shared by every thread (urllib3's pools
-    are thread-safe), so a call reuses an open (TLS) connection instead of a new handshake."""
-    proxy = proxy_for(base_url)
-    with _pools_lock:
-        if proxy not in _pools:
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
-            options = {"maxsize": POOL_SIZE, "ca_certs": bundle, "retries": False}
-            if proxy:
-                _pools[proxy] = urllib3.ProxyManager(proxy, **options)
-            else:
-                _pools[proxy] = urllib3.PoolManager(**options)
-        return _pools[proxy]
+    proxy = urllib.request.getproxies().get(scheme)
+    return {scheme: proxy} if proxy else None
 
 
 class HttpClient:
@@ -139,26 +165,62 @@ class HttpClient:
             message = f"The {self.base_url_label} {self.base_url!r} is not a valid http(s) address."
             raise TransportError(message, reached=False)
         started = time.monotonic()
-        try:
-            response = pool_for(self.base_url).request(
-                method,
-                url,
-                body=data,
-                headers=sent_headers,
-                timeout=urllib3.Timeout(connect=seconds, read=seconds),
-                preload_content=False,
-                redirect=False,  # a redirect would carry the secret somewhere else
-                retries=False,
-            )
-        except (urllib3.exceptions.HTTPError, ValueError) as exc:
-            raise self._failure(exc, seconds) from None
-        try:
-            content = self._read_body(response, started + seconds, seconds)
-        finally:
-            response.release_conn()
+        with self.open(method, url, seconds, data, sent_headers) as response:
+            chunks, size = [], 0
+            for chunk in self.chunks(response, started + seconds, seconds):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > BODY_LIMIT:
+                    message = f"The answer is larger than {BODY_LIMIT // 2**20} MB."
+                    raise AnswerTooLarge(message, response.status_code)
         latency_ms = int((time.monotonic() - started) * 1000)
-        text = content.decode("utf-8", "replace")
-        return response.status, text, response.headers, latency_ms
+        text = b"".join(chunks).decode("utf-8", "replace")
+        return response.status_code, text, response.headers, latency_ms
+
+    def open(
+        self,
+        method: str,
+        url: str,
+        seconds: float,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send the request and wait for the answer's status and headers, not its body (read
+        it with `chunks`, and close the answer); TransportError when none came in time."""
+        parts = urlsplit(url)
+        try:
+            # Only the parts these calls have: no session headers or credentials from the URL
+            # to merge in, which would cost more CPU than the rest of the call.
+            prepared = requests.PreparedRequest()
+            prepared.prepare_method(method)
+            prepared.prepare_url(url, None)
+            prepared.prepare_headers(headers)
+            prepared.prepare_cookies(None)  # none: an empty jar
+            prepared.prepare_body(data, None)
+            return session_for(type(self)).send(
+                prepared,
+                timeout=(seconds, seconds),
+                stream=True,
+                allow_redirects=False,  # a redirect would carry the secret somewhere else
+                proxies=proxy_for(f"{parts.scheme}://{parts.netloc}"),
+            )
+        except (requests.RequestException, ValueError) as exc:
+            raise self._failure(exc, seconds) from None
+
+    def chunks(
+        self, response: requests.Response, deadline: float, seconds: float, size: int = 16384
+    ) -> Iterator[bytes]:
+        """The answer's body as it arrives, cut off once `deadline` (time.monotonic()) passes."""
+        try:
+            for chunk in response.iter_content(size):
+                if time.monotonic() > deadline:
+                    raise self._no_answer(seconds)
+                yield chunk
+        except requests.RequestException as exc:
+            if time.monotonic() > deadline or _caused_by(exc, ReadTimeoutError):
+                raise self._no_answer(seconds) from None
+            message = f"The connection to {self.host} broke before the answer was complete."
+            raise TransportError(message, True, http_status=response.status_code) from None
 
     def redacted(self, err: E) -> E:
         """`err` with the secret hidden in its message, raw body and metadata: some servers
@@ -176,24 +238,6 @@ class HttpClient:
                 changes[name] = json.loads(dumped)
         return replace(err, **changes)
 
-    def _read_body(self, response, deadline: float, seconds: float) -> bytes:
-        chunks, size = [], 0
-        try:
-            for chunk in response.stream(16384):
-                chunks.append(chunk)
-                size += len(chunk)
-                if time.monotonic() > deadline:
-                    raise self._no_answer(seconds)
-                if size > BODY_LIMIT:
-                    message = f"The answer is larger than {BODY_LIMIT // 2**20} MB."
-                    raise AnswerTooLarge(message, response.status)
-        except urllib3.exceptions.HTTPError as exc:
-            if time.monotonic() > deadline or _caused_by(exc, ReadTimeoutError):
-                raise self._no_answer(seconds) from None
-            message = f"The connection to {self.host} broke before the answer was complete."
-            raise TransportError(message, reached=True, http_status=response.status) from None
-        return b"".join(chunks)
-
     def _no_answer(self, seconds: float) -> TransportError:
         message = f"No answer from {self.host} within {seconds:g} seconds."
         return TransportError(message, reached=True, timed_out=True)
@@ -201,34 +245,33 @@ class HttpClient:
     def _failure(self, exc: Exception, seconds: float) -> TransportError:
         """The one reading of a failed send. Only a failure before the request was written
         counts as not reached; anything later may have reached the server."""
-        errors = urllib3.exceptions
-        if isinstance(exc, errors.LocationValueError | ValueError):
+        if isinstance(exc, ValueError) and not isinstance(exc, requests.exceptions.InvalidHeader):
             message = f"The {self.base_url_label} {self.base_url!r} is not a valid http(s) address."
             return TransportError(message, reached=False)
         # Checked before ConnectTimeoutError, which urllib3 makes its parent class.
         if unopened := _caused_by(exc, NewConnectionError):
             return TransportError(f"Could not connect to {self.host}: {_why(unopened)}.", False)
-        if isinstance(exc, errors.ProxyError):
+        if _caused_by(exc, ProxyError):
             return TransportError(f"Could not connect to {self.host} through the proxy.", False)
-        timed_out = isinstance(exc, errors.TimeoutError)
+        timed_out = isinstance(exc, requests.Timeout) or bool(_caused_by(exc, AnyTimeout))
         if _caused_by(exc, ConnectTimeoutError) or (timed_out and _in_tls_handshake(exc)):
             message = f"Could not connect to {self.host} within {seconds:g} seconds."
             return TransportError(message, reached=False, timed_out=True)
-        if isinstance(exc, errors.SSLError) and _in_tls_handshake(exc):
+        if _caused_by(exc, TLSError) and _in_tls_handshake(exc):
             certificate = _caused_by(exc, ssl.SSLCertVerificationError)
             problem = ": certificate problem" if certificate else ""
             message = f"The secure (TLS) connection to {self.host} failed{problem}."
             return TransportError(message, reached=False)
         if timed_out:
             return self._no_answer(seconds)
-        if isinstance(exc, errors.ProtocolError | errors.SSLError):
+        if isinstance(exc, requests.ConnectionError):
             message = f"The connection to {self.host} was dropped before an answer came."
             return TransportError(message, reached=True)
         return RequestNotSent(f"The request could not be sent ({type(exc).__name__}).")
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc` and what it wraps: urllib3's error wraps the socket's."""
+    """`exc` and what it wraps: requests' error wraps urllib3's, which wraps the socket's."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and not any(current is s for s in seen):

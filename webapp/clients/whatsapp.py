@@ -9,11 +9,15 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
-import urllib3
-
 from ..troubleshooting import ErrorKind
-from .http import HttpClient, TransportError, pool_for
-from .whatsapp_errors import RAW_BODY_LIMIT, WhatsAppError, classify_graph_error, trimmed
+from .http import HttpClient, TransportError
+from .whatsapp_errors import (
+    RAW_BODY_LIMIT,
+    WhatsAppError,
+    classify_graph_error,
+    classify_send_error,
+    trimmed,
+)
 from .wire import as_str, dig, json_or_none
 
 # Meta retires each Graph version about two years after it ships (v20.0 in September 2026).
@@ -85,7 +89,7 @@ class WhatsAppClient(HttpClient):
         }
         if reply_to:
             message["context"] = {"message_id": reply_to}
-        payload, latency_ms = self._post(message, ("messages", 0, "id"), timeout)
+        payload, latency_ms = self._post(message, ("messages", 0, "id"), timeout, send=True)
         wa_id = trimmed(dig(payload, "contacts", 0, "wa_id"))
         return SendResult(str(dig(payload, "messages", 0, "id")), wa_id, latency_ms, payload)
 
@@ -129,46 +133,26 @@ class WhatsAppClient(HttpClient):
             raise self.redacted(err) from None
 
     def _stream(self, url: str, out: BinaryIO, limit: int, seconds: float) -> str:
-        started, digest, size = time.monotonic(), hashlib.sha256(), 0
+        deadline, digest, size = time.monotonic() + seconds, hashlib.sha256(), 0
+        headers = {"Authorization": f"Bearer {self.secret}"}
         try:
-            response = pool_for(url).request(
-                "GET",
-                url,
-                headers={"Authorization": f"Bearer {self.secret}"},
-                timeout=urllib3.Timeout(connect=seconds, read=seconds),
-                preload_content=False,
-                redirect=False,  # a redirect would carry the token somewhere else
-                retries=False,
-            )
-        except (urllib3.exceptions.HTTPError, ValueError) as exc:
-            failure = self._failure(exc, seconds)
-            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
-        complete = False
-        try:
-            if not 200 <= response.status < 300:
-                text = response.read(RAW_BODY_LIMIT, decode_content=True)
-                raise _media_error(classify_graph_error(response.status, text, response.headers))
-            announced = _size(response.headers.get("Content-Length"))
-            if announced is not None and announced > limit:
-                raise too_large(limit)
-            for chunk in response.stream(65536):
-                size += len(chunk)
-                if size > limit:
+            with self.open("GET", url, seconds, headers=headers) as response:
+                if not 200 <= response.status_code < 300:
+                    text = next(self.chunks(response, deadline, seconds, RAW_BODY_LIMIT), b"")
+                    error = classify_graph_error(response.status_code, text, response.headers)
+                    raise _media_error(error)
+                announced = _size(response.headers.get("Content-Length"))
+                if announced is not None and announced > limit:
                     raise too_large(limit)
-                if time.monotonic() > started + seconds:
-                    raise self._no_answer(seconds)
-                digest.update(chunk)
-                out.write(chunk)
-            complete = True
+                # The rest of a refused file is not read: closing the answer drops the connection.
+                for chunk in self.chunks(response, deadline, seconds, 65536):
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large(limit)
+                    digest.update(chunk)
+                    out.write(chunk)
         except TransportError as failure:
             raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
-        except urllib3.exceptions.HTTPError:
-            message = "The connection broke before the whole file was downloaded."
-            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, message) from None
-        finally:
-            if not complete:  # the rest of a refused file is not read: the connection goes
-                response.close()
-            response.release_conn()
         return digest.hexdigest()
 
     def _may_carry_token(self, url: str) -> bool:
@@ -183,14 +167,18 @@ class WhatsAppClient(HttpClient):
             message = "The access token is empty or has characters a token cannot have."
             raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, message)
 
-    def _post(self, body: dict, expected: tuple, timeout: float | None = None) -> tuple[dict, int]:
-        """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError."""
+    def _post(
+        self, body: dict, expected: tuple, timeout: float | None = None, send: bool = False
+    ) -> tuple[dict, int]:
+        """POST /<phone-number-id>/messages; any failure becomes one WhatsAppError. A `send`
+        (a customer's message, not a read receipt) is never retried on an unclear answer."""
         try:
             status, text, headers, latency_ms = self._send(body, timeout)
             payload = json_or_none(text)
             ok = 200 <= status < 300 and isinstance(payload, dict) and "error" not in payload
             if not ok or not dig(payload, *expected):
-                raise classify_graph_error(status, text, headers)
+                classify = classify_send_error if send else classify_graph_error
+                raise classify(status, text, headers)
             return payload, latency_ms
         except WhatsAppError as err:
             raise self.redacted(err) from None

@@ -1,7 +1,7 @@
 """WhatsApp's failures: the WhatsAppError they become, how Graph codes are classified and worded."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..troubleshooting import ErrorKind, UpstreamError
@@ -53,8 +53,8 @@ def classify_graph_error(
         message = words or f"The Graph API answered HTTP {status} with an error but no message."
     elif isinstance(payload, dict):
         # No error object. After a 2xx (no messages[0].id: a different response structure) the
-        # kind is whatsapp_rejected, never retried: the message may have gone out, so a retry
-        # could send it twice, and such an answer usually means a wrong base URL anyway.
+        # kind is whatsapp_rejected, never retried: such an answer usually means a wrong base
+        # URL (a send reads it as unknown, see classify_send_error: the message may have gone).
         message = f"The answer (HTTP {status}) is not a Graph API answer; check the base URL."
     else:
         message = not_json_message(status, text, headers)
@@ -67,6 +67,26 @@ def classify_graph_error(
         retry_seconds(header(headers, "Retry-After")),
         text[:RAW_BODY_LIMIT],
     )
+
+
+def classify_send_error(
+    status: int | None, body: str | bytes, headers: Mapping | None = None
+) -> WhatsAppError:
+    """A failed answer to a send (POST /messages), where a retry could answer a customer twice.
+
+    A 502 or 504 from Meta's edge can come after Graph took the message, so a send is tried
+    again only when Graph's own error code says it was not taken (a rate limit, or a code Meta
+    calls temporary); a 5xx without one, or a 2xx that is no Graph answer, is unknown.
+    """
+    err = classify_graph_error(status, body, headers)
+    if 200 <= (status or 0) < 300:
+        refused = err.code is not None  # Graph's own error inside a 200 (131047 comes so)
+    else:
+        refused = err.kind != ErrorKind.WHATSAPP_UNAVAILABLE or err.code in TEMPORARY_CODES
+    if refused:
+        return err
+    message = f"WhatsApp's answer does not say whether it took the message. {err.message}"
+    return replace(err, kind=ErrorKind.WHATSAPP_UNKNOWN, message=shorten(message, MESSAGE_LIMIT))
 
 
 def kind_for_code(code: int | None) -> ErrorKind:

@@ -2,8 +2,8 @@
 the team's own replies, Send again.
 
 A part moves queued → sending → sent → delivered → read, or to failed, or to unknown: the
-request reached WhatsApp but no answer came back, so it may have arrived. Unknown parts are
-never sent again by themselves; the owner can press Send again.
+request reached WhatsApp but no answer said whether it was taken, so it may have arrived.
+Unknown parts are never sent again by themselves; the owner can press Send again.
 """
 
 import time
@@ -119,8 +119,9 @@ def send_parts(
 ) -> Sent:
     """Send stored parts in order, each after the one before arrived at WhatsApp.
 
-    A failure that reached nothing (refused, 5xx, 429) is retried; a send whose outcome is
-    unknown is not. The first part that fails stops the rest. `after_last` runs in the same
+    A failure that reached nothing (a refused connection, 429, a Graph code saying the message
+    was not taken) is retried; a send whose outcome is unknown (a timeout, a 5xx without such
+    a code) is not. The first part that fails stops the rest. `after_last` runs in the same
     transaction as recording the last part sent (a turn ends there).
     """
     for index, part in enumerate(parts):

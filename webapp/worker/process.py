@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import Flask
 
 from .. import heartbeats
+from ..clients import http
 from ..extensions import db
 from ..replies import leases, runs
 from ..replies.leases import Lease
@@ -44,6 +45,7 @@ class Worker:
         self._loop = ClaimLoop([self._turns, self._cells], self.stopping, poll)
         self._threads: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping)
+        http.size_pools(self.threads + self._cells.threads)  # a connection kept for each
 
     @property
     def in_flight(self) -> int:
