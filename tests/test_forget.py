@@ -4,18 +4,21 @@ and dropped; the customer's next real message is answered as any other."""
 
 import base64
 import json
+import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, String, func, select, text
+from sqlalchemy import MetaData, String, func, or_, select, text, update
 
 from tests.conftest import post_webhook, wait_for
 from tests.support.fakes import CHAT_PATH
 from tests.support.interleaving import interleaved
 from tests.support.payloads import delivery, pdf_bytes, status, text_message
 from tests.support.replies import finished
-from webapp import contacts, prompts
+from webapp import contacts, media_store, prompts, settings
+from webapp.data import retention
 from webapp.extensions import db
 from webapp.models import (
     Contact,
@@ -24,6 +27,7 @@ from webapp.models import (
     RequestLog,
     Trial,
     TrialCell,
+    Turn,
     utcnow,
 )
 from webapp.worker import trial_cells
@@ -170,6 +174,46 @@ def test_forget_leaves_no_copy_of_the_customer_in_the_database_or_the_instance_f
     with whatsapp.app_context():
         assert db.session.scalars(select(Trial.id)).all() == [replayed]
         assert db.session.scalar(select(func.count()).select_from(TrialCell)) == 2
+    page = admin.get(f"/admin/trials/{replayed}").get_data(as_text=True)
+    assert page.count(f"echo: {KEPT_WORDS}") == 2
+
+
+def age(app, age: timedelta) -> None:
+    """Everything of the forgotten-to-be customer happened `age` ago."""
+    when = utcnow() - age
+    with app.app_context():
+        contact = db.session.scalar(select(Contact.id).where(Contact.phone == NUMBER))
+        # Theirs, and the one row without a contact: their message to another number ID.
+        theirs = or_(RequestLog.contact_id == contact, RequestLog.contact_id.is_(None))
+        for model, where in [
+            (Contact, Contact.id == contact),
+            (Message, Message.contact_id == contact),
+            (Turn, Turn.contact_id == contact),
+            (RequestLog, theirs),
+        ]:
+            db.session.execute(update(model).where(where).values(created_at=when))
+        db.session.commit()
+        for name in media_store.names_in(Message.contact_id == contact):
+            os.utime(media_store.folder() / name, (when.timestamp(), when.timestamp()))
+
+
+def test_retention_leaves_no_copy_of_a_customer_older_than_it_keeps(
+    client, admin, whatsapp, worker, fake_openrouter, fake_graph
+):
+    sent = converse(client, whatsapp, fake_openrouter, fake_graph)
+    age(whatsapp, timedelta(days=500))
+    # A trial from back then, and one of today replaying their old messages.
+    replayed, typed = compare(admin, whatsapp)
+    with whatsapp.app_context():
+        db.session.execute(
+            update(Trial).where(Trial.id == typed).values(created_at=utcnow() - timedelta(500))
+        )
+        db.session.commit()
+        settings.save({"retention_days": "400"}, author="test")
+        gone = retention.purge()
+    assert traces(whatsapp, EVERYTHING_OF_THEIRS + ids_of_theirs(sent)) == []
+    assert gone["trials"] == 1 and gone["trial_questions"] == 3 and gone["contacts"] == 1
+    assert traces(whatsapp, [KEPT_NUMBER, KEPT_WORDS]) != []
     page = admin.get(f"/admin/trials/{replayed}").get_data(as_text=True)
     assert page.count(f"echo: {KEPT_WORDS}") == 2
 
