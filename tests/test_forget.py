@@ -179,7 +179,8 @@ def test_forget_leaves_no_copy_of_the_customer_in_the_database_or_the_instance_f
 
 
 def age(app, age: timedelta) -> None:
-    """Everything of the forgotten-to-be customer happened `age` ago."""
+    """Everything of the customer (NUMBER) happened `age` ago: their row, messages, turns,
+    log rows and files."""
     when = utcnow() - age
     with app.app_context():
         contact = db.session.scalar(select(Contact.id).where(Contact.phone == NUMBER))
