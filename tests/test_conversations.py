@@ -313,7 +313,7 @@ def test_delete_removes_the_contact_their_messages_and_log_rows(
     admin.get(thread_url(contact))
     response = admin.post(f"{thread_url(contact)}/delete", follow_redirects=True)
     assert response.request.path == "/admin/conversations"
-    assert "Deleted Sheena Nelson with every message and log row" in text_of(response)
+    assert "Deleted Sheena Nelson with every message, file, log row and trial" in text_of(response)
     assert [c.phone for c in rows(whatsapp, Contact)] == ["4915112345678"]
     assert rows(whatsapp, Message, Message.contact_id == contact) == []
     assert rows(whatsapp, RequestLog, RequestLog.contact_id == contact) == []

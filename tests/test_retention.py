@@ -2,16 +2,14 @@
 what the queue still holds, or a row the database will not let go."""
 
 import logging
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import func, select, text, update
 
 from tests.conftest import post_webhook, wait_for
+from tests.support.interleaving import interleaved
 from tests.support.payloads import text_delivery
 from tests.support.replies import CUSTOMER
 from webapp import contacts, media_store, settings
@@ -22,6 +20,11 @@ from webapp.worker.process import Worker
 
 LONG_AGO = timedelta(days=40)  # the tests keep 30 days
 NEW_TEXT = "are you open today?"
+
+
+def gone(**counts: int) -> dict[str, int]:
+    """What retention says it deleted: `counts`, and nothing of the rest."""
+    return dict.fromkeys(retention.COUNTED, 0) | counts
 
 
 def keep_30_days() -> None:
@@ -72,7 +75,7 @@ def test_an_old_conversation_goes_with_the_customer_who_has_nothing_left(app):
                                text="me again", state="answered"))  # fmt: skip
         db.session.commit()
         keep_30_days()
-        assert retention.purge() == {"log_rows": 0, "messages": 6, "turns": 0, "contacts": 1}
+        assert retention.purge() == gone(messages=6, contacts=1)
         assert db.session.scalars(select(Contact.customer_id).order_by(Contact.id)).all() == [
             "31600000002",
             "31600000003",
@@ -105,7 +108,7 @@ def test_a_message_still_waiting_for_its_answer_is_kept_and_answered(
         db.session.execute(update(Contact).values(created_at=utcnow() - LONG_AGO))
         db.session.commit()
         keep_30_days()
-        assert retention.purge() == {"log_rows": 0, "messages": 0, "turns": 0, "contacts": 0}
+        assert retention.purge() == gone()
     assert answers(whatsapp, fake_graph) == [f"echo: {NEW_TEXT}"]
 
 
@@ -123,7 +126,7 @@ def test_a_row_the_database_refuses_to_delete_is_logged_and_the_rest_still_goes(
         db.session.commit()
         keep_30_days()
         with caplog.at_level(logging.WARNING, logger=retention.__name__):
-            assert retention.purge() == {"log_rows": 0, "messages": 6, "turns": 0, "contacts": 2}
+            assert retention.purge() == gone(messages=6, contacts=2)
             assert retention.purge()["contacts"] == 0  # still refused, and no loop
         assert db.session.scalars(select(Contact.customer_id)).all() == [numbers[1]]
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -161,57 +164,6 @@ def test_a_file_fetched_again_while_retention_runs_stays_for_its_turn(app):
 # PostgreSQL: the webhook and the purge really run at once, on two connections.
 
 
-def waiting_for_a_lock() -> bool:
-    with db.engine.connect() as connection:
-        return bool(
-            connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-        )
-
-
-@dataclass
-class Interleaved:
-    outcome: list = field(default_factory=list)  # what the other transaction returned or raised
-    waited: bool = False  # for the first one's locks, instead of finishing before its commit
-
-
-@contextmanager
-def interleaved(app, holding, action):
-    """Run `action` on another connection (a thread) when a transaction of this thread is
-    about to commit and `holding(session)` is true of what it wrote; that transaction commits
-    once `action` has finished or waits for one of its locks."""
-    run, main = Interleaved(), threading.get_ident()
-
-    def act() -> None:
-        with app.app_context():
-            try:
-                run.outcome.append(action())
-            except Exception as exc:  # the test looks at it
-                run.outcome.append(exc)
-
-    other = threading.Thread(target=act)
-
-    def before_commit(session) -> None:
-        if threading.get_ident() != main or other.ident is not None or not holding(session):
-            return
-        other.start()
-        wait_for(lambda: not other.is_alive() or waiting_for_a_lock(), timeout=10)
-        run.waited = other.is_alive()
-
-    event.listen(db.session, "before_commit", before_commit)
-    try:
-        yield run
-    finally:
-        event.remove(db.session, "before_commit", before_commit)
-        if other.ident is not None:
-            other.join(timeout=10)
-    assert other.ident is not None, "the first transaction never wrote what was expected"
-
-
 def new_message_stored(session) -> bool:
     """The webhook's transaction: the customer's row and their new message written."""
     return bool(session.scalar(select(func.count(Message.id)).where(Message.text == NEW_TEXT)))
@@ -236,7 +188,7 @@ def test_a_message_stored_while_retention_deletes_the_customer_is_kept_and_answe
     with whatsapp.app_context():
         assert texts() == [NEW_TEXT]
     # The old conversation went, the customer the webhook was writing was skipped, not waited for.
-    assert purge.outcome == [{"log_rows": 0, "messages": 2, "turns": 0, "contacts": 0}]
+    assert purge.outcome == [gone(messages=2)]
     assert not purge.waited
     assert answers(whatsapp, fake_graph) == [f"echo: {NEW_TEXT}"]
 
@@ -267,7 +219,7 @@ def test_a_message_arriving_as_retention_deletes_the_idle_customer_is_kept_and_a
             return post_webhook(client, text_delivery(CUSTOMER, NEW_TEXT)).status_code
 
         with interleaved(whatsapp, customer_deleted, deliver) as webhook:
-            assert retention.purge() == {"log_rows": 0, "messages": 2, "turns": 0, "contacts": 1}
+            assert retention.purge() == gone(messages=2, contacts=1)
         assert webhook.outcome == [200] and webhook.waited
         assert texts() == [NEW_TEXT]
     assert answers(whatsapp, fake_graph) == [f"echo: {NEW_TEXT}"]

@@ -250,12 +250,14 @@ def contacts_resume(number: str) -> None:
 
 @contacts_cli.command("forget")
 @click.argument("number")
-@click.confirmation_option(prompt="Delete this customer's messages and log rows for good?")
+@click.confirmation_option(
+    prompt="Delete this customer's messages, files, log rows and trial questions for good?"
+)
 def contacts_forget(number: str) -> None:
-    """Delete a customer with all their messages and log rows."""
+    """Delete a customer with their messages, files, log rows and trial questions."""
     if not contacts.forget(number):
         _fail(f"No customer with number or id {number}.")
-    click.echo(f"Forgot {number}: contact, messages and log rows deleted.")
+    click.echo(f"Forgot {number}: contact, messages, files, log rows and trial questions deleted.")
 
 
 @tokens_cli.command("create")

@@ -1,14 +1,16 @@
 """Who a customer is: one number normaliser, the upsert, pause and resume, forget, their names."""
 
+import json
 import re
 from functools import cache
 
 from sqlalchemy import bindparam, case, delete, func, or_, select
 
-from . import media_store
+from . import media_store, trials
 from .clients.whatsapp import BSUID
+from .data import forgotten
 from .extensions import db, dialect_insert
-from .models import Contact, Message, RequestLog, utcnow
+from .models import Contact, Message, PendingStatus, RequestLog, Trial, utcnow
 
 # What people type between digits: spaces, dashes, dots, slashes, brackets.
 SEPARATORS = re.compile(r"[\s\-./()\u00a0]")
@@ -109,20 +111,52 @@ def set_paused(number: str, paused: bool) -> Contact:
 
 
 def forget(number: str) -> bool:
-    """Delete a customer with every message, media file and log row about them."""
+    """Delete a customer and every copy of them: their messages with their files, turns and
+    log rows, their questions in trials with the answers, the log rows of their messages to
+    another phone number ID. The ids of their messages are remembered 8 days (hashed), so a
+    replayed delivery is dropped. False when nothing was known of that number."""
+    wanted = normalise_number(number)
     # Locked first, so what is deleted is everything stored until now: the database refuses
     # to delete a customer who still has a message, and one could arrive in between.
     contact = find(number, lock=True)
+    ids = {wanted} | ({contact.customer_id, contact.phone, contact.user_id} if contact else set())
+    unlinked = RequestLog.contact_id.is_(None), RequestLog.customer_id.in_(ids - {None})
+    forgotten.remember_ids(_message_ids(db.session.scalars(
+        select(RequestLog.response_body).where(*unlinked)
+    )))  # fmt: skip
+    found = db.session.execute(delete(RequestLog).where(*unlinked)).rowcount
     if contact is None:
-        db.session.rollback()
-        return False
-    files = media_store.names_in(Message.contact_id == contact.id)
+        db.session.commit()
+        forgotten.fold_the_log()
+        return bool(found)
+    mine = Message.contact_id == contact.id
+    files = media_store.names_in(mine)
+    forgotten.remember(mine)
+    theirs = select(Message.wa_message_id).where(mine, Message.wa_message_id.is_not(None))
+    db.session.execute(delete(PendingStatus).where(PendingStatus.wa_message_id.in_(theirs)))
     db.session.execute(delete(RequestLog).where(RequestLog.contact_id == contact.id))
-    db.session.execute(delete(Message).where(Message.contact_id == contact.id))
+    db.session.execute(delete(Message).where(mine))
+    # After the messages: a trial started meanwhile from them has been waited for.
+    asked_as = or_(Trial.source == "replay", Trial.contact_id == contact.id)
+    trials.drop_questions(lambda question: question.get("contact_id") == contact.id, asked_as)
     db.session.delete(contact)  # its turns go with it (ON DELETE CASCADE)
     db.session.commit()
     media_store.remove_unused(files)  # a file another customer also sent stays for them
+    forgotten.fold_the_log()
     return True
+
+
+def _message_ids(bodies) -> list[str]:
+    """The message ids in log rows that kept a customer's message (its raw JSON)."""
+    ids = []
+    for body in bodies:
+        try:
+            message = json.loads(body or "")
+        except ValueError:
+            continue  # cut short when it was logged
+        if isinstance(message, dict) and isinstance(message.get("id"), str):
+            ids.append(message["id"])
+    return ids
 
 
 def number_of(contact) -> str:

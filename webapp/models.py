@@ -245,6 +245,12 @@ class RequestLog(db.Model):
         Index("ix_request_log_model_requested_created", "model_requested", "created_at"),
         Index("ix_request_log_model_used_created", "model_used", "created_at"),
         Index("ix_request_log_contact_created", "contact_id", "created_at"),
+        Index(
+            "ix_request_log_customer_id",
+            "customer_id",
+            sqlite_where=text("customer_id IS NOT NULL"),
+            postgresql_where=text("customer_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -255,6 +261,9 @@ class RequestLog(db.Model):
     # from WhatsApp), "transcription" (a voice note turned into text).
     operation: Mapped[str | None] = mapped_column(String(16))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # The number or user id of a customer no contact row holds (a message for another phone
+    # number ID is logged, not stored), so that forgetting them finds the row.
+    customer_id: Mapped[str | None] = mapped_column(String(128))
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
@@ -273,6 +282,17 @@ class RequestLog(db.Model):
     generation_id: Mapped[str | None] = mapped_column(String(200))
     request_body: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
+
+
+class ForgottenMessage(db.Model):
+    """A WhatsApp message id of a message forgotten or deleted by retention, kept a while so
+    that a delivery of it again (Meta's, or a captured one replayed) is dropped. Only the
+    id's SHA-256 is kept: Meta's ids carry the customer's number."""
+
+    __tablename__ = "forgotten_messages"
+
+    wa_message_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    forgotten_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class FlowToken(db.Model):
@@ -304,7 +324,9 @@ class FlowTokenFailure(db.Model):
 class Trial(db.Model):
     """A side-by-side run of models (and maybe a draft prompt) on typed or replayed questions.
 
-    `questions` is JSON: [{"text", "message_id", "contact_id"}], one per row of the grid.
+    `questions` is JSON: [{"text", "message_id", "contact_id"}], one per row of the grid; a
+    question whose customer was forgotten (or whose message retention deleted) is null, so the
+    cells of the others keep their index.
     `prompt` is the draft the owner tried, or None for the saved prompt. `state`: running → done.
     """
 

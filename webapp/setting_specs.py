@@ -246,7 +246,8 @@ SPECS: dict[str, Spec] = {
         Spec(
             "retention_days",
             "Keep conversations and logs (days)",
-            "0 keeps them forever.",
+            "Messages, their files, log rows and trials older than this are deleted; 0 keeps "
+            "them forever.",
             "Privacy",
             kind="int",
             default=90,

@@ -7,16 +7,28 @@ stores the whole grid with every cell pending, and nothing more: the worker answ
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 
 from . import catalog, catalog_data, contacts, content, prompts
 from .extensions import db
-from .models import Message, Trial, TrialCell
+from .models import Message, Trial, TrialCell, utcnow
 from .replies import memory
-from .states import CellState
+from .states import CellState, TrialState
+
+TR, TC = Trial.__table__.c, TrialCell.__table__.c
+UNFINISHED = exists().where(
+    TC.trial_id == bindparam("trial"), TC.state.in_((CellState.PENDING, CellState.RUNNING))
+)
+TRIAL_DONE = (  # a trial ends with its last cell
+    update(Trial.__table__)
+    .where(TR.id == bindparam("trial"), TR.state == TrialState.RUNNING, ~UNFINISHED)
+    .values(state=TrialState.DONE, finished_at=bindparam("at"))
+)
+SCANNED = 200  # trials read at once when looking for a question to remove
 
 MAX_MODELS = 6
 MAX_REPLAYED = 20
@@ -176,16 +188,60 @@ class Grid:
 
 
 def grid(trial: Trial) -> Grid:
-    questions = json.loads(trial.questions)
+    """The trial's questions left (a forgotten customer's are gone) and their answers."""
+    stored = json.loads(trial.questions)
+    row_of = {index: row for row, index in enumerate(i for i, q in enumerate(stored) if q)}
     listed = catalog_data.listings()
     columns = [
-        Column(model, [None] * len(questions), catalog_data.sees_images(listed, model))
+        Column(model, [None] * len(row_of), catalog_data.sees_images(listed, model))
         for model in json.loads(trial.models)
     ]
     by_model = {column.model: column for column in columns}
     for cell in db.session.scalars(select(TrialCell).where(TrialCell.trial_id == trial.id)):
-        by_model[cell.model].cells[cell.question] = cell
-    return Grid(trial, questions, columns)
+        if cell.question in row_of:
+            by_model[cell.model].cells[row_of[cell.question]] = cell
+    return Grid(trial, [q for q in stored if q], columns)
+
+
+def drop_questions(is_gone: Callable[[dict], bool], *among) -> int:
+    """Remove from the trials matching `among` every question `is_gone` is true of, with its
+    answers; a trial with no question left goes whole. In the caller's transaction; how many
+    questions went.
+
+    A question becomes null, so the other cells keep their index. The cells go before the
+    trial's row is locked, the order in which the worker ends a cell: neither waits for the
+    other.
+    """
+    dropped, after = 0, 0
+    while batch := db.session.execute(
+        select(TR.id, TR.questions).where(TR.id > after, *among).order_by(TR.id).limit(SCANNED)
+    ).all():
+        after = batch[-1].id
+        for trial_id, stored in batch:
+            gone = [i for i, q in enumerate(json.loads(stored)) if q and is_gone(q)]
+            if gone:
+                dropped += _drop(trial_id, gone)
+    return dropped
+
+
+def _drop(trial_id: int, gone: list[int]) -> int:
+    db.session.execute(
+        delete(TrialCell.__table__).where(TC.trial_id == trial_id, TC.question.in_(gone))
+    )
+    stored = db.session.scalar(select(TR.questions).where(TR.id == trial_id).with_for_update())
+    if stored is None:
+        return 0  # deleted meanwhile
+    questions = json.loads(stored)
+    for index in gone:
+        questions[index] = None
+    if not any(questions):
+        db.session.execute(delete(Trial.__table__).where(TR.id == trial_id))
+    else:
+        db.session.execute(
+            update(Trial.__table__).where(TR.id == trial_id).values(questions=json.dumps(questions))
+        )
+        db.session.execute(TRIAL_DONE, {"trial": trial_id, "at": utcnow()})
+    return len(gone)
 
 
 def progress(trial_id: int) -> dict:

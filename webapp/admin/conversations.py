@@ -196,7 +196,8 @@ def delete_contact(contact_id: int):
     contact = _contact_for_action(contact_id)
     name = _name(contact)
     contacts.forget(contact.customer_id)
-    flash(f"Deleted {name} with every message and log row about them.", "success")
+    done = f"Deleted {name} with every message, file, log row and trial question about them."
+    flash(done, "success")
     return redirect(url_for("admin.conversations"))
 
 

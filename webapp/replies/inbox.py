@@ -1,17 +1,19 @@
 """Stores what WhatsApp delivers in one transaction: the customers, their messages, statuses.
 
 A message is stored as `received`; that row is all the worker needs (the table is the queue).
-Meta redelivers: a message id seen before is skipped, so it is answered once.
+Meta redelivers: a message id seen before is skipped, so it is answered once; so is the id of
+a message forgotten since (`contacts forget`, retention), remembered 8 days for that.
 """
 
 import json
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, delete, exists, literal, select
 
 from .. import contacts, requestlog, state
 from ..clients.whatsapp_webhook import Delivery, InboundMessage, Reply
+from ..data import forgotten
 from ..extensions import db, dialect_insert
 from ..media_store import MEDIA_TYPES
 from ..models import Contact, Message, PendingStatus, utcnow
@@ -93,8 +95,22 @@ def _store_message(inbound: InboundMessage) -> int:
         "new_state": MessageState.IGNORED if inbound.reply == Reply.NONE else initial,
         "new_raw": json.dumps(inbound.raw, ensure_ascii=False)[:RAW_LIMIT],
         "at": utcnow(),
+        "wa_hash": forgotten.hashed(inbound.wa_message_id),
     }
-    return db.session.execute(_store(db.engine.dialect.name), values).rowcount
+    stored = db.session.execute(_store(db.engine.dialect.name), values).rowcount
+    if not stored and forgotten.seen(inbound.wa_message_id):
+        # A forgotten message delivered again: the upsert above made its customer anew.
+        _drop_if_empty(contact_id)
+    return stored
+
+
+def _drop_if_empty(contact_id: int) -> None:
+    """Delete a customer with no message, unless paused (a customer the owner paused before
+    they wrote is remembered)."""
+    has_messages = exists().where(Message.contact_id == Contact.id)
+    db.session.execute(
+        delete(Contact).where(Contact.id == contact_id, ~Contact.paused, ~has_messages)
+    )
 
 
 def _cut(value: str | None, column) -> str | None:
@@ -103,28 +119,34 @@ def _cut(value: str | None, column) -> str | None:
 
 @cache
 def _store(dialect: str):
-    """INSERT of a customer message; the unique message id refuses a redelivery here, and
-    only here: any other conflict is an error the webhook must not acknowledge."""
+    """INSERT of a customer message, unless its id was forgotten; the unique message id
+    refuses a redelivery here, and only here: any other conflict is an error the webhook must
+    not acknowledge. The forgotten ids are read by this statement, after the customer's row
+    was written: a forget that committed while that write waited for it is seen."""
+    row = {
+        M.contact_id: bindparam("contact", type_=M.contact_id.type),
+        M.direction: literal("in", M.direction.type),
+        M.author: literal("customer", M.author.type),
+        M.wa_message_id: bindparam("wa_id", type_=M.wa_message_id.type),
+        M.type: bindparam("new_type", type_=M.type.type),
+        M.text: bindparam("new_text", type_=M.text.type),
+        M.state: bindparam("new_state", type_=M.state.type),
+        M.part: literal(0, M.part.type),
+        M.raw: bindparam("new_raw", type_=M.raw.type),
+        M.created_at: bindparam("at", type_=M.created_at.type),
+        M.updated_at: bindparam("at", type_=M.updated_at.type),
+    }
     return (
         dialect_insert(Message.__table__)
-        .values(
-            contact_id=bindparam("contact"),
-            direction="in",
-            author="customer",
-            wa_message_id=bindparam("wa_id"),
-            type=bindparam("new_type"),
-            text=bindparam("new_text"),
-            state=bindparam("new_state"),
-            part=0,
-            raw=bindparam("new_raw"),
-            created_at=bindparam("at"),
-            updated_at=bindparam("at"),
-        )
-        .on_conflict_do_nothing(index_elements=[Message.__table__.c.wa_message_id])
+        .from_select(list(row), select(*row.values()).where(~forgotten.SEEN))
+        .on_conflict_do_nothing(index_elements=[M.wa_message_id])
+        .execution_options(preserve_rowcount=True)  # SQLAlchemy drops an INSERT's otherwise
     )
 
 
 def _log_other_number(inbound: InboundMessage, number_id: str) -> None:
+    if forgotten.seen(inbound.wa_message_id):
+        return  # its sender was forgotten: it is not written down again
     current_app.logger.warning(
         "a message for phone number ID %s arrived; Settings has %s: not answered",
         inbound.phone_number_id,
@@ -142,4 +164,5 @@ def _log_other_number(inbound: InboundMessage, number_id: str) -> None:
         error_kind=str(ErrorKind.WHATSAPP_REJECTED),
         error_message=message,
         response_body=json.dumps(inbound.raw, ensure_ascii=False)[:RAW_LIMIT],
+        customer_id=_cut(contacts.normalise_number(inbound.customer_id), C.customer_id),
     )

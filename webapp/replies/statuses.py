@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from ..clients.whatsapp_errors import kind_for_code
 from ..clients.whatsapp_webhook import StatusUpdate
+from ..data import forgotten
 from ..extensions import db
 from ..models import Message, PendingStatus, utcnow
 from ..states import PartState
@@ -28,6 +29,8 @@ def apply_status(status: StatusUpdate) -> None:
             "error_detail": " — ".join(filter(None, [status.error_title, status.error_details])),
         }
     if not _apply(status.wa_message_id, status.status, fields):
+        if forgotten.seen(status.wa_message_id):
+            return  # a status of a message forgotten since: nothing of it is kept
         db.session.add(
             PendingStatus(wa_message_id=status.wa_message_id, status=status.status, **fields)
         )

@@ -16,7 +16,7 @@ import secrets
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import Float, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Float, and_, bindparam, or_, select, update
 
 from .. import media_store, requestlog, settings, trials
 from ..clients.openrouter_errors import OpenRouterError
@@ -28,7 +28,7 @@ from ..replies import media, pipeline
 from ..replies.leases import MAX_RUNS
 from ..requestlog import Origin
 from ..snapshot import Snapshot
-from ..states import CellState, TrialState
+from ..states import CellState
 from ..troubleshooting import ErrorKind
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,6 @@ TAKE = (
 # The trial's row is locked before its cells are counted: of two workers ending its last two
 # cells at once on PostgreSQL, the second counts after the first committed.
 LOCK_TRIAL = select(TR.id).where(TR.id == bindparam("trial")).with_for_update()
-UNFINISHED = exists().where(
-    C.trial_id == bindparam("trial"), C.state.in_((CellState.PENDING, CellState.RUNNING))
-)
-TRIAL_DONE = (
-    update(Trial.__table__)
-    .where(TR.id == bindparam("trial"), TR.state == TrialState.RUNNING, ~UNFINISHED)
-    .values(state=TrialState.DONE, finished_at=bindparam("at"))
-)
 
 
 @dataclass(frozen=True)
@@ -126,7 +118,10 @@ def run(claim: Claim, config) -> None:
 
 def _ask(claim: Claim, config) -> None:
     trial = db.session.get(Trial, claim.trial_id)
-    draft, question = trial.prompt, json.loads(trial.questions)[claim.question]
+    question = json.loads(trial.questions)[claim.question] if trial else None
+    if question is None:  # its customer was forgotten since the claim: the cell went too
+        return
+    draft = trial.prompt
     snap = Snapshot.load(config, commit=False)
     origin = Origin("playground", question["contact_id"])
     deadline = Deadline(int(snap["answer_within_seconds"]))
@@ -167,6 +162,10 @@ def _photo(question: dict) -> str | None:
 def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:
     """Write the cell's outcome (and its log row) if the claim still holds it; end the trial
     with its last cell."""
+    # The log row first: it waits for a customer being forgotten (their row), and forget
+    # deletes this cell after locking that row, so this must not hold the cell meanwhile.
+    if log_row is not None:
+        requestlog.insert(log_row)
     held = db.session.execute(
         update(TrialCell.__table__)
         .where(C.id == claim.cell_id, C.token == claim.token, C.state == CellState.RUNNING)
@@ -176,8 +175,6 @@ def _finish(claim: Claim, log_row: dict | None = None, **values) -> None:
         db.session.rollback()
         log.warning("trial cell %s was taken over by another worker", claim.cell_id)
         return
-    if log_row is not None:
-        requestlog.insert(log_row)
     db.session.execute(LOCK_TRIAL, {"trial": claim.trial_id})
-    db.session.execute(TRIAL_DONE, {"trial": claim.trial_id, "at": utcnow()})
+    db.session.execute(trials.TRIAL_DONE, {"trial": claim.trial_id, "at": utcnow()})
     db.session.commit()
