@@ -24,6 +24,7 @@ class ErrorKind(StrEnum):
     WHATSAPP_UNAVAILABLE = "whatsapp_unavailable"
     WHATSAPP_UNKNOWN = "whatsapp_unknown"
     INTERNAL = "internal"
+    FILE_TOO_HEAVY = "file_too_heavy"
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,20 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             "unreadable, restore the old SECRET_KEY, list it in SECRET_KEY_FALLBACKS, or enter "
             "the secrets again. A turn is tried 3 times, then the customer gets the fallback "
             "reply.",
+            transient=False,
+            setting=None,
+        ),
+        Trouble(
+            ErrorKind.FILE_TOO_HEAVY,
+            "File too heavy to read",
+            "A customer's PDF was answered as one the assistant cannot read, and the log says "
+            "reading it was stopped.",
+            "Reading the file needed more time or memory than one file may take (10 seconds, "
+            "256 MB), or parts of it unpack to more than 10 MB: a very long or unusually built "
+            "PDF, or one made on purpose to slow a server down. Other customers' answers were "
+            "not held up.",
+            "Nothing to change. If a real customer sent it, ask them for the pages that matter "
+            "or for the text itself.",
             transient=False,
             setting=None,
         ),

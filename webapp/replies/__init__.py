@@ -1,7 +1,7 @@
 """The message path, in running order: a webhook's delivery stored (inbox), delivery statuses
 (statuses), the customer's turn (turns) and who holds it (leases), one run of it (runs), the
-files it carries (media, documents), the conversation the model sees (memory), the model chain
-(pipeline), and the reply sent (delivery).
+files it carries (media; their text read by webapp/documents), the conversation the model sees
+(memory), the model chain (pipeline), and the reply sent (delivery).
 
 The words used here:
 

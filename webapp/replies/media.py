@@ -4,6 +4,8 @@ transcribed, PDFs read, and photos made ready for a model that can see them.
 Everything here runs within the turn's deadline and its lease. A file that cannot be fetched
 or read is logged with its kind and hint, and its message is read without it ("a photo you
 cannot see"): the turn goes on, and a turn with nothing readable gets the non-text reply.
+What one customer may cost the server is bounded: a PDF is read by a process of its own with
+limits (see `documents`), and photos are held in memory by a few turns at a time.
 """
 
 import json
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from .. import media_store, requestlog, state
+from .. import documents, media_store, requestlog, state
 from ..clients.openrouter import audio_format
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline, with_retries
@@ -27,7 +29,7 @@ from ..models import Message, utcnow
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
-from . import documents, leases
+from . import leases
 from .leases import Lease
 from .turns import Batch, Inbound
 
@@ -49,10 +51,17 @@ class _Step:
     lease: Lease
     contact_id: int
     folder: Path
+    stopping: threading.Event | None = None  # set when the worker stops
     logged: list[dict] = field(default_factory=list)  # rows of the calls that went well
 
     def origin(self, message: Inbound) -> Origin:
         return Origin("whatsapp", self.contact_id, message.id)
+
+    def log_error(self, message: Inbound, kind: ErrorKind, why: str, operation: str) -> None:
+        """A row for a file Switchboard itself left unused, written with the step's others."""
+        row = requestlog.row(self.origin(message), upstream="switchboard", operation=operation,
+                             status="error", error_kind=str(kind), error_message=why)  # fmt: skip
+        self.logged.append(row)
 
     def attempt(self, call, failed, log_body: dict, operation: str, upstream: str):
         """`call(seconds_left)` with the turn's retries; each failure is logged at once."""
@@ -73,10 +82,13 @@ class _Step:
         return result, tries[-1]
 
 
-def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list[Read]:
+def read(
+    batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease, stopping=None
+) -> list[Read]:
     """The turn's messages as the model will read them, their files fetched and read first
-    (once: a later run of the same turn finds them stored)."""
-    step = _Step(snap, deadline, lease, batch.contact_id, media_store.folder())
+    (once: a later run of the same turn finds them stored). documents.ReadingStopped when
+    `stopping` is set while a PDF is read: the run ends, and the next reads it again."""
+    step = _Step(snap, deadline, lease, batch.contact_id, media_store.folder(), stopping)
     stored = {
         message.id: values
         for message in batch.messages
@@ -176,11 +188,21 @@ def _text_of(step: _Step, message: Inbound, kept: media_store.StoredMedia, name:
         return _transcribe(step, message, path, kept.mime_type)
     is_pdf = (kept.mime_type or "").startswith(PDF) or (name or "").lower().endswith(".pdf")
     if message.type == "document" and is_pdf:
-        try:
-            return documents.pdf_text(path)
-        except documents.DocumentUnreadable:
-            return None  # the conversation shows the document; the model is told it can't read it
+        return _document_text(step, message, path)
     return None
+
+
+def _document_text(step: _Step, message: Inbound, path: Path) -> str | None:
+    """The PDF's text; None when it cannot be read (the model is told so). A reading that a
+    limit stopped is logged: a file built to slow the server down shows there."""
+    try:
+        within = step.deadline.left() - SEND_MARGIN
+        return documents.pdf_text(path, within=within, stop=step.stopping)
+    except documents.DocumentUnreadable as unreadable:
+        if unreadable.limit is not None:
+            kind = ErrorKind.FILE_TOO_HEAVY if unreadable.heavy else ErrorKind.TIMEOUT
+            step.log_error(message, kind, str(unreadable), "reading")
+        return None
 
 
 def _transcribe(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:

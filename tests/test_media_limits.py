@@ -1,0 +1,137 @@
+"""What one customer's files may cost the server, end to end: a PDF built to keep a reader busy
+for minutes. The real worker (a `flask worker` process where its memory or a stop signal
+matters), the fake Graph API serving the files, fake OpenRouter answering."""
+
+import signal
+import time
+
+from sqlalchemy import select
+
+from tests.conftest import post_webhook, wait_for
+from tests.support.payloads import (
+    delivery,
+    file_message,
+    pdf_of_70_mb_of_text,
+    pdf_of_many_operators,
+)
+from tests.support.processes import (
+    children_of,
+    peak_memory_mb,
+    running,
+    start_worker_process,
+    worker_started,
+)
+from webapp import settings
+from webapp.extensions import db
+from webapp.models import RequestLog, Turn
+from webapp.worker.process import Worker
+
+TOKEN = "EAAG-test-access-token"  # the `whatsapp` fixture's
+CUSTOMER = "4915100000001"
+PDF = "application/pdf"
+
+
+def configure(app, **values) -> None:
+    with app.app_context():
+        settings.save({name: str(value) for name, value in values.items()}, author="test")
+
+
+def host(fake_graph, media_id: str, body: bytes, mime_type: str = PDF) -> None:
+    fake_graph.token = TOKEN
+    fake_graph.host_media(media_id, body, mime_type)
+
+
+def post(client, *messages: dict) -> None:
+    assert post_webhook(client, delivery(*messages)).status_code == 200
+
+
+def sent(fake_graph, to: str | None = None) -> list[str]:
+    return [body for number, body, _ in fake_graph.sent_texts() if to in (None, number)]
+
+
+def rows(app, **where) -> list[RequestLog]:
+    with app.app_context():
+        found = db.session.scalars(select(RequestLog).filter_by(**where).order_by(RequestLog.id))
+        found = found.all()
+        db.session.expunge_all()
+        return found
+
+
+def turn(app) -> Turn:
+    with app.app_context():
+        found = db.session.scalars(select(Turn)).one()
+        db.session.expunge(found)
+        return found
+
+
+def stop(process) -> None:
+    process.kill()
+    process.wait(timeout=10)
+
+
+def test_a_pdf_of_70_mb_of_text_is_answered_in_time_by_one_reading_outside_the_worker(
+    client, whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    """86 kB that unpack to 70 MB of text on ten pages: read page by page inside the worker,
+    it held a core and most of a gigabyte for many minutes, past its lease, read twice."""
+    host(fake_graph, "70mb", pdf_of_70_mb_of_text())
+    configure(whatsapp, answer_within_seconds=10)
+    fake_openrouter.echo()
+    worker = start_worker_process(whatsapp, tmp_path / "worker.log")
+    try:
+        wait_for(lambda: worker_started(whatsapp, worker), timeout=30)
+        started_mb = peak_memory_mb(worker.pid)
+        started = time.monotonic()
+        post(client, file_message(CUSTOMER, "document", "70mb", PDF, filename="Report.pdf",
+                                  caption="Is my invoice in here?"))  # fmt: skip
+        wait_for(lambda: sent(fake_graph), timeout=12)
+        took, peak_mb = time.monotonic() - started, peak_memory_mb(worker.pid)
+    finally:
+        stop(worker)
+    assert took < 10.5  # answer_within_seconds, and the post
+    assert peak_mb - started_mb < 60, (started_mb, peak_mb)
+    assert sent(fake_graph) == [
+        "echo: [A document: report.pdf you cannot read]\nIs my invoice in here?"
+    ]
+    [refused] = rows(whatsapp, operation="reading")
+    assert (refused.status, refused.error_kind) == ("error", "file_too_heavy")
+    assert "unpack to more than 10 MB" in refused.error_message
+    assert turn(whatsapp).runs == 1  # one run, one reading
+
+
+def test_a_worker_asked_to_stop_during_a_reading_stops_at_once_and_gives_the_turn_back(
+    client, whatsapp, fake_openrouter, fake_graph, tmp_path
+):
+    host(fake_graph, "slow", pdf_of_many_operators())  # a minute of CPU, unbounded
+    fake_openrouter.echo()
+    worker = start_worker_process(whatsapp, tmp_path / "worker.log")
+    try:
+        wait_for(lambda: worker_started(whatsapp, worker), timeout=30)
+        post(client, file_message(CUSTOMER, "document", "slow", PDF, filename="slow.pdf",
+                                  caption="My order"))  # fmt: skip
+        wait_for(lambda: len(fake_graph.media_requests()) == 2)  # the file is in
+        time.sleep(1.0)  # and being read
+        readers = children_of(worker.pid)
+        asked = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)
+        took = time.monotonic() - asked
+    finally:
+        stop(worker)
+    assert took < 5
+    assert readers and not any(running(pid) for pid in readers)  # the reading ended with it
+    assert sent(fake_graph) == [] and rows(whatsapp, error_kind="internal") == []
+    given_back = turn(whatsapp)
+    assert (given_back.state, given_back.token, given_back.runs) == ("open", None, 1)
+
+    # The next worker takes the turn up, and reads the file again in the time it has.
+    configure(whatsapp, answer_within_seconds=10)
+    again = Worker(whatsapp, threads=2, poll=0.01).start()
+    try:
+        wait_for(lambda: sent(fake_graph), timeout=15)
+    finally:
+        again.stop()
+    assert sent(fake_graph) == ["echo: [A document: slow.pdf you cannot read]\nMy order"]
+    assert turn(whatsapp).runs == 2
+    [cut] = rows(whatsapp, operation="reading")
+    assert cut.error_kind == "timeout" and "all the time that was left" in cut.error_message
