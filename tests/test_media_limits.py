@@ -1,13 +1,16 @@
 """What one customer's files may cost the server, end to end: a PDF built to keep a reader busy
-for minutes. The real worker (a `flask worker` process where its memory or a stop signal
-matters), the fake Graph API serving the files, fake OpenRouter answering."""
+for minutes, and voice notes arriving by the dozen. The real worker (a `flask worker` process
+where its memory or a stop signal matters), the fake Graph API serving the files, fake
+OpenRouter answering."""
 
 import signal
+import threading
 import time
 
 from sqlalchemy import select
 
 from tests.conftest import post_webhook, wait_for
+from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import (
     delivery,
     file_message,
@@ -27,8 +30,10 @@ from webapp.models import RequestLog, Turn
 from webapp.worker.process import Worker
 
 TOKEN = "EAAG-test-access-token"  # the `whatsapp` fixture's
-CUSTOMER = "4915100000001"
+CUSTOMER, OTHER = "4915100000001", "4915100000002"
 PDF = "application/pdf"
+VOICE = b"OggS\x00\x02" + b"opus frames of a voice note " * 50
+TRANSCRIBE_PATH = "/api/v1/audio/transcriptions"
 
 
 def configure(app, **values) -> None:
@@ -47,6 +52,10 @@ def post(client, *messages: dict) -> None:
 
 def sent(fake_graph, to: str | None = None) -> list[str]:
     return [body for number, body, _ in fake_graph.sent_texts() if to in (None, number)]
+
+
+def chats(fake_openrouter) -> list[dict]:
+    return [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
 
 
 def rows(app, **where) -> list[RequestLog]:
@@ -135,3 +144,50 @@ def test_a_worker_asked_to_stop_during_a_reading_stops_at_once_and_gives_the_tur
     assert turn(whatsapp).runs == 2
     [cut] = rows(whatsapp, operation="reading")
     assert cut.error_kind == "timeout" and "all the time that was left" in cut.error_message
+
+
+def voice_from(customer: str, n: int) -> dict:
+    return file_message(customer, "audio", f"voice{n}", "audio/ogg; codecs=opus", voice=True)
+
+
+def test_no_more_voice_note_turns_than_their_places_hold_voice_notes_at_once(
+    client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
+):
+    from webapp.replies import media
+
+    monkeypatch.setattr(media, "_voice_turns", threading.BoundedSemaphore(2), raising=False)
+    fake_openrouter.transcribes("Do you deliver?", delay=0.4)
+    fake_openrouter.echo()
+    customers = [f"4915100000{n:02d}" for n in range(5)]
+    for n, _ in enumerate(customers):
+        host(fake_graph, f"voice{n}", VOICE, "audio/ogg")
+    post(client, *[voice_from(c, n) for n, c in enumerate(customers)])
+    wait_for(lambda: len(sent(fake_graph)) == 5)
+    arrivals = sorted(r.at for r in fake_openrouter.requests if r.path == TRANSCRIBE_PATH)
+    assert len(arrivals) == 5
+    # With two places, a third voice note is sent for text only once a first one came back.
+    assert all(arrivals[i + 2] - arrivals[i] >= 0.35 for i in range(3))
+
+
+def test_a_voice_note_that_finds_no_place_in_time_is_answered_untranscribed_and_logged(
+    client, whatsapp, worker, fake_openrouter, fake_graph, monkeypatch
+):
+    from webapp.replies import media
+
+    monkeypatch.setattr(media, "_voice_turns", threading.BoundedSemaphore(1), raising=False)
+    monkeypatch.setattr(media, "SEND_MARGIN", 10_000.0)  # no time to wait for a place
+    fake_openrouter.transcribes("Do you deliver?", delay=1.0)
+    fake_openrouter.echo()
+    for n in range(2):
+        host(fake_graph, f"voice{n}", VOICE, "audio/ogg")
+    post(client, voice_from(CUSTOMER, 0), voice_from(OTHER, 1))
+    wait_for(lambda: len(sent(fake_graph)) == 2)
+    # One was heard; the other, unheard, has nothing to read: it gets the non-text reply.
+    [chat] = chats(fake_openrouter)
+    assert chat["messages"][-1]["content"] == "[Voice note] Do you deliver?"
+    with whatsapp.app_context():
+        unheard = str(settings.get("non_text_reply"))
+    assert sorted(sent(fake_graph)) == sorted(["echo: [Voice note] Do you deliver?", unheard])
+    [crowded] = rows(whatsapp, upstream="switchboard")
+    assert (crowded.error_kind, crowded.operation) == ("timeout", "transcription")
+    assert "answered without being transcribed" in crowded.error_message

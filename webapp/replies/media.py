@@ -5,7 +5,8 @@ Everything here runs within the turn's deadline and its lease. A file that canno
 or read is logged with its kind and hint, and its message is read without it ("a photo you
 cannot see"): the turn goes on, and a turn with nothing readable gets the non-text reply.
 What one customer may cost the server is bounded: a PDF is read by a process of its own with
-limits (see `documents`), and photos are held in memory by a few turns at a time.
+limits (see `documents`), and photos and voice notes are held in memory by a few turns at a
+time.
 """
 
 import json
@@ -35,11 +36,18 @@ from .turns import Batch, Inbound
 
 PDF = "application/pdf"
 PHOTO_TURNS = 8  # turns of one worker process holding photos in memory at once
+# The same for voice notes: one of 16 MB is about 80 MB in a request in the making.
+VOICE_TURNS = 4
 SEND_MARGIN = 5.0  # seconds of the deadline a turn keeps for asking the model
 _photo_turns = threading.BoundedSemaphore(PHOTO_TURNS)
+_voice_turns = threading.BoundedSemaphore(VOICE_TURNS)
 CROWDED = (
     f"So many photos came at once that this one waited for one of the {PHOTO_TURNS} places "
     "until 'Answer within' was nearly over: it was answered without the model seeing it."
+)
+CROWDED_VOICE = (
+    f"So many voice notes came at once that this one waited for one of the {VOICE_TURNS} "
+    "places until 'Answer within' was nearly over: it was answered without being transcribed."
 )
 READ_FIELDS = {"media_file", "media_mime", "media_name", "media_text"}  # what a turn reads
 
@@ -120,17 +128,21 @@ def read(
     ]
 
 
-@contextmanager
-def photo_place(deadline: Deadline) -> Iterator[bool]:
+def photo_place(deadline: Deadline):
     """One of the PHOTO_TURNS places for holding photos in memory, waited for until shortly
     before the deadline; yields whether one was had. A photo of 5 MB is about 20 MB in a
     request in the making: the places bound a worker's memory, however many photos come."""
-    placed = _photo_turns.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
+    return _place(_photo_turns, deadline)
+
+
+@contextmanager
+def _place(places: threading.BoundedSemaphore, deadline: Deadline) -> Iterator[bool]:
+    placed = places.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
     try:
         yield placed
     finally:
         if placed:
-            _photo_turns.release()
+            places.release()
 
 
 @contextmanager
@@ -206,9 +218,17 @@ def _document_text(step: _Step, message: Inbound, path: Path) -> str | None:
 
 
 def _transcribe(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:
-    model = str(step.snap["transcription_model"])
-    if not model:
+    if not str(step.snap["transcription_model"]):
         return None
+    with _place(_voice_turns, step.deadline) as placed:
+        if not placed:
+            step.log_error(message, ErrorKind.TIMEOUT, CROWDED_VOICE, "transcription")
+            return None
+        return _transcribed(step, message, path, mime)
+
+
+def _transcribed(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:
+    model = str(step.snap["transcription_model"])
     client, audio, fmt = step.snap.openrouter(), path.read_bytes(), audio_format(mime)
     timeout = float(step.snap["request_timeout"])
     log_body = {"model": model, "input_audio": {"format": fmt, "bytes": len(audio)}}
