@@ -1,7 +1,7 @@
 """What one customer's files may cost the server, end to end: a PDF built to keep a reader busy
-for minutes, and voice notes arriving by the dozen. The real worker (a `flask worker` process
-where its memory or a stop signal matters), the fake Graph API serving the files, fake
-OpenRouter answering."""
+for minutes, voice notes arriving by the dozen, and a number sending files all day. The real
+worker (a `flask worker` process where its memory or a stop signal matters), the fake Graph
+API serving the files, fake OpenRouter answering."""
 
 import signal
 import threading
@@ -24,9 +24,9 @@ from tests.support.processes import (
     start_worker_process,
     worker_started,
 )
-from webapp import settings
+from webapp import media_store, settings
 from webapp.extensions import db
-from webapp.models import RequestLog, Turn
+from webapp.models import Message, RequestLog, Turn
 from webapp.worker.process import Worker
 
 TOKEN = "EAAG-test-access-token"  # the `whatsapp` fixture's
@@ -144,6 +144,48 @@ def test_a_worker_asked_to_stop_during_a_reading_stops_at_once_and_gives_the_tur
     assert turn(whatsapp).runs == 2
     [cut] = rows(whatsapp, operation="reading")
     assert cut.error_kind == "timeout" and "all the time that was left" in cut.error_message
+
+
+def test_a_customer_past_their_daily_files_is_told_once_and_nothing_more_is_stored(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    configure(whatsapp, media_quota_mb_per_day=1)
+    fake_openrouter.echo()
+    zip_file = "application/zip"
+    for n in range(6):
+        host(fake_graph, f"zip{n}", bytes([n]) * 600_000, zip_file)
+
+    def send(customer: str, n: int, replies: int, **fields) -> None:
+        post(client, file_message(customer, "document", f"zip{n}", zip_file, **fields))
+        wait_for(lambda: len(sent(fake_graph)) == replies)
+
+    send(CUSTOMER, 0, 1, caption="first")  # 0.6 MB kept
+    send(CUSTOMER, 1, 2, caption="second")  # 1.2 MB: the file that passes the limit is kept
+    send(CUSTOMER, 2, 4, caption="third")  # not fetched: told why, and answered from words
+    post(client, file_message(CUSTOMER, "document", "zip3", zip_file))  # no words: no answer
+    wait_for(lambda: len(rows(whatsapp, error_kind="customer_limited")) == 2)
+    send(CUSTOMER, 4, 5, caption="fifth")  # answered, not told again
+    send(OTHER, 5, 6, caption="mine")  # someone else's files are theirs to send
+
+    unseen = "echo: [A document you cannot read]\n"
+    told = "You've sent a lot of files today; I can't look at more until tomorrow."
+    assert sent(fake_graph, CUSTOMER) == [
+        unseen + "first",
+        unseen + "second",
+        told,
+        unseen + "third",
+        unseen + "fifth",
+    ]
+    assert sent(fake_graph, OTHER) == [unseen + "mine"]
+    fetched = {path.rsplit("/", 1)[-1] for path, _ in fake_graph.media_requests()}
+    assert {"zip0", "zip1", "zip5"} <= fetched and fetched.isdisjoint({"zip2", "zip3", "zip4"})
+    with whatsapp.app_context():
+        assert len(list(media_store.folder().iterdir())) == 3
+        kept = db.session.scalars(select(Message.media_file).where(Message.direction == "in"))
+        assert sum(name is not None for name in kept) == 3
+    limited = rows(whatsapp, error_kind="customer_limited")
+    assert [row.message_id is not None for row in limited] == [True] * 3
+    assert all("'Files per customer per day' allows 1 MB" in row.error_message for row in limited)
 
 
 def voice_from(customer: str, n: int) -> dict:

@@ -24,6 +24,7 @@ class ErrorKind(StrEnum):
     WHATSAPP_UNAVAILABLE = "whatsapp_unavailable"
     WHATSAPP_UNKNOWN = "whatsapp_unknown"
     INTERNAL = "internal"
+    CUSTOMER_LIMITED = "customer_limited"
     FILE_TOO_HEAVY = "file_too_heavy"
 
 
@@ -233,6 +234,19 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             "reply.",
             transient=False,
             setting=None,
+        ),
+        Trouble(
+            ErrorKind.CUSTOMER_LIMITED,
+            "Customer limited",
+            "A customer's files are not downloaded; the log says they passed their limit.",
+            "One customer sent more files in 24 hours than 'Files per customer per day' "
+            "allows. Their messages are still answered from their words, and they were told "
+            "once that their files wait until tomorrow.",
+            "Nothing to do for a stranger flooding the number: the limit protects the server's "
+            "disk. For a real customer, raise 'Files per customer per day' on the Settings "
+            "page (0 = no limit).",
+            transient=False,
+            setting=_SETTINGS,
         ),
         Trouble(
             ErrorKind.FILE_TOO_HEAVY,

@@ -5,8 +5,8 @@ Everything here runs within the turn's deadline and its lease. A file that canno
 or read is logged with its kind and hint, and its message is read without it ("a photo you
 cannot see"): the turn goes on, and a turn with nothing readable gets the non-text reply.
 What one customer may cost the server is bounded: a PDF is read by a process of its own with
-limits (see `documents`), and photos and voice notes are held in memory by a few turns at a
-time.
+limits (see `documents`), photos and voice notes are held in memory by a few turns at a time,
+and past their daily allowance (see `quota`) a customer's files are not downloaded.
 """
 
 import json
@@ -30,7 +30,7 @@ from ..models import Message, utcnow
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
-from . import leases
+from . import leases, quota
 from .leases import Lease
 from .turns import Batch, Inbound
 
@@ -53,6 +53,15 @@ READ_FIELDS = {"media_file", "media_mime", "media_name", "media_text"}  # what a
 
 
 @dataclass
+class Files:
+    """A turn's messages as the model will read them, and what the customer is to be told
+    before the answer, if anything (that they passed their daily allowance of files)."""
+
+    reads: list[Read]
+    notice: str | None = None
+
+
+@dataclass
 class _Step:
     snap: Snapshot
     deadline: Deadline
@@ -61,6 +70,7 @@ class _Step:
     folder: Path
     stopping: threading.Event | None = None  # set when the worker stops
     logged: list[dict] = field(default_factory=list)  # rows of the calls that went well
+    allowance: quota.Allowance | None = None
 
     def origin(self, message: Inbound) -> Origin:
         return Origin("whatsapp", self.contact_id, message.id)
@@ -90,13 +100,12 @@ class _Step:
         return result, tries[-1]
 
 
-def read(
-    batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease, stopping=None
-) -> list[Read]:
+def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease, stopping=None) -> Files:
     """The turn's messages as the model will read them, their files fetched and read first
     (once: a later run of the same turn finds them stored). documents.ReadingStopped when
     `stopping` is set while a PDF is read: the run ends, and the next reads it again."""
     step = _Step(snap, deadline, lease, batch.contact_id, media_store.folder(), stopping)
+    step.allowance = quota.Allowance.of(snap, batch.contact_id)
     stored = {
         message.id: values
         for message in batch.messages
@@ -115,7 +124,7 @@ def read(
     if photos and not route and snap["image_model"] == "auto":
         state.record("photos_unseen", {"at": utcnow().isoformat()})
     shown = {m.id for m in photos} if route else set()
-    return [
+    reads = [
         Read(
             m.type,
             m.text,
@@ -123,9 +132,11 @@ def read(
             m.media_name,
             m.media_mime,
             photo=m.media_file if m.id in shown else None,
+            withheld=m.id in step.allowance.withheld,
         )
         for m in messages
     ]
+    return Files(reads, step.allowance.notice)
 
 
 def photo_place(deadline: Deadline):
@@ -171,6 +182,9 @@ def _read_fields(values: dict) -> dict:
 
 def _fetch(step: _Step, message: Inbound) -> dict | None:
     """Download the message's file, and read what can be read of it: the column values."""
+    if (withheld := step.allowance.refuses(message.id)) is not None:
+        step.log_error(message, ErrorKind.CUSTOMER_LIMITED, withheld, "media")
+        return None
     part = _media_of(message)
     limit = media_store.limit_for(message.type, int(step.snap["media_limit_mb"]))
     client = step.snap.whatsapp()
@@ -190,6 +204,7 @@ def _fetch(step: _Step, message: Inbound) -> dict | None:
     name = part.get("filename") if isinstance(part.get("filename"), str) else None
     values = {"media_file": kept.name, "media_mime": kept.mime_type, "media_size": kept.size,
               "media_name": name and name.strip()[:255]}  # fmt: skip
+    step.allowance.count(kept.size)
     values["media_text"] = _text_of(step, message, kept, name)
     return values
 

@@ -125,20 +125,22 @@ def _answer(start: Start, ctx: RunContext) -> None:
         return
     if typing:
         typing(batch.last.wa_message_id)
-    reads = media.read(batch, snap, before_send, lease, ctx.stopping)
-    with media.photos_loaded(reads, before_send, origin) as reads:
+    files = media.read(batch, snap, before_send, lease, ctx.stopping)
+    with media.photos_loaded(files.reads, before_send, origin) as reads:
         reply = pipeline.reply_for(batch, reads, snap, before_send, origin, lease)
     failure = reply.failure
     outcome = (TurnState.FAILED, str(failure.kind), failure.message) if failure else ANSWERED
-    _send(start, batch, origin, reply.text, outcome, reply.answer)
+    _send(start, batch, origin, reply.text, outcome, reply.answer, files.notice)
 
 
-def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None) -> None:
-    """Store the reply's parts, send them before the deadline, and end the turn with
-    `outcome`: the (state, error kind, detail) of its messages, unless sending fails."""
+def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, notice=None) -> None:
+    """Store the reply's parts (after `notice`, a message of its own), send them before the
+    deadline, and end the turn with `outcome`: the (state, error kind, detail) of its
+    messages, unless sending fails."""
     lease, snap = start.lease, start.snap
     logged = answer.log_row(origin) if answer is not None else None
-    texts = split_message(text)  # prepared first: the transaction holds SQLite's write lock
+    # Prepared first: the transaction holds SQLite's write lock.
+    texts = [*split_message(notice or ""), *split_message(text)]
     with leases.fenced(lease):
         if logged is not None:
             requestlog.insert(logged)
