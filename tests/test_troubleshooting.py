@@ -8,7 +8,7 @@ DESIGN_KINDS = {
     "invalid_key", "no_credits", "model_not_found", "timeout", "bad_response", "rate_limited",
     "moderation", "bad_request", "upstream_unavailable", "network", "whatsapp_auth",
     "whatsapp_window", "whatsapp_rate_limited", "whatsapp_rejected", "whatsapp_unavailable",
-    "whatsapp_unknown", "internal",
+    "whatsapp_unknown", "internal", "customer_limited", "file_too_heavy",
 }  # fmt: skip
 
 

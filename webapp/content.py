@@ -25,6 +25,7 @@ class Read:
     media_mime: str | None = None
     photo: str | None = None  # the stored file of a photo a model will see
     image: str | None = None  # that photo as a data: URL, while the model is asked
+    withheld: bool = False  # a file not downloaded: the customer passed their daily allowance
 
 
 def _join(*pieces: str | None) -> str | None:

@@ -258,7 +258,7 @@ class RequestLog(db.Model):
     channel: Mapped[str] = mapped_column(String(16))  # whatsapp, flow, playground
     upstream: Mapped[str] = mapped_column(String(16), default="openrouter")  # or whatsapp
     # What was called when it was not a chat or a send: "media" (a customer's file fetched
-    # from WhatsApp), "transcription" (a voice note turned into text).
+    # from WhatsApp), "transcription" (a voice note turned into text), "reading" (a PDF read).
     operation: Mapped[str | None] = mapped_column(String(16))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     # The number or user id of a customer no contact row holds (a message for another phone

@@ -244,6 +244,28 @@ SPECS: dict[str, Spec] = {
             maximum=100,
         ),
         Spec(
+            "media_quota_mb_per_day",
+            "Files per customer per day (MB)",
+            "The most one customer's photos, voice notes, videos and documents may take on "
+            "this server in any 24 hours (0–10000; 0 = no limit). Past it their files are not "
+            "downloaded, their messages are answered from their words, and they get the reply "
+            "below once a day.",
+            "Customers' media",
+            kind="int",
+            default=100,
+            minimum=0,
+            maximum=10000,
+        ),
+        Spec(
+            "media_quota_reply",
+            "Reply when a customer sends too many files",
+            "Sent once a day to a customer past 'Files per customer per day'. Leave empty to "
+            "send nothing.",
+            "Customers' media",
+            kind="text",
+            default="You've sent a lot of files today; I can't look at more until tomorrow.",
+        ),
+        Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "Messages, their files, log rows and trials older than this are deleted; 0 keeps "

@@ -24,6 +24,8 @@ class ErrorKind(StrEnum):
     WHATSAPP_UNAVAILABLE = "whatsapp_unavailable"
     WHATSAPP_UNKNOWN = "whatsapp_unknown"
     INTERNAL = "internal"
+    CUSTOMER_LIMITED = "customer_limited"
+    FILE_TOO_HEAVY = "file_too_heavy"
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,33 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             "unreadable, restore the old SECRET_KEY, list it in SECRET_KEY_FALLBACKS, or enter "
             "the secrets again. A turn is tried 3 times, then the customer gets the fallback "
             "reply.",
+            transient=False,
+            setting=None,
+        ),
+        Trouble(
+            ErrorKind.CUSTOMER_LIMITED,
+            "Customer limited",
+            "A customer's files are not downloaded; the log says they passed their limit.",
+            "One customer sent more files in 24 hours than 'Files per customer per day' "
+            "allows. Their messages are still answered from their words, and they were told "
+            "once that their files wait until tomorrow.",
+            "Nothing to do for a stranger flooding the number: the limit protects the server's "
+            "disk. For a real customer, raise 'Files per customer per day' on the Settings "
+            "page (0 = no limit).",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.FILE_TOO_HEAVY,
+            "File too heavy to read",
+            "A customer's PDF was answered as one the assistant cannot read, and the log says "
+            "reading it was stopped.",
+            "Reading the file needed more time or memory than one file may take (10 seconds, "
+            "256 MB), or parts of it unpack to more than 10 MB: a very long or unusually built "
+            "PDF, or one made on purpose to slow a server down. Other customers' answers were "
+            "not held up.",
+            "Nothing to change. If a real customer sent it, ask them for the pages that matter "
+            "or for the text itself.",
             transient=False,
             setting=None,
         ),

@@ -41,6 +41,8 @@ def form(**changes):
         "image_model": "auto",
         "sticker_reply": "",
         "media_limit_mb": "16",
+        "media_quota_mb_per_day": "100",
+        "media_quota_reply": "Enough files for today, please.",
         "retention_days": "90",
     }
     values.update(changes)

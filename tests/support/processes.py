@@ -49,3 +49,30 @@ def healthy(url: str) -> bool:
         return requests.get(f"{url}/healthz", timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes `pid` started that are still running (or not yet waited for)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return found
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The most memory (resident) the process has held since it started, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -25,7 +25,11 @@ CHANNELS = ("whatsapp", "flow", "playground")
 STATUSES = ("ok", "error")
 TEXT_FILTERS = ("model", "contact", "q")
 # A call that is neither a chat nor a send, in the owner's words.
-OPERATIONS = {"media": "Media download", "transcription": "Transcription"}
+OPERATIONS = {
+    "media": "Media download",
+    "transcription": "Transcription",
+    "reading": "Document reading",
+}
 SECRET = re.compile(r"(sk-or-)[\w\-]+|(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 
 RL = RequestLog

@@ -1,7 +1,8 @@
 """The message path, in running order: a webhook's delivery stored (inbox), delivery statuses
 (statuses), the customer's turn (turns) and who holds it (leases), one run of it (runs), the
-files it carries (media, documents), the conversation the model sees (memory), the model chain
-(pipeline), and the reply sent (delivery).
+files it carries (media; their text read by webapp/documents) and what one customer may store
+of them (quota), the conversation the model sees (memory), the model chain (pipeline), and the
+reply sent (delivery).
 
 The words used here:
 
@@ -30,6 +31,10 @@ cell
 merge window
     `merge_window_seconds` of quiet a turn waits for before it answers: a burst of messages is
     answered once.
+allowance
+    The megabytes of files one customer may have stored in any 24 hours
+    (`media_quota_mb_per_day`); past it their files are not downloaded, their messages are
+    answered from their words, and they are told why once a day.
 deadline
     `answer_within_seconds`: the time a turn has from its claim to its send. The wait for a
     burst may take its first quarter, the send keeps its last quarter; the files and the model

@@ -4,6 +4,9 @@ transcribed, PDFs read, and photos made ready for a model that can see them.
 Everything here runs within the turn's deadline and its lease. A file that cannot be fetched
 or read is logged with its kind and hint, and its message is read without it ("a photo you
 cannot see"): the turn goes on, and a turn with nothing readable gets the non-text reply.
+What one customer may cost the server is bounded: a PDF is read by a process of its own with
+limits (see `documents`), photos and voice notes are held in memory by a few turns at a time,
+and past their daily allowance (see `quota`) a customer's files are not downloaded.
 """
 
 import json
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from .. import media_store, requestlog, state
+from .. import documents, media_store, requestlog, state
 from ..clients.openrouter import audio_format
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline, with_retries
@@ -27,19 +30,35 @@ from ..models import Message, utcnow
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
-from . import documents, leases
+from . import leases, quota
 from .leases import Lease
 from .turns import Batch, Inbound
 
 PDF = "application/pdf"
 PHOTO_TURNS = 8  # turns of one worker process holding photos in memory at once
+# The same for voice notes: one of 16 MB is about 80 MB in a request in the making.
+VOICE_TURNS = 4
 SEND_MARGIN = 5.0  # seconds of the deadline a turn keeps for asking the model
 _photo_turns = threading.BoundedSemaphore(PHOTO_TURNS)
+_voice_turns = threading.BoundedSemaphore(VOICE_TURNS)
 CROWDED = (
     f"So many photos came at once that this one waited for one of the {PHOTO_TURNS} places "
     "until 'Answer within' was nearly over: it was answered without the model seeing it."
 )
+CROWDED_VOICE = (
+    f"So many voice notes came at once that this one waited for one of the {VOICE_TURNS} "
+    "places until 'Answer within' was nearly over: it was answered without being transcribed."
+)
 READ_FIELDS = {"media_file", "media_mime", "media_name", "media_text"}  # what a turn reads
+
+
+@dataclass
+class Files:
+    """A turn's messages as the model will read them, and what the customer is to be told
+    before the answer, if anything (that they passed their daily allowance of files)."""
+
+    reads: list[Read]
+    notice: str | None = None
 
 
 @dataclass
@@ -49,10 +68,18 @@ class _Step:
     lease: Lease
     contact_id: int
     folder: Path
+    stopping: threading.Event | None = None  # set when the worker stops
     logged: list[dict] = field(default_factory=list)  # rows of the calls that went well
+    allowance: quota.Allowance | None = None
 
     def origin(self, message: Inbound) -> Origin:
         return Origin("whatsapp", self.contact_id, message.id)
+
+    def log_error(self, message: Inbound, kind: ErrorKind, why: str, operation: str) -> None:
+        """A row for a file Switchboard itself left unused, written with the step's others."""
+        row = requestlog.row(self.origin(message), upstream="switchboard", operation=operation,
+                             status="error", error_kind=str(kind), error_message=why)  # fmt: skip
+        self.logged.append(row)
 
     def attempt(self, call, failed, log_body: dict, operation: str, upstream: str):
         """`call(seconds_left)` with the turn's retries; each failure is logged at once."""
@@ -73,10 +100,12 @@ class _Step:
         return result, tries[-1]
 
 
-def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list[Read]:
+def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease, stopping=None) -> Files:
     """The turn's messages as the model will read them, their files fetched and read first
-    (once: a later run of the same turn finds them stored)."""
-    step = _Step(snap, deadline, lease, batch.contact_id, media_store.folder())
+    (once: a later run of the same turn finds them stored). documents.ReadingStopped when
+    `stopping` is set while a PDF is read: the run ends, and the next reads it again."""
+    step = _Step(snap, deadline, lease, batch.contact_id, media_store.folder(), stopping)
+    step.allowance = quota.Allowance.of(snap, batch.contact_id)
     stored = {
         message.id: values
         for message in batch.messages
@@ -95,7 +124,7 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
     if photos and not route and snap["image_model"] == "auto":
         state.record("photos_unseen", {"at": utcnow().isoformat()})
     shown = {m.id for m in photos} if route else set()
-    return [
+    reads = [
         Read(
             m.type,
             m.text,
@@ -103,22 +132,28 @@ def read(batch: Batch, snap: Snapshot, deadline: Deadline, lease: Lease) -> list
             m.media_name,
             m.media_mime,
             photo=m.media_file if m.id in shown else None,
+            withheld=m.id in step.allowance.withheld,
         )
         for m in messages
     ]
+    return Files(reads, step.allowance.notice)
 
 
-@contextmanager
-def photo_place(deadline: Deadline) -> Iterator[bool]:
+def photo_place(deadline: Deadline):
     """One of the PHOTO_TURNS places for holding photos in memory, waited for until shortly
     before the deadline; yields whether one was had. A photo of 5 MB is about 20 MB in a
     request in the making: the places bound a worker's memory, however many photos come."""
-    placed = _photo_turns.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
+    return _place(_photo_turns, deadline)
+
+
+@contextmanager
+def _place(places: threading.BoundedSemaphore, deadline: Deadline) -> Iterator[bool]:
+    placed = places.acquire(timeout=max(0.0, deadline.left() - SEND_MARGIN))
     try:
         yield placed
     finally:
         if placed:
-            _photo_turns.release()
+            places.release()
 
 
 @contextmanager
@@ -147,6 +182,9 @@ def _read_fields(values: dict) -> dict:
 
 def _fetch(step: _Step, message: Inbound) -> dict | None:
     """Download the message's file, and read what can be read of it: the column values."""
+    if (withheld := step.allowance.refuses(message.id)) is not None:
+        step.log_error(message, ErrorKind.CUSTOMER_LIMITED, withheld, "media")
+        return None
     part = _media_of(message)
     limit = media_store.limit_for(message.type, int(step.snap["media_limit_mb"]))
     client = step.snap.whatsapp()
@@ -166,6 +204,7 @@ def _fetch(step: _Step, message: Inbound) -> dict | None:
     name = part.get("filename") if isinstance(part.get("filename"), str) else None
     values = {"media_file": kept.name, "media_mime": kept.mime_type, "media_size": kept.size,
               "media_name": name and name.strip()[:255]}  # fmt: skip
+    step.allowance.count(kept.size)
     values["media_text"] = _text_of(step, message, kept, name)
     return values
 
@@ -176,17 +215,35 @@ def _text_of(step: _Step, message: Inbound, kept: media_store.StoredMedia, name:
         return _transcribe(step, message, path, kept.mime_type)
     is_pdf = (kept.mime_type or "").startswith(PDF) or (name or "").lower().endswith(".pdf")
     if message.type == "document" and is_pdf:
-        try:
-            return documents.pdf_text(path)
-        except documents.DocumentUnreadable:
-            return None  # the conversation shows the document; the model is told it can't read it
+        return _document_text(step, message, path)
     return None
 
 
-def _transcribe(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:
-    model = str(step.snap["transcription_model"])
-    if not model:
+def _document_text(step: _Step, message: Inbound, path: Path) -> str | None:
+    """The PDF's text; None when it cannot be read (the model is told so). A reading that a
+    limit stopped is logged: a file built to slow the server down shows there."""
+    try:
+        within = step.deadline.left() - SEND_MARGIN
+        return documents.pdf_text(path, within=within, stop=step.stopping)
+    except documents.DocumentUnreadable as unreadable:
+        if unreadable.limit is not None:
+            kind = ErrorKind.FILE_TOO_HEAVY if unreadable.heavy else ErrorKind.TIMEOUT
+            step.log_error(message, kind, str(unreadable), "reading")
         return None
+
+
+def _transcribe(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:
+    if not str(step.snap["transcription_model"]):
+        return None
+    with _place(_voice_turns, step.deadline) as placed:
+        if not placed:
+            step.log_error(message, ErrorKind.TIMEOUT, CROWDED_VOICE, "transcription")
+            return None
+        return _transcribed(step, message, path, mime)
+
+
+def _transcribed(step: _Step, message: Inbound, path: Path, mime: str | None) -> str | None:
+    model = str(step.snap["transcription_model"])
     client, audio, fmt = step.snap.openrouter(), path.read_bytes(), audio_format(mime)
     timeout = float(step.snap["request_timeout"])
     log_body = {"model": model, "input_audio": {"format": fmt, "bytes": len(audio)}}

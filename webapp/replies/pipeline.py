@@ -111,6 +111,8 @@ def reply_for(
     if not any(content.readable(message) for message in reads):
         if all(message.type == "sticker" for message in reads):
             return Reply(str(snap["sticker_reply"]))  # stickers are never worth a model call
+        if any(message.withheld for message in reads):
+            return Reply("")  # files past the allowance: the customer is told so once a day
         return Reply(str(snap["non_text_reply"]))  # nothing the bot can read or see
     turn_id = lease.turn_id if lease is not None else None
     new = content.user_content(reads)

@@ -8,11 +8,12 @@ the messages are marked failed and the customer gets the fallback reply. Never a
 
 import re
 import threading
+from contextlib import suppress
 from dataclasses import dataclass
 
 from flask import Flask
 
-from .. import requestlog
+from .. import documents, requestlog
 from ..clients.retry import Deadline
 from ..clients.whatsapp import split_message
 from ..crypto import UNREADABLE, SecretUnreadable
@@ -78,6 +79,11 @@ def run(start: Start, ctx: RunContext) -> None:
             _answer(start, ctx)
     except LeaseLost:
         ctx.app.logger.warning("turn %s was taken over by another run", lease.turn_id)
+    except documents.ReadingStopped:
+        # The worker stops: a document half read is read again by the next run, not
+        # answered as unreadable. The turn is given back at once, for any worker to take.
+        ctx.app.logger.info("turn %s given back: the worker stops", lease.turn_id)
+        _give_back(ctx, lease)
     except Exception as exc:
         ctx.app.logger.exception("turn %s failed inside Switchboard", lease.turn_id)
         if lease.runs <= MAX_RUNS:  # else the lease runs out and the next claim ends it
@@ -114,25 +120,27 @@ def _answer(start: Start, ctx: RunContext) -> None:
     # What the files and the models may take: the send keeps the end of the deadline.
     before_send = deadline.earlier(min(snap.graph_timeout, deadline.seconds * SEND_SHARE))
     if batch.paused:  # a person answers; they see the files, and what was said in them
-        media.read(batch, snap, before_send, lease)
+        media.read(batch, snap, before_send, lease, ctx.stopping)
         turns.finish(lease, TurnState.PAUSED)
         return
     if typing:
         typing(batch.last.wa_message_id)
-    reads = media.read(batch, snap, before_send, lease)
-    with media.photos_loaded(reads, before_send, origin) as reads:
+    files = media.read(batch, snap, before_send, lease, ctx.stopping)
+    with media.photos_loaded(files.reads, before_send, origin) as reads:
         reply = pipeline.reply_for(batch, reads, snap, before_send, origin, lease)
     failure = reply.failure
     outcome = (TurnState.FAILED, str(failure.kind), failure.message) if failure else ANSWERED
-    _send(start, batch, origin, reply.text, outcome, reply.answer)
+    _send(start, batch, origin, reply.text, outcome, reply.answer, files.notice)
 
 
-def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None) -> None:
-    """Store the reply's parts, send them before the deadline, and end the turn with
-    `outcome`: the (state, error kind, detail) of its messages, unless sending fails."""
+def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, notice=None) -> None:
+    """Store the reply's parts (after `notice`, a message of its own), send them before the
+    deadline, and end the turn with `outcome`: the (state, error kind, detail) of its
+    messages, unless sending fails."""
     lease, snap = start.lease, start.snap
     logged = answer.log_row(origin) if answer is not None else None
-    texts = split_message(text)  # prepared first: the transaction holds SQLite's write lock
+    # Prepared first: the transaction holds SQLite's write lock.
+    texts = [*split_message(notice or ""), *split_message(text)]
     with leases.fenced(lease):
         if logged is not None:
             requestlog.insert(logged)
@@ -194,6 +202,17 @@ def _give_up(start: Start, ctx: RunContext, why: str) -> None:
         start.deadline = Deadline(start.snap.graph_timeout)
         lease.horizon = start.deadline.at + SETTLE
     _send(start, batch, origin, fallback, outcome)
+
+
+def _give_back(ctx: RunContext, lease: Lease) -> None:
+    try:
+        db.session.rollback()
+        with suppress(LeaseLost):  # another run has it already
+            turns.release(lease, 0.0)
+    except Exception:
+        ctx.app.logger.exception(
+            "turn %s could not be given back; its lease will run out", lease.turn_id
+        )
 
 
 def _failed_inside(start: Start, ctx: RunContext, exc: Exception) -> None:

@@ -184,8 +184,11 @@ def finish(lease: Lease, state: str, error_kind=None, error_detail=None) -> None
         close(lease, state, error_kind, error_detail)
 
 
-def release(lease: Lease, retry_in: float, error_kind: str, error_detail: str) -> None:
-    """Give the turn back after a failed run; another run takes it up after `retry_in` s."""
+def release(
+    lease: Lease, retry_in: float, error_kind: str | None = None, error_detail: str | None = None
+) -> None:
+    """Give the turn back after a run that failed or was stopped; another run takes it up
+    after `retry_in` s."""
     with fenced(lease):
         db.session.execute(
             update(Turn)
