@@ -16,7 +16,7 @@ from tests.support.payloads import (
     pdf_of_many_operators,
     pdf_of_streams,
 )
-from tests.support.processes import children_of
+from tests.support.processes import readers_of
 from webapp import documents
 from webapp.documents import DocumentUnreadable, Limits, ReadingStopped, pdf_text
 
@@ -162,7 +162,7 @@ def test_a_stop_ends_the_reading_and_its_process_at_once(tmp_path):
         pdf_text(path, stop=stop)
 
     assert time.monotonic() - started < 1.5
-    assert children_of(os.getpid()) == set()
+    assert readers_of(os.getpid()) == set()
 
 
 def test_no_more_documents_are_read_at_once_than_there_are_readers(tmp_path):
@@ -175,7 +175,7 @@ def test_no_more_documents_are_read_at_once_than_there_are_readers(tmp_path):
         thread.start()
     time.sleep(0.5)
     try:
-        assert len(children_of(os.getpid())) == documents.READERS
+        assert len(readers_of(os.getpid())) == documents.READERS
 
         refused, took = unreadable(path, within=1.5)
 

@@ -18,8 +18,8 @@ from tests.support.payloads import (
     pdf_of_many_operators,
 )
 from tests.support.processes import (
-    children_of,
     peak_memory_mb,
+    readers_of,
     running,
     start_worker_process,
     worker_started,
@@ -120,7 +120,7 @@ def test_a_worker_asked_to_stop_during_a_reading_stops_at_once_and_gives_the_tur
                                   caption="My order"))  # fmt: skip
         wait_for(lambda: len(fake_graph.media_requests()) == 2)  # the file is in
         time.sleep(1.0)  # and being read
-        readers = children_of(worker.pid)
+        readers = readers_of(worker.pid)
         asked = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=10)

@@ -62,6 +62,20 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+def readers_of(pid: int) -> set[int]:
+    """The document readers `pid` started that are still running: its other children (a
+    browser a test session started, say) are not counted."""
+    found = set()
+    for child in children_of(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
+            continue
+        if b"pdf_reader.py" in command:
+            found.add(child)
+    return found
+
+
 def peak_memory_mb(pid: int) -> float:
     """The most memory (resident) the process has held since it started, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
