@@ -96,7 +96,6 @@ def _new_session(pool_size: int, private_ok: bool) -> requests.Session:
     the check allows (addresses.py)."""
     session = requests.Session()
     session.trust_env = False
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
     # No retries here: they are the callers'.
     adapter = CheckedAdapter(private_ok, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
@@ -113,6 +112,12 @@ def proxy_for(origin: str) -> dict[str, str] | None:
         return None
     proxy = urllib.request.getproxies().get(scheme)
     return {scheme: proxy} if proxy else None
+
+
+def ca_bundle() -> str:
+    """The certificates a server's must lead to: REQUESTS_CA_BUNDLE's, else certifi's; read on
+    each call, as requests itself does."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
 
 
 class HttpClient:
@@ -211,7 +216,7 @@ class HttpClient:
                 prepared,
                 timeout=(seconds, seconds),
                 stream=True,
-                verify=session.verify,
+                verify=ca_bundle(),
                 proxies=proxy_for(f"{parts.scheme}://{parts.netloc}") or {},
             )
         except (requests.RequestException, ValueError) as exc:
