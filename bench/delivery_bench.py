@@ -56,6 +56,7 @@ class Server:
             "PORT": str(port),
             "OPENROUTER_BASE_URL": openrouter.base_url,
             "WHATSAPP_API_BASE_URL": graph.base_url,
+            "ALLOW_PRIVATE_ADDRESSES": "on",  # the fakes listen on loopback
             **self.database.env,
             **(env or {}),
         }

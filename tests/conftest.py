@@ -72,6 +72,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _loopback_fakes_reachable():
+    """The fakes listen on 127.0.0.1, which Switchboard refuses to connect to unless allowed;
+    allowed here for every test and every process a test starts. A test of the default sets
+    ALLOW_PRIVATE_ADDRESSES=off itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ALLOW_PRIVATE_ADDRESSES", "on")
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _drop_template_database():
     yield
     if databases is not None:

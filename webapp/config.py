@@ -93,10 +93,28 @@ def _proxy_address() -> str:
         ) from None
 
 
+ON_WORDS, OFF_WORDS = {"on", "true", "yes", "1"}, {"off", "false", "no", "0", ""}
+
+
+def private_addresses_allowed() -> bool:
+    """`ALLOW_PRIVATE_ADDRESSES`: whether the API clients may connect to loopback and private
+    addresses (a model server on this machine or network). Off by default: whoever can change
+    an API address in the admin could otherwise reach the server's own network with it. Read
+    when a client is made, as the clients also run without an app; checked at start."""
+    return (os.environ.get("ALLOW_PRIVATE_ADDRESSES") or "").strip().lower() in ON_WORDS
+
+
+def _checked_switch(name: str) -> None:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw not in ON_WORDS | OFF_WORDS:
+        raise ConfigError(f"{name} must be on or off, not {raw!r}.")
+
+
 def from_environment(folder: Path) -> dict:
     """Flask config values taken from the environment variables of the design."""
     if os.environ.get("QUEUE_URL"):
         raise ConfigError(QUEUE_URL_REFUSED)
+    _checked_switch("ALLOW_PRIVATE_ADDRESSES")
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'switchboard.db'}"
     return {
         "SECRET_KEY": load_secret_key(folder),

@@ -2,13 +2,17 @@
 
 The OpenRouter key goes to `openrouter_base_url` and the WhatsApp access token to
 `whatsapp_api_base_url`, in clear inside TLS. Whoever can change an address can have the key
-sent to a server of theirs, so an address may not point at a cloud's metadata service or
-carry credentials, and a move to another host asks for the admin's password and the secret
-again (webapp/admin/routes.py).
+sent to a server of theirs, so an address may not point at a cloud's metadata service, the
+server's own network or carry credentials (the same check the clients make before every call,
+webapp/clients/addresses.py), and a move to another host asks for the admin's password and
+the secret again (webapp/admin/routes.py).
 """
 
-import ipaddress
-from urllib.parse import urlsplit
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
+from .clients.addresses import UNSAFE, url_refusal
+from .config import private_addresses_allowed
 
 # The address setting → the secret that is sent to it.
 SECRET_OF = {
@@ -16,35 +20,27 @@ SECRET_OF = {
     "whatsapp_api_base_url": "whatsapp_access_token",
 }
 OPENROUTER_HOST = "openrouter.ai"
-# Cloud metadata services answer on link-local addresses; these names point at them too.
-METADATA_NAMES = {"metadata", "metadata.google.internal", "instance-data"}
-METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254")}
 
 
 def refusal(url: str) -> str | None:
     """Why a key must never be sent to `url`, or None when it may."""
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        return "must not contain a user name or password (user:pass@host)"
-    host = (parts.hostname or "").rstrip(".").lower()
-    if host in METADATA_NAMES:
-        return f"must not point at a cloud metadata service ({host})"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if address.is_link_local or address in METADATA_ADDRESSES:
-        return f"must not point at a link-local or metadata address ({host})"
-    return None
+    return url_refusal(url, private_addresses_allowed())
 
 
 def host_of(url: str) -> tuple[str, str, int | None]:
-    """What decides where a request goes: scheme, host and port (not the path)."""
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").rstrip(".").lower(), parts.port
+    """What decides where a request goes: scheme, host and port (not the path), as the
+    clients read them; empty for what is no address."""
+    try:
+        parts = parse_url(url.strip())
+    except LocationParseError:
+        return "", "", None
+    host = (parts.host or "").strip("[]").rstrip(".").lower()
+    return (parts.scheme or "").lower(), host, parts.port
 
 
 def is_openrouter(url: str) -> bool:
     """OpenRouter's own API: the only host whose answers a page may show word for word."""
+    if UNSAFE.search(url):  # what one reader takes for the host, another may not
+        return False
     scheme, host, _port = host_of(url)
     return scheme == "https" and (host == OPENROUTER_HOST or host.endswith("." + OPENROUTER_HOST))

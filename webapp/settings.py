@@ -6,7 +6,6 @@ with that snapshot from start to end.
 """
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
@@ -65,9 +64,6 @@ def clean(name: str, raw: str) -> str | int:
             words = f" Or {' or '.join(spec.choices)}." if spec.choices else ""
             raise SettingError(f"{spec.label}: {exc}{words}") from None
     if spec.kind == "url" and (value or spec.default):  # an optional address may be empty
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SettingError(f"{spec.label} must be an http:// or https:// URL, not '{raw}'.")
         if why := destinations.refusal(value):
             raise SettingError(f"{spec.label} {why}.")
         return value.rstrip("/")

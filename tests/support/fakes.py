@@ -4,6 +4,7 @@ import base64
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -71,6 +72,7 @@ class FakeServer:
     real APIs keep connections open)."""
 
     keep_alive = False
+    tls: ssl.SSLContext | None = None  # set before start(): the server speaks https with it
 
     def __init__(self):
         self.requests: list[RecordedRequest] = []
@@ -85,7 +87,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._server is not None, "start() the server first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def queue(
         self,
@@ -111,6 +113,10 @@ class FakeServer:
     def start(self) -> "FakeServer":
         self._stopping.clear()
         self._server = _Listener(("127.0.0.1", 0), _handler_for(self))
+        if self.tls:  # the handshake happens in the connection's own thread, not in accept()
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

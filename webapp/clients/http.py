@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import certifi
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NameResolutionError,
@@ -26,6 +25,9 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import SSLError as TLSError
 from urllib3.exceptions import TimeoutError as AnyTimeout
+
+from ..config import private_addresses_allowed
+from .addresses import CheckedAdapter, RefusedAddress, url_refusal
 
 BODY_LIMIT = 32 * 2**20  # the whole model catalog is about 1 MB; far more is no API answer
 PASTEABLE = re.compile(r"[\x21-\x7e]*")  # what a key or token is made of: no spaces, ASCII
@@ -62,7 +64,7 @@ class AnswerTooLarge(TransportError):
 
 
 POOL_SIZE = 128  # WORKER_THREADS' default: one kept-alive connection per answer in flight
-_sessions: dict[type, requests.Session] = {}
+_sessions: dict[tuple[type, bool], requests.Session] = {}
 _pool_size = POOL_SIZE
 _sessions_lock = threading.Lock()
 
@@ -77,23 +79,25 @@ def size_pools(connections: int) -> None:
             _sessions.clear()  # new sessions from now on; calls in flight finish on theirs
 
 
-def session_for(kind: type) -> requests.Session:
-    """One session per kind of client, shared by every thread, so a call reuses an open (TLS)
-    connection instead of a new handshake."""
+def session_for(kind: type, private_ok: bool = False) -> requests.Session:
+    """One session per kind of client (and answer to whether it may reach private addresses),
+    shared by every thread, so a call reuses an open (TLS) connection instead of a new
+    handshake."""
     with _sessions_lock:
-        if kind not in _sessions:
-            _sessions[kind] = _new_session(_pool_size)
-        return _sessions[kind]
+        if (kind, private_ok) not in _sessions:
+            _sessions[kind, private_ok] = _new_session(_pool_size, private_ok)
+        return _sessions[kind, private_ok]
 
 
-def _new_session(pool_size: int) -> requests.Session:
+def _new_session(pool_size: int, private_ok: bool) -> requests.Session:
     """Calls go straight to the session's adapter (HttpClient.open): the environment's proxies
     are read once per address (proxy_for), a .netrc file never replaces the bearer secret, and
-    no cookie goes from one call to the next."""
+    no cookie goes from one call to the next. Its connections are opened only to addresses
+    the check allows (addresses.py)."""
     session = requests.Session()
     session.trust_env = False
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
-    adapter = HTTPAdapter(pool_maxsize=pool_size, max_retries=0)  # retries are the callers'
+    # No retries here: they are the callers'.
+    adapter = CheckedAdapter(private_ok, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -110,6 +114,12 @@ def proxy_for(origin: str) -> dict[str, str] | None:
     return {scheme: proxy} if proxy else None
 
 
+def ca_bundle() -> str:
+    """The certificates a server's must lead to: REQUESTS_CA_BUNDLE's, else certifi's; read on
+    each call, as requests itself does."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+
+
 class HttpClient:
     """The base URL, timeout and secret of one API client, and its one way to send."""
 
@@ -120,6 +130,7 @@ class HttpClient:
         self.secret = secret.strip()  # a pasted secret often ends in a newline
         self.base_url = base_url.strip().rstrip("/")
         self.timeout = float(timeout)
+        self.private_addresses = private_addresses_allowed()
 
     def __repr__(self) -> str:  # never the secret
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -185,6 +196,8 @@ class HttpClient:
     ) -> requests.Response:
         """Send the request and wait for the answer's status and headers, not its body (read
         it with `chunks`, and close the answer); TransportError when none came in time."""
+        if why := url_refusal(url, self.private_addresses):
+            raise TransportError(f"Nothing was sent: the address {why}.", reached=False)
         parts = urlsplit(url)
         try:
             # Only the parts these calls have: no session headers or credentials from the URL
@@ -198,12 +211,12 @@ class HttpClient:
             # Straight to the session's adapter (its pool): a redirect is never followed, since
             # it would carry the secret somewhere else, and no cookie is kept between calls.
             # Session.send would add a fifth of a millisecond of CPU a call for neither.
-            session = session_for(type(self))
+            session = session_for(type(self), self.private_addresses)
             return session.get_adapter(url).send(
                 prepared,
                 timeout=(seconds, seconds),
                 stream=True,
-                verify=session.verify,
+                verify=ca_bundle(),
                 proxies=proxy_for(f"{parts.scheme}://{parts.netloc}") or {},
             )
         except (requests.RequestException, ValueError) as exc:
@@ -305,6 +318,8 @@ def _why(unopened: NewConnectionError) -> str:
     """Why a connection could not be opened, in plain words, from the error's type and errno."""
     if isinstance(unopened, NameResolutionError):
         return "the name could not be found (DNS)"
+    if isinstance(unopened, RefusedAddress):
+        return unopened.why
     number = getattr(unopened.__cause__, "errno", None)  # urllib3 raises it from the OSError
     if number == errno.ECONNREFUSED:
         return "connection refused"

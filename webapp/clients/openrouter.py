@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from ..troubleshooting import ErrorKind
+from .addresses import UNSAFE
 from .http import AnswerTooLarge, HttpClient, RequestNotSent, TransportError
 from .openrouter_errors import RAW_BODY_LIMIT, OpenRouterError, classify_error, error_object
 from .wire import as_float, as_int, as_str, dig, json_or_none
@@ -133,7 +134,9 @@ class OpenRouterClient(HttpClient):
         # OpenRouter credits requests to the app that names itself; an install without a
         # public address sends no Referer rather than a meaningless "localhost".
         attribution = {"X-OpenRouter-Title": self.app_title, "X-Title": self.app_title}
-        if self.app_url:
+        # One saved before addresses were checked may hold a line break, which no header can
+        # carry: better no attribution than no answer.
+        if self.app_url and not UNSAFE.search(self.app_url):
             attribution["HTTP-Referer"] = self.app_url
         try:
             return self.request(method, path, body, attribution, timeout)

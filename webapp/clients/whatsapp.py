@@ -7,7 +7,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 from ..troubleshooting import ErrorKind
 from .http import HttpClient, TransportError
@@ -22,6 +25,10 @@ from .wire import as_str, dig, json_or_none
 
 # Meta retires each Graph version about two years after it ships (v20.0 in September 2026).
 DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
+# Meta's own domain for the files customers send: Graph's media answers name
+# https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=…
+META_MEDIA_DOMAIN = "fbsbx.com"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 TEXT_LIMIT = 4096  # Meta's maximum for one text body
 BREAKS = (r"\n[ \t]*\n\s*", r"\n\s*", r"(?<=[.!?])[ \t]+", r"[ \t]+")  # best place to cut first
 
@@ -126,7 +133,11 @@ class WhatsAppClient(HttpClient):
         try:
             self._check_token()
             if not self._may_carry_token(url):
-                message = "The media address WhatsApp gave is not an https address."
+                message = (
+                    f"The media address Graph gave ({_origin(url)}) is not an https address "
+                    "on Meta's media servers, nor the Graph API's own address: the file was "
+                    "not fetched, so the access token was not sent there."
+                )
                 raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
             return self._stream(url, out, limit, timeout)
         except WhatsAppError as err:
@@ -156,11 +167,19 @@ class WhatsAppClient(HttpClient):
         return digest.hexdigest()
 
     def _may_carry_token(self, url: str) -> bool:
-        # Meta's download addresses are https; plain http only to the Graph host itself (a
-        # local proxy or a test server), so the token never crosses a network in the clear.
-        parts, base = urlsplit(url), urlsplit(self.base_url)
-        same_host = (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
-        return bool(parts.hostname) and (parts.scheme == "https" or same_host)
+        # The token is Meta's to see, no one else's: a media answer (or whoever stands in for
+        # Graph) naming any other host gets no request at all. That host could not have the
+        # file without the token anyway. Plain http only to the Graph address itself (a BSP's
+        # local proxy, a test server), so the token never crosses a network in the clear.
+        try:
+            parts, base = parse_url(url), parse_url(self.base_url)
+        except LocationParseError:
+            return False
+        if parts.host and _endpoint(parts) == _endpoint(base):
+            return True
+        host = (parts.host or "").rstrip(".")
+        meta = host == META_MEDIA_DOMAIN or host.endswith("." + META_MEDIA_DOMAIN)
+        return parts.scheme == "https" and meta
 
     def _check_token(self) -> None:
         if not self.secret or self.secret_has_bad_characters():
@@ -196,6 +215,25 @@ class WhatsAppClient(HttpClient):
             # customer: a retry could deliver it twice, so only the owner may send it again.
             kind = ErrorKind.WHATSAPP_UNKNOWN if failure.reached else ErrorKind.WHATSAPP_UNAVAILABLE
             raise WhatsAppError(kind, failure.message, failure.http_status) from None
+
+
+def _endpoint(parts: Url) -> tuple[str | None, str, int | None]:
+    return (
+        parts.scheme,
+        (parts.host or "").rstrip("."),
+        parts.port or DEFAULT_PORTS.get(parts.scheme),
+    )
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of `url`, for a message; never its path or query (which carry the
+    file's signature)."""
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        return "not an address"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.host}{port}"
 
 
 def too_large(limit: int) -> MediaTooLarge:
