@@ -18,6 +18,8 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
+from ..config import WEB_BODY_LIMIT
+
 RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: first, longest
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -82,13 +84,15 @@ def server_options(config) -> dict:
     """Every setting `serve` gives waitress, from the environment (config.py reads it): where it
     listens (HOST, PORT), its threads (WEB_THREADS), how many connections it keeps open
     (WEB_CONNECTION_LIMIT) and for how long when idle (WEB_CHANNEL_TIMEOUT), and which
-    forwarded headers it believes (TRUSTED_PROXIES, TRUSTED_PROXY_ADDRESS)."""
+    forwarded headers it believes (TRUSTED_PROXIES, TRUSTED_PROXY_ADDRESS). waitress's own
+    default body limit is a gigabyte, stored in a temporary file before anything is checked."""
     return {
         "host": config["HOST"],
         "port": config["PORT"],
         "threads": config["WEB_THREADS"],
         "connection_limit": config["WEB_CONNECTION_LIMIT"],
         "channel_timeout": config["WEB_CHANNEL_TIMEOUT"],
+        "max_request_body_size": WEB_BODY_LIMIT,
         **proxy_options(config),
     }
 
