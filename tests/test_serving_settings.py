@@ -1,9 +1,11 @@
 """`serve`'s waitress settings come from the environment: WEB_CONNECTION_LIMIT and friends
-reach the running server, and a value it cannot use stops the start with a message."""
+reach the running server, and a value it cannot use stops the start with a message; an idle
+connection is closed soon after WEB_CHANNEL_TIMEOUT."""
 
 import os
 import socket
 import subprocess
+import time
 
 import pytest
 import requests
@@ -34,3 +36,12 @@ def test_a_setting_below_one_stops_the_start_with_a_message(tmp_path, name):
     assert result.returncode != 0
     assert f"{name} must be 1 or more, not 0." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_connection_that_sends_nothing_is_closed_soon_after_the_channel_timeout(app):
+    with serving(environment_of(app), WEB_CHANNEL_TIMEOUT="2") as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as idle:
+            opened = time.monotonic()
+            assert idle.recv(64) == b""  # closed by the server
+            assert time.monotonic() - opened < 10  # waitress alone sweeps every 30 s

@@ -12,7 +12,10 @@ WEB_THREADS = 48
 # Open connections (idle keep-alives too) beyond which waitress stops accepting new ones: room
 # for every thread's connection and the keep-alives of a proxy and of browsers.
 WEB_CONNECTION_LIMIT = 100
-WEB_CHANNEL_TIMEOUT = 120  # seconds an idle connection is kept open
+# Seconds an idle connection is kept open, and between waitress's sweeps for them: a visitor
+# that opens connections and sends nothing holds each one half a minute at most, not 2.5.
+WEB_CHANNEL_TIMEOUT = 30
+WEB_CLEANUP_INTERVAL = 2
 # Request bodies. waitress refuses one larger than WEB_BODY_LIMIT as soon as its headers say
 # so, or, sent in chunks, once that much has come: no larger body is ever stored. Each route
 # then keeps to its own bound, checked before its body is read.

@@ -18,7 +18,7 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
-from ..config import WEB_BODY_LIMIT
+from ..config import WEB_BODY_LIMIT, WEB_CLEANUP_INTERVAL
 
 RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: first, longest
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
@@ -92,6 +92,7 @@ def server_options(config) -> dict:
         "threads": config["WEB_THREADS"],
         "connection_limit": config["WEB_CONNECTION_LIMIT"],
         "channel_timeout": config["WEB_CHANNEL_TIMEOUT"],
+        "cleanup_interval": WEB_CLEANUP_INTERVAL,
         "max_request_body_size": WEB_BODY_LIMIT,
         **proxy_options(config),
     }
