@@ -7,6 +7,7 @@ killer), `serve` starts it again: a stored message must not wait for a person to
 
 import contextlib
 import ctypes
+import ipaddress
 import signal
 import subprocess
 import sys
@@ -112,6 +113,23 @@ def proxy_options(config) -> dict:
     }
 
 
+def exposed_without_proxy(config) -> str | None:
+    """Why `serve` should not face the internet as it is configured, or None. waitress has no
+    limit on how long a request's headers take, so a few slow visitors can hold every
+    connection: a proxy in front (its timeouts, its limits per address) is what stops them."""
+    host = config["HOST"]
+    if config["TRUSTED_PROXIES"] or host == "localhost":
+        return None
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return None
+    return (
+        f"Switchboard listens on {host}, reachable from other machines, and TRUSTED_PROXIES is "
+        "not set: nothing in front of it limits slow or oversized requests. Put Caddy or nginx "
+        'in front (README: "Running behind a reverse proxy") and set TRUSTED_PROXIES=1.'
+    )
+
+
 @click.command("serve")
 @click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
 @with_appcontext
@@ -123,6 +141,8 @@ def serve(no_worker: bool) -> None:
 
     app = current_app._get_current_object()
     for warning in exposed(Path(app.instance_path)):
+        click.echo(f"Warning: {warning}", err=True)
+    if warning := exposed_without_proxy(app.config):
         click.echo(f"Warning: {warning}", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
     server = create_server(app, **server_options(app.config))
