@@ -1,8 +1,10 @@
 """Clients a server must survive, over raw sockets to a loopback URL: a huge body streamed until
-the server answers."""
+the server answers, and visitors that hold connections open by sending a little at a time."""
 
+import contextlib
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -64,3 +66,48 @@ def _answer(connection: socket.socket, sent: int) -> Refusal:
     head, _, body = received.partition(b"\r\n\r\n")
     status = int(head.split()[1]) if head.startswith(b"HTTP/") else None
     return Refusal(sent, status, body)
+
+
+class SlowVisitors:
+    """`count` connections that each send a request a little at a time, every `every`
+    seconds: its header lines one by one (never the blank line that ends them), or, after
+    whole headers, its body a byte at a time. `closed()` counts those the server closed."""
+
+    def __init__(self, url: str, count: int, body: bool = False, every: float = 1.0):
+        self.url, self.count, self.body, self.every = url, count, body, every
+        self.connections: list[socket.socket] = []
+        self.stopping = threading.Event()
+        self._trickle = threading.Thread(target=self._send_slowly, daemon=True)
+
+    def __enter__(self) -> "SlowVisitors":
+        host, port = address(self.url)
+        head = f"POST /webhook/whatsapp HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        if self.body:
+            head += "Content-Length: 100000\r\n\r\n"
+        for _ in range(self.count):
+            connection = socket.create_connection((host, port), timeout=5)
+            connection.sendall(head.encode())
+            self.connections.append(connection)
+        self._trickle.start()
+        return self
+
+    def _send_slowly(self) -> None:
+        line = 0
+        while not self.stopping.wait(self.every):
+            line += 1
+            for connection in self.connections:
+                with contextlib.suppress(OSError):  # closed by the server: closed() counts it
+                    connection.sendall(b"x" if self.body else b"X-Slow-%d: 1\r\n" % line)
+
+    def closed(self) -> int:
+        """Connections the server has ended (or answered, which here means refused)."""
+        poll = select.poll()  # select() stops at descriptor 1023
+        for connection in self.connections:
+            poll.register(connection, select.POLLIN)
+        return len(poll.poll(0))
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self._trickle.join(timeout=10)
+        for connection in self.connections:
+            connection.close()
