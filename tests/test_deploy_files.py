@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployed import DEPLOY, ROOT, compose, env_file, image_environment, instructions
+from webapp.config import WEB_BODY_LIMIT, WEB_CHANNEL_TIMEOUT
 from webapp.setting_specs import SPECS
 
 COMPOSE = compose()
@@ -109,6 +110,19 @@ def test_the_caddyfile_forwards_to_where_serve_listens_by_default(app):
     (upstream,) = re.findall(r"reverse_proxy\s+(\S+)", (DEPLOY / "Caddyfile").read_text())
     assert upstream == f"{app.config['HOST']}:{app.config['PORT']}"
     assert app.config["TRUSTED_PROXY_ADDRESS"] == app.config["HOST"]
+
+
+def test_the_caddyfile_passes_on_every_body_serve_takes():
+    caddyfile = (DEPLOY / "Caddyfile").read_text()
+    (size,) = re.findall(r"max_size (\d+)MB", caddyfile)
+    (digits,) = re.findall(r"header_regexp Content-Length \^\[0-9\]\{(\d+),\}\$", caddyfile)
+    refused_from = 10 ** (int(digits) - 1)  # the smallest Content-Length refused at once
+    assert int(size) * 10**6 == refused_from > WEB_BODY_LIMIT
+
+
+def test_caddy_lets_go_of_an_idle_connection_before_serve_closes_it():
+    (keepalive,) = re.findall(r"keepalive (\d+)s", (DEPLOY / "Caddyfile").read_text())
+    assert int(keepalive) < WEB_CHANNEL_TIMEOUT
 
 
 @pytest.mark.needs("caddy")

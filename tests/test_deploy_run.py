@@ -5,12 +5,16 @@ deploy/Caddyfile, where Caddy is installed."""
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
+import requests
 
 from tests.conftest import wait_for
 from tests.support.databases import environment_of
@@ -29,8 +33,12 @@ from tests.support.deployed import (
     unit,
 )
 from tests.support.fakes import refused_port_url
+from tests.support.flows import GUIDE_BODY, URL
 from tests.support.processes import healthy
 from tests.support.served import LOCKED, Visitor, serving
+from tests.support.slow_clients import SlowVisitors, post_streamed
+from webapp import tokens
+from webapp.config import FLOW_BODY_LIMIT
 
 
 def free_port() -> str:
@@ -107,6 +115,13 @@ def test_the_systemd_units_commands_serve_with_a_worker_counted(tmp_path):
         assert Visitor(url, {}).request("GET", "/login").status_code == 200
 
 
+def without_admin_endpoint(caddyfile: str) -> str:
+    """The Caddyfile with `admin off` in its global options (a file has one block of them)."""
+    if re.search(r"^\{$", caddyfile, flags=re.MULTILINE):
+        return re.sub(r"^\{$", "{\n\tadmin off", caddyfile, count=1, flags=re.MULTILINE)
+    return "{\n\tadmin off\n}\n" + caddyfile
+
+
 @contextmanager
 def caddy_in_front(upstream: str, tmp_path):
     """deploy/Caddyfile run by Caddy, over plain HTTP on a free loopback port for the test (no
@@ -115,8 +130,9 @@ def caddy_in_front(upstream: str, tmp_path):
     site = (
         (DEPLOY / "Caddyfile").read_text().replace("shop.example {", f"http://127.0.0.1:{port} {{")
     )
+    site = site.replace("127.0.0.1:5000", upstream)
     config = tmp_path / "Caddyfile"
-    config.write_text("{\n\tadmin off\n}\n" + site.replace("127.0.0.1:5000", upstream))
+    config.write_text(without_admin_endpoint(site))
     env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     command = [shutil.which("caddy"), "run", "--config", config, "--adapter", "caddyfile"]
     caddy = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -143,3 +159,55 @@ def test_behind_the_caddyfile_sign_in_works_and_a_forged_address_does_not_escape
             Visitor(url, forged).sign_in("owner", "wrong password")
         another = Visitor(url, {"X-Forwarded-For": "198.51.100.20"})
         assert LOCKED in another.sign_in("owner", "wrong password").text
+
+
+@pytest.fixture
+def behind_caddy(app, tmp_path):
+    """`serve` as the README deploys it: on loopback, behind Caddy run with deploy/Caddyfile."""
+    with (
+        serving(environment_of(app), TRUSTED_PROXIES="1") as upstream,
+        caddy_in_front(upstream.removeprefix("http://"), tmp_path) as url,
+    ):
+        yield url
+
+
+def health_answers(url: str, callers: int = 4) -> list[int]:
+    """/healthz asked by several callers at once, as a load balancer and a monitor would."""
+    with ThreadPoolExecutor(callers) as pool:
+        asks = [pool.submit(requests.get, f"{url}/healthz", timeout=5) for _ in range(callers)]
+        return [ask.result().status_code for ask in asks]
+
+
+@pytest.mark.needs("caddy")
+def test_behind_the_caddyfile_slow_visitors_leave_healthz_answering(behind_caddy):
+    with (
+        SlowVisitors(behind_caddy, 100) as slow_headers,
+        SlowVisitors(behind_caddy, 100, body=True),
+    ):
+        for _ in range(3):
+            assert health_answers(behind_caddy) == [200] * 4
+            time.sleep(1)
+        # Caddy's read_header timeout (10 s) ends those that never finish their headers.
+        wait_for(lambda: slow_headers.closed() == 100, timeout=20)
+        assert health_answers(behind_caddy) == [200] * 4
+
+
+@pytest.mark.needs("caddy")
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_behind_the_caddyfile_a_300_mb_post_is_refused_before_it_is_sent(behind_caddy, chunked):
+    refused = post_streamed(behind_caddy, "/webhook/whatsapp", 300 * 2**20, chunked=chunked)
+    assert refused.status == 413
+    assert refused.sent < 32 * 2**20  # what loopback's socket buffers hold
+
+
+@pytest.mark.needs("caddy")
+def test_behind_the_caddyfile_a_flow_with_a_photos_worth_of_body_is_answered(
+    behind_caddy, whatsapp, fake_openrouter
+):
+    with whatsapp.app_context():
+        token = tokens.create("photo-flow")[1]
+    fake_openrouter.reply("A lovely cake.")
+    body = json.dumps(GUIDE_BODY | {"padding": " " * (FLOW_BODY_LIMIT - 4096)})
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    response = requests.post(behind_caddy + URL, data=body, headers=headers, timeout=30)
+    assert response.status_code == 200

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from tests.conftest import APP_SECRET, as_recorded, post_webhook
 from tests.support.payloads import fixture, text_delivery
 from webapp import settings, state
+from webapp.config import WEBHOOK_BODY_LIMIT
 from webapp.extensions import db
 from webapp.models import Contact, Message
 
@@ -127,7 +128,7 @@ def test_a_json_array_is_a_400(client, whatsapp):
 
 
 def test_an_oversized_body_is_a_413_and_nothing_stored(client, whatsapp):
-    huge = text_delivery("16505551234", "x" * (1024 * 1024 + 10))
+    huge = text_delivery("16505551234", "x" * (WEBHOOK_BODY_LIMIT + 10))
     response = post_webhook(client, huge)
     assert response.status_code == 413
     assert count(whatsapp) == 0

@@ -12,7 +12,17 @@ WEB_THREADS = 48
 # Open connections (idle keep-alives too) beyond which waitress stops accepting new ones: room
 # for every thread's connection and the keep-alives of a proxy and of browsers.
 WEB_CONNECTION_LIMIT = 100
-WEB_CHANNEL_TIMEOUT = 120  # seconds an idle connection is kept open
+# Seconds an idle connection is kept open, and between waitress's sweeps for them: a visitor
+# that opens connections and sends nothing holds each one half a minute at most, not 2.5.
+WEB_CHANNEL_TIMEOUT = 30
+WEB_CLEANUP_INTERVAL = 2
+# Request bodies. waitress refuses one larger than WEB_BODY_LIMIT as soon as its headers say
+# so, or, sent in chunks, once that much has come: no larger body is ever stored. Each route
+# then keeps to its own bound, checked before its body is read.
+FLOW_BODY_LIMIT = 8 * 2**20  # a 5 MB photo is 6.7 MB in base64, with words around it
+WEBHOOK_BODY_LIMIT = 3 * 2**20  # Meta's documented largest webhook payload
+FORM_BODY_LIMIT = 2**20  # everything else: sign-in, the admin's forms
+WEB_BODY_LIMIT = FLOW_BODY_LIMIT + 2**20  # the largest route's, and a chunked body's framing
 # Timings and sizes the code reads from the app's config (so tests can shorten them); set here
 # and nowhere else. They are not environment variables.
 TUNING = {

@@ -4,9 +4,16 @@
 written within a second and a half: webhooks would fail then. Stored secrets nobody can decrypt,
 or no worker at work, make the status "degraded" with HTTP 200: the admin must stay reachable
 behind a load balancer, since it is where they are fixed.
+
+Anyone may ask, as often as they like, so the write probe runs at most once a second and one
+at a time: every caller meanwhile gets its last answer. Each probe takes the database's write
+lock for a moment, and webhooks wait for that lock.
 """
 
-from flask import Blueprint, jsonify
+import threading
+import time
+
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,6 +24,7 @@ from .states import MessageState
 
 bp = Blueprint("health", __name__)
 PROBE_SECONDS = 1.5
+PROBE_KEPT = 1.0  # seconds a probe's answer is given to later callers
 PROBE = insert(AppState).values(name="health:probe", value="{}")
 
 
@@ -30,7 +38,7 @@ def healthz():
         )
         last_seen = heartbeats.last_seen()
         db.session.rollback()  # the read ends here: the probe must not wait behind it
-        problem = write_problem()
+        problem = current_app.extensions["write_probe"].problem()
     except SQLAlchemyError as exc:
         problem = f"error: {exc.__class__.__name__}"
     if problem:
@@ -46,6 +54,32 @@ def healthz():
         body["status"] = "degraded"
         body["secrets"] = crypto.UNREADABLE
     return jsonify(body), 200
+
+
+class WriteProbe:
+    """The last answer of `write_problem`, kept PROBE_KEPT seconds. Callers that come while a
+    probe runs wait for it and take its answer: a probe that waits out a held lock is not
+    followed by one more for each of them."""
+
+    def __init__(self):
+        self._one_at_a_time = threading.Lock()
+        self._answer: str | None = None
+        self._until = float("-inf")
+
+    def problem(self) -> str | None:
+        with self._one_at_a_time:
+            if time.monotonic() >= self._until:
+                try:
+                    self._answer = write_problem()
+                except SQLAlchemyError as exc:  # no connection to probe with: kept too
+                    self._answer = f"error: {exc.__class__.__name__}"
+                self._until = time.monotonic() + PROBE_KEPT
+            return self._answer
+
+
+@bp.record_once
+def _one_probe_per_app(state) -> None:
+    state.app.extensions["write_probe"] = WriteProbe()
 
 
 def write_problem() -> str | None:

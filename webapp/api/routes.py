@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import tokens
 from ..auth import throttle
+from ..config import FLOW_BODY_LIMIT
 from ..extensions import db, transaction
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
@@ -42,9 +43,6 @@ def failed_inside(error: Exception):
     message = "Switchboard failed while answering; the details are in the server log."
     failure = flow.FlowError(500, ErrorKind.INTERNAL, message, "See the server log.")
     return _json(failure.body(), 500)
-
-
-FLOW_BODY_LIMIT = 8 * 2**20  # a 5 MB photo is 6.7 MB in base64, with words around it
 
 
 @bp.post("/api/v1/chat/completions")

@@ -7,6 +7,7 @@ killer), `serve` starts it again: a stored message must not wait for a person to
 
 import contextlib
 import ctypes
+import ipaddress
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
+
+from ..config import WEB_BODY_LIMIT, WEB_CLEANUP_INTERVAL
 
 RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: first, longest
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
@@ -82,13 +85,16 @@ def server_options(config) -> dict:
     """Every setting `serve` gives waitress, from the environment (config.py reads it): where it
     listens (HOST, PORT), its threads (WEB_THREADS), how many connections it keeps open
     (WEB_CONNECTION_LIMIT) and for how long when idle (WEB_CHANNEL_TIMEOUT), and which
-    forwarded headers it believes (TRUSTED_PROXIES, TRUSTED_PROXY_ADDRESS)."""
+    forwarded headers it believes (TRUSTED_PROXIES, TRUSTED_PROXY_ADDRESS). waitress's own
+    default body limit is a gigabyte, stored in a temporary file before anything is checked."""
     return {
         "host": config["HOST"],
         "port": config["PORT"],
         "threads": config["WEB_THREADS"],
         "connection_limit": config["WEB_CONNECTION_LIMIT"],
         "channel_timeout": config["WEB_CHANNEL_TIMEOUT"],
+        "cleanup_interval": WEB_CLEANUP_INTERVAL,
+        "max_request_body_size": WEB_BODY_LIMIT,
         **proxy_options(config),
     }
 
@@ -107,6 +113,23 @@ def proxy_options(config) -> dict:
     }
 
 
+def exposed_without_proxy(config) -> str | None:
+    """Why `serve` should not face the internet as it is configured, or None. waitress has no
+    limit on how long a request's headers take, so a few slow visitors can hold every
+    connection: a proxy in front (its timeouts, its limits per address) is what stops them."""
+    host = config["HOST"]
+    if config["TRUSTED_PROXIES"] or host == "localhost":
+        return None
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return None
+    return (
+        f"Switchboard listens on {host}, reachable from other machines, and TRUSTED_PROXIES is "
+        "not set: nothing in front of it limits slow or oversized requests. Put Caddy or nginx "
+        'in front (README: "Running behind a reverse proxy") and set TRUSTED_PROXIES=1.'
+    )
+
+
 @click.command("serve")
 @click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
 @with_appcontext
@@ -118,6 +141,8 @@ def serve(no_worker: bool) -> None:
 
     app = current_app._get_current_object()
     for warning in exposed(Path(app.instance_path)):
+        click.echo(f"Warning: {warning}", err=True)
+    if warning := exposed_without_proxy(app.config):
         click.echo(f"Warning: {warning}", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
     server = create_server(app, **server_options(app.config))
