@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from tests.databases import environment_of
 from tests.fakes import refused_port_url
+from webapp.extensions import db
+from webapp.models import AppState
 
 pytestmark = pytest.mark.sqlite_only("how SQLite writers take turns; PostgreSQL locks rows")
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +108,40 @@ def test_a_deferring_writer_stopped_while_it_looks_does_not_stop_the_web_writers
     finally:
         stopped.kill()
         stopped.wait()
+
+
+def test_a_writer_waiting_for_its_turn_writes_as_soon_as_the_commit_before_it_is_done(app):
+    """The turn passes on once the COMMIT is done. Passed on before, the next writer would
+    find the database still locked and sleep in SQLite's busy handler (1, 2, 5 … 100 ms at a
+    time), and a webhook's answer would wait with it."""
+    with app.app_context():
+        engine = db.engine
+    written = []
+
+    def commit_slowly(statement: str) -> None:  # as on a slow disk
+        if statement == "COMMIT":
+            time.sleep(0.25)
+
+    def write_next() -> None:
+        with engine.connect() as connection:
+            connection.execute(insert(AppState).values(name="second", value="{}"))
+            written.append(time.monotonic())
+            connection.commit()
+
+    with engine.connect() as connection:
+        connection.execute(insert(AppState).values(name="first", value="{}"))
+        waiting = threading.Thread(target=write_next)
+        waiting.start()
+        time.sleep(0.1)  # long enough to be waiting for the turn
+        sqlite = connection.connection.dbapi_connection
+        sqlite.set_trace_callback(commit_slowly)
+        try:
+            connection.commit()
+        finally:
+            sqlite.set_trace_callback(None)
+        committed = time.monotonic()
+    waiting.join(timeout=15)
+    assert written[0] - committed < 0.05
 
 
 # As on a volume without byte-range locks (NFS without its lock daemon, some container

@@ -8,7 +8,7 @@ byte of a file beside the database among processes (the web server, the worker, 
 line), tried every millisecond at most. While a web server or command waits for it, it holds
 a shared lock on the second byte, and the worker (`DEFER`) does not take the turn then:
 Meta waits for the webhook's answer, a customer can wait a millisecond longer. The turn ends
-with the transaction. PostgreSQL needs none of this.
+once the transaction's COMMIT or ROLLBACK is done. PostgreSQL needs none of this.
 
 Those locks need a filesystem that has them (SQLite needs them too): on some network and
 container volumes lockf fails with another error than "held by another process" (ENOLCK,
@@ -25,7 +25,6 @@ import time
 import click
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 DEFER = False  # the worker sets it: webhooks (and owners) go first, answers can wait a moment
@@ -142,46 +141,61 @@ def refuse_without_file_locks(engine: Engine) -> None:
         raise click.ClickException(str(problem)) from None
 
 
+class TurnConnection(sqlite3.Connection):
+    """A SQLite connection that passes its write turn on once its COMMIT or ROLLBACK is done.
+    SQLAlchemy's commit event comes before the COMMIT: handed on there, the next writer took
+    the turn only to sleep in SQLite's busy handler while the COMMIT was still being written."""
+
+    turn = None  # the WriteTurn its transaction holds, or OUTSIDE
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+    def close(self) -> None:  # a broken connection is closed without either
+        try:
+            super().close()
+        finally:
+            self.end_turn()
+
+    def end_turn(self) -> None:
+        turn, self.turn = self.turn, None
+        if isinstance(turn, WriteTurn):
+            turn.give()
+
+
+OUTSIDE = object()  # a transaction that writes without the turn (outside_the_turns)
+
+
+@event.listens_for(Engine, "do_connect")
+def _connect_with_turns(dialect, _record, _args, options):
+    if dialect.name == "sqlite":
+        options.setdefault("factory", TurnConnection)
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _take_the_turn(conn, cursor, statement, parameters, context, executemany):
-    if conn.dialect.name != "sqlite" or "write_turn" in conn.info:
+    sqlite = cursor.connection
+    if not isinstance(sqlite, TurnConnection) or sqlite.turn is not None:
         return
     if statement.lstrip()[:6].upper() in WRITES:
         turn = turn_for(conn.engine.url.database or "")
         turn.take()
-        conn.info["write_turn"] = turn
+        sqlite.turn = turn
 
 
 def outside_the_turns(connection) -> None:
     """Let this connection's next transaction write without taking the turn, bounded by
     SQLite's busy timeout alone: a health probe must answer within it, not queue for up to
     WAIT behind a writer that may be the very thing it reports."""
-    connection.info["write_turn"] = None  # taken, as far as _take_the_turn can tell
-
-
-def _end_turn(info: dict) -> None:
-    if turn := info.pop("write_turn", None):
-        turn.give()
-
-
-@event.listens_for(Engine, "commit")
-def _committed(conn):
-    _end_turn(conn.info)
-
-
-@event.listens_for(Engine, "rollback")
-def _rolled_back(conn):
-    # A connection that broke has no info to read (reading it would reconnect, and fail
-    # until this very rollback is done); its turn ended with it, in _broken.
-    if not conn.invalidated:
-        _end_turn(conn.info)
-
-
-@event.listens_for(Pool, "reset")
-def _returned_to_the_pool(dbapi_connection, record, reset_state):
-    _end_turn(record.info)
-
-
-@event.listens_for(Pool, "invalidate")
-def _broken(dbapi_connection, record, exception):
-    _end_turn(record.info)
+    sqlite = connection.connection.dbapi_connection
+    if isinstance(sqlite, TurnConnection):
+        sqlite.turn = OUTSIDE
