@@ -7,6 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from webapp import sqlite_writes
+
 config = context.config
 # Keep loggers the app already set up: Alembic's default would silence them.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -39,6 +41,8 @@ def run_migrations_online():
 
     conf_args = dict(migrate_ext.configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_revision)
+    # `db upgrade` is the first command that writes (`make run`, the image, the services).
+    sqlite_writes.refuse_without_file_locks(engine)
     with engine.connect() as connection, foreign_keys_off(connection):
         context.configure(
             connection=connection, target_metadata=migrate_ext.db.metadata, **conf_args

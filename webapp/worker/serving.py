@@ -137,8 +137,11 @@ def serve(no_worker: bool) -> None:
     """Serve the admin and webhooks with waitress on HOST:PORT, and run the worker beside it."""
     from waitress import create_server
 
+    from .. import sqlite_writes
+    from ..extensions import db
     from ..instance_files import exposed
 
+    sqlite_writes.refuse_without_file_locks(db.engine)
     app = current_app._get_current_object()
     for warning in exposed(Path(app.instance_path)):
         click.echo(f"Warning: {warning}", err=True)
@@ -184,8 +187,10 @@ def _give_back_large_buffers() -> None:
 def worker(threads: int | None) -> None:
     """Answer messages until Ctrl-C or SIGTERM, then finish the answers in progress."""
     from .. import sqlite_writes
+    from ..extensions import db
     from .process import Worker
 
+    sqlite_writes.refuse_without_file_locks(db.engine)
     sqlite_writes.DEFER = True
     _give_back_large_buffers()
     running = Worker(current_app._get_current_object(), threads)
