@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from tests.databases import environment_of
-from tests.fakes import refused_port_url
+from tests.support.databases import environment_of
+from tests.support.fakes import refused_port_url
 from webapp.extensions import db
 from webapp.models import AppState
 
