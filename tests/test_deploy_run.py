@@ -163,7 +163,7 @@ def test_behind_the_caddyfile_sign_in_works_and_a_forged_address_does_not_escape
 
 @pytest.fixture
 def behind_caddy(app, tmp_path):
-    """`serve` as the README deploys it: on loopback, behind Caddy run with deploy/Caddyfile."""
+    """`serve` as docs/deploying.md deploys it: on loopback, behind Caddy (deploy/Caddyfile)."""
     with (
         serving(environment_of(app), TRUSTED_PROXIES="1") as upstream,
         caddy_in_front(upstream.removeprefix("http://"), tmp_path) as url,

@@ -19,7 +19,7 @@ SKIPPED_LINES = [
     "Browser tests skipped: Chromium is not installed. "
     "`sudo apt-get install chromium` (Debian) runs them too.",
     "PostgreSQL tests skipped: no PostgreSQL server was given. "
-    'TEST_DATABASE_URL (README.md, "The test suite on PostgreSQL") runs them too.',
+    'TEST_DATABASE_URL (docs/development.md, "The test suite on PostgreSQL") runs them too.',
     "Caddy tests skipped: caddy is not installed. "
     "`sudo apt-get install caddy` (Debian) runs them too.",
     "systemd tests skipped: systemd-analyze is not installed. "

@@ -47,7 +47,7 @@ PARTS = {
     "postgresql": Part(
         "PostgreSQL tests",
         "no PostgreSQL server was given",
-        'TEST_DATABASE_URL (README.md, "The test suite on PostgreSQL")',
+        'TEST_DATABASE_URL (docs/development.md, "The test suite on PostgreSQL")',
         "REQUIRE_POSTGRESQL",
         lambda: postgresql_server() is not None,
     ),

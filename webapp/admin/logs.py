@@ -15,7 +15,7 @@ from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
 from . import bp, log_queries
 
-CSV_COLUMNS = [  # the documented order (README), which scripts rely on
+CSV_COLUMNS = [  # the documented order (docs/admin.md), which scripts rely on
     "time", "channel", "contact", "model_requested", "model_used", "status", "http_status",
     "error_kind", "latency_ms", "prompt_tokens", "completion_tokens", "cost", "hint",
 ]  # fmt: skip

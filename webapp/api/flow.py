@@ -38,7 +38,7 @@ STATUS_OF_KIND = {
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.INTERNAL: 500,
 }
-SEE_README = "See 'Flow builders' in Switchboard's README for a request that works."
+SEE_README = "See 'Quick start B' in Switchboard's README for a request that works."
 BEARER_HINT = (
     "Send the header 'Authorization: Bearer sb-…' with a flow token from the Tokens page of "
     "the admin (or `flask --app wsgi tokens create NAME`). "

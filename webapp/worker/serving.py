@@ -126,7 +126,7 @@ def exposed_without_proxy(config) -> str | None:
     return (
         f"Switchboard listens on {host}, reachable from other machines, and TRUSTED_PROXIES is "
         "not set: nothing in front of it limits slow or oversized requests. Put Caddy or nginx "
-        'in front (README: "Running behind a reverse proxy") and set TRUSTED_PROXIES=1.'
+        'in front (docs/deploying.md: "Running behind a reverse proxy") and set TRUSTED_PROXIES=1.'
     )
 
 
