@@ -2,8 +2,9 @@
 
 A page fits when the page itself never scrolls sideways and nothing sticks out past the
 viewport's right edge, except inside a box that scrolls on its own, which then shows a hint.
-Each page is saved as a screenshot: in a temporary folder, or in SCREENSHOTS_DIR
-(`make screenshots` sets it to docs/screenshots).
+Each page is saved whole as a screenshot in a temporary folder, to look at. With SCREENSHOTS_DIR
+set (`make screenshots` sets it to docs/screenshots), the first screen of the pages the docs show
+is saved there instead, at the widths they are shown at.
 """
 
 import os
@@ -27,22 +28,23 @@ class Page:
     path: str  # formatted with the showcase's ids: {contact}, {log_row}, {trial}
     signed_in: bool = True
     status: int = 200
+    docs: tuple[str, ...] = ()  # the widths at which the README and docs show it
 
 
 # One line per page: a new page is a new line.
 PAGES = [
     Page("sign-in", "/login", signed_in=False),
-    Page("dashboard", "/admin/"),
+    Page("dashboard", "/admin/", docs=("desktop", "phone")),
     Page("conversations", "/admin/conversations"),
-    Page("conversation", "/admin/conversations/{contact}"),
+    Page("conversation", "/admin/conversations/{contact}", docs=("phone",)),
     Page("log", "/admin/logs"),
     Page("log-row", "/admin/logs/{log_row}"),
     Page("compare", "/admin/trials"),
     Page("trial", "/admin/trials/{trial}"),
-    Page("models", "/admin/models?q=llama"),
+    Page("models", "/admin/models?q=llama", docs=("desktop",)),
     Page("prompt", "/admin/prompt"),
     Page("tokens", "/admin/tokens"),
-    Page("settings", "/admin/settings"),
+    Page("settings", "/admin/settings", docs=("desktop",)),
     Page("account", "/account/password"),
     Page("not-found", "/admin/no-such-page", status=404),
     Page("not-found-signed-out", "/no-such-page", signed_in=False, status=404),
@@ -88,12 +90,21 @@ SMALL_TARGETS = """(least) => [...document.querySelectorAll('button, .topbar a, 
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    folder = os.environ.get("SCREENSHOTS_DIR")
-    if not folder:
-        return tmp_path_factory.mktemp("screenshots")
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return Path(folder)
+def screenshots(tmp_path_factory):
+    """Saves a page once per width: see the module's docstring for where and how much of it."""
+    for_docs = bool(os.environ.get("SCREENSHOTS_DIR"))
+    folder = Path(os.environ["SCREENSHOTS_DIR"]) if for_docs else tmp_path_factory.mktemp("shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = set()
+
+    def save(page, spec: Page, viewport: str) -> None:
+        shot = folder / f"{spec.name}-{viewport}.png"
+        if shot in saved or (for_docs and viewport not in spec.docs):
+            return
+        page.screenshot(path=shot, full_page=not for_docs)
+        saved.add(shot)
+
+    return save
 
 
 @pytest.fixture(scope="module")
@@ -143,14 +154,8 @@ def opened(request, shop, browsers, viewport, screenshots):
     assert response.status == spec.status
     page.wait_for_load_state("load")
     yield page
-    shot = screenshots / f"{spec.name}-{viewport}.png"
-    if shot not in _saved:
-        page.screenshot(path=shot, full_page=True)
-        _saved.add(shot)
+    screenshots(page, spec, viewport)
     page.close()
-
-
-_saved: set[Path] = set()
 
 
 every_page = pytest.mark.parametrize("opened", PAGES, ids=[p.name for p in PAGES], indirect=True)
