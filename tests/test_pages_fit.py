@@ -238,3 +238,20 @@ def test_the_keyboard_focus_is_visible(shop, browsers, viewport):
     focused = page.evaluate("() => document.activeElement.closest('main') !== null")
     assert focused, "the skip link leads past the menu into the page"
     page.close()
+
+
+def test_password_managers_know_which_field_is_which(shop, browsers):
+    url, _ = shop
+    page = browsers["phone", False].new_page()
+    page.goto(url + "/login")
+    expect(page.get_by_label("Username")).to_have_attribute("autocomplete", "username")
+    expect(page.get_by_label("Password")).to_have_attribute("autocomplete", "current-password")
+    page.close()
+    page = browsers["phone", True].new_page()
+    page.goto(url + "/account/password")
+    expect(page.get_by_label("Current password")).to_have_attribute(
+        "autocomplete", "current-password"
+    )
+    for new in ("New password", "New password again"):
+        expect(page.get_by_label(new, exact=True)).to_have_attribute("autocomplete", "new-password")
+    page.close()
