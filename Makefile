@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test chromium lint format bench deps
+.PHONY: run test chromium lint format bench deps screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ chromium:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	    >/dev/null || echo "Could not install chromium: the browser tests will be skipped."; \
 	fi
+
+# The README's and docs' pictures are taken by the page tests (tests/test_pages_fit.py), at
+# laptop and phone width, from the shop in tests/support/showcase.py: rerun after changing a page.
+screenshots: $(VENV)/.dev-deps chromium
+	REQUIRE_BROWSER=1 SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/test_pages_fit.py
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

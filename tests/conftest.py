@@ -106,9 +106,11 @@ def app(tmp_path, monkeypatch):
         db.engine.dispose()
 
 
-def migrated_app(instance, **config):
-    """An app on a fresh database built by the migrations, with one admin, "owner"."""
-    app = create_app({"TESTING": True, "INSTANCE_PATH": instance, **database_config(), **config})
+def migrated_app(instance, database: dict | None = None, **config):
+    """An app on a fresh database built by the migrations, with one admin, "owner";
+    `database` is the config of another database than a fresh one of its own."""
+    database = database_config() if database is None else database
+    app = create_app({"TESTING": True, "INSTANCE_PATH": instance, **database, **config})
     with app.app_context():
         upgrade()
         owner = User(username="owner")
@@ -256,6 +258,13 @@ def runner(app):
 @pytest.fixture
 def live_server(app):
     """The app served by waitress on a free loopback port, as `make run` serves it."""
+    with served_in_thread(app) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def served_in_thread(app):
+    """Serve `app` with waitress in a thread of this process; yields its URL."""
     from waitress import create_server, wasyncore
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4)

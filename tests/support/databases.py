@@ -6,6 +6,7 @@ gets a copy of it (CREATE DATABASE … TEMPLATE takes milliseconds), dropped whe
 Names carry the process id, so two runs can share one server.
 """
 
+import contextlib
 import itertools
 import os
 import tempfile
@@ -46,6 +47,17 @@ class Databases:
         self.made.append(name)
         return self.url_of(name)
 
+    @contextlib.contextmanager
+    def kept(self):
+        """A fresh database that outlives the test that made it (a module's fixture): dropped
+        when the block ends, not with the test's."""
+        url = self.fresh()
+        name = self.made.pop()
+        try:
+            yield url
+        finally:
+            self._drop(name)
+
     def drop_template(self) -> None:
         if self.template_ready:
             self._drop(TEMPLATE)
@@ -84,6 +96,16 @@ def database_config() -> dict:
     if databases is None:
         return {}
     return on_database(databases.fresh())
+
+
+@contextlib.contextmanager
+def kept_database_config():
+    """database_config() for an app shared by the tests of a module."""
+    if databases is None:
+        yield {}
+        return
+    with databases.kept() as url:
+        yield on_database(url)
 
 
 def on_database(url: str) -> dict:

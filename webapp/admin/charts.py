@@ -5,6 +5,9 @@ from markupsafe import Markup, escape
 from ..troubleshooting import ErrorKind
 
 WIDTH, HEIGHT, BOTTOM, LEFT = 560, 160, 22, 34
+# The width of a label's character at its largest (on a phone, where the chart is drawn small and
+# its text large): a label longer than its room is cut, its whole text on the bar's tooltip.
+CHAR_WIDTH = 10.5
 # One colour a kind, in the table's order, so a kind looks the same on every chart.
 PALETTE = (
     "#b42318",
@@ -38,15 +41,20 @@ def _frame(title: str, top: float, body: list[str], labels: list[str], unit: str
         *body,
     ]
     every = max(1, len(labels) // 7)
+    room = max(1, int(step * every / CHAR_WIDTH))
     for index, label in enumerate(labels):
         if (len(labels) - 1 - index) % every == 0:  # the newest (rightmost) always labelled
             x = LEFT + step * index + step / 2
             parts.append(
                 f'<text x="{x:.1f}" y="{HEIGHT - 6}" class="label" text-anchor="middle">'
-                f"{escape(label)}</text>"
+                f"{escape(_cut(label, room))}</text>"
             )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every value in it went through escape())
+
+
+def _cut(label: str, room: int) -> str:
+    return label if len(label) <= room else label[: room - 1] + "…"
 
 
 def bars(title: str, points: list[tuple[str, float]], unit: str = "") -> Markup:
