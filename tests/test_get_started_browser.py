@@ -60,10 +60,17 @@ def test_get_started_on_a_phone(chromium, live_server, app, tmp_path):
         assert sticking_out(page, "#get-started") == []
         assert serious_violations(page, "#get-started") == []
 
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.screenshot(path=str(tmp_path / "get-started-desktop.png"))
+        assert sticking_out(page, "#get-started") == []
+
+        page.set_viewport_size(PHONE)
         page.click("#use-template")
         expect(page).to_have_url(f"{live_server}/admin/prompt?template=business")
         expect(page.locator("#text")).to_have_value(
             re.compile(r"^You are the WhatsApp assistant of \[business name\]")
         )
+        page.screenshot(path=str(tmp_path / "template-phone.png"))
+        assert sticking_out(page, "main") == []
     finally:
         context.close()
