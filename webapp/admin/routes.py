@@ -39,6 +39,7 @@ def dashboard():
         other_number=other_number(),
         checklist=setup_checklist(),
         start=get_started.steps(),
+        photo_model_needed=photo_model_needed(),
         action=ActionForm(),
         key_test=key_test,
         low_credit=remaining is not None and remaining < LOW_CREDIT,
