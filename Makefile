@@ -6,21 +6,24 @@ FLASK := $(BIN)/flask --app wsgi
 
 .PHONY: run test chromium lint format bench deps screenshots
 
+# `make run` says only what the owner needs: what it is doing while it installs, the database's
+# state in one line (VERBOSE=1 shows each migration), the admin's password once, the address.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "Creating .venv and installing Switchboard's requirements (the first time only)"
+	@$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.run-deps: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
-	touch $@
+	@$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
+	@touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	$(FLASK) db upgrade
-	$(FLASK) ensure-admin
-	exec $(FLASK) serve
+	@$(FLASK) db upgrade
+	@$(FLASK) ensure-admin
+	@exec $(FLASK) serve
 
 test: $(VENV)/.dev-deps chromium
 	$(BIN)/python -m pytest

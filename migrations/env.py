@@ -1,9 +1,11 @@
 """Alembic environment: runs the migrations against the app's database (Flask-Migrate)."""
 
 import logging
+import os
 from contextlib import contextmanager
 from logging.config import fileConfig
 
+import click
 from alembic import context
 from flask import current_app
 
@@ -13,6 +15,12 @@ config = context.config
 # Keep loggers the app already set up: Alembic's default would silence them.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
+VERBOSE = os.environ.get("VERBOSE", "") not in ("", "0")
+AUTOGENERATE = getattr(config.cmd_opts, "autogenerate", False)
+if not (VERBOSE or AUTOGENERATE):
+    # `make run` upgrades at every start: one line says what happened (`summary`), not a
+    # line per migration. VERBOSE=1 shows each step; `flask db migrate` always does.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 migrate_ext = current_app.extensions["migrate"]
 engine = migrate_ext.db.engine
@@ -37,18 +45,39 @@ def run_migrations_online():
         # `flask db migrate` with no model change writes no empty migration file.
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []
-            logger.info("No changes in schema detected.")
+            click.echo("No changes in schema detected.")
+
+    steps = []
+
+    def count_step(ctx, step, heads, run_args):
+        steps.append("stamp" if step.is_stamp else "up" if step.is_upgrade else "down")
 
     conf_args = dict(migrate_ext.configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_revision)
     # `db upgrade` is the first command that writes (`make run`, the image, the services).
     sqlite_writes.refuse_without_file_locks(engine)
+    conf_args.setdefault("on_version_apply", count_step)
     with engine.connect() as connection, foreign_keys_off(connection):
         context.configure(
             connection=connection, target_metadata=migrate_ext.db.metadata, **conf_args
         )
         with context.begin_transaction():
             context.run_migrations()
+    if line := summary(steps):
+        click.echo(line)
+
+
+def summary(steps: list[str]) -> str | None:
+    """One line for what `db upgrade` (or downgrade) did; None for commands that move no
+    revision (`db current`, `db migrate`)."""
+    if "destination_rev" not in context.get_context().opts:
+        return None
+    applied, undone = steps.count("up"), steps.count("down")
+    if applied:
+        return f"Database ready: {applied} migration{'s' if applied != 1 else ''} applied."
+    if undone:
+        return f"Database downgraded: {undone} migration{'s' if undone != 1 else ''} undone."
+    return None if steps else "Database up to date."
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.support.setup_steps import save_key
 
 PROTECTED = ["/admin/", "/admin/settings", "/admin/models", "/admin/prompt", "/account/password"]
 
@@ -73,7 +74,8 @@ def test_lock_ends_when_the_window_passes(app, browser):
         ("javascript:alert(1)", "/admin/"),
     ],
 )
-def test_next_redirects_only_to_local_paths(browser, target, lands_on):
+def test_next_redirects_only_to_local_paths(app, browser, target, lands_on):
+    save_key(app)  # without one, every sign-in lands on Get started
     browser.get("/login")
     response = browser.post(
         "/login", {"username": "owner", "password": ADMIN_PASSWORD}, query_string={"next": target}

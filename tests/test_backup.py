@@ -14,6 +14,7 @@ from tests.conftest import QUICK, post_webhook, wait_for
 from tests.support.files import mode, ordinary_umask
 from tests.support.install import PHOTO, populate
 from tests.support.payloads import text_delivery
+from tests.support.records import add_contact, add_message
 from webapp import create_app, settings
 from webapp.data import backups
 from webapp.extensions import db
@@ -150,9 +151,11 @@ def test_on_postgresql_backup_prints_the_pg_dump_command_and_writes_nothing(tmp_
 
 @SQLITE_FILE
 def test_the_dashboard_asks_for_a_backup_until_one_is_recent(admin, app, runner, tmp_path):
+    contact = add_contact(app, "31611111111", "Ana")
+    add_message(app, contact, "customer", "hi", "answered", utcnow())
     page = admin.get("/admin/").get_data(as_text=True)
-    assert 'id="backup-warning"' in page and "No backup has been made yet." in page
-    assert "flask --app wsgi backup /var/backups/switchboard-$(date +%F).tar.gz" in page
+    assert 'id="backup-warning"' in page and "No backup has been made yet" in page
+    assert ".venv/bin/flask --app wsgi backup ~/switchboard-backups/switchboard-$(date" in page
 
     assert runner.invoke(args=["backup", str(tmp_path / "b.tar.gz")]).exit_code == 0
     page = admin.get("/admin/").get_data(as_text=True)

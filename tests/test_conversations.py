@@ -68,11 +68,26 @@ def test_the_list_shows_contacts_newest_first_with_their_last_message(admin, app
     response = admin.get("/admin/conversations")
     assert listed(response) == [new, middle, old]
     page = text_of(response)
-    assert "Bot: Yes, every weekday." in page
+    assert "Do you repair e-bikes?" in page
     assert "Is the shop open today? Is the shop" in page
     assert "Is the shop open today? " * 10 not in page  # shortened
     assert "+31633333333 Sticker" in page
     assert newest_at.strftime("%Y-%m-%d %H:%M") in page
+
+
+def test_the_list_shows_what_the_customer_last_wrote_not_the_reply_after_it(admin, app):
+    wrote = ago(hours=2)
+    ana = add_contact(app, "31611111111", "Ana", wrote=wrote, paused=True)
+    add_message(app, ana, "customer", "Is the sourdough ready?", "answered", wrote)
+    add_message(app, ana, "bot", "Yes, from 8 o'clock.", "failed", ago(hours=1, minutes=59))
+    add_message(app, ana, "human", "Come by at 9!", "read", ago(hours=1))
+    response = admin.get("/admin/conversations")
+    row = re.search(rf'<tr data-contact="{ana}".*?</tr>', response.get_data(as_text=True), re.S)
+    shown = text_of(row.group(0))
+    assert "Is the sourdough ready?" in shown
+    assert "from 8 o'clock" not in shown and "Come by at 9!" not in shown
+    assert wrote.strftime("%Y-%m-%d %H:%M") in shown  # when the customer wrote
+    assert "Reply failed" in shown and "Bot paused" in shown
 
 
 def test_the_list_marks_contacts_whose_replies_failed(admin, app):

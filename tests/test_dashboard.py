@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.support.records import NOW
+from tests.support.setup_steps import finish_setup
 from webapp import settings, state, stats
 from webapp.data import retention
 from webapp.extensions import db
@@ -165,10 +166,12 @@ def checklist_state(page: str, label: str) -> str | None:
 
 
 def test_the_checklist_marks_the_first_delivered_reply(known_data, admin):
+    finish_setup(known_data)
     page = admin.get("/admin/").get_data(as_text=True)
     assert checklist_state(page, "First reply delivered") == "done"
 
 
-def test_a_fresh_install_has_no_delivered_reply_yet(admin):
+def test_a_set_up_install_has_no_delivered_reply_yet(app, admin):
+    finish_setup(app)
     page = admin.get("/admin/").get_data(as_text=True)
     assert checklist_state(page, "First reply delivered") == "todo"

@@ -122,7 +122,7 @@ def test_a_target_without_the_migrations_is_refused_with_the_command_that_migrat
     result = subprocess.run(typed, cwd=ROOT, env=environment, capture_output=True, text=True)
     assert result.returncode == 1
     assert (
-        f"The target database has no tables. Run `DATABASE_URL={url} flask --app wsgi db "
+        f"The target database has no tables. Run `DATABASE_URL={url} .venv/bin/flask --app wsgi db "
         "upgrade` first." in result.stderr
     )
 

@@ -1,8 +1,11 @@
 """The model table: seeded starting models, roles, one default, fallback order, valid IDs."""
 
+import re
+
 import pytest
 
 from tests.support.install import STARTING_IDS
+from tests.support.records import text_of
 from webapp import catalog
 
 
@@ -169,7 +172,7 @@ def test_catalog_check_flags_retired_ids_and_suggests_current_ones(admin, app, f
     admin.post("/admin/models", {"model_id": "openai/gpt-4o-mini-2024"})
     page = admin.post("/admin/models/check", follow_redirects=True).get_data(as_text=True)
     assert "Not in the catalog" in page
-    assert "Did you mean" in page and "<code>openai/gpt-4o-mini</code>" in page
+    assert "Closest current ID: <code>openai/gpt-4o-mini</code>" in page
     assert "4 models in the catalog" in page  # the recorded catalog excerpt
     assert fake_openrouter.requests[-1].path == "/api/v1/models"
 
@@ -183,3 +186,88 @@ def test_catalog_check_explains_an_unreachable_api(admin, app, refused_url):
     page = admin.post("/admin/models/check", follow_redirects=True).get_data(as_text=True)
     assert "The catalog could not be read." in page
     assert "network" in page
+
+
+def buttons(page: str, model_id: str) -> list[str]:
+    """The words on the buttons of the row of `model_id` that change its model or role (not
+    the arrows that move it, nor its label's Save)."""
+    row = re.search(rf'<tr [^>]*data-model="{re.escape(model_id)}".*?</tr>', page, re.S).group(0)
+    words = [text_of(b).strip() for b in re.findall(r"<button[^>]*>(.*?)</button>", row, re.S)]
+    return [w for w in words if w not in ("↑", "↓", "Save")]
+
+
+def test_each_row_offers_the_actions_that_apply_to_it_in_words(admin, app):
+    admin.get("/admin/models")
+    admin.post(f"/admin/models/{row_id(app, 'openai/gpt-4o')}/disable")
+    page = admin.get("/admin/models").get_data(as_text=True)
+    assert buttons(page, "openai/gpt-4o-mini") == []  # the default
+    assert buttons(page, "mistralai/mistral-small-latest") == [
+        "Make default",
+        "Stop using as fallback",
+        "Disable",
+        "Remove",
+    ]
+    assert buttons(page, "perplexity/sonar") == [
+        "Make default",
+        "Use as fallback",
+        "Disable",
+        "Remove",
+    ]
+    assert buttons(page, "openai/gpt-4o") == ["Enable", "Remove"]
+
+
+def checked(admin, app, fake_openrouter) -> str:
+    """The Models page after Check model IDs against the recorded catalog excerpt."""
+    from webapp import settings
+
+    with app.app_context():
+        settings.save({"openrouter_base_url": fake_openrouter.base_url}, author="test")
+    admin.get("/admin/models")
+    return admin.post("/admin/models/check", follow_redirects=True).get_data(as_text=True)
+
+
+def test_replace_with_the_suggestion_keeps_the_rows_place_and_role(admin, app, fake_openrouter):
+    gemini = row_id(app, "google/gemini-3.5-flash")  # not in the catalog excerpt
+    admin.get("/admin/models")
+    admin.post(f"/admin/models/{gemini}/default")
+    before = table(app)
+    page = checked(admin, app, fake_openrouter)
+    assert "Replace with google/gemini-2.5-flash" in buttons(page, "google/gemini-3.5-flash")
+    response = admin.post(
+        f"/admin/models/{gemini}/replace",
+        {"model_id": "google/gemini-2.5-flash"},
+        follow_redirects=True,
+    )
+    assert "google/gemini-3.5-flash replaced with google/gemini-2.5-flash" in text_of(response)
+    after = table(app)
+    place = before.index(("google/gemini-3.5-flash", "default"))
+    assert after[place] == ("google/gemini-2.5-flash", "default")
+    assert after[:place] + after[place + 1 :] == before[:place] + before[place + 1 :]
+    with app.app_context():  # the catalog's name as the row's label
+        assert "Flash" in catalog.find("google/gemini-2.5-flash").label
+    assert "google/gemini-3.5-flash" not in admin.get("/admin/").get_data(as_text=True)
+
+
+def test_a_suggestion_already_in_the_table_is_named_not_offered(admin, app, fake_openrouter):
+    admin.get("/admin/models")
+    admin.post("/admin/models", {"model_id": "openai/gpt-4o-mini-2024"})
+    page = checked(admin, app, fake_openrouter)
+    assert not [b for b in buttons(page, "openai/gpt-4o-mini-2024") if b.startswith("Replace")]
+    retired = admin.post(
+        f"/admin/models/{row_id(app, 'openai/gpt-4o-mini-2024')}/replace",
+        {"model_id": "openai/gpt-4o-mini"},
+        follow_redirects=True,
+    )
+    assert "already in the model table" in text_of(retired)
+    assert ("openai/gpt-4o-mini-2024", "available") in table(app)
+
+
+def test_replace_takes_only_an_id_the_catalog_lists(admin, app, fake_openrouter):
+    checked(admin, app, fake_openrouter)
+    sonar = row_id(app, "perplexity/sonar")
+    response = admin.post(
+        f"/admin/models/{sonar}/replace", {"model_id": "made-up/model"}, follow_redirects=True
+    )
+    assert "not in the catalog" in text_of(response)
+    assert ("perplexity/sonar", "available") in table(app)
+    assert admin.client.post(f"/admin/models/{sonar}/replace").status_code == 400  # no CSRF

@@ -97,7 +97,10 @@ def register_template_globals(app: Flask) -> None:
     from .troubleshooting import trouble
 
     app.jinja_env.globals.update(
-        trouble=trouble, name_of=contacts.name_of, number_of=contacts.number_of
+        trouble=trouble,
+        name_of=contacts.name_of,
+        number_of=contacts.number_of,
+        flask_command=config.FLASK_COMMAND,
     )
     app.jinja_env.filters.update(visible=hidden_chars.visible, marked=hidden_chars.marked)
 

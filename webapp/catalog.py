@@ -84,6 +84,24 @@ def add(model_id: str, label: str = "") -> AiModel:
     return row
 
 
+def replace(model_id: str, new_id: str, label: str) -> AiModel:
+    """Put `new_id` in the row of `model_id` (retired or misspelled): the same place in the
+    table and the same role, so the default and the fallback order stay as the owner set them."""
+    row, new_id = find(model_id), check_model_id(new_id)
+    if db.session.scalar(select(AiModel.id).where(AiModel.model_id == new_id)):
+        raise CatalogError(
+            f"'{new_id}' is already in the model table: give that row this one's role, "
+            f"then remove '{row.model_id}'."
+        )
+    row.model_id, row.label = new_id, label.strip()[:200] or new_id
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same ID added at the same moment
+        db.session.rollback()
+        raise CatalogError(f"'{new_id}' is already in the model table.") from None
+    return row
+
+
 def set_label(model_id: str, label: str) -> None:
     if not label.strip():
         raise CatalogError("The label cannot be empty.")

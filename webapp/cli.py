@@ -1,4 +1,4 @@
-"""Command-line administration: `flask --app wsgi …` for admins, settings, models, contacts."""
+"""Command-line administration (`.venv/bin/flask --app wsgi …`): admins, settings, models."""
 
 import os
 import secrets
@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from . import catalog, catalog_data, checks, contacts, hidden_chars, settings, tokens
 from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
+from .config import FLASK_COMMAND
 from .crypto import SecretUnreadable
 from .data import cli as data_cli
 from .extensions import db
@@ -108,7 +109,8 @@ def _secret_value(name: str, given: str | None) -> str:
         click.echo(
             f"Warning: {name} was typed on the command line, where other users of this "
             "machine can see it (ps) and your shell history keeps it. Next time leave the "
-            f"value out to be asked for it, or read it from a file: settings set {name} - < FILE",
+            "value out to be asked for it, or read it from a file: "
+            f"{FLASK_COMMAND} settings set {name} - < FILE",
             err=True,
         )
     return given
@@ -173,7 +175,10 @@ def models_list() -> None:
 def models_add(model_id: str, label: str) -> None:
     """Add a model (provider/name, optionally :free or :nitro) as available."""
     _catalog_call(catalog.add, model_id, label)
-    click.echo(f"Added {model_id.strip()} as available (models fallback makes it a fallback).")
+    click.echo(
+        f"Added {model_id.strip()} as available "
+        f"({FLASK_COMMAND} models fallback {model_id.strip()} makes it a fallback)."
+    )
 
 
 @models_cli.command("default")
@@ -277,7 +282,7 @@ def tokens_list() -> None:
     """Every token: name, created, last used, requests, and whether it is revoked."""
     rows = tokens.all_tokens()
     if not rows:
-        click.echo("No flow tokens yet: `tokens create NAME` makes one.")
+        click.echo(f"No flow tokens yet: `{FLASK_COMMAND} tokens create NAME` makes one.")
     for row in rows:
         used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
         revoked = f"  revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""

@@ -6,6 +6,9 @@ import secrets
 from pathlib import Path
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+# How every command Switchboard prints or shows begins: it runs as printed from the project
+# folder (the .venv `make run` made, the app in wsgi.py), whichever other `flask` is on the PATH.
+FLASK_COMMAND = ".venv/bin/flask --app wsgi"
 # waitress, as `serve` runs it. A flow request holds its thread while the model answers: with a
 # few dozen flows waiting on a slow model, webhooks and the admin must still find a free thread.
 WEB_THREADS = 48

@@ -6,6 +6,26 @@ from .extensions import db
 from .models import PromptVersion
 
 INITIAL_PROMPT = "You are a helpful support assistant. Answer briefly."
+# A start for a small business's prompt: the owner replaces each [bracketed] part.
+BUSINESS_TEMPLATE = "\n".join(
+    (
+        "You are the WhatsApp assistant of [business name]. You answer customers on behalf "
+        "of the shop.",
+        "",
+        "What we sell: [e.g. sourdough bread, cakes to order, coffee to take away]",
+        "Opening hours: [e.g. Tuesday to Saturday 7:00-17:00; closed Sunday and Monday]",
+        "Prices: [e.g. a loaf $6, birthday cakes from $35; or where customers find the price list]",
+        "Delivery: [e.g. free delivery within 5 km for orders over $30; otherwise pick-up at the "
+        "shop]",
+        "",
+        "Tone: [e.g. friendly and short, like a person behind the counter]. Answer in the "
+        "customer's language.",
+        "",
+        "When you are not sure, or the question is about something not written here: [e.g. say "
+        "that you will ask the team and that someone replies the same day]. Never make up "
+        "prices, opening hours or promises.",
+    )
+)
 
 
 def current() -> PromptVersion | None:

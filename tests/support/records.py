@@ -74,8 +74,10 @@ def add_message(app, contact_id, author, text, state, at, **fields) -> int:
 
 
 def text_of(response) -> str:
-    """What a reader sees: no tags, entities decoded, runs of white space as one space."""
-    visible = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    """What a reader sees of a response (or a piece of a page): no tags, entities decoded,
+    runs of white space as one space."""
+    page = response if isinstance(response, str) else response.get_data(as_text=True)
+    visible = re.sub(r"<[^>]+>", " ", page)
     return re.sub(r"\s+", " ", html.unescape(visible))
 
 

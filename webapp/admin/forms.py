@@ -62,6 +62,10 @@ class AddFromCatalogForm(FlaskForm):
     model_id = StringField("Model ID", validators=[DataRequired(), Length(max=200)])
 
 
+class ReplaceModelForm(FlaskForm):
+    model_id = StringField("Model ID", validators=[DataRequired(), Length(max=200)])
+
+
 class LabelForm(FlaskForm):
     label = StringField("Label", validators=[DataRequired(), Length(max=200)])
 

@@ -6,7 +6,14 @@ from .. import catalog, catalog_data, checks, state
 from ..extensions import db
 from ..models import AiModel
 from . import bp
-from .forms import ActionForm, AddFromCatalogForm, AddModelForm, CatalogSearchForm, LabelForm
+from .forms import (
+    ActionForm,
+    AddFromCatalogForm,
+    AddModelForm,
+    CatalogSearchForm,
+    LabelForm,
+    ReplaceModelForm,
+)
 
 
 @bp.route("/models", methods=["GET", "POST"])
@@ -33,6 +40,7 @@ def models():
         check=state.get("catalog_check"),
         search=search,
         found=[(listing, listing.model_id in in_table) for listing in found],
+        in_table=in_table,
         catalog_size=len(known),
     )
 
@@ -106,6 +114,37 @@ MODEL_ACTIONS = {
 }
 
 
+def replace_model(row: AiModel):
+    """A flagged ID's row takes a current ID from the catalog, keeping its place and role."""
+    form = ReplaceModelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    old_id, role = row.model_id, row.role
+    listing = catalog_data.lookup(catalog_data.listings(), form.model_id.data.strip())
+    if listing is None:
+        flash(f"'{form.model_id.data}' is not in the catalog; press Check model IDs.", "error")
+        return redirect(url_for("admin.models"))
+    try:
+        catalog.replace(old_id, listing.model_id, listing.name)
+    except catalog.CatalogError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.models"))
+    flash(
+        f"{old_id} replaced with {listing.model_id}, in the same place and still "
+        f"{ROLE_WORDS[role]}.",
+        "success",
+    )
+    return redirect(url_for("admin.models"))
+
+
+ROLE_WORDS = {
+    catalog.DEFAULT: "the default",
+    catalog.FALLBACK: "a fallback",
+    catalog.AVAILABLE: "available",
+    catalog.DISABLED: "disabled",
+}
+
+
 @bp.post("/models/<int:row_id>/<action>")
 def model_action(row_id: int, action: str):
     row = db.get_or_404(AiModel, row_id)
@@ -117,6 +156,8 @@ def model_action(row_id: int, action: str):
         else:
             flash("The label cannot be empty.", "error")
         return redirect(url_for("admin.models"))
+    if action == "replace":
+        return replace_model(row)
     if action not in MODEL_ACTIONS:
         abort(404)
     if not ActionForm().validate_on_submit():

@@ -17,7 +17,7 @@ from .. import (
 from ..auth import throttle
 from ..data import backups
 from ..snapshot import Snapshot
-from . import bp, charts, threads
+from . import bp, charts, get_started, threads
 from .forms import ActionForm, PromptForm, SettingsForm
 
 LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
@@ -38,6 +38,9 @@ def dashboard():
         waiting=threads.waiting_count(),
         other_number=other_number(),
         checklist=setup_checklist(),
+        start=get_started.steps(),
+        photo_model_needed=photo_model_needed(),
+        action=ActionForm(),
         key_test=key_test,
         low_credit=remaining is not None and remaining < LOW_CREDIT,
         default=catalog.default_model(),
@@ -62,14 +65,18 @@ def dashboard():
         kind_colours=charts.KIND_COLOURS,
         backup=backups.last(),
         backup_on_sqlite=backups.sqlite_file() is not None,
+        # A backup matters once customers have written; before, the warning is only noise.
+        has_conversations=threads.last_inbound_at() is not None,
     )
 
 
 def webhook_status() -> dict:
     """What the owner needs to connect Meta, and any deliveries refused for want of a secret."""
     refused = state.get("webhook_refused")
+    url = webhook_url()
     return {
-        "url": webhook_url(),
+        "url": url,
+        "unreachable": get_started.unreachable_reason(url),
         "verified": state.get("webhook_verified"),
         "last_inbound": threads.last_inbound_at(),
         "refused": refused if refused and not settings.is_set("whatsapp_app_secret") else None,
@@ -230,10 +237,15 @@ def prompt():
             prompts.save_version(text, current_user.username)
             flash("Prompt saved as a new version.", "success")
         return redirect(url_for("admin.prompt"))
+    template = request.method == "GET" and request.args.get("template") == "business"
     if request.method == "GET":
-        form.text.data = prompts.current_text()
+        form.text.data = prompts.BUSINESS_TEMPLATE if template else prompts.current_text()
     return render_template(
-        "admin/prompt.html", form=form, history=prompts.history(), action=ActionForm()
+        "admin/prompt.html",
+        form=form,
+        history=prompts.history(),
+        action=ActionForm(),
+        template=template,
     )
 
 

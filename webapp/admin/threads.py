@@ -20,7 +20,7 @@ class ContactRow:
     """A line of the conversations list."""
 
     contact: Contact
-    last_message: Message | None
+    last_message: Message | None  # the customer's own: what they asked, not what we answered
     failing: bool  # the latest reply failed, or something failed in the last 24 hours
 
 
@@ -38,7 +38,7 @@ def contact_page(
     following = contacts[size - 1].id if len(contacts) > size else None
     contacts = contacts[:size]
     ids = [contact.id for contact in contacts]
-    latest = _latest_messages(ids)
+    latest = _last_from_customer(ids)
     failing = _failing_contact_ids(ids)
     rows = [ContactRow(c, latest.get(c.id), c.id in failing) for c in contacts]
     return rows, following
@@ -69,8 +69,10 @@ def _newest_first(query):
     return query.order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
 
 
-def _latest_messages(contact_ids: list[int]) -> dict[int, Message]:
-    latest_id = _newest_first(select(Message.id).where(Message.contact_id == Contact.id))
+def _last_from_customer(contact_ids: list[int]) -> dict[int, Message]:
+    latest_id = _newest_first(
+        select(Message.id).where(Message.contact_id == Contact.id, Message.direction == "in")
+    )
     ids = db.session.scalars(
         select(latest_id.scalar_subquery()).select_from(Contact).where(Contact.id.in_(contact_ids))
     ).all()

@@ -14,6 +14,7 @@ from .. import catalog, contacts, media_store, requestlog, tokens
 from ..clients.openrouter import MAX_ROUTE_MODELS
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline
+from ..config import FLASK_COMMAND
 from ..extensions import db, transaction
 from ..models import Message
 from ..replies import memory, pipeline
@@ -41,7 +42,7 @@ STATUS_OF_KIND = {
 SEE_README = "See 'Quick start B' in Switchboard's README for a request that works."
 BEARER_HINT = (
     "Send the header 'Authorization: Bearer sb-…' with a flow token from the Tokens page of "
-    "the admin (or `flask --app wsgi tokens create NAME`). "
+    f"the admin (or `{FLASK_COMMAND} tokens create NAME`). "
     "The OpenRouter key is not a flow token."
 )
 MODEL_HINT = (

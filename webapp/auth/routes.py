@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from .. import settings
 from ..extensions import db, login_manager
 from ..models import User
 from . import bp, sessions, throttle
@@ -23,6 +24,14 @@ def safe_next(target: str | None) -> str | None:
         return None
     parts = urlsplit(target)
     return None if parts.scheme or parts.netloc else target
+
+
+def first_page() -> str:
+    """Where a sign-in lands: the asked-for page, except on an install with no key saved,
+    where the dashboard opens on Get started: nothing else works before it."""
+    if not settings.is_set("openrouter_api_key"):
+        return url_for("admin.dashboard")
+    return safe_next(request.args.get("next")) or url_for("admin.dashboard")
 
 
 @bp.get("/")
@@ -52,7 +61,7 @@ def login():
         elif user.check_password(form.password.data):
             throttle.signed_in(username, address)
             sessions.start(user)
-            return redirect(safe_next(request.args.get("next")) or url_for("admin.dashboard"))
+            return redirect(first_page())
         flash("Wrong username or password.", "error")
     return render_template("auth/login.html", form=form)
 

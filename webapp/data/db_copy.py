@@ -50,7 +50,7 @@ def tables() -> list[Table]:
 
 def check_target(source: Connection, target: Connection, url: str) -> None:
     """CopyRefused unless the target is migrated to the source's revision and holds no rows."""
-    upgrade = f"Run `DATABASE_URL={shown(url)} flask --app wsgi db upgrade` first."
+    upgrade = f"Run `DATABASE_URL={shown(url)} {config.FLASK_COMMAND} db upgrade` first."
     head = MigrationContext.configure(source).get_current_revision()
     there = MigrationContext.configure(target).get_current_revision()
     if there is None:

@@ -7,6 +7,7 @@ killer), `serve` starts it again: a stored message must not wait for a person to
 
 import contextlib
 import ctypes
+import errno
 import ipaddress
 import signal
 import subprocess
@@ -25,6 +26,7 @@ RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a crashed worker again: f
 STEADY = 60.0  # a worker that ran this long before dying starts again at once
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+AIRPLAY_PORT = 5000  # macOS's AirPlay Receiver listens there, and it is our default
 FORWARDED = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 
 
@@ -130,6 +132,28 @@ def exposed_without_proxy(config) -> str | None:
     )
 
 
+def cannot_listen(host: str, port: int, exc: OSError) -> str | None:
+    """Why waitress could not listen, in one line that says what to change; None for a
+    failure nobody can fix by choosing another address."""
+    if exc.errno == errno.EADDRINUSE:
+        mac = " (on a Mac, often the AirPlay Receiver)" if port == AIRPLAY_PORT else ""
+        return (
+            f"Port {port} is in use by another program{mac}: start on another port, "
+            f"e.g. PORT={port + 1} make run"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"Port {port} needs administrator rights: start on a port above 1023, "
+            "e.g. PORT=5000 make run"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{host} is not an address of this machine: set HOST= to one of its addresses "
+            "(127.0.0.1 for this machine alone), e.g. HOST=127.0.0.1 make run"
+        )
+    return None
+
+
 @click.command("serve")
 @click.option("--no-worker", is_flag=True, help="Serve the web side only (run `worker` apart).")
 @with_appcontext
@@ -148,7 +172,12 @@ def serve(no_worker: bool) -> None:
     if warning := exposed_without_proxy(app.config):
         click.echo(f"Warning: {warning}", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
-    server = create_server(app, **server_options(app.config))
+    try:
+        server = create_server(app, **server_options(app.config))
+    except OSError as exc:
+        if (reason := cannot_listen(host, port, exc)) is None:
+            raise
+        raise click.ClickException(reason) from None
     worker = None
     if not no_worker:
         app_path = click.get_current_context().find_object(ScriptInfo).app_import_path or "wsgi"
