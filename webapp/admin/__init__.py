@@ -12,4 +12,13 @@ def require_login():
     """Every admin page needs a signed-in admin."""
 
 
-from . import conversations, logs, media_files, model_table, routes, tokens, trials  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    conversations,
+    logs,
+    media_files,
+    model_table,
+    routes,
+    tokens,
+    trials,
+    try_it,
+)
