@@ -10,6 +10,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .extensions import db
 from .states import CellState, TrialState, TurnState
 
+# The channel of the admin's own questions: the Try it page's test customers, and trials.
+PLAYGROUND = "playground"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -117,7 +120,11 @@ class PromptVersion(db.Model):
 
 
 class Contact(db.Model):
-    """A customer on WhatsApp, known by phone number or, for username users, by their user id."""
+    """A customer on WhatsApp, known by phone number or, for username users, by their user id.
+
+    `channel` is `playground` for an admin's test customer on the Try it page (see
+    webapp/replies/try_it.py): answered like any customer, counted as none.
+    """
 
     __tablename__ = "contacts"
 
@@ -130,6 +137,9 @@ class Contact(db.Model):
     paused: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(  # whatsapp, or playground: the Try it page's
+        String(16), default="whatsapp", server_default="whatsapp"
+    )
 
 
 class Turn(db.Model):
@@ -198,7 +208,7 @@ class Message(db.Model):
         ForeignKey("messages.id", ondelete="SET NULL"), index=True
     )
     part: Mapped[int] = mapped_column(default=0)  # place of this part in a split reply
-    channel: Mapped[str] = mapped_column(  # whatsapp, or flow: a flow builder's exchange
+    channel: Mapped[str] = mapped_column(  # whatsapp, flow (a flow builder's), or playground
         String(16), default="whatsapp", server_default="whatsapp"
     )
     error_kind: Mapped[str | None] = mapped_column(String(32))

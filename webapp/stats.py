@@ -7,10 +7,13 @@ from sqlalchemy import case, func, select
 
 from . import state
 from .extensions import db
-from .models import Message, RequestLog
+from .models import PLAYGROUND, Message, RequestLog
 from .states import SENT
 
 DAYS = 14
+# Customers' messages only: the Try it page's are the owner's own (its calls are still counted
+# in the log's figures, like every call to a model).
+CUSTOMERS = Message.channel != PLAYGROUND
 # The worker refreshes the figures every minute; older than this, the page computes them itself
 # (and does not keep them: only the worker writes them).
 SNAPSHOT_MAX_AGE = timedelta(minutes=3)
@@ -95,7 +98,7 @@ def _message_counts(since: datetime) -> tuple[int, int]:
         select(
             func.sum(case((Message.direction == "in", 1), else_=0)),
             func.sum(case((replies, 1), else_=0)),
-        ).where(Message.created_at >= since)
+        ).where(Message.created_at >= since, CUSTOMERS)
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
 
@@ -129,7 +132,7 @@ def per_day(days: int = DAYS) -> list[Day]:
             func.sum(case((Message.direction == "in", 1), else_=0)),
             func.sum(case((replies, 1), else_=0)),
         )
-        .where(Message.created_at >= since)
+        .where(Message.created_at >= since, CUSTOMERS)
         .group_by(day_of)
     ):
         if entry := by_day.get(_as_date(day)):

@@ -15,7 +15,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, updat
 
 from . import catalog, catalog_data, contacts, content, prompts
 from .extensions import db
-from .models import Message, Trial, TrialCell, utcnow
+from .models import PLAYGROUND, Message, Trial, TrialCell, utcnow
 from .replies import memory
 from .states import CellState, TrialState
 
@@ -118,7 +118,11 @@ def last_messages(n: int) -> list[dict]:
     photo = and_(M.type == "image", M.media_file.is_not(None))
     rows = db.session.scalars(
         select(M)
-        .where(M.direction == "in", or_(M.text.is_not(None), M.media_text.is_not(None), photo))
+        .where(
+            M.direction == "in",
+            M.channel != PLAYGROUND,  # the owner's own questions on the Try it page
+            or_(M.text.is_not(None), M.media_text.is_not(None), photo),
+        )
         .order_by(M.id.desc())
         .limit(n)
     ).all()

@@ -246,6 +246,7 @@ class FakeOpenRouter(FakeServer):
         super().__init__()
         self.echo_delay: float | None = None
         self.echo_spread = 0.0
+        self.echo_all = False
         self.failing: dict[str, CannedResponse] = {}
         self.image_models = set(IMAGE_MODELS)
         self.images_sent_to: list[str] = []  # each model named by a chat carrying an image
@@ -256,10 +257,12 @@ class FakeOpenRouter(FakeServer):
     def base_url(self) -> str:
         return self.url + "/api/v1"
 
-    def echo(self, delay: float = 0.0, spread: float = 0.0) -> None:
+    def echo(self, delay: float = 0.0, spread: float = 0.0, every_message: bool = False) -> None:
         """Answer every chat request that has nothing queued with 'echo: <last user text>',
-        after `delay` seconds, give or take up to `spread` (as a real model's time varies)."""
-        self.echo_delay, self.echo_spread = delay, spread
+        after `delay` seconds, give or take up to `spread` (as a real model's time varies).
+        With `every_message`, the answer repeats every user message the request carries
+        (the memory it was sent with), oldest first: 'echo: <first> / <second>'."""
+        self.echo_delay, self.echo_spread, self.echo_all = delay, spread, every_message
 
     def fail_model(self, model: str, fixture_name: str, status: int) -> None:
         """Answer every chat request for `model` with this recorded error, whatever is queued."""
@@ -278,7 +281,9 @@ class FakeOpenRouter(FakeServer):
             return refusal
         canned = super()._respond_to(request)
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
-            asked = _text_of(request.json()["messages"][-1]["content"])
+            messages = request.json()["messages"]
+            said = [m for m in messages if m["role"] == "user"] if self.echo_all else messages[-1:]
+            asked = " / ".join(_text_of(m["content"]) for m in said)
             body = completion(f"echo: {asked}", request.json()["model"])
             delay = self.echo_delay + random.uniform(-self.echo_spread, self.echo_spread)
             return _canned(200, body, None, max(delay, 0.0), None)

@@ -21,4 +21,5 @@ from . import (  # noqa: E402, F401
     routes,
     tokens,
     trials,
+    try_it,
 )

@@ -5,7 +5,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from .. import contacts, hidden_chars
 from ..crypto import SecretUnreadable
 from ..extensions import db
-from ..models import Contact, Message
+from ..models import PLAYGROUND, Contact, Message
 from ..replies import delivery
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
@@ -99,7 +99,7 @@ def conversations():
 
 @bp.get("/conversations/<int:contact_id>")
 def conversation(contact_id: int):
-    return render_thread(db.get_or_404(Contact, contact_id), ReplyForm())
+    return render_thread(_customer_or_404(contact_id), ReplyForm())
 
 
 def render_thread(contact: Contact, form: ReplyForm) -> str:
@@ -143,7 +143,7 @@ def resume_contact(contact_id: int):
 
 @bp.post("/conversations/<int:contact_id>/reply")
 def reply_to_contact(contact_id: int):
-    contact = db.get_or_404(Contact, contact_id)
+    contact = _customer_or_404(contact_id)
     form = ReplyForm()
     if not form.validate_on_submit():
         return render_thread(contact, form)  # keeps what was typed, with the field's error
@@ -202,7 +202,15 @@ def delete_contact(contact_id: int):
 
 
 def _contact_for_action(contact_id: int) -> Contact:
-    contact = db.get_or_404(Contact, contact_id)
+    contact = _customer_or_404(contact_id)
     if not ActionForm().validate_on_submit():
         abort(400)
+    return contact
+
+
+def _customer_or_404(contact_id: int) -> Contact:
+    """A WhatsApp customer; the Try it page's test customers have no conversation here."""
+    contact = db.get_or_404(Contact, contact_id)
+    if contact.channel == PLAYGROUND:
+        abort(404)
     return contact

@@ -16,6 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..replies.try_it import MAX_LENGTH
 from ..settings import SPECS
 
 
@@ -130,4 +131,16 @@ class TrialForm(FlaskForm):
         validators=[Optional()],
         default=5,
         description="1 to 20; each is asked with the memory it had when it came.",
+    )
+
+
+class TryItForm(FlaskForm):
+    """A message to the assistant on the Try it page, as a customer would write it."""
+
+    message = TextAreaField(
+        "Your message",
+        validators=[
+            DataRequired("Write a message to send."),
+            Length(max=MAX_LENGTH, message=f"Write at most {MAX_LENGTH} characters."),
+        ],
     )

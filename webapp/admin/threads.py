@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, or_, select
 
 from ..contacts import normalise_number
 from ..extensions import db
-from ..models import Contact, Message, utcnow
+from ..models import PLAYGROUND, Contact, Message, utcnow
 from ..states import MessageState, PartState
 from ..troubleshooting import ErrorKind, trouble
 
@@ -29,7 +29,11 @@ def contact_page(
 ) -> tuple[list[ContactRow], int | None]:
     """Contacts by latest inbound message, newest first, `size` of them following contact `after`
     (keyset paging, so page 100 costs what page 1 does); also the id the next page follows."""
-    query = select(Contact).order_by(Contact.last_inbound_at.desc().nulls_last(), Contact.id.desc())
+    query = (
+        select(Contact)
+        .where(Contact.channel != PLAYGROUND)  # the Try it page's test customers are no customers
+        .order_by(Contact.last_inbound_at.desc().nulls_last(), Contact.id.desc())
+    )
     if search.strip():
         query = query.where(_matching(search.strip()))
     if after is not None and (cursor := db.session.get(Contact, after)) is not None:
@@ -139,7 +143,9 @@ def last_inbound_at():
 
 def any_reply_delivered() -> bool:
     delivered = select(Message.id).where(
-        Message.direction == "out", Message.state.in_((PartState.DELIVERED, PartState.READ))
+        Message.direction == "out",
+        Message.state.in_((PartState.DELIVERED, PartState.READ)),
+        Message.channel != PLAYGROUND,
     )
     return db.session.scalar(delivered.limit(1)) is not None
 
@@ -148,6 +154,8 @@ def waiting_count() -> int:
     """Customer messages stored and not yet taken by a turn."""
     return db.session.scalar(
         select(func.count()).where(
-            Message.direction == "in", Message.state == MessageState.RECEIVED
+            Message.direction == "in",
+            Message.state == MessageState.RECEIVED,
+            Message.channel != PLAYGROUND,
         )
     )

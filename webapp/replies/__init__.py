@@ -2,7 +2,7 @@
 (statuses), the customer's turn (turns) and who holds it (leases), one run of it (runs), the
 files it carries (media; their text read by webapp/documents) and what one customer may store
 of them (quota), the conversation the model sees (memory), the model chain (pipeline), and the
-reply sent (delivery).
+reply sent (delivery); or, for the admin's test customer, kept for the Try it page (try_it).
 
 The words used here:
 
@@ -40,6 +40,10 @@ deadline
     burst may take its first quarter, the send keeps its last quarter; the files and the model
     chain have the rest. The heartbeat renews the lease until the deadline and a moment more
     (the turn's horizon), never longer.
+test customer
+    An admin chatting with the assistant on the Try it page: a contact with channel
+    `playground` whose messages are answered in turns like a customer's, whose replies are
+    stored for the page instead of sent, and who is counted as no customer anywhere.
 
 The states a message, part, turn or cell can be in are in webapp/states.py.
 """

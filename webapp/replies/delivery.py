@@ -59,6 +59,7 @@ STORE_PART = (
         state=bindparam("new_state"),
         reply_to_id=bindparam("reply_to"),
         part=bindparam("new_part"),
+        channel=bindparam("new_channel"),
         created_at=bindparam("at"),
         updated_at=bindparam("at"),
     )
@@ -85,10 +86,14 @@ def store_parts(
     author: str,
     turn_id: int | None = None,
     reply_to_id: int | None = None,
+    *,
+    channel: str = "whatsapp",
+    state: PartState | None = None,
 ) -> list[Part]:
     """Store a message as its parts (`split_message`: at most 4096 characters each) before
     anything is sent, the first already marked sending; a crash from here on is never
-    answered twice. Runs in the caller's transaction."""
+    answered twice. Runs in the caller's transaction. With `state`, every part is stored in
+    it: a reply for the Try it page, which nothing sends."""
     parts = []
     for index, text_part in enumerate(texts):
         values = {
@@ -96,9 +101,10 @@ def store_parts(
             "turn": turn_id,
             "new_author": author,
             "new_text": text_part,
-            "new_state": PartState.QUEUED if index else PartState.SENDING,
+            "new_state": state or (PartState.QUEUED if index else PartState.SENDING),
             "reply_to": reply_to_id,
             "new_part": index,
+            "new_channel": channel,
             "at": utcnow(),
         }
         parts.append(Part(db.session.scalar(STORE_PART, values), text_part))

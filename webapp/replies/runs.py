@@ -18,11 +18,12 @@ from ..clients.retry import Deadline
 from ..clients.whatsapp import split_message
 from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
+from ..models import PLAYGROUND
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..states import TurnState
 from ..troubleshooting import ErrorKind
-from . import delivery, leases, media, pipeline, turns
+from . import delivery, leases, media, pipeline, try_it, turns
 from .leases import MAX_RUNS, Lease, LeaseLost
 from .turns import Batch
 
@@ -113,7 +114,7 @@ def _answer(start: Start, ctx: RunContext) -> None:
     if not batch.messages:
         turns.finish(lease, TurnState.ANSWERED)
         return
-    origin = Origin("whatsapp", batch.contact_id, batch.last.id)
+    origin = Origin(batch.channel, batch.contact_id, batch.last.id)
     if batch.parts:
         _settle_cut_short(lease, batch, origin)
         return
@@ -145,6 +146,10 @@ def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, n
         if logged is not None:
             requestlog.insert(logged)
         if not texts:  # the owner chose to send nothing
+            turns.close(lease, *outcome)
+            return
+        if batch.channel == PLAYGROUND:  # the Try it page shows it: nothing goes to WhatsApp
+            try_it.keep_reply(batch.contact_id, texts, lease.turn_id, batch.last.id)
             turns.close(lease, *outcome)
             return
         parts = delivery.store_parts(batch.contact_id, texts, "bot", lease.turn_id, batch.last.id)
@@ -186,7 +191,8 @@ def _give_up(start: Start, ctx: RunContext, why: str) -> None:
     the fallback reply if it can be sent."""
     lease = start.lease
     batch = turns.take(lease)
-    origin = Origin("whatsapp", batch.contact_id, batch.messages[-1].id if batch.messages else None)
+    last = batch.messages[-1].id if batch.messages else None
+    origin = Origin(batch.channel, batch.contact_id, last)
     if batch.parts:
         _settle_cut_short(lease, batch, origin)
         return
@@ -227,8 +233,9 @@ def _failed_inside(start: Start, ctx: RunContext, exc: Exception) -> None:
         if lease.runs >= MAX_RUNS:
             _give_up(start, ctx, detail)
             return
+        origin = Origin(try_it.channel_of(lease.contact_id), lease.contact_id)
         with leases.fenced(lease):
-            requestlog.add_internal(Origin("whatsapp", lease.contact_id), lease.runs, detail)
+            requestlog.add_internal(origin, lease.runs, detail)
         pause = ctx.app.config["TURN_RETRY_PAUSE"] * lease.runs
         turns.release(lease, pause, str(ErrorKind.INTERNAL), detail)
     except LeaseLost:

@@ -35,7 +35,7 @@ TAKE_WAITING = (
 INBOUND = (M.id, M.wa_message_id, M.type, M.text, M.media_file, M.media_mime, M.media_name,
            M.media_text, M.raw)  # fmt: skip
 TAKEN = (
-    select(*INBOUND, C.phone, C.customer_id, C.paused)
+    select(*INBOUND, C.phone, C.customer_id, C.paused, C.channel)
     .join(Contact.__table__, C.id == M.contact_id)
     .where(M.turn_id == bindparam("turn"), M.direction == "in")
     .order_by(M.created_at, M.id)
@@ -96,6 +96,7 @@ class Batch:
     paused: bool
     messages: list[Inbound] = field(default_factory=list)
     parts: list[OutPart] = field(default_factory=list)
+    channel: str = "whatsapp"  # or playground: a test customer of the Try it page
 
     @property
     def last(self) -> Inbound:
@@ -163,8 +164,8 @@ def _taken(lease: Lease, parts: list[OutPart]) -> Batch:
     if not rows:  # nothing left to answer (the messages were deleted meanwhile)
         return Batch(lease.contact_id, "", False)
     messages = [Inbound(*row[: len(INBOUND)]) for row in rows]
-    phone, customer_id, paused = rows[0][len(INBOUND) :]
-    return Batch(lease.contact_id, phone or customer_id, paused, messages, parts)
+    phone, customer_id, paused, channel = rows[0][len(INBOUND) :]
+    return Batch(lease.contact_id, phone or customer_id, paused, messages, parts, channel)
 
 
 def close(

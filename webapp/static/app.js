@@ -1,5 +1,6 @@
 // The one script of the admin (the CSP forbids inline scripts): confirmation before destructive
-// buttons, the progress of a trial, the menu on a narrow screen, and the hints on wide tables.
+// buttons, the progress of a trial, the menu on a narrow screen, the hints on wide tables
+// and the Try it chat.
 document.addEventListener("submit", (event) => {
   const button = event.submitter;
   const question = button && button.dataset.confirm;
@@ -59,4 +60,100 @@ if (scrollBoxes.length) {
   hintWhereTablesScroll();
   window.addEventListener("resize", hintWhereTablesScroll);
   window.addEventListener("load", hintWhereTablesScroll); // photos in a table widen it
+}
+
+// Try it: the message goes without leaving the page, and while the assistant is typing the page
+// asks the server for the conversation each second (the server renders it; the script only puts
+// it in place). Without the script the form posts as usual and a reload shows the answer.
+const tryForm = document.getElementById("try-form");
+if (tryForm) {
+  const status = document.getElementById("try-status");
+  const box = tryForm.elements.message;
+  const fromScript = { "X-Requested-With": "fetch" };
+  let timer = null;
+
+  const conversationIn = async (response) => {
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    return page.getElementById("try-conversation");
+  };
+
+  const show = (fresh) => {
+    const shown = document.getElementById("try-conversation");
+    if (!fresh || !shown) {
+      return;
+    }
+    fresh.querySelectorAll(".try-reload").forEach((link) => {
+      link.hidden = true;
+    });
+    const changed = fresh.innerHTML !== shown.innerHTML;
+    shown.replaceWith(fresh);
+    if (changed && fresh.dataset.status && status.textContent !== fresh.dataset.status) {
+      status.textContent = fresh.dataset.status;
+    }
+    if (changed) {
+      tryForm.scrollIntoView({ block: "end" });
+    }
+  };
+
+  const follow = () => {
+    window.clearTimeout(timer);
+    const shown = document.getElementById("try-conversation");
+    if (!shown || shown.dataset.waiting !== "yes") {
+      return;
+    }
+    timer = window.setTimeout(async () => {
+      try {
+        const response = await fetch(shown.dataset.poll, { headers: fromScript });
+        if (response.ok) {
+          show(await conversationIn(response));
+        }
+      } catch (error) {
+        // The server is restarting: ask again at the next tick.
+      }
+      follow();
+    }, 1000);
+  };
+
+  tryForm.addEventListener("submit", async (event) => {
+    if (!box.value.trim()) {
+      return; // the server says what is missing, next to the field
+    }
+    event.preventDefault();
+    const button = tryForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const response = await fetch(tryForm.action, {
+        method: "POST",
+        body: new FormData(tryForm),
+        headers: fromScript,
+      });
+      if (!response.ok) {
+        tryForm.submit(); // the page itself shows what went wrong
+        return;
+      }
+      show(await conversationIn(response));
+      box.value = "";
+      follow();
+    } catch (error) {
+      tryForm.submit();
+    } finally {
+      button.disabled = false;
+      box.focus();
+    }
+  });
+
+  // With a keyboard, Enter sends and Shift+Enter starts a new line, as in WhatsApp's own apps.
+  if (window.matchMedia("(pointer: fine)").matches) {
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        tryForm.requestSubmit();
+      }
+    });
+  }
+
+  document.querySelectorAll("#try-conversation .try-reload").forEach((link) => {
+    link.hidden = true;
+  });
+  follow();
 }
