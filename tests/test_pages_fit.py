@@ -35,6 +35,7 @@ class Page:
 PAGES = [
     Page("sign-in", "/login", signed_in=False),
     Page("dashboard", "/admin/", docs=("desktop", "phone")),
+    Page("try-it", "/admin/try", docs=("phone",)),
     Page("conversations", "/admin/conversations"),
     Page("conversation", "/admin/conversations/{contact}", docs=("phone",)),
     Page("log", "/admin/logs"),
@@ -43,6 +44,7 @@ PAGES = [
     Page("trial", "/admin/trials/{trial}"),
     Page("models", "/admin/models?q=llama", docs=("desktop",)),
     Page("prompt", "/admin/prompt"),
+    Page("prompt-template", "/admin/prompt?template=business"),
     Page("tokens", "/admin/tokens"),
     Page("settings", "/admin/settings", docs=("desktop",)),
     Page("account", "/account/password"),
