@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.conftest import ENVIRONMENT, migrated_app, served_in_thread
 from tests.support import showcase
-from tests.support.browser import sign_in
+from tests.support.browser import misfits, serious_violations, sign_in
 from tests.support.databases import kept_database_config
 from webapp.extensions import db
 
@@ -52,38 +51,8 @@ PAGES = [
     Page("not-found-signed-out", "/no-such-page", signed_in=False, status=404),
 ]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
-HARMFUL = ("serious", "critical")
 TAP_TARGET = 44  # CSS pixels: the smallest button a thumb hits reliably
 
-# Whatever sticks out past the right edge of the viewport and is not inside a box that scrolls
-# sideways on its own; and each such box that does scroll, with whether its hint is shown.
-MEASURE = """() => {
-  const edge = window.innerWidth;
-  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
-  // Text for screen readers only: clipped to a pixel, however wide it would be.
-  const unseen = (el) => getComputedStyle(el).overflow === 'hidden'
-    && el.getBoundingClientRect().width <= 1;
-  const describe = (el) => {
-    const text = (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50);
-    const classes = el.classList.length ? '.' + [...el.classList].join('.') : '';
-    return `<${el.tagName.toLowerCase()}${classes}> "${text}"`;
-  };
-  const sticking = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    const box = el.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0 || box.right <= edge + 0.5) continue;
-    let holder = el.parentElement;
-    while (holder && !scrolls(holder) && !unseen(holder)) holder = holder.parentElement;
-    if (!holder) sticking.push(`${describe(el)} ends at ${Math.round(box.right)} px`);
-  }
-  const boxes = [...document.body.querySelectorAll('*')]
-    .filter((el) => scrolls(el) && el.scrollWidth > el.clientWidth + 1)
-    .map((el) => {
-      const hint = el.closest('.scroll-box')?.querySelector('.scroll-hint');
-      return {box: describe(el), hinted: !!hint && hint.checkVisibility()};
-    });
-  return {pageWidth: document.documentElement.scrollWidth, edge, sticking, boxes};
-}"""
 # Buttons and menu links a thumb must hit, with their height where it is too small.
 SMALL_TARGETS = """(least) => [...document.querySelectorAll('button, .topbar a, .skip-link')]
   .filter((el) => el.checkVisibility() && el.getBoundingClientRect().height < least)
@@ -165,24 +134,12 @@ every_page = pytest.mark.parametrize("opened", PAGES, ids=[p.name for p in PAGES
 
 @every_page
 def test_the_page_never_scrolls_sideways(opened):
-    measured = opened.evaluate(MEASURE)
-    assert measured["pageWidth"] <= measured["edge"], (
-        f"the page is {measured['pageWidth']} px wide in a {measured['edge']} px window"
-    )
-    assert not measured["sticking"], "past the right edge:\n" + "\n".join(measured["sticking"])
-    unhinted = [b["box"] for b in measured["boxes"] if not b["hinted"]]
-    assert not unhinted, "scrolls sideways without a hint saying so:\n" + "\n".join(unhinted)
+    assert not misfits(opened), "\n".join(misfits(opened))
 
 
 @every_page
 def test_axe_finds_nothing_serious(opened):
-    results = Axe().run(opened)
-    harmful = [v for v in results.response["violations"] if v["impact"] in HARMFUL]
-    found = [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
-        for v in harmful
-    ]
+    found = serious_violations(opened)
     assert not found, "\n".join(found)
 
 

@@ -3,50 +3,20 @@ remembers, the error card of a wrong key, Start over; no sideways scrolling, and
 nothing serious."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.support.browser import sign_in
+from tests.support.browser import misfits, serious_violations, sign_in
 from tests.support.fakes import CHAT_PATH
 from tests.support.replies import only_default_model
 from tests.support.try_it import openrouter_only
 from webapp.troubleshooting import ErrorKind, trouble
 
 SIZES = [pytest.param((390, 844), id="phone"), pytest.param((1280, 800), id="laptop")]
-# Every box of the page's content, against the width of the window: none may stick out, and
-# the content may not scroll sideways. (The top bar, shared by every page, is measured by the
-# test of every page.)
-TOO_WIDE = """() => {
-  const width = document.documentElement.clientWidth;
-  const main = document.querySelector("main");
-  const found = [];
-  if (main.scrollWidth > main.clientWidth) {
-    found.push(`the page scrolls sideways: ${main.scrollWidth} > ${main.clientWidth}`);
-  }
-  for (const element of main.querySelectorAll("*")) {
-    const box = element.getBoundingClientRect();
-    if (box.width > 0 && (box.left < -1 || box.right > width + 1)) {
-      found.push(`${element.tagName.toLowerCase()}.${element.className}: ${box.left}–${box.right}`);
-    }
-  }
-  return found;
-}"""
-
-
-def serious_violations(page) -> list[str]:
-    """What axe-core finds serious or critical on the page as it is now, but for the top bar
-    every page shares (the test of every page checks it)."""
-    results = Axe().run(page, context={"exclude": [["header.topbar"]]})
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def looked_at(page, size, tmp_path, name: str) -> None:
     """The page fits the window, axe-core passes it, and a screenshot is kept to look at."""
-    assert page.evaluate(TOO_WIDE) == []
+    assert misfits(page) == []
     assert serious_violations(page) == []
     page.screenshot(path=tmp_path / f"{name}-{size[0]}x{size[1]}.png", full_page=True)
 
