@@ -90,7 +90,7 @@ def test_the_log_shows_each_attempt_newest_first_with_its_figures(app, admin):
     contact = "<bdi>Ana Lima</bdi> (+16505551234)"  # the name isolated from the number
     for text in ("2026-01-10 12:05:00", contact, "openai/gpt-4o-mini", "429"):
         assert text in page
-    for text in ("rate_limited", "812 ms", "120 / 34", "$0.000039"):
+    for text in ("rate_limited", "812 ms", "120 / 34", '<span title="$0.0000387">&lt; $0.01'):
         assert text in page
 
 

@@ -93,13 +93,15 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask) -> None:
-    from . import contacts, hidden_chars
+    from . import contacts, formats, hidden_chars
     from .troubleshooting import trouble
 
     app.jinja_env.globals.update(
         trouble=trouble, name_of=contacts.name_of, number_of=contacts.number_of
     )
-    app.jinja_env.filters.update(visible=hidden_chars.visible, marked=hidden_chars.marked)
+    app.jinja_env.filters.update(
+        visible=hidden_chars.visible, marked=hidden_chars.marked, money=formats.money
+    )
 
 
 HSTS = "max-age=31536000"  # a year; not includeSubDomains: the owner's other sites are theirs

@@ -15,6 +15,9 @@ DAYS = 14
 # (and does not keep them: only the worker writes them).
 SNAPSHOT_MAX_AGE = timedelta(minutes=3)
 QUICK_ENOUGH_MS = 200  # figures that take less are computed for every page view
+# The owner's own tests (Compare, Try it) cost money too, but they are not what answering
+# customers costs: their cost is counted apart.
+TESTING = RequestLog.channel == "playground"
 
 
 @dataclass
@@ -26,7 +29,8 @@ class Figures:
     median_ms: int | None = None
     p95_ms: int | None = None
     tokens: int = 0
-    cost: float = 0.0
+    cost: float = 0.0  # answering customers, on WhatsApp and through flows
+    test_cost: float = 0.0  # the owner's tests
 
     @property
     def error_rate(self) -> float | None:
@@ -48,6 +52,7 @@ class ModelRow:
     ok: int
     median_ms: int | None
     cost: float
+    test_cost: float = 0.0
 
     @property
     def success_rate(self) -> float:
@@ -78,15 +83,21 @@ def figures(since: datetime) -> Figures:
                 func.coalesce(RequestLog.prompt_tokens, 0)
                 + func.coalesce(RequestLog.completion_tokens, 0)
             ),
-            func.sum(func.coalesce(RequestLog.cost, 0.0)),
+            *_costs(),
         ).where(RequestLog.created_at >= since)
     ).one()
     out.attempts, out.errors = row[0] or 0, row[1] or 0
-    out.tokens, out.cost = int(row[2] or 0), float(row[3] or 0.0)
+    out.tokens, out.cost, out.test_cost = int(row[2] or 0), float(row[3] or 0), float(row[4] or 0)
     model_calls = (RequestLog.created_at >= since, ok, RequestLog.upstream == "openrouter")
     out.median_ms = latency_percentile(0.5, *model_calls)
     out.p95_ms = latency_percentile(0.95, *model_calls)
     return out
+
+
+def _costs() -> tuple:
+    """Customers' cost and the owner's testing cost, as two sums of one query."""
+    cost = func.coalesce(RequestLog.cost, 0.0)
+    return func.sum(case((TESTING, 0.0), else_=cost)), func.sum(case((TESTING, cost), else_=0.0))
 
 
 def _message_counts(since: datetime) -> tuple[int, int]:
@@ -163,21 +174,22 @@ def per_model(since: datetime) -> list[ModelRow]:
             model,
             func.count(),
             func.sum(case((RequestLog.status == "ok", 1), else_=0)),
-            func.sum(func.coalesce(RequestLog.cost, 0.0)),
+            *_costs(),
         )
         .where(RequestLog.created_at >= since, RequestLog.upstream == "openrouter")
         .group_by(model)
         .order_by(func.count().desc())
     )
     rows = []
-    for name, requests, ok, cost in db.session.execute(query):
+    for name, requests, ok, cost, test_cost in db.session.execute(query):
         median = latency_percentile(
             0.5,
             RequestLog.created_at >= since,
             RequestLog.status == "ok",
             model == name,
         )
-        rows.append(ModelRow(name or "—", requests, int(ok or 0), median, float(cost or 0.0)))
+        spent = float(cost or 0.0), float(test_cost or 0.0)
+        rows.append(ModelRow(name or "—", requests, int(ok or 0), median, *spent))
     return rows
 
 
