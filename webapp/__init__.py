@@ -93,14 +93,20 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask) -> None:
-    from . import contacts, formats, hidden_chars
+    from . import contacts, formats, hidden_chars, owner_time
     from .troubleshooting import trouble
 
     app.jinja_env.globals.update(
-        trouble=trouble, name_of=contacts.name_of, number_of=contacts.number_of
+        trouble=trouble,
+        name_of=contacts.name_of,
+        number_of=contacts.number_of,
+        owner_zone=owner_time.zone_name,
     )
     app.jinja_env.filters.update(
-        visible=hidden_chars.visible, marked=hidden_chars.marked, money=formats.money
+        visible=hidden_chars.visible,
+        marked=hidden_chars.marked,
+        money=formats.money,
+        when=owner_time.when,
     )
 
 

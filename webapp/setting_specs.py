@@ -1,8 +1,10 @@
 """The owner's settings as a table: names, labels, help, defaults and limits of each."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clients.openrouter import DATA_COLLECTION, PROVIDER_SORTS
+from .timezones import server_zone
 
 
 @dataclass(frozen=True)
@@ -11,8 +13,8 @@ class Spec:
     label: str
     help: str
     section: str
-    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice, model
-    default: str | int = ""
+    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice, model, timezone
+    default: str | int | Callable[[], str] = ""  # a callable: found when asked, never at import
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()  # the words a "choice" takes (a "model": besides an ID)
@@ -264,6 +266,15 @@ SPECS: dict[str, Spec] = {
             "Customers' media",
             kind="text",
             default="You've sent a lot of files today; I can't look at more until tomorrow.",
+        ),
+        Spec(
+            "timezone",
+            "Your time zone",
+            "Times in the admin, the dashboard's days and the log's CSV are in this zone. "
+            "Empty: the server's zone.",
+            "Replies",
+            kind="timezone",
+            default=server_zone,
         ),
         Spec(
             "retention_days",

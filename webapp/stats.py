@@ -1,11 +1,11 @@
 """Figures for the dashboard, computed from messages and the request log, kept for a minute."""
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import case, func, select
 
-from . import state
+from . import owner_time, state
 from .extensions import db
 from .models import Message, RequestLog
 from .states import SENT
@@ -60,11 +60,12 @@ class ModelRow:
 
 
 def start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """The owner's midnight: their days, not UTC's, are the dashboard's days."""
+    return owner_time.day_start(day)
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return owner_time.today()
 
 
 def window(days: int) -> datetime:
@@ -127,33 +128,43 @@ def latency_percentile(share: float, *conditions) -> int | None:
     return db.session.scalar(query)
 
 
+def _day_of(column, starts: list[datetime]):
+    """Which of the owner's days a moment falls on, as an index into `starts` (the days'
+    midnights in UTC, and the next day's after the last): -1 for one after the last day.
+    Compared with each midnight rather than shifted by one offset, so a day that changes to
+    or from summer time is counted whole."""
+    ends = [(column < start, index) for index, start in enumerate(starts[1:])]
+    return case(*ends, else_=-1).label("day_index")
+
+
 def per_day(days: int = DAYS) -> list[Day]:
-    since = window(days)
-    by_day = {
-        since.date() + timedelta(days=n): Day(since.date() + timedelta(days=n)) for n in range(days)
-    }
-    day_of = func.date(Message.created_at)
+    first = today() - timedelta(days=days - 1)
+    entries = [Day(first + timedelta(days=n)) for n in range(days)]
+    starts = [start_of_day(entry.day) for entry in entries]
+    starts.append(start_of_day(first + timedelta(days=days)))
+    day_of = _day_of(Message.created_at, starts)
     replies = (Message.direction == "out") & Message.state.in_(SENT)
-    for day, inbound, outbound in db.session.execute(
+    for index, inbound, outbound in db.session.execute(
         select(
             day_of,
             func.sum(case((Message.direction == "in", 1), else_=0)),
             func.sum(case((replies, 1), else_=0)),
         )
-        .where(Message.created_at >= since)
-        .group_by(day_of)
+        .where(Message.created_at >= starts[0])
+        .group_by("day_index")
     ):
-        if entry := by_day.get(_as_date(day)):
-            entry.messages_in, entry.replies_out = int(inbound or 0), int(outbound or 0)
-    log_day = func.date(RequestLog.created_at)
-    for day, kind, count in db.session.execute(
+        if index >= 0:
+            entries[index].messages_in = int(inbound or 0)
+            entries[index].replies_out = int(outbound or 0)
+    log_day = _day_of(RequestLog.created_at, starts)
+    for index, kind, count in db.session.execute(
         select(log_day, RequestLog.error_kind, func.count())
-        .where(RequestLog.created_at >= since, RequestLog.status == "error")
-        .group_by(log_day, RequestLog.error_kind)
+        .where(RequestLog.created_at >= starts[0], RequestLog.status == "error")
+        .group_by("day_index", RequestLog.error_kind)
     ):
-        if entry := by_day.get(_as_date(day)):
-            entry.errors[kind or "unknown"] = count
-    return list(by_day.values())
+        if index >= 0:
+            entries[index].errors[kind or "unknown"] = count
+    return entries
 
 
 def top_errors(since: datetime, limit: int = 5) -> list[tuple[str, int]]:
@@ -191,10 +202,6 @@ def per_model(since: datetime) -> list[ModelRow]:
         spent = float(cost or 0.0), float(test_cost or 0.0)
         rows.append(ModelRow(name or "—", requests, int(ok or 0), median, *spent))
     return rows
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 @dataclass

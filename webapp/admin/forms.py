@@ -16,6 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .. import timezones
 from ..settings import SPECS
 
 
@@ -34,6 +35,8 @@ for _spec in SPECS.values():
         _field = SelectField(
             _spec.label, choices=_spec.choices, validate_choice=False, description=_spec.help
         )
+    elif _spec.kind == "timezone":  # the zones are listed per form: see zone_choices
+        _field = SelectField(_spec.label, validate_choice=False, description=_spec.help)
     else:
         _kind = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}
         _field = _kind.get(_spec.kind, StringField)(_spec.label, description=_spec.help)
@@ -42,6 +45,18 @@ SettingsForm.current_password = PasswordField(
     "Your password",
     description="Needed only when an API address moves to another host: its key goes there.",
 )
+
+
+def zone_choices(current: str) -> dict[str, list[tuple[str, str]]]:
+    """The time zones by region, each under its place's name; `current` too, when it is an
+    older spelling the list leaves out (US/Eastern), so saving never changes it unasked."""
+    groups = {
+        region: [(name, name.partition("/")[2].replace("_", " ") or name) for name in names]
+        for region, names in timezones.offered().items()
+    }
+    if current and not any(current == name for names in groups.values() for name, _ in names):
+        groups["Other"] = [(current, current)]
+    return groups
 
 
 class AddModelForm(FlaskForm):

@@ -18,7 +18,7 @@ from ..auth import throttle
 from ..data import backups
 from ..snapshot import Snapshot
 from . import bp, charts, threads
-from .forms import ActionForm, PromptForm, SettingsForm
+from .forms import ActionForm, PromptForm, SettingsForm, zone_choices
 
 LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
 
@@ -134,6 +134,7 @@ def photo_model_needed() -> list[tuple[str, bool, str]]:
 @bp.route("/settings", methods=["GET", "POST"], endpoint="settings")
 def settings_page():
     form = SettingsForm()
+    form.timezone.choices = zone_choices(str(settings.get("timezone")))
     editable = [
         name
         for name in settings.SPECS
