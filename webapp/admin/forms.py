@@ -14,7 +14,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, PasswordInput
 
 from .. import timezones
 from ..settings import SPECS
@@ -37,6 +37,16 @@ for _spec in SPECS.values():
         )
     elif _spec.kind == "timezone":  # the zones are listed per form: see zone_choices
         _field = SelectField(_spec.label, validate_choice=False, description=_spec.help)
+    elif _spec.secret:
+        # What the owner typed goes back into the field when it was not saved (a refused
+        # section, a test): only in the answer to the request that carried it, never from
+        # storage, and that answer is never cached (Cache-Control: no-store).
+        _field = PasswordField(
+            _spec.label,
+            description=_spec.help,
+            widget=PasswordInput(hide_value=False),
+            render_kw={"autocomplete": "off", "spellcheck": "false"},
+        )
     else:
         _kind = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}
         _field = _kind.get(_spec.kind, StringField)(_spec.label, description=_spec.help)
