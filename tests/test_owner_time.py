@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from tests.support.install import populate
+from tests.support.install import populate, section_form
 from tests.support.records import BASE, add_row, text_of
 from webapp import settings, stats
 from webapp.extensions import db
@@ -146,3 +146,15 @@ def test_the_dashboard_and_the_log_say_which_zone_their_times_are_in(app, admin)
     for page in ("/admin/", "/admin/logs"):
         body = admin.get(page).get_data(as_text=True)
         assert "Europe/Amsterdam" in body and 'href="/admin/settings#timezone"' in body
+
+
+def test_the_settings_page_sets_the_zone_in_the_assistant_part(app, admin):
+    admin.get("/admin/settings")
+    response = admin.post("/admin/settings", section_form("Assistant", timezone=KOLKATA))
+    assert response.status_code == 302
+    with app.app_context():
+        assert settings.get("timezone") == KOLKATA
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert '<option selected value="Asia/Kolkata">Kolkata</option>' in page
+    refused = admin.post("/admin/settings", section_form("Assistant", timezone="Kolkata"))
+    assert refused.status_code == 200 and "Asia/Kolkata" in text_of(refused)
