@@ -48,3 +48,9 @@ def test_the_settings_page_fits_and_keeps_a_failed_key_in_its_field(
     page.screenshot(path=str(tmp_path / f"settings-{screen}.png"), full_page=False)
     with app.app_context():
         assert not settings.is_set("openrouter_api_key")
+
+    page.fill("#memory_turns", "12")
+    page.press("#memory_turns", "Enter")  # saves its part, as its Save button does
+    expect(page.locator("body")).to_contain_text("Assistant settings saved.")
+    with app.app_context():
+        assert settings.get("memory_turns") == 12
