@@ -173,3 +173,13 @@ def test_the_page_has_four_parts_each_with_its_own_save_button(admin, app):
     assert "Saved: app…abcd. Type a new one to replace it." in page
     assert "appsecret-0123456789abcd" not in page
     assert page.count("Not saved yet.") == 2  # the key and the access token
+
+
+def test_a_phone_number_id_meta_does_not_know_is_named_as_the_problem(admin, app, fake_graph):
+    fake_graph.token = TOKEN
+    response = whatsapp_test(admin, fake_graph, TOKEN, number_id="999")
+    page = text_of(response)
+    assert response.status_code == 200
+    assert "whatsapp_rejected" in page and "Phone number ID" in page
+    assert "(HTTP 404, code 100)" in page and "does not exist" in page
+    assert stored(app, "whatsapp_access_token") == ""

@@ -98,7 +98,7 @@ def test_whatsapp(typed: str = "", typed_number_id: str = "", typed_base_url: st
             raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, "No access token is saved yet.")
         outcome = {"ok": True, **asdict(client.phone_number())}
     except WhatsAppError as exc:
-        outcome = _failure(exc.kind, str(exc))
+        outcome = _failure(exc.kind, str(exc).removeprefix(str(exc.kind)).lstrip(" :"))
     return state.record("whatsapp_test", outcome) if remember else outcome
 
 

@@ -30,7 +30,7 @@ SPECS: dict[str, Spec] = {
         Spec(
             "openrouter_api_key",
             "OpenRouter API key",
-            "Starts with sk-or-. Leave blank to keep the saved key.",
+            "From openrouter.ai/settings/keys; it starts with sk-or-.",
             "OpenRouter",
             kind="secret",
         ),
@@ -156,7 +156,8 @@ SPECS: dict[str, Spec] = {
         Spec(
             "whatsapp_access_token",
             "Access token",
-            "From your Meta app (System User token). Leave blank to keep the saved token.",
+            "From your Meta app: a System User token (the dashboard's temporary one lasts "
+            "24 hours).",
             "WhatsApp",
             kind="secret",
         ),
