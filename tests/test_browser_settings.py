@@ -49,6 +49,14 @@ def test_the_settings_page_fits_and_keeps_a_failed_key_in_its_field(
     with app.app_context():
         assert not settings.is_set("openrouter_api_key")
 
+    # A change in another part is not lost without a word: the owner is asked first.
+    page.fill("#fallback_reply", "Back at nine.")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#openrouter .section-actions button")
+    expect(page.locator("#fallback_reply")).to_have_value("Back at nine.")
+    with app.app_context():
+        assert not settings.is_set("openrouter_api_key")
+
     page.fill("#memory_turns", "12")
     page.press("#memory_turns", "Enter")  # saves its part, as its Save button does
     expect(page.locator("body")).to_contain_text("Assistant settings saved.")
