@@ -100,6 +100,9 @@ def _drop_test_databases():
 def app(tmp_path, monkeypatch):
     for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+    # Until the owner picks a time zone, the server's is theirs: UTC here, so a test's "today"
+    # is the same day on every machine.
+    monkeypatch.setenv("TZ", "UTC")
     app = migrated_app(tmp_path / "instance", **QUICK)
     yield app
     with app.app_context():

@@ -160,7 +160,7 @@ def test_the_thread_shows_customer_bot_and_team_bubbles_in_time_order(admin, app
         ("customer", "[contact card]"),
     ]
     assert '<p class="who">Team</p>' in response.get_data(as_text=True)
-    assert team_at.strftime("%Y-%m-%d %H:%M UTC") in text_of(response)
+    assert team_at.strftime("%Y-%m-%d %H:%M") in text_of(response)
 
 
 def test_ticks_follow_the_delivery_status_webhooks(

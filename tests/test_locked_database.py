@@ -109,7 +109,7 @@ def test_the_dashboard_says_when_the_worker_was_last_seen(app, admin):
     when = last_seen_minutes_ago(app, 3)
     page = admin.get("/admin/").get_data(as_text=True)
     assert "No worker is running" in page
-    assert f"A worker was last seen at {when:%Y-%m-%d %H:%M} UTC." in page
+    assert f"A worker was last seen at {when:%Y-%m-%d %H:%M}." in page
 
 
 def test_the_dashboard_says_when_no_worker_has_run_yet(admin):

@@ -93,7 +93,7 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask) -> None:
-    from . import contacts, hidden_chars
+    from . import contacts, formats, hidden_chars, owner_time
     from .troubleshooting import trouble
 
     app.jinja_env.globals.update(
@@ -101,8 +101,14 @@ def register_template_globals(app: Flask) -> None:
         name_of=contacts.name_of,
         number_of=contacts.number_of,
         flask_command=config.FLASK_COMMAND,
+        owner_zone=owner_time.zone_name,
     )
-    app.jinja_env.filters.update(visible=hidden_chars.visible, marked=hidden_chars.marked)
+    app.jinja_env.filters.update(
+        visible=hidden_chars.visible,
+        marked=hidden_chars.marked,
+        money=formats.money,
+        when=owner_time.when,
+    )
 
 
 HSTS = "max-age=31536000"  # a year; not includeSubDomains: the owner's other sites are theirs

@@ -1,10 +1,15 @@
-"""The owner's checks of the OpenRouter setup: the key test, the model IDs against the catalog."""
+"""The owner's checks of the setup: the OpenRouter key, the WhatsApp token and number, the model
+IDs against the catalog."""
+
+from dataclasses import asdict
 
 from flask import current_app, has_request_context, request
 
 from . import catalog, catalog_data, destinations, settings, state
 from .clients.openrouter import OpenRouterClient, closest_model_ids
 from .clients.openrouter_errors import OpenRouterError
+from .clients.whatsapp import WhatsAppClient
+from .clients.whatsapp_errors import WhatsAppError
 from .crypto import SecretUnreadable
 from .snapshot import Snapshot
 from .troubleshooting import ErrorKind, trouble
@@ -12,50 +17,89 @@ from .troubleshooting import ErrorKind, trouble
 CATALOG_JOB_TIMEOUT = 20.0  # seconds; the worker's periodic jobs must not hang
 
 
-def openrouter_client() -> OpenRouterClient:
-    """A client with the key, base URL and timeout as they are stored right now."""
+def openrouter_client(typed: str = "", typed_base_url: str = "") -> OpenRouterClient:
+    """A client with the key, base URL and timeout as they are stored right now; or with a
+    key typed on the settings page, at the address typed beside it (else the stored one)."""
     app_url = request.host_url.rstrip("/") if has_request_context() else ""
-    return Snapshot.load(current_app.config, app_url).openrouter()
+    snapshot = Snapshot.load(current_app.config, app_url)
+    if not typed:
+        return snapshot.openrouter()
+    return OpenRouterClient(
+        api_key=typed,
+        base_url=(typed_base_url or str(snapshot["openrouter_base_url"])).rstrip("/"),
+        timeout=float(snapshot["request_timeout"]),
+        app_url=str(snapshot["public_url"]) or app_url,
+    )
 
 
 def _failure(kind: ErrorKind | str, message: str) -> dict:
     return {"ok": False, "kind": str(kind), "message": message, "fix": trouble(kind).fix}
 
 
-def _shown(exc: OpenRouterError) -> str:
+def _shown(exc: OpenRouterError, base_url: str) -> str:
     """What a page may repeat of a failed check: the words of a server other than OpenRouter
     are not shown (the admin may not have chosen that host; its answer could say anything),
     only their kind. Failures that never got an answer are described in our own words."""
-    base_url = str(settings.get("openrouter_base_url"))
     if exc.http_status is None or destinations.is_openrouter(base_url):
         return exc.message
     host = destinations.host_of(base_url)[1]
     return f"The answer came from {host}, not from OpenRouter: only its kind is shown here."
 
 
-def test_key() -> dict:
-    """Ask OpenRouter about the stored key and remember the answer for the dashboard."""
+def test_key(typed: str = "", typed_base_url: str = "") -> dict:
+    """Ask OpenRouter about a key and its credit. A key typed on the settings page is tested
+    as typed (at the address typed beside it) and forgotten; the stored key's answer is
+    remembered for the dashboard."""
+    outcome = _key_outcome(typed.strip(), typed_base_url.strip())
+    return outcome if typed.strip() else state.record("key_test", outcome)
+
+
+def _key_outcome(typed: str, typed_base_url: str) -> dict:
     try:
-        if not settings.is_set("openrouter_api_key"):
-            return state.record("key_test", _failure(ErrorKind.INVALID_KEY, "No key is saved yet."))
-        info = openrouter_client().key_info()
+        if not typed and not settings.is_set("openrouter_api_key"):
+            return _failure(ErrorKind.INVALID_KEY, "No key is saved yet.")
+        client = openrouter_client(typed, typed_base_url)
+        info = client.key_info()
     except SecretUnreadable as exc:
-        return state.record("key_test", _failure(ErrorKind.INVALID_KEY, str(exc)))
+        return _failure(ErrorKind.INVALID_KEY, str(exc))
     except OpenRouterError as exc:
-        return state.record("key_test", _failure(exc.kind, _shown(exc)))
-    base_url = str(settings.get("openrouter_base_url"))
-    return state.record(
-        "key_test",
-        {
-            "ok": True,
-            # A label is the server's own words: shown only when OpenRouter said it.
-            "label": info.label if destinations.is_openrouter(base_url) else None,
-            "usage": info.usage,
-            "limit": info.limit,
-            "limit_remaining": info.limit_remaining,
-            "is_free_tier": info.is_free_tier,
-        },
+        return _failure(exc.kind, _shown(exc, client.base_url))
+    return {
+        "ok": True,
+        # A label is the server's own words: shown only when OpenRouter said it.
+        "label": info.label if destinations.is_openrouter(client.base_url) else None,
+        "usage": info.usage,
+        "limit": info.limit,
+        "limit_remaining": info.limit_remaining,
+        "is_free_tier": info.is_free_tier,
+    }
+
+
+def test_whatsapp(typed: str = "", typed_number_id: str = "", typed_base_url: str = "") -> dict:
+    """Ask Graph about the phone number ID with the access token: the number's name, number
+    and quality, or why not. What was typed on the settings page is tested as typed and
+    forgotten; the stored pair's answer is remembered. A stored token only ever goes to the
+    stored address."""
+    typed, typed_number_id = typed.strip(), typed_number_id.strip()
+    remember = not (typed or typed_number_id)
+    snapshot = Snapshot.load(current_app.config)
+    try:
+        token = typed or str(snapshot["whatsapp_access_token"])
+    except SecretUnreadable as exc:
+        return state.record("whatsapp_test", _failure(ErrorKind.WHATSAPP_AUTH, str(exc)))
+    client = WhatsAppClient(
+        access_token=token,
+        phone_number_id=typed_number_id or str(snapshot["whatsapp_phone_number_id"]),
+        base_url=(typed and typed_base_url.strip()) or str(snapshot["whatsapp_api_base_url"]),
+        timeout=snapshot.graph_timeout,
     )
+    try:
+        if not token:
+            raise WhatsAppError(ErrorKind.WHATSAPP_AUTH, "No access token is saved yet.")
+        outcome = {"ok": True, **asdict(client.phone_number())}
+    except WhatsAppError as exc:
+        outcome = _failure(exc.kind, str(exc).removeprefix(str(exc.kind)).lstrip(" :"))
+    return state.record("whatsapp_test", outcome) if remember else outcome
 
 
 def check_catalog(timeout: float | None = None) -> dict:
@@ -69,7 +113,7 @@ def check_catalog(timeout: float | None = None) -> dict:
     except SecretUnreadable as exc:
         return state.record("catalog_check", _failure(ErrorKind.INVALID_KEY, str(exc)))
     except OpenRouterError as exc:
-        return state.record("catalog_check", _failure(exc.kind, _shown(exc)))
+        return state.record("catalog_check", _failure(exc.kind, _shown(exc, client.base_url)))
     ids = {listing.model_id for listing in fetched.values()}
     missing = {
         row.model_id: closest_model_ids(row.model_id, ids)

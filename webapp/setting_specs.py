@@ -1,8 +1,10 @@
 """The owner's settings as a table: names, labels, help, defaults and limits of each."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clients.openrouter import DATA_COLLECTION, PROVIDER_SORTS
+from .timezones import server_zone
 
 
 @dataclass(frozen=True)
@@ -11,8 +13,8 @@ class Spec:
     label: str
     help: str
     section: str
-    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice, model
-    default: str | int = ""
+    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice, model, timezone
+    default: str | int | Callable[[], str] = ""  # a callable: found when asked, never at import
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()  # the words a "choice" takes (a "model": besides an ID)
@@ -28,7 +30,7 @@ SPECS: dict[str, Spec] = {
         Spec(
             "openrouter_api_key",
             "OpenRouter API key",
-            "Starts with sk-or-. Leave blank to keep the saved key.",
+            "From openrouter.ai/settings/keys; it starts with sk-or-.",
             "OpenRouter",
             kind="secret",
         ),
@@ -44,7 +46,7 @@ SPECS: dict[str, Spec] = {
             "request_timeout",
             "Request timeout (seconds)",
             "How long to wait for the model before giving up (1–300).",
-            "OpenRouter",
+            "Advanced",
             kind="int",
             default=30,
             minimum=1,
@@ -55,20 +57,11 @@ SPECS: dict[str, Spec] = {
             "Maximum reply tokens",
             "WhatsApp replies are short; a high limit "
             "can make OpenRouter refuse with 'requires more credits'.",
-            "OpenRouter",
+            "Advanced",
             kind="int",
             default=1000,
             minimum=1,
             maximum=200000,
-        ),
-        Spec(
-            "public_url",
-            "Public address",
-            "Where customers and Meta reach Switchboard, e.g. https://shop.example. Sent to "
-            "OpenRouter as the app's address (HTTP-Referer), so its usage pages name your app. "
-            "Leave empty to send none.",
-            "OpenRouter",
-            kind="url",
         ),
         Spec(
             "provider_sort",
@@ -76,7 +69,7 @@ SPECS: dict[str, Spec] = {
             "Which providers of a model OpenRouter tries first: none (its own balance of price "
             "and uptime), price (cheapest), throughput (fastest writing) or latency (quickest "
             "first word).",
-            "OpenRouter",
+            "Advanced",
             kind="choice",
             default="none",
             choices=PROVIDER_SORTS,
@@ -87,7 +80,7 @@ SPECS: dict[str, Spec] = {
             "deny: customers' messages only go to providers that do not store or train on "
             "them. Fewer providers serve a model then, so some models become slower, dearer "
             "or unavailable (model_not_found). allow: every provider.",
-            "OpenRouter",
+            "Advanced",
             kind="choice",
             default="allow",
             choices=DATA_COLLECTION,
@@ -97,7 +90,7 @@ SPECS: dict[str, Spec] = {
             "Flows may name any model ID in the OpenRouter catalog",
             "Off: a flow may name only the models in the model table that are not disabled. "
             "On: any model ID; OpenRouter answers 'model not found' for one it does not know.",
-            "OpenRouter",
+            "Advanced",
             kind="bool",
             default=False,
         ),
@@ -105,14 +98,14 @@ SPECS: dict[str, Spec] = {
             "system_prompt",
             "System prompt",
             "Edited with history on the Prompt page.",
-            "Replies",
+            "Assistant",
             kind="text",
         ),
         Spec(
             "memory_turns",
             "Memory (exchanges)",
             "How many earlier exchanges with the same customer the model sees (0–50).",
-            "Replies",
+            "Assistant",
             kind="int",
             default=10,
             minimum=0,
@@ -122,7 +115,7 @@ SPECS: dict[str, Spec] = {
             "fallback_reply",
             "Fallback reply",
             "Sent when the model cannot answer after retries. Leave empty to send nothing.",
-            "Replies",
+            "Assistant",
             kind="text",
             default="Sorry, we can't answer right now. We'll get back to you soon.",
         ),
@@ -130,9 +123,9 @@ SPECS: dict[str, Spec] = {
             "non_text_reply",
             "Reply to non-text messages",
             "Sent for messages the bot cannot read: videos, documents other than PDF, "
-            "contacts, and voice notes or photos when no model can take them (see Customers' "
-            "media). Leave empty to send nothing.",
-            "Replies",
+            "contacts, and voice notes or photos when no model can take them (see 'Model for "
+            "photos' and 'Voice-note transcription model'). Leave empty to send nothing.",
+            "Assistant",
             kind="text",
             default="Sorry, I can only read text, voice notes and photos for now.",
         ),
@@ -142,7 +135,7 @@ SPECS: dict[str, Spec] = {
             "Customers often write in bursts ('hi' / 'I ordered yesterday' / 'where is it?'). "
             "The assistant waits until they have been quiet this long and answers everything "
             "at once (0–60; 0 answers each message at once).",
-            "Replies",
+            "Advanced",
             kind="int",
             default=2,
             minimum=0,
@@ -154,7 +147,7 @@ SPECS: dict[str, Spec] = {
             "The longest a customer waits once their turn starts, the wait for a burst, "
             "their files and the send included: retries and fallback models stop in time, "
             "and the fallback reply is sent instead (10–600).",
-            "Replies",
+            "Advanced",
             kind="int",
             default=120,
             minimum=10,
@@ -163,7 +156,8 @@ SPECS: dict[str, Spec] = {
         Spec(
             "whatsapp_access_token",
             "Access token",
-            "From your Meta app (System User token). Leave blank to keep the saved token.",
+            "From your Meta app: a System User token (the dashboard's temporary one lasts "
+            "24 hours).",
             "WhatsApp",
             kind="secret",
         ),
@@ -188,6 +182,15 @@ SPECS: dict[str, Spec] = {
             "WhatsApp",
         ),
         Spec(
+            "public_url",
+            "Public address",
+            "Where customers and Meta reach Switchboard, e.g. https://shop.example. Sent to "
+            "OpenRouter as the app's address (HTTP-Referer), so its usage pages name your app. "
+            "Leave empty to send none.",
+            "WhatsApp",
+            kind="url",
+        ),
+        Spec(
             "whatsapp_api_base_url",
             "Graph API base URL",
             "Change only for a BSP that forwards the Cloud API.",
@@ -209,7 +212,7 @@ SPECS: dict[str, Spec] = {
             "Voice notes are turned into text by this speech-to-text model of OpenRouter "
             "(openai/whisper-1, or another from openrouter.ai/models with the transcription "
             "output). Leave empty to not transcribe: voice notes then get the non-text reply.",
-            "Customers' media",
+            "Assistant",
             kind="model",
             default="openai/whisper-1",
         ),
@@ -220,7 +223,7 @@ SPECS: dict[str, Spec] = {
             "model of the table that can. A model ID: photos always go to that model. off: "
             "photos are not shown to any model (a photo without a caption gets the non-text "
             "reply).",
-            "Customers' media",
+            "Assistant",
             kind="model",
             default="auto",
             choices=("auto", "off"),
@@ -229,7 +232,7 @@ SPECS: dict[str, Spec] = {
             "sticker_reply",
             "Reply to stickers",
             "Stickers are never sent to the model. Leave empty to send nothing back.",
-            "Customers' media",
+            "Assistant",
             kind="text",
         ),
         Spec(
@@ -237,7 +240,7 @@ SPECS: dict[str, Spec] = {
             "Largest video or document kept (MB)",
             "Photos are kept up to 5 MB and voice notes up to 16 MB, as WhatsApp allows; "
             "videos and documents up to this size (1–100). A larger file gets the non-text reply.",
-            "Customers' media",
+            "Advanced",
             kind="int",
             default=16,
             minimum=1,
@@ -250,7 +253,7 @@ SPECS: dict[str, Spec] = {
             "this server in any 24 hours (0–10000; 0 = no limit). Past it their files are not "
             "downloaded, their messages are answered from their words, and they get the reply "
             "below once a day.",
-            "Customers' media",
+            "Advanced",
             kind="int",
             default=100,
             minimum=0,
@@ -261,16 +264,25 @@ SPECS: dict[str, Spec] = {
             "Reply when a customer sends too many files",
             "Sent once a day to a customer past 'Files per customer per day'. Leave empty to "
             "send nothing.",
-            "Customers' media",
+            "Advanced",
             kind="text",
             default="You've sent a lot of files today; I can't look at more until tomorrow.",
+        ),
+        Spec(
+            "timezone",
+            "Your time zone",
+            "Times in the admin, the dashboard's days and the log's CSV are in this zone. "
+            "Empty: the server's zone.",
+            "Assistant",
+            kind="timezone",
+            default=server_zone,
         ),
         Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "Messages, their files, log rows and trials older than this are deleted; 0 keeps "
             "them forever.",
-            "Privacy",
+            "Advanced",
             kind="int",
             default=90,
             minimum=0,
@@ -282,4 +294,5 @@ SPECS: dict[str, Spec] = {
 TRUE_WORDS = {"on", "true", "yes", "y", "1"}
 FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
 
-SECTIONS = ("OpenRouter", "Replies", "WhatsApp", "Customers' media", "Privacy")
+# The settings page's parts, each a form saved on its own: what an owner sets first comes first.
+SECTIONS = ("OpenRouter", "WhatsApp", "Assistant", "Advanced")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
-from . import catalog, crypto, destinations, prompts
+from . import catalog, crypto, destinations, prompts, timezones
 from .extensions import db, dialect_insert
 from .models import Setting, utcnow
 from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
@@ -67,6 +67,8 @@ def clean(name: str, raw: str) -> str | int:
         if why := destinations.refusal(value):
             raise SettingError(f"{spec.label} {why}.")
         return value.rstrip("/")
+    if spec.kind == "timezone":
+        return _zone(spec, value)
     if spec.kind == "digits" and value and not (value.isascii() and value.isdigit()):
         raise SettingError(f"{spec.label} must contain digits only, not '{raw}'.")
     if spec.kind in ("line", "secret", "digits") and any(c.isspace() for c in value):
@@ -76,6 +78,17 @@ def clean(name: str, raw: str) -> str | int:
     if len(value) > 20000:
         raise SettingError(f"{spec.label} is too long (at most 20000 characters).")
     return value
+
+
+def _zone(spec: Spec, value: str) -> str:
+    if not value or timezones.is_zone(value):  # empty: the server's zone
+        return timezones.plain(value)
+    maybe = timezones.meant(value)
+    hint = f" Did you mean {' or '.join(maybe)}?" if maybe else ""
+    raise SettingError(
+        f"{spec.label}: '{value}' is not a time zone; give its name as in Europe/Amsterdam "
+        f"or America/New_York.{hint}"
+    )
 
 
 def moved_hosts(values: Mapping[str, str]) -> list[str]:
@@ -114,8 +127,8 @@ class Values:
         if override := self._overrides.get(name):
             return override.rstrip("/")
         stored = self._stored.get(name)
-        if stored is None:
-            return spec.default
+        if stored is None or (stored == "" and spec.kind == "timezone"):
+            return spec.default() if callable(spec.default) else spec.default
         if spec.secret:
             return crypto.decrypt(stored) if stored else ""
         if spec.kind == "bool":

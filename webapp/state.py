@@ -29,8 +29,9 @@ def put(name: str, value: dict) -> None:
 
 
 def record(name: str, event: dict) -> dict:
-    """Remember an event (a key test, Meta's verification) with when it happened."""
-    event["at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """Remember an event (a key test, Meta's verification) with when it happened, in UTC:
+    pages show it in the owner's zone."""
+    event["at"] = datetime.now(UTC).isoformat(timespec="seconds")
     put(name, event)
     return event
 

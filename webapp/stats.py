@@ -1,11 +1,11 @@
 """Figures for the dashboard, computed from messages and the request log, kept for a minute."""
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import case, func, select
 
-from . import state
+from . import owner_time, state
 from .extensions import db
 from .models import PLAYGROUND, Message, RequestLog
 from .states import SENT
@@ -18,6 +18,9 @@ CUSTOMERS = Message.channel != PLAYGROUND
 # (and does not keep them: only the worker writes them).
 SNAPSHOT_MAX_AGE = timedelta(minutes=3)
 QUICK_ENOUGH_MS = 200  # figures that take less are computed for every page view
+# The owner's own tests (Compare, Try it) cost money too, but they are not what answering
+# customers costs: their cost is counted apart.
+TESTING = RequestLog.channel == "playground"
 
 
 @dataclass
@@ -29,7 +32,8 @@ class Figures:
     median_ms: int | None = None
     p95_ms: int | None = None
     tokens: int = 0
-    cost: float = 0.0
+    cost: float = 0.0  # answering customers, on WhatsApp and through flows
+    test_cost: float = 0.0  # the owner's tests
 
     @property
     def error_rate(self) -> float | None:
@@ -51,6 +55,7 @@ class ModelRow:
     ok: int
     median_ms: int | None
     cost: float
+    test_cost: float = 0.0
 
     @property
     def success_rate(self) -> float:
@@ -58,11 +63,12 @@ class ModelRow:
 
 
 def start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """The owner's midnight: their days, not UTC's, are the dashboard's days."""
+    return owner_time.day_start(day)
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return owner_time.today()
 
 
 def window(days: int) -> datetime:
@@ -81,15 +87,21 @@ def figures(since: datetime) -> Figures:
                 func.coalesce(RequestLog.prompt_tokens, 0)
                 + func.coalesce(RequestLog.completion_tokens, 0)
             ),
-            func.sum(func.coalesce(RequestLog.cost, 0.0)),
+            *_costs(),
         ).where(RequestLog.created_at >= since)
     ).one()
     out.attempts, out.errors = row[0] or 0, row[1] or 0
-    out.tokens, out.cost = int(row[2] or 0), float(row[3] or 0.0)
+    out.tokens, out.cost, out.test_cost = int(row[2] or 0), float(row[3] or 0), float(row[4] or 0)
     model_calls = (RequestLog.created_at >= since, ok, RequestLog.upstream == "openrouter")
     out.median_ms = latency_percentile(0.5, *model_calls)
     out.p95_ms = latency_percentile(0.95, *model_calls)
     return out
+
+
+def _costs() -> tuple:
+    """Customers' cost and the owner's testing cost, as two sums of one query."""
+    cost = func.coalesce(RequestLog.cost, 0.0)
+    return func.sum(case((TESTING, 0.0), else_=cost)), func.sum(case((TESTING, cost), else_=0.0))
 
 
 def _message_counts(since: datetime) -> tuple[int, int]:
@@ -119,33 +131,43 @@ def latency_percentile(share: float, *conditions) -> int | None:
     return db.session.scalar(query)
 
 
+def _day_of(column, starts: list[datetime]):
+    """Which of the owner's days a moment falls on, as an index into `starts` (the days'
+    midnights in UTC, and the next day's after the last): -1 for one after the last day.
+    Compared with each midnight rather than shifted by one offset, so a day that changes to
+    or from summer time is counted whole."""
+    ends = [(column < start, index) for index, start in enumerate(starts[1:])]
+    return case(*ends, else_=-1).label("day_index")
+
+
 def per_day(days: int = DAYS) -> list[Day]:
-    since = window(days)
-    by_day = {
-        since.date() + timedelta(days=n): Day(since.date() + timedelta(days=n)) for n in range(days)
-    }
-    day_of = func.date(Message.created_at)
+    first = today() - timedelta(days=days - 1)
+    entries = [Day(first + timedelta(days=n)) for n in range(days)]
+    starts = [start_of_day(entry.day) for entry in entries]
+    starts.append(start_of_day(first + timedelta(days=days)))
+    day_of = _day_of(Message.created_at, starts)
     replies = (Message.direction == "out") & Message.state.in_(SENT)
-    for day, inbound, outbound in db.session.execute(
+    for index, inbound, outbound in db.session.execute(
         select(
             day_of,
             func.sum(case((Message.direction == "in", 1), else_=0)),
             func.sum(case((replies, 1), else_=0)),
         )
-        .where(Message.created_at >= since, CUSTOMERS)
-        .group_by(day_of)
+        .where(Message.created_at >= starts[0], CUSTOMERS)
+        .group_by("day_index")
     ):
-        if entry := by_day.get(_as_date(day)):
-            entry.messages_in, entry.replies_out = int(inbound or 0), int(outbound or 0)
-    log_day = func.date(RequestLog.created_at)
-    for day, kind, count in db.session.execute(
+        if index >= 0:
+            entries[index].messages_in = int(inbound or 0)
+            entries[index].replies_out = int(outbound or 0)
+    log_day = _day_of(RequestLog.created_at, starts)
+    for index, kind, count in db.session.execute(
         select(log_day, RequestLog.error_kind, func.count())
-        .where(RequestLog.created_at >= since, RequestLog.status == "error")
-        .group_by(log_day, RequestLog.error_kind)
+        .where(RequestLog.created_at >= starts[0], RequestLog.status == "error")
+        .group_by("day_index", RequestLog.error_kind)
     ):
-        if entry := by_day.get(_as_date(day)):
-            entry.errors[kind or "unknown"] = count
-    return list(by_day.values())
+        if index >= 0:
+            entries[index].errors[kind or "unknown"] = count
+    return entries
 
 
 def top_errors(since: datetime, limit: int = 5) -> list[tuple[str, int]]:
@@ -166,26 +188,23 @@ def per_model(since: datetime) -> list[ModelRow]:
             model,
             func.count(),
             func.sum(case((RequestLog.status == "ok", 1), else_=0)),
-            func.sum(func.coalesce(RequestLog.cost, 0.0)),
+            *_costs(),
         )
         .where(RequestLog.created_at >= since, RequestLog.upstream == "openrouter")
         .group_by(model)
         .order_by(func.count().desc())
     )
     rows = []
-    for name, requests, ok, cost in db.session.execute(query):
+    for name, requests, ok, cost, test_cost in db.session.execute(query):
         median = latency_percentile(
             0.5,
             RequestLog.created_at >= since,
             RequestLog.status == "ok",
             model == name,
         )
-        rows.append(ModelRow(name or "—", requests, int(ok or 0), median, float(cost or 0.0)))
+        spent = float(cost or 0.0), float(test_cost or 0.0)
+        rows.append(ModelRow(name or "—", requests, int(ok or 0), median, *spent))
     return rows
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 @dataclass

@@ -34,6 +34,7 @@ class FakeGraph(FakeServer):
         self.media: dict[str, HostedMedia] = {}  # media id → the file Graph hands out
         self.token: str | None = None  # when set, media calls without this Bearer token get 401
         self.edge_status: int | None = None  # see fail_sends_at_the_edge
+        self.numbers: dict[str, dict] = {}  # phone number id → what GET /<id> answers
         # FakeServer's defaults are fixed bytes; a send needs a new id each time, so the
         # catch-all default is only a marker that _respond_to swaps for a generated answer.
         self.default(headers={GENERATE: "1"})
@@ -51,6 +52,12 @@ class FakeGraph(FakeServer):
         hash and size; that address answers the bytes. Both need the access token."""
         digest = sha256 or hashlib.sha256(body).hexdigest()
         self.media[media_id] = HostedMedia(body, mime_type, digest)
+
+    def has_number(self, number_id: str, name: str, number: str, quality: str = "GREEN"):
+        """Answer `GET /<number_id>` as Graph does for a business phone number (with the
+        access token in `token`, when one is set)."""
+        self.numbers[number_id] = {"verified_name": name, "display_phone_number": number,
+                                   "quality_rating": quality, "id": number_id}  # fmt: skip
 
     def fail_sends_at_the_edge(self, status: int = 502) -> None:
         """Answer every text send that has nothing queued with `status` and an HTML page, no
@@ -117,6 +124,8 @@ class FakeGraph(FakeServer):
             hosted = self.media.get(request.path.removeprefix(FILES))
             return CannedResponse(200, hosted.body, {"Content-Type": hosted.mime_type})
         media_id = request.path.removeprefix(API_PREFIX + "/")
+        if media_id in self.numbers:
+            return _json_response(200, json.dumps(self.numbers[media_id]).encode())
         if (hosted := self.media.get(media_id)) is None:  # an unknown or expired media id
             body = fixture_bytes("send_error_100_subcode33_unknown_phone_number_id.json")
             return _json_response(404, body)

@@ -250,6 +250,7 @@ class FakeOpenRouter(FakeServer):
         self.failing: dict[str, CannedResponse] = {}
         self.image_models = set(IMAGE_MODELS)
         self.images_sent_to: list[str] = []  # each model named by a chat carrying an image
+        self.keys: set[str] | None = None  # when set, /key answers 401 to any other key
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
 
@@ -291,7 +292,11 @@ class FakeOpenRouter(FakeServer):
 
     def _refusal(self, request: RecordedRequest) -> CannedResponse | None:
         """What OpenRouter answers whatever is queued: a bad body, an image for a model that
-        cannot see, or a model told to fail."""
+        cannot see, a model told to fail, or a key it does not know."""
+        if request.path == "/api/v1/key" and self.keys is not None:
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if key not in self.keys:
+                return _canned(401, fixture_bytes("error_401_user_not_found.json"), None, 0.0, None)
         if request.path == TRANSCRIPTION_PATH:
             problem = _transcription_problem(request.body)
             return _error_answer(400, problem) if problem else None

@@ -49,6 +49,15 @@ def form(**changes):
     return values
 
 
+def section_form(section: str, **changes):
+    """One part of the settings page as its own form sends it: that part's fields, its name,
+    and the button pressed (`action`: save, test-key or test-whatsapp)."""
+    values = {n: v for n, v in form().items() if settings.SPECS[n].section == section}
+    values.update(section=section.lower(), action="save")
+    values.update(changes)
+    return values
+
+
 def stored(app, name):
     with app.app_context():
         return settings.get(name)

@@ -14,8 +14,9 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, PasswordInput
 
+from .. import timezones
 from ..replies.try_it import MAX_LENGTH
 from ..settings import SPECS
 
@@ -35,6 +36,18 @@ for _spec in SPECS.values():
         _field = SelectField(
             _spec.label, choices=_spec.choices, validate_choice=False, description=_spec.help
         )
+    elif _spec.kind == "timezone":  # the zones are listed per form: see zone_choices
+        _field = SelectField(_spec.label, validate_choice=False, description=_spec.help)
+    elif _spec.secret:
+        # What the owner typed goes back into the field when it was not saved (a refused
+        # section, a test): only in the answer to the request that carried it, never from
+        # storage, and that answer is never cached (Cache-Control: no-store).
+        _field = PasswordField(
+            _spec.label,
+            description=_spec.help,
+            widget=PasswordInput(hide_value=False),
+            render_kw={"autocomplete": "off", "spellcheck": "false"},
+        )
     else:
         _kind = {"secret": PasswordField, "text": TextAreaField, "bool": BooleanField}
         _field = _kind.get(_spec.kind, StringField)(_spec.label, description=_spec.help)
@@ -43,6 +56,18 @@ SettingsForm.current_password = PasswordField(
     "Your password",
     description="Needed only when an API address moves to another host: its key goes there.",
 )
+
+
+def zone_choices(current: str) -> dict[str, list[tuple[str, str]]]:
+    """The time zones by region, each under its place's name; `current` too, when it is an
+    older spelling the list leaves out (US/Eastern), so saving never changes it unasked."""
+    groups = {
+        region: [(name, name.partition("/")[2].replace("_", " ") or name) for name in names]
+        for region, names in timezones.offered().items()
+    }
+    if current and not any(current == name for names in groups.values() for name, _ in names):
+        groups["Other"] = [(current, current)]
+    return groups
 
 
 class AddModelForm(FlaskForm):

@@ -6,11 +6,11 @@ from collections import namedtuple
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
 
-from .. import state
+from .. import owner_time, state
 from ..contacts import normalise_number
 from ..extensions import db
 from ..models import Contact, Message, RequestLog
@@ -121,10 +121,8 @@ def _contact_ids(text: str) -> Select:
 
 def _conditions(filters: Filters, cursor, ascending: bool) -> list:
     """Every filter but the model and the text (those need a query of their own shape)."""
-    start = filters.since and datetime.combine(filters.since, time.min, tzinfo=UTC)
-    end = filters.until and datetime.combine(
-        filters.until + timedelta(days=1), time.min, tzinfo=UTC
-    )
+    start = filters.since and owner_time.day_start(filters.since)  # the owner's days
+    end = filters.until and owner_time.day_start(filters.until + timedelta(days=1))
     # SQLite walks an index between one lower and one upper bound. A date the cursor has
     # already passed is left out, so each page (or CSV batch) starts at the cursor instead of
     # walking again from the date to the cursor.

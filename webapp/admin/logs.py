@@ -3,13 +3,13 @@
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Response, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 
-from .. import contacts, content, hidden_chars
+from .. import contacts, content, hidden_chars, owner_time
 from ..extensions import db
 from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
@@ -35,8 +35,8 @@ class LogFilterForm(FlaskForm):
     class Meta:
         csrf = False  # reading the log changes nothing, and a filtered page must be linkable
 
-    since = DateField("From (UTC)")
-    until = DateField("To (UTC)")
+    since = DateField("From")
+    until = DateField("To")
     channel = SelectField("Channel", choices=_any(log_queries.CHANNELS))
     status = SelectField("Status", choices=_any(log_queries.STATUSES))
     kind = SelectField("Error kind", choices=_any(str(k) for k in ErrorKind))
@@ -97,7 +97,7 @@ def logs_csv():
             status=400,
             mimetype="text/plain",
         )
-    today = datetime.now(UTC).strftime("%Y%m%d")
+    today = owner_time.today().strftime("%Y%m%d")
     return Response(
         stream_with_context(csv_lines(filters)),
         mimetype="text/csv",
@@ -110,8 +110,9 @@ def csv_lines(filters: log_queries.Filters):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
+    zone = owner_time.zone()
     for count, row in enumerate(log_queries.rows_for_csv(filters), start=1):
-        writer.writerow(csv_cells(row))
+        writer.writerow(csv_cells(row, zone))
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -123,13 +124,14 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
-def csv_cells(row) -> list[str]:
-    """A log row as CSV cells; a spreadsheet must not run any of them as a formula."""
+def csv_cells(row, zone: ZoneInfo) -> list[str]:
+    """A log row as CSV cells, its time in ISO 8601 with the owner's offset; a spreadsheet
+    must not run any of them as a formula."""
     hint = TROUBLES.get(row.error_kind) if row.status == "error" else None
     # A spreadsheet shows a name's bidi controls as they act: the number beside it reversed.
     contact = hidden_chars.stripped(contacts.label_of(row)) if row.customer_id else ""
     cells = [
-        row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        owner_time.when(row.created_at, owner_time.ISO, zone),
         row.channel,
         # Only these three carry text from outside (customers, providers); the rest is ours.
         log_queries.redact(contact),

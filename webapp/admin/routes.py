@@ -17,8 +17,8 @@ from .. import (
 from ..auth import throttle
 from ..data import backups
 from ..snapshot import Snapshot
-from . import bp, charts, get_started, threads
-from .forms import ActionForm, PromptForm, SettingsForm
+from . import bp, charts, get_started, setting_sections, threads
+from .forms import ActionForm, PromptForm, SettingsForm, zone_choices
 
 LOW_CREDIT = 1.0  # dollars left on the key before the dashboard warns
 
@@ -140,44 +140,103 @@ def photo_model_needed() -> list[tuple[str, bool, str]]:
 
 @bp.route("/settings", methods=["GET", "POST"], endpoint="settings")
 def settings_page():
+    """One form per section: a section saves only its own fields. A test button saves its
+    section only when the test passes; what was typed and not saved stays in the fields."""
     form = SettingsForm()
+    form.timezone.choices = zone_choices(str(settings.get("timezone")))
     editable = [
         name
         for name in settings.SPECS
         if name != "system_prompt" and not settings.env_override(name)
     ]
+    posted = None
+    if request.method == "POST" and "section" in request.form:
+        posted = setting_sections.by_slug(request.form["section"]) or abort(400)
+    # A post without a section (a script, an older page) carries every field, as before.
+    chosen = [n for n in editable if posted is None or settings.SPECS[n].section == posted]
+    tested = {}
     if form.validate_on_submit():
-        values = {name: form_value(form[name].data) for name in editable}
-        for name, raw in values.items():
-            if settings.SPECS[name].secret and not raw.strip():
-                continue
-            try:
-                settings.clean(name, raw)
-            except settings.SettingError as exc:
-                form[name].errors = [str(exc)]
-        if not any(form[name].errors for name in editable):
-            _confirm_moves(form, values)
-        if not any(form[name].errors for name in [*editable, "current_password"]):
-            for warning in settings.save(values, author=current_user.username):
-                flash(warning, "warning")
-            flash("Settings saved.", "success")
-            return redirect(url_for("admin.settings"))
-        flash("Nothing was saved: correct the fields marked below.", "error")
-    elif request.method == "GET":
-        for name in editable:
-            if not settings.SPECS[name].secret:
-                value = settings.get(name)
-                form[name].data = value if isinstance(value, bool) else str(value)
+        action = request.form.get("action", "save")
+        values = _checked(form, chosen)
+        if values is not None and action in setting_sections.TESTS and posted:
+            field = setting_sections.TESTS[action]
+            tested = {field: _test(action, form)}
+            if not tested[field]["ok"]:
+                flash("The test failed, so nothing was saved: see beside the field.", "error")
+                values = None
+        if values is not None:
+            return _store(values, posted, tested)
+    elif request.method == "POST":
+        flash("The page had expired, so nothing was saved: press Save again.", "error")
+    for name in editable:
+        if not settings.SPECS[name].secret and (request.method == "GET" or name not in chosen):
+            value = settings.get(name)
+            form[name].data = value if isinstance(value, bool) else str(value)
+    sections = setting_sections.names()
+    fields = setting_sections.fields(editable)
+    # The password is asked in the part whose API address moved, once it is needed.
+    moved = form.current_password.errors and settings.moved_hosts(
+        {name: form_value(form[name].data) for name in chosen}
+    )
+    asks_password = moved and settings.SPECS[moved[0]].section
     return render_template(
         "admin/settings.html",
         form=form,
         specs=settings.SPECS,
-        sections=settings.SECTIONS,
+        sections=sections,
+        slugs={s: setting_sections.slug(s) for s in sections},
+        fields=fields,
+        asks_password=asks_password,
         display=settings.display,
         env_override=settings.env_override,
+        tested=tested,
         key_test=state.get("key_test"),
-        action=ActionForm(),
+        whatsapp_test=state.get("whatsapp_test"),
     )
+
+
+def _test(action: str, form: SettingsForm) -> dict:
+    """Test what the section's fields hold: the typed key or token (at the address typed
+    beside it), else the saved one."""
+    typed = {name: form_value(form[name].data) for name in settings.SPECS if name in form}
+    if action == "test-key":
+        return checks.test_key(typed["openrouter_api_key"], typed["openrouter_base_url"])
+    return checks.test_whatsapp(
+        typed["whatsapp_access_token"],
+        typed["whatsapp_phone_number_id"],
+        typed["whatsapp_api_base_url"],
+    )
+
+
+def _checked(form: SettingsForm, chosen: list[str]) -> dict[str, str] | None:
+    """The chosen fields' values when all of them can be saved; else None, with what is
+    wrong marked beside each field."""
+    values = {name: form_value(form[name].data) for name in chosen}
+    for name, raw in values.items():
+        if settings.SPECS[name].secret and not raw.strip():
+            continue
+        try:
+            settings.clean(name, raw)
+        except settings.SettingError as exc:
+            form[name].errors = [str(exc)]
+    if not any(form[name].errors for name in chosen):
+        _confirm_moves(form, values)
+    if any(form[name].errors for name in [*chosen, "current_password"]):
+        flash("Nothing was saved: correct the fields marked below.", "error")
+        return None
+    return values
+
+
+def _store(values: dict[str, str], section: str | None, tested: dict):
+    for warning in settings.save(values, author=current_user.username):
+        flash(warning, "warning")
+    for field, outcome in tested.items():
+        # What was tested is saved now, so its answer is the saved one's.
+        state.record("key_test" if field == "openrouter_api_key" else "whatsapp_test", outcome)
+        flash("The key works." if field == "openrouter_api_key" else "The token works.", "success")
+    flash(f"{section} settings saved." if section else "Settings saved.", "success")
+    anchor = "#" + setting_sections.slug(section) if section else ""
+    return redirect(url_for("admin.settings") + anchor)
 
 
 def _confirm_moves(form: SettingsForm, values: dict[str, str]) -> None:
@@ -223,7 +282,7 @@ def test_key():
         "The key works." if result["ok"] else "The key test failed.",
         "success" if result["ok"] else "error",
     )
-    return redirect(url_for("admin.settings") + "#key-test")
+    return redirect(url_for("admin.settings") + "#openrouter")
 
 
 @bp.route("/prompt", methods=["GET", "POST"])

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
+from .. import owner_time
 from ..contacts import normalise_number
 from ..extensions import db
 from ..models import PLAYGROUND, Contact, Message, utcnow
@@ -117,7 +118,7 @@ def window_closed_reason(contact: Contact) -> str | None:
         return None
     last = contact.last_inbound_at
     when = (
-        f"This customer last wrote on {last:%Y-%m-%d at %H:%M} UTC."
+        f"This customer last wrote on {owner_time.when(last, '%Y-%m-%d at %H:%M')}."
         if last
         else "This customer has not written yet."
     )

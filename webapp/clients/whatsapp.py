@@ -29,6 +29,7 @@ DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
 # https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=…
 META_MEDIA_DOMAIN = "fbsbx.com"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+PHONE_FIELDS = "verified_name,display_phone_number,quality_rating"
 TEXT_LIMIT = 4096  # Meta's maximum for one text body
 BREAKS = (r"\n[ \t]*\n\s*", r"\n\s*", r"(?<=[.!?])[ \t]+", r"[ \t]+")  # best place to cut first
 
@@ -49,6 +50,16 @@ class MediaInfo:
     mime_type: str | None
     sha256: str | None
     file_size: int | None  # Meta sends it as a string, some proxies as a number
+
+
+@dataclass
+class PhoneNumber:
+    """What Graph says of the phone number ID: the name customers see, the number, and
+    Meta's quality rating of it (GREEN, YELLOW, RED; UNKNOWN for a new number)."""
+
+    verified_name: str
+    display_phone_number: str
+    quality_rating: str
 
 
 class MediaTooLarge(WhatsAppError):
@@ -105,6 +116,28 @@ class WhatsAppClient(HttpClient):
         if typing:  # shown until the reply is sent, or for at most 25 seconds
             body["typing_indicator"] = {"type": "text"}
         self._post(body, ("success",))
+
+    def phone_number(self) -> PhoneNumber:
+        """GET /<phone-number-id>: the owner's check that the token and the ID belong
+        together, answered with the number's name, number and quality."""
+        try:
+            self._check_token()
+            if not self.phone_number_id:
+                message = "No phone number ID is set; copy it from WhatsApp > API Setup."
+                raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
+            path = f"/{quote(self.phone_number_id, safe='')}?fields={PHONE_FIELDS}"
+            try:
+                status, text, headers, _ = self.request("GET", path)
+            except TransportError as failure:
+                raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
+            payload = json_or_none(text)
+            if not 200 <= status < 300 or not isinstance(payload, dict) or "error" in payload:
+                raise classify_graph_error(status, text, headers)
+            return PhoneNumber(
+                *(trimmed(payload.get(name)) or "" for name in PHONE_FIELDS.split(","))
+            )
+        except WhatsAppError as err:
+            raise self.redacted(err) from None
 
     def media_info(self, media_id: str) -> MediaInfo:
         """GET /<media-id>: the download address, type, hash and size of a received file."""
