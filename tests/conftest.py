@@ -334,7 +334,7 @@ def token(whatsapp):
 
 @pytest.fixture
 def ask(client, token):
-    """POST a body to the flow endpoint with the flow token, as a flow builder does."""
+    """POST a body to the flow endpoint with the flow key, as a flow builder does."""
 
     def post(body, **headers):
         data = body if isinstance(body, bytes | str) else json.dumps(body)

@@ -26,7 +26,7 @@ def photo_body(url: str = DATA_URL, **fields) -> dict:
 
 @pytest.fixture
 def flow(request):
-    """The flow tests' `ask`: POST a body to the flow endpoint with a flow token."""
+    """The flow tests' `ask`: POST a body to the flow endpoint with a flow key."""
     return request.getfixturevalue("ask")
 
 

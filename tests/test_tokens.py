@@ -1,4 +1,4 @@
-"""Flow tokens: made on the command line or the Tokens page, shown once, counted, revoked."""
+"""Flow keys: made on the command line or the Flow keys page, shown once, counted, revoked."""
 
 import re
 
@@ -56,7 +56,7 @@ def test_a_revoked_token_gets_401(runner, client, whatsapp):
     assert runner.invoke(args=["tokens", "revoke", "wa-expert"]).exit_code == 0
     response = post(client, token)
     assert response.status_code == 401
-    assert response.get_json()["error"]["message"] == "Unknown or revoked flow token."
+    assert response.get_json()["error"]["message"] == "Unknown or revoked flow key."
 
 
 def test_revoking_an_unknown_name_fails_with_a_clear_message(runner, app):
@@ -82,8 +82,8 @@ def test_a_revoked_tokens_name_can_be_given_to_a_new_token(runner, client, whats
     ("header", "words"),
     [
         (None, "no 'Authorization: Bearer …' header"),
-        ("Bearer sb-not-a-token-anyone-made", "Unknown or revoked flow token."),
-        (f"Bearer {OPENROUTER_KEY}", "That is an OpenRouter key, not a flow token"),
+        ("Bearer sb-not-a-token-anyone-made", "Unknown or revoked flow key."),
+        (f"Bearer {OPENROUTER_KEY}", "That is an OpenRouter key, not a flow key"),
         ("Basic d2E6ZXhwZXJ0", "must read 'Bearer '"),
     ],
     ids=["missing", "unknown", "openrouter key", "not bearer"],
@@ -97,7 +97,7 @@ def test_a_request_without_a_live_token_gets_401_in_openrouters_shape(
     assert response.status_code == 401
     error = response.get_json()["error"]
     assert (error["code"], error["kind"]) == (401, "invalid_key") and words in error["message"]
-    assert "Tokens page" in error["hint"]
+    assert "Flow keys page" in error["hint"]
     assert OPENROUTER_KEY not in response.get_data(as_text=True)
     assert fake_openrouter.requests == []
 
@@ -133,7 +133,8 @@ def test_the_tokens_page_shows_a_new_token_once(admin, app):
 def test_the_tokens_page_refuses_a_bad_name_and_keeps_nothing(admin, app):
     admin.get("/admin/tokens")
     response = admin.post("/admin/tokens", {"name": "no/slashes"})
-    assert response.status_code == 400 and "A token name has" in response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "The name of a flow key has" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(FlowToken)) is None
 

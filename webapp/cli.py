@@ -23,7 +23,7 @@ contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, fo
 models_cli = AppGroup(
     "models", help="The model table: list, add, check, and the role of each model."
 )
-tokens_cli = AppGroup("tokens", help="Bearer tokens for the flow endpoint: create, list, revoke.")
+tokens_cli = AppGroup("tokens", help="Flow keys for the flow endpoint: create, list, revoke.")
 
 
 def _fail(message: str) -> None:
@@ -268,21 +268,21 @@ def contacts_forget(number: str) -> None:
 @tokens_cli.command("create")
 @click.argument("name")
 def tokens_create(name: str) -> None:
-    """Make a flow token; it is printed this once and never again."""
+    """Make a flow key; it is printed this once and never again."""
     try:
         row, token = tokens.create(name)
     except tokens.TokenError as exc:
         _fail(str(exc))
-    click.echo(f"Token '{row.name}', shown only this once (keep it in your flow builder):")
+    click.echo(f"Flow key '{row.name}', shown only this once (keep it in your flow builder):")
     click.echo(token)
 
 
 @tokens_cli.command("list")
 def tokens_list() -> None:
-    """Every token: name, created, last used, requests, and whether it is revoked."""
+    """Every flow key: name, created, last used, requests, and whether it is revoked."""
     rows = tokens.all_tokens()
     if not rows:
-        click.echo(f"No flow tokens yet: `{FLASK_COMMAND} tokens create NAME` makes one.")
+        click.echo(f"No flow keys yet: `{FLASK_COMMAND} tokens create NAME` makes one.")
     for row in rows:
         used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
         revoked = f"  revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""
@@ -295,7 +295,7 @@ def tokens_list() -> None:
 @tokens_cli.command("revoke")
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
-    """Refuse this token from now on."""
+    """Refuse this flow key from now on."""
     try:
         row = tokens.revoke(name)
     except tokens.TokenError as exc:

@@ -1,4 +1,4 @@
-"""Flow tokens: the bearer tokens flow builders send to the flow endpoint.
+"""Flow keys: the bearer tokens flow builders send to the flow endpoint.
 
 A token is shown once, when it is made; only its SHA-256 is kept. Tokens are long random
 strings, so a plain hash is enough: there is nothing to guess that a salt would protect.
@@ -50,13 +50,13 @@ def create(name: str) -> tuple[FlowToken, str]:
     name = name.strip()
     if not NAME.match(name):
         raise TokenError(
-            "A token name has 1–64 letters, digits, spaces, dots, dashes or underscores, "
+            "The name of a flow key has 1–64 letters, digits, spaces, dots, dashes or underscores, "
             f"and starts with a letter or digit; '{name}' does not."
         )
     token = PREFIX + secrets.token_urlsafe(32)
     row = db.session.scalar(select(FlowToken).where(FlowToken.name == name))
     if row is not None and row.revoked_at is None:
-        raise TokenError(f"A token called '{name}' exists already. Revoke it first.")
+        raise TokenError(f"A flow key called '{name}' exists already. Revoke it first.")
     if row is None:
         row = FlowToken(name=name)
         db.session.add(row)
@@ -66,7 +66,7 @@ def create(name: str) -> tuple[FlowToken, str]:
         db.session.commit()
     except IntegrityError:  # another admin made one with this name at the same moment
         db.session.rollback()
-        raise TokenError(f"A token called '{name}' exists already.") from None
+        raise TokenError(f"A flow key called '{name}' exists already.") from None
     return row, token
 
 

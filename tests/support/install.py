@@ -78,7 +78,7 @@ PHOTO = b"\xff\xd8\xff\xe0 a red bicycle " * 50
 
 
 def populate(app, secrets: dict = SECRETS) -> None:
-    """Secrets, a second prompt, a flow token, a customer's photo with its answer, log rows."""
+    """Secrets, a second prompt, a flow key, a customer's photo with its answer, log rows."""
     with app.app_context():
         settings.save(dict(secrets), author="test")
         prompts.save_version("You sell bicycles in Utrecht.", "owner")

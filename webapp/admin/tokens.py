@@ -1,4 +1,4 @@
-"""The Tokens page: bearer tokens for the flow endpoint, made (shown once), listed, revoked."""
+"""The Flow keys page: bearer tokens for the flow endpoint, made (shown once), listed, revoked."""
 
 from flask import abort, flash, redirect, render_template, url_for
 

@@ -41,9 +41,9 @@ STATUS_OF_KIND = {
 }
 SEE_README = "See 'Quick start B' in Switchboard's README for a request that works."
 BEARER_HINT = (
-    "Send the header 'Authorization: Bearer sb-…' with a flow token from the Tokens page of "
+    "Send the header 'Authorization: Bearer sb-…' with a flow key from the Flow keys page of "
     f"the admin (or `{FLASK_COMMAND} tokens create NAME`). "
-    "The OpenRouter key is not a flow token."
+    "The OpenRouter key is not a flow key."
 )
 MODEL_HINT = (
     "Name a model of the Models page that is not disabled, or 'default' for the default "

@@ -73,7 +73,7 @@ def _body() -> bytes:
 def _caller(address: str) -> tokens.Caller:
     """The token the request came with, or a 401 (429 after too many wrong ones)."""
     if wait := throttle.token_retry_after(address):
-        message = f"Too many requests with a wrong flow token from {address}; try again later."
+        message = f"Too many requests with a wrong flow key from {address}; try again later."
         raise flow.FlowError(429, ErrorKind.RATE_LIMITED, message, flow.BEARER_HINT, wait)
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     caller = tokens.caller(token.strip()) if scheme.lower() == "bearer" else None
@@ -87,9 +87,9 @@ def _caller(address: str) -> tokens.Caller:
 def _why_refused(scheme: str, token: str) -> str:
     """Why a token was refused, without repeating any of it."""
     if not scheme:
-        return "No flow token: the request has no 'Authorization: Bearer …' header."
+        return "No flow key: the request has no 'Authorization: Bearer …' header."
     if scheme.lower() != "bearer":
-        return "The Authorization header must read 'Bearer ' followed by a flow token."
+        return "The Authorization header must read 'Bearer ' followed by a flow key."
     if token.strip().startswith("sk-or-"):
-        return "That is an OpenRouter key, not a flow token: flows get tokens of their own."
-    return "Unknown or revoked flow token."
+        return "That is an OpenRouter key, not a flow key: flows get keys of their own."
+    return "Unknown or revoked flow key."

@@ -1,4 +1,4 @@
-"""Throttling of failed credentials: sign-ins, the password form, and flow tokens.
+"""Throttling of failed credentials: sign-ins, the password form, and flow keys.
 
 A sign-in is counted against three limits: the username at the visitor's address (5 in 15
 minutes), the address whatever the username (20 in 15 minutes), and, as a slower backstop
@@ -161,7 +161,7 @@ def _wait(at_column, condition, limit: int) -> float:
 
 
 def token_retry_after(address: str) -> int:
-    """Seconds until this address may try a flow token again, or 0 when it may now."""
+    """Seconds until this address may try a flow key again, or 0 when it may now."""
     at = FlowTokenFailure.at
     return _seconds(_wait(at, FlowTokenFailure.address == address[:64], MAX_TOKEN_FAILURES))
 
