@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from tests.support.fakes import fixture_bytes
 from tests.support.payloads import pdf_bytes
 from webapp import catalog, catalog_data, heartbeats, media_store, prompts, settings, state
+from webapp.data import backups
 from webapp.extensions import db
 from webapp.models import Contact, FlowToken, Message, RequestLog, Trial, TrialCell
 
@@ -99,6 +100,7 @@ def _configure(now: datetime) -> None:
         },
     )
     state.record("webhook_verified", {})
+    state.put(backups.LAST_BACKUP, {"path": "/home/shop/backup.tar.gz", "size": 48_213})
     heartbeats.beat("shop-server:4242", {"threads": 128})
     catalog_data.store(json.loads(fixture_bytes("models_list_excerpt.json"))["data"])
     catalog.make_default("anthropic/claude-sonnet-4-6")
@@ -372,6 +374,7 @@ def _log(now: datetime, ana: Contact) -> int:
         error_kind="timeout",
         error_message="No answer within 30 seconds",
     )
+    row(19 * 60, channel="playground", contact_id=None)  # the owner's first answer in Try it
     for day in range(1, 13):  # the days before: enough for the dashboard's charts
         for n in range(3 + day % 4):
             row(day * 24 * 60 + n * 37, cost=0.0021 + n / 10000, latency_ms=900 + 140 * n)
