@@ -12,14 +12,14 @@ TINY = 0.0000387  # what one short answer of a small model costs
 
 
 def test_a_cost_under_a_cent_reads_less_than_a_cent_with_the_exact_figure_on_hover():
-    from webapp.formats import money
+    from webapp.display.money import money
 
     assert money(TINY) == Markup('<span title="$0.0000387">&lt; $0.01</span>')
     assert money(0.004) == Markup('<span title="$0.004">&lt; $0.01</span>')
 
 
 def test_a_cent_or_more_reads_in_dollars_and_cents_and_nothing_spent_reads_zero():
-    from webapp.formats import money
+    from webapp.display.money import money
 
     assert (money(0.01), money(12.3456), money(1234.5), money(0)) == (
         "$0.01", "$12.35", "$1,234.50", "$0.00"

@@ -93,7 +93,8 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask) -> None:
-    from . import contacts, formats, hidden_chars, owner_time
+    from . import contacts
+    from .display import hidden_chars, money, times
     from .troubleshooting import trouble
 
     app.jinja_env.globals.update(
@@ -101,13 +102,13 @@ def register_template_globals(app: Flask) -> None:
         name_of=contacts.name_of,
         number_of=contacts.number_of,
         flask_command=config.FLASK_COMMAND,
-        owner_zone=owner_time.zone_name,
+        owner_zone=times.zone_name,
     )
     app.jinja_env.filters.update(
         visible=hidden_chars.visible,
         marked=hidden_chars.marked,
-        money=formats.money,
-        when=owner_time.when,
+        money=money.money,
+        when=times.when,
     )
 
 

@@ -8,12 +8,13 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import catalog, catalog_data, checks, contacts, hidden_chars, settings, tokens
+from . import catalog, catalog_data, checks, contacts, settings, tokens
 from .auth import sessions, throttle
 from .auth.forms import MIN_PASSWORD
 from .config import FLASK_COMMAND
 from .crypto import SecretUnreadable
 from .data import cli as data_cli
+from .display import hidden_chars
 from .extensions import db
 from .models import User
 from .worker.serving import serve, worker

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clients.openrouter import DATA_COLLECTION, PROVIDER_SORTS
-from .timezones import server_zone
+from .display.zones import server_zone
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
-from . import catalog, crypto, destinations, prompts, timezones
+from . import catalog, crypto, destinations, prompts
+from .display import zones
 from .extensions import db, dialect_insert
 from .models import Setting, utcnow
 from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
@@ -81,9 +82,9 @@ def clean(name: str, raw: str) -> str | int:
 
 
 def _zone(spec: Spec, value: str) -> str:
-    if not value or timezones.is_zone(value):  # empty: the server's zone
-        return timezones.plain(value)
-    maybe = timezones.meant(value)
+    if not value or zones.is_zone(value):  # empty: the server's zone
+        return zones.plain(value)
+    maybe = zones.meant(value)
     hint = f" Did you mean {' or '.join(maybe)}?" if maybe else ""
     raise SettingError(
         f"{spec.label}: '{value}' is not a time zone; give its name as in Europe/Amsterdam "

@@ -5,7 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import case, func, select
 
-from . import owner_time, state
+from . import state
+from .display import times
 from .extensions import db
 from .models import PLAYGROUND, Message, RequestLog
 from .states import SENT
@@ -64,11 +65,11 @@ class ModelRow:
 
 def start_of_day(day: date) -> datetime:
     """The owner's midnight: their days, not UTC's, are the dashboard's days."""
-    return owner_time.day_start(day)
+    return times.day_start(day)
 
 
 def today() -> date:
-    return owner_time.today()
+    return times.today()
 
 
 def window(days: int) -> datetime:

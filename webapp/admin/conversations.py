@@ -2,8 +2,9 @@
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from .. import contacts, hidden_chars
+from .. import contacts
 from ..crypto import SecretUnreadable
+from ..display import hidden_chars
 from ..extensions import db
 from ..models import PLAYGROUND, Contact, Message
 from ..replies import delivery

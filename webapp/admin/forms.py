@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget, PasswordInput
 
-from .. import timezones
+from ..display import zones
 from ..replies.try_it import MAX_LENGTH
 from ..settings import SPECS
 
@@ -63,7 +63,7 @@ def zone_choices(current: str) -> dict[str, list[tuple[str, str]]]:
     older spelling the list leaves out (US/Eastern), so saving never changes it unasked."""
     groups = {
         region: [(name, name.partition("/")[2].replace("_", " ") or name) for name in names]
-        for region, names in timezones.offered().items()
+        for region, names in zones.offered().items()
     }
     if current and not any(current == name for names in groups.values() for name, _ in names):
         groups["Other"] = [(current, current)]

@@ -10,8 +10,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
 
-from .. import owner_time, state
+from .. import state
 from ..contacts import normalise_number
+from ..display import times
 from ..extensions import db
 from ..models import Contact, Message, RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
@@ -121,8 +122,8 @@ def _contact_ids(text: str) -> Select:
 
 def _conditions(filters: Filters, cursor, ascending: bool) -> list:
     """Every filter but the model and the text (those need a query of their own shape)."""
-    start = filters.since and owner_time.day_start(filters.since)  # the owner's days
-    end = filters.until and owner_time.day_start(filters.until + timedelta(days=1))
+    start = filters.since and times.day_start(filters.since)  # the owner's days
+    end = filters.until and times.day_start(filters.until + timedelta(days=1))
     # SQLite walks an index between one lower and one upper bound. A date the cursor has
     # already passed is left out, so each page (or CSV batch) starts at the cursor instead of
     # walking again from the date to the cursor.

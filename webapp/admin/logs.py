@@ -9,7 +9,8 @@ from flask import Response, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 
-from .. import contacts, content, hidden_chars, owner_time
+from .. import contacts, content
+from ..display import hidden_chars, times
 from ..extensions import db
 from ..models import RequestLog
 from ..troubleshooting import TROUBLES, ErrorKind
@@ -97,7 +98,7 @@ def logs_csv():
             status=400,
             mimetype="text/plain",
         )
-    today = owner_time.today().strftime("%Y%m%d")
+    today = times.today().strftime("%Y%m%d")
     return Response(
         stream_with_context(csv_lines(filters)),
         mimetype="text/csv",
@@ -110,7 +111,7 @@ def csv_lines(filters: log_queries.Filters):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    zone = owner_time.zone()
+    zone = times.zone()
     for count, row in enumerate(log_queries.rows_for_csv(filters), start=1):
         writer.writerow(csv_cells(row, zone))
         if count % 500 == 0:
@@ -131,7 +132,7 @@ def csv_cells(row, zone: ZoneInfo) -> list[str]:
     # A spreadsheet shows a name's bidi controls as they act: the number beside it reversed.
     contact = hidden_chars.stripped(contacts.label_of(row)) if row.customer_id else ""
     cells = [
-        owner_time.when(row.created_at, owner_time.ISO, zone),
+        times.when(row.created_at, times.ISO, zone),
         row.channel,
         # Only these three carry text from outside (customers, providers); the rest is ours.
         log_queries.redact(contact),

@@ -11,7 +11,8 @@ import re
 
 from flask import abort, send_file
 
-from .. import hidden_chars, media_store
+from .. import media_store
+from ..display import hidden_chars
 from ..extensions import db
 from ..models import Message
 from . import bp

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from .. import owner_time
 from ..contacts import normalise_number
+from ..display import times
 from ..extensions import db
 from ..models import PLAYGROUND, Contact, Message, utcnow
 from ..states import MessageState, PartState
@@ -118,7 +118,7 @@ def window_closed_reason(contact: Contact) -> str | None:
         return None
     last = contact.last_inbound_at
     when = (
-        f"This customer last wrote on {owner_time.when(last, '%Y-%m-%d at %H:%M')}."
+        f"This customer last wrote on {times.when(last, '%Y-%m-%d at %H:%M')}."
         if last
         else "This customer has not written yet."
     )

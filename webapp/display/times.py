@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
 
-from . import settings, timezones
+from .. import settings
+from . import zones
 
 MINUTE = "%Y-%m-%d %H:%M"
 SECOND = "%Y-%m-%d %H:%M:%S"
@@ -18,14 +19,14 @@ def zone() -> ZoneInfo:
     if has_request_context() and "owner_zone" in g:
         return g.owner_zone
     name = str(settings.get("timezone"))
-    found = ZoneInfo(name if timezones.is_zone(name) else "UTC")
+    found = ZoneInfo(name if zones.is_zone(name) else "UTC")
     if has_request_context():
         g.owner_zone = found
     return found
 
 
 def zone_name() -> str:
-    return timezones.plain(zone().key)
+    return zones.plain(zone().key)
 
 
 def local(moment: datetime, in_zone: ZoneInfo | None = None) -> datetime:
