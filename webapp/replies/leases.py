@@ -84,8 +84,11 @@ FENCE = (
 
 
 @cache
+@cache
 def _waiting(dialect: str):
-    """The customers a claim may open turns for, up to `limit` rows of waiting messages."""
+    """The customers a claim may open turns for, up to `limit` rows of waiting messages. (One
+    statement object per dialect: SQLAlchemy keys its compiled statements by a walk of the
+    statement's parts, which a new object would cost again at every claim.)"""
     if dialect == "postgresql":
         return NOT_BEING_CLAIMED
     return WAITING.limit(bindparam("limit"))  # SQLite: one claim writes at a time

@@ -92,6 +92,8 @@ class Lane:
         self._claim, self._run = claim, run
         self.in_flight = 0
         self.pending = True  # something may be waiting: look at the first pass
+        self.freed = False  # a job of this lane ended since its last claim
+        self.last_claim = 0.0  # time.monotonic()
         self.next_expired = 0.0  # time.monotonic() of the next look for stopped work
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
@@ -101,6 +103,7 @@ class Lane:
 
     def claim(self, limit: int, expired: bool, stopping: threading.Event, done) -> int:
         """Claim and hand to the pool; `done()` is called as each job ends. How many came."""
+        self.freed, self.last_claim = False, time.monotonic()
         try:
             jobs = self._claim(limit, expired)
         except Exception:
@@ -124,6 +127,7 @@ class Lane:
         finally:
             with self._lock:
                 self.in_flight -= 1
+            self.freed = True
             done()
 
     def finish(self) -> None:
@@ -165,6 +169,10 @@ class ClaimLoop:
             if expired:
                 lane.next_expired = time.monotonic() + EXPIRED_EVERY
             elif not lane.pending:  # nothing was written: nothing new can be waiting
+                continue
+            elif not lane.freed and time.monotonic() - lane.last_claim < self.poll:
+                # Woken by another lane's job: every answer's commit moves the log, so this
+                # lane would look each time. It stays pending and looks a poll later.
                 continue
             limit = min(free, CLAIM_BATCH)
             # Fewer than asked: everything waiting is claimed, and what arrives meanwhile is
