@@ -93,6 +93,7 @@ class Lane:
         self.in_flight = 0
         self.pending = True  # something may be waiting: look at the first pass
         self.freed = False  # a job of this lane ended since its last claim
+        self.backlog = False  # its last claim took all it asked for: more may be waiting
         self.last_claim = 0.0  # time.monotonic()
         self.next_expired = 0.0  # time.monotonic() of the next look for stopped work
         self._lock = threading.Lock()
@@ -100,6 +101,9 @@ class Lane:
 
     def room(self) -> int:
         return self.threads - self.in_flight
+
+    def claimed_within(self, seconds: float) -> bool:
+        return time.monotonic() - self.last_claim < seconds
 
     def claim(self, limit: int, expired: bool, stopping: threading.Event, done) -> int:
         """Claim and hand to the pool; `done()` is called as each job ends. How many came."""
@@ -149,9 +153,15 @@ class ClaimLoop:
         changes = Changes(db.engine)
         try:
             while not self.stopping.is_set():
-                if not self._pass(changes):
-                    self.wake.wait(self.poll)
-                    self.wake.clear()
+                if self._pass(changes):
+                    continue
+                if any(lane.room() <= 0 for lane in self.lanes):
+                    self.wake.wait(self.poll)  # a full pool claims again as soon as a job ends
+                else:
+                    # Everything waiting is claimed: what arrives meanwhile is claimed together
+                    # a poll later, one query for many, not one query after every answer.
+                    self.stopping.wait(self.poll)
+                self.wake.clear()
         finally:
             changes.close()
 
@@ -170,13 +180,15 @@ class ClaimLoop:
                 lane.next_expired = time.monotonic() + EXPIRED_EVERY
             elif not lane.pending:  # nothing was written: nothing new can be waiting
                 continue
-            elif not lane.freed and time.monotonic() - lane.last_claim < self.poll:
+            elif not (lane.freed or lane.backlog) and lane.claimed_within(self.poll):
                 # Woken by another lane's job: every answer's commit moves the log, so this
                 # lane would look each time. It stays pending and looks a poll later.
                 continue
             limit = min(free, CLAIM_BATCH)
             # Fewer than asked: everything waiting is claimed, and what arrives meanwhile is
             # claimed together a moment later, one query for many.
-            lane.pending = lane.claim(limit, expired, self.stopping, self.wake.set) == limit
-            more = more or lane.pending
+            lane.pending = lane.backlog = (
+                lane.claim(limit, expired, self.stopping, self.wake.set) == limit
+            )
+            more = more or lane.backlog
         return more
