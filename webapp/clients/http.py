@@ -234,8 +234,9 @@ class HttpClient:
             proxies = proxy_for(f"{parts.scheme}://{parts.netloc}") or {}
             session = session_for(type(self), self.private_addresses)
             adapter = session.get_adapter(url)
-            pool = adapter.get_connection_with_tls_context(prepared, ca_bundle(), proxies)
-            adapter.cert_verify(pool, url, ca_bundle(), None)
+            verify = ca_bundle()
+            pool = adapter.get_connection_with_tls_context(prepared, verify, proxies)
+            adapter.cert_verify(pool, url, verify, None)
             raw = pool.urlopen(
                 method,
                 adapter.request_url(prepared, proxies),
