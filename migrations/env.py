@@ -10,6 +10,7 @@ from alembic import context
 from flask import current_app
 
 from webapp import sqlite_writes
+from webapp.knowledge.schema import include_object
 
 config = context.config
 # Keep loggers the app already set up: Alembic's default would silence them.
@@ -54,6 +55,7 @@ def run_migrations_online():
 
     conf_args = dict(migrate_ext.configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_revision)
+    conf_args.setdefault("include_object", include_object)
     # `db upgrade` is the first command that writes (`make run`, the image, the services).
     sqlite_writes.refuse_without_file_locks(engine)
     conf_args.setdefault("on_version_apply", count_step)

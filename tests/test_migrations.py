@@ -5,6 +5,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from webapp.extensions import db
+from webapp.knowledge.schema import include_object
 from webapp.models import AiModel, PromptVersion
 
 
@@ -23,7 +24,8 @@ def test_upgrade_on_an_empty_database_seeds_the_model_table_and_prompt(app):
 
 def test_models_and_migrations_do_not_drift(app):
     with app.app_context(), db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": include_object})
+        diff = compare_metadata(context, db.metadata)
         assert diff == []
 
 

@@ -163,12 +163,12 @@ def test_a_refused_section_keeps_what_was_typed_and_saves_nothing(admin, app):
     assert stored(app, "fallback_reply") != "Back at nine."
 
 
-def test_the_page_has_four_parts_each_with_its_own_save_button(admin, app):
+def test_the_page_has_its_parts_each_with_its_own_save_button(admin, app):
     saved(app, whatsapp_app_secret="appsecret-0123456789abcd")
     page = admin.get("/admin/settings").get_data(as_text=True)
     forms = re.findall(r'<form method="post"[^>]*id="([a-z-]+)"', page)
-    assert forms == ["openrouter", "whatsapp", "assistant", "advanced"]
-    for section in ("OpenRouter", "WhatsApp", "Assistant", "Advanced"):
+    assert forms == ["openrouter", "whatsapp", "assistant", "business", "knowledge", "advanced"]
+    for section in ("OpenRouter", "WhatsApp", "Assistant", "Business", "Knowledge", "Advanced"):
         assert f"Save {section} settings</button>" in page
     assert "Saved: app…abcd. Type a new one to replace it." in page
     assert "appsecret-0123456789abcd" not in page

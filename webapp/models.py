@@ -3,12 +3,12 @@
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
-from .states import CellState, TrialState, TurnState
+from .states import CellState, SourceState, TrialState, TurnState
 
 # The channel of the admin's own questions: the Try it page's test customers, and trials.
 PLAYGROUND = "playground"
@@ -140,6 +140,7 @@ class Contact(db.Model):
     channel: Mapped[str] = mapped_column(  # whatsapp, or playground: the Try it page's
         String(16), default="whatsapp", server_default="whatsapp"
     )
+    away_sent_at: Mapped[datetime | None]  # the last away message (outside opening hours)
 
 
 class Turn(db.Model):
@@ -292,6 +293,8 @@ class RequestLog(db.Model):
     generation_id: Mapped[str | None] = mapped_column(String(200))
     request_body: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
+    # JSON list of the labels of the knowledge the model was given ("FAQ › Delivery times")
+    knowledge: Mapped[str | None] = mapped_column(Text)
 
 
 class ForgottenMessage(db.Model):
@@ -383,3 +386,104 @@ class TrialCell(db.Model):
     lease_until: Mapped[datetime | None]
     runs: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]
+
+
+class KnowledgeSource(db.Model):
+    """One thing the owner gave the assistant to know: a file, pasted text, one FAQ entry
+    (`name` the question, `text` the answer) or a web page.
+
+    `state`: pending (to be read by a worker) → reading (leased until `lease_until`) → ready
+    | failed (`error` says why, in the owner's words). `text` is the extracted text the chunks
+    are cut from; a file itself is kept in the instance folder under `filename`.
+    """
+
+    __tablename__ = "knowledge_sources"
+    __table_args__ = (Index("ix_knowledge_sources_state_lease", "state", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # file, text, faq, url
+    file_format: Mapped[str | None] = mapped_column(String(16))  # pdf, txt, md, csv, docx, html
+    filename: Mapped[str | None] = mapped_column(String(300))  # in the instance's knowledge folder
+    url: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None]
+    text: Mapped[str] = mapped_column(Text, default="")
+    chars: Mapped[int] = mapped_column(default=0)
+    tokens: Mapped[int] = mapped_column(default=0)  # approximate
+    state: Mapped[str] = mapped_column(String(16), default=SourceState.PENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. "cut at 2 million characters"
+    lease_until: Mapped[datetime | None]
+    author: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeChunk(db.Model):
+    """A piece of a source's text, the unit that is retrieved. `label` says where it comes
+    from ("Menu.pdf, page 2", "FAQ › Delivery times"). Full-text search reads a table the
+    migration keeps in step with this one (SQLite: FTS5 `knowledge_fts`; PostgreSQL: the
+    generated `search` tsvector column), unmapped here."""
+
+    __tablename__ = "knowledge_chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_sources.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    label: Mapped[str] = mapped_column(String(600))
+    text: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[int] = mapped_column(default=0)
+
+
+class KnowledgeVector(db.Model):
+    """A chunk's embedding by one model: `vector` little-endian float32, `bits` its signs
+    (one bit a dimension), which a search compares first."""
+
+    __tablename__ = "knowledge_vectors"
+    __table_args__ = (UniqueConstraint("chunk_id", "model", name="uq_knowledge_vectors_chunk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chunk_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_chunks.id", ondelete="CASCADE"), index=True
+    )
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    bits: Mapped[bytes] = mapped_column(LargeBinary)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeGap(db.Model):
+    """A question the assistant could not answer from what it knows, grouped by `key` (the
+    question in a normal form). `state`: open → answered (by `source_id`, an FAQ entry)."""
+
+    __tablename__ = "knowledge_gaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("knowledge_sources.id", ondelete="SET NULL")
+    )
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GapAsk(db.Model):
+    """One time a customer asked a gap's question: forgetting the customer deletes it (and
+    a gap nobody asked any more goes with it)."""
+
+    __tablename__ = "gap_asks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gap_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_gaps.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    question: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))  # whatsapp, flow, playground
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

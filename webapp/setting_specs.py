@@ -13,7 +13,8 @@ class Spec:
     label: str
     help: str
     section: str
-    kind: str = "line"  # line, text, int, bool, secret, url, digits, choice, model, timezone
+    kind: str = "line"  # line, phrase, text, int, bool, secret, url, digits, choice, model,
+    # timezone, flags (a comma-separated set of `choices`), hours (opening hours JSON)
     default: str | int | Callable[[], str] = ""  # a callable: found when asked, never at import
     minimum: int | None = None
     maximum: int | None = None
@@ -278,6 +279,86 @@ SPECS: dict[str, Spec] = {
             default=server_zone,
         ),
         Spec(
+            "knowledge_inline_tokens",
+            "Send all knowledge up to (tokens)",
+            "While everything on the Knowledge page fits in this many tokens, the model gets "
+            "all of it with every question; beyond it, only the parts that match the question.",
+            "Knowledge",
+            kind="int",
+            default=8000,
+            minimum=0,
+            maximum=100000,
+        ),
+        Spec(
+            "knowledge_chunks",
+            "Parts of knowledge per question",
+            "How many matching parts of your knowledge the model gets when it cannot get all.",
+            "Knowledge",
+            kind="int",
+            default=6,
+            minimum=1,
+            maximum=30,
+        ),
+        Spec(
+            "embedding_model",
+            "Embedding model",
+            "Finds knowledge by meaning, not only by the same words; costs a little per "
+            "question. Leave empty to match words only.",
+            "Knowledge",
+            kind="model",
+            default="openai/text-embedding-3-small",
+        ),
+        Spec(
+            "business_name",
+            "Business name",
+            "The model is told it; leave empty if the prompt already says it.",
+            "Business",
+            kind="phrase",
+        ),
+        Spec(
+            "opening_hours",
+            "Opening hours",
+            "Edited on the Knowledge page's opening hours.",
+            "Business",
+            kind="hours",
+        ),
+        Spec(
+            "after_hours",
+            "Outside opening hours",
+            "answer: as usual (the model knows you are closed); note: answer and add the note "
+            "below; away: send the away message, at most once in 12 hours a customer, and "
+            "nothing else.",
+            "Business",
+            kind="choice",
+            default="answer",
+            choices=("answer", "note", "away"),
+        ),
+        Spec(
+            "after_hours_note",
+            "Note added outside opening hours",
+            "Added to each answer outside opening hours, when that is chosen above.",
+            "Business",
+            kind="text",
+            default="We're closed right now; a person will follow up when we open.",
+        ),
+        Spec(
+            "away_message",
+            "Away message",
+            "Sent instead of answers outside opening hours, when that is chosen above.",
+            "Business",
+            kind="text",
+            default="Thanks for your message! We're closed right now and will reply when we open.",
+        ),
+        Spec(
+            "always_tell",
+            "What the model is always told",
+            "Any of: business, date, hours, customer_name (comma-separated); empty tells nothing.",
+            "Business",
+            kind="flags",
+            default="business,date,hours,customer_name",
+            choices=("business", "date", "hours", "customer_name"),
+        ),
+        Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "Messages, their files, log rows and trials older than this are deleted; 0 keeps "
@@ -295,4 +376,4 @@ TRUE_WORDS = {"on", "true", "yes", "y", "1"}
 FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
 
 # The settings page's parts, each a form saved on its own: what an owner sets first comes first.
-SECTIONS = ("OpenRouter", "WhatsApp", "Assistant", "Advanced")
+SECTIONS = ("OpenRouter", "WhatsApp", "Assistant", "Business", "Knowledge", "Advanced")

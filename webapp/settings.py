@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, select
 from . import catalog, crypto, destinations, prompts
 from .display import zones
 from .extensions import db, dialect_insert
+from .knowledge import hours
 from .models import Setting, utcnow
 from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
 
@@ -70,6 +71,15 @@ def clean(name: str, raw: str) -> str | int:
         return value.rstrip("/")
     if spec.kind == "timezone":
         return _zone(spec, value)
+    if spec.kind == "flags":
+        return _flags(spec, value)
+    if spec.kind == "hours":
+        try:
+            return hours.clean(value)
+        except ValueError as exc:
+            raise SettingError(f"{spec.label}: {exc}") from None
+    if spec.kind == "phrase" and ("\n" in value or "\r" in value):
+        raise SettingError(f"{spec.label} must be one line.")
     if spec.kind == "digits" and value and not (value.isascii() and value.isdigit()):
         raise SettingError(f"{spec.label} must contain digits only, not '{raw}'.")
     if spec.kind in ("line", "secret", "digits") and any(c.isspace() for c in value):
@@ -79,6 +89,13 @@ def clean(name: str, raw: str) -> str | int:
     if len(value) > 20000:
         raise SettingError(f"{spec.label} is too long (at most 20000 characters).")
     return value
+
+
+def _flags(spec: Spec, value: str) -> str:
+    words = [word.strip().lower() for word in value.replace(" ", ",").split(",") if word.strip()]
+    if wrong := [word for word in words if word not in spec.choices]:
+        raise SettingError(f"{spec.label}: '{wrong[0]}' is not one of {', '.join(spec.choices)}.")
+    return ",".join(choice for choice in spec.choices if choice in words)
 
 
 def _zone(spec: Spec, value: str) -> str:

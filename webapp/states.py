@@ -59,3 +59,12 @@ class CellState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class SourceState(StrEnum):
+    """A knowledge source: pending → reading (a worker holds it) → ready | failed."""
+
+    PENDING = "pending"
+    READING = "reading"
+    READY = "ready"
+    FAILED = "failed"

@@ -44,6 +44,14 @@ def form(**changes):
         "media_quota_mb_per_day": "100",
         "media_quota_reply": "Enough files for today, please.",
         "retention_days": "90",
+        "knowledge_inline_tokens": "8000",
+        "knowledge_chunks": "6",
+        "embedding_model": "openai/text-embedding-3-small",
+        "business_name": "",
+        "after_hours": "answer",
+        "after_hours_note": "We're closed now.",
+        "away_message": "We're away.",
+        "always_tell": "business,date,hours,customer_name",
     }
     values.update(changes)
     return values

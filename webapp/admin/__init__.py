@@ -15,6 +15,9 @@ def require_login():
 from . import (  # noqa: E402, F401
     backup,
     conversations,
+    knowledge,
+    knowledge_gaps,
+    knowledge_hours,
     logs,
     media_files,
     model_table,

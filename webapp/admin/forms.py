@@ -30,8 +30,8 @@ class SettingsForm(FlaskForm):
 
 
 for _spec in SPECS.values():
-    if _spec.name == "system_prompt":
-        continue  # edited with its history on the Prompt page
+    if _spec.name == "system_prompt" or _spec.kind == "hours":
+        continue  # edited on pages of their own: Prompt (with its history), opening hours
     if _spec.kind == "choice":  # the settings module says what is wrong with a bad word
         _field = SelectField(
             _spec.label, choices=_spec.choices, validate_choice=False, description=_spec.help

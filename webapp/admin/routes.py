@@ -147,7 +147,10 @@ def settings_page():
     editable = [
         name
         for name in settings.SPECS
-        if name != "system_prompt" and not settings.env_override(name)
+        # the prompt and the opening hours have pages of their own
+        if settings.SPECS[name].kind not in ("hours",)
+        and name != "system_prompt"
+        and not settings.env_override(name)
     ]
     posted = None
     if request.method == "POST" and "section" in request.form:
