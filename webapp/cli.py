@@ -16,6 +16,7 @@ from .crypto import SecretUnreadable
 from .data import cli as data_cli
 from .display import hidden_chars
 from .extensions import db
+from .knowledge.cli import knowledge_cli
 from .models import User
 from .worker.serving import serve, worker
 
@@ -312,3 +313,4 @@ def register(app: Flask) -> None:
     for command in commands:
         app.cli.add_command(command)
     data_cli.register(app)
+    app.cli.add_command(knowledge_cli)

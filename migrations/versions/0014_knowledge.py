@@ -56,10 +56,10 @@ def upgrade():
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("lease_until", sa.DateTime(), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("author", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
@@ -85,7 +85,7 @@ def upgrade():
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("bits", sa.LargeBinary(), nullable=False),
         sa.Column("vector", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["chunk_id"], ["knowledge_chunks.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("chunk_id", "model", name="uq_knowledge_vectors_chunk"),
@@ -98,8 +98,8 @@ def upgrade():
         sa.Column("key", sa.String(length=300), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=True),
-        sa.Column("answered_at", sa.DateTime(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["source_id"], ["knowledge_sources.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
@@ -113,7 +113,7 @@ def upgrade():
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("asked_at", sa.DateTime(), nullable=False),
+        sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["gap_id"], ["knowledge_gaps.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["message_id"], ["messages.id"], ondelete="SET NULL"),
@@ -124,7 +124,7 @@ def upgrade():
     op.create_index("ix_gap_asks_asked_at", "gap_asks", ["asked_at"])
     # Plain ADD COLUMNs: no table copy, on SQLite and PostgreSQL alike.
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("away_sent_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("away_sent_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("request_log", schema=None) as batch_op:
         batch_op.add_column(sa.Column("knowledge", sa.Text(), nullable=True))
     statements = POSTGRES_FTS if op.get_bind().dialect.name == "postgresql" else SQLITE_FTS
