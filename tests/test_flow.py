@@ -69,10 +69,9 @@ def test_the_stored_prompt_is_put_first_when_the_body_has_no_system_message(
     fake_openrouter.echo()
     ask({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Open?"}]})
     [sent] = model_requests(fake_openrouter)
-    assert sent["messages"] == [
-        {"role": "system", "content": "You answer for Bella's Bakery, in Dutch."},
-        {"role": "user", "content": "Open?"},
-    ]
+    system, asked = sent["messages"]
+    assert system["content"].startswith("You answer for Bella's Bakery, in Dutch.\n\n")
+    assert asked == {"role": "user", "content": "Open?"}
 
 
 def test_a_system_message_in_the_body_is_used_instead_of_the_stored_prompt(

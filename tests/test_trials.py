@@ -137,7 +137,7 @@ def test_a_draft_prompt_is_what_the_models_see_and_the_saved_prompt_stays(
     trial_id = started(admin, trial_app, models=[CHEAP], prompt=draft)
     finished(trial_app, trial_id)
     [body] = chat_bodies(fake_openrouter)
-    assert body["messages"][0] == {"role": "system", "content": draft}
+    assert body["messages"][0]["content"].startswith(draft + "\n\nWhat you know right now:")
     assert saved_prompt(trial_app) == saved
 
 

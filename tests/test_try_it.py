@@ -57,10 +57,9 @@ def test_a_message_is_answered_by_the_worker_with_the_saved_prompt_and_default_m
     meta = re.search(r'<p class="meta answer-meta">(.*?)</p>', page.get_data(as_text=True), re.S)
     assert "openai/gpt-4o-mini" in meta[1] and " ms" in meta[1] and "$0.00042" in meta[1]
     (chat,) = chats(fake_openrouter)
-    assert chat["messages"] == [
-        {"role": "system", "content": PROMPT},
-        {"role": "user", "content": "When do you open?"},
-    ]
+    system, asked = chat["messages"]
+    assert system["content"].startswith(PROMPT + "\n\nWhat you know right now:")
+    assert asked == {"role": "user", "content": "When do you open?"}
     assert chat["model"] == "openai/gpt-4o-mini"  # the default, its fallbacks after it
 
 

@@ -1,5 +1,6 @@
 """Database tables, as typed SQLAlchemy 2 mappings; the schema itself changes only by migration."""
 
+import json
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -295,6 +296,19 @@ class RequestLog(db.Model):
     response_body: Mapped[str | None] = mapped_column(Text)
     # JSON list of the labels of the knowledge the model was given ("FAQ › Delivery times")
     knowledge: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def knowledge_labels(self) -> list[str]:
+        return labels_of(self.knowledge)
+
+
+def labels_of(stored: str | None) -> list[str]:
+    """The knowledge labels a row keeps as a JSON list; none when empty or unreadable."""
+    try:
+        found = json.loads(stored) if stored else []
+    except ValueError:
+        return []
+    return [str(label) for label in found] if isinstance(found, list) else []
 
 
 class ForgottenMessage(db.Model):

@@ -7,6 +7,7 @@ recorded in the same commit as what it changed (a reply stored, a part marked se
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert
@@ -85,7 +86,10 @@ def add(origin: Origin, **fields) -> None:
     insert(row(origin, **fields))
 
 
-def model_ok(origin: Origin, attempt: int, body: dict, result: ChatResult) -> dict:
+def model_ok(
+    origin: Origin, attempt: int, body: dict, result: ChatResult, knowledge: Sequence[str] = ()
+) -> dict:
+    """An answer, with the labels of the knowledge the model was given (none: NULL)."""
     return row(
         origin,
         upstream="openrouter",
@@ -102,6 +106,7 @@ def model_ok(origin: Origin, attempt: int, body: dict, result: ChatResult) -> di
         generation_id=result.generation_id,
         request_body=_logged_body(body),
         response_body=_clip(json.dumps(result.raw, ensure_ascii=False)),
+        knowledge=json.dumps(list(knowledge), ensure_ascii=False) if knowledge else None,
     )
 
 

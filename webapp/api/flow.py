@@ -6,6 +6,7 @@ is checked first (a clear 400 or 404 before anything is spent); the answer comes
 `pipeline.ask_model`, logged with channel `flow` like every other call to a model.
 """
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline
 from ..config import FLASK_COMMAND
 from ..extensions import db, transaction
+from ..knowledge import given
 from ..models import Message
 from ..replies import memory, pipeline
 from ..requestlog import Origin
@@ -90,6 +92,7 @@ class FlowRequest:
     models: list[str] = field(default_factory=list)  # empty: the default model and fallbacks
     extra: dict = field(default_factory=dict)  # temperature, top_p, max_tokens
     user: str | None = None
+    knowledge: bool = True  # false: the owner's knowledge is left out (never sent on)
 
 
 def parse(raw: bytes) -> FlowRequest:
@@ -115,6 +118,10 @@ def parse(raw: bytes) -> FlowRequest:
     if user is not None and (not isinstance(user, str) or not 0 < len(user.strip()) <= 128):
         raise FlowError.bad_request("'user' must be a customer's number or id, 1–128 characters.")
     request.user = contacts.normalise_number(user) if user else None
+    knowledge = body.get("knowledge", True)
+    if not isinstance(knowledge, bool):
+        raise FlowError.bad_request("'knowledge' must be true or false.")
+    request.knowledge = knowledge
     return request
 
 
@@ -192,24 +199,32 @@ class Exchange:
     message_id: int
 
 
-def context(request: FlowRequest, snap: Snapshot) -> tuple[list[dict], Exchange | None]:
+def context(request: FlowRequest, snap: Snapshot) -> tuple[given.Given, Exchange | None]:
     """The messages for the model: the stored prompt unless the flow sent its own, the
-    customer's memory when `user` names them, then the flow's messages."""
+    knowledge for the question (unless the flow said `"knowledge": false`), the customer's
+    memory when `user` names them, then the flow's messages. With the stored prompt come the
+    told block (date, hours…), as on WhatsApp; a flow's own system messages are kept as
+    sent, the knowledge after them as a system message of its own, and nothing is told: a
+    flow that writes its own prompt says itself what the model should know."""
     leading = 0
     while leading < len(request.messages) and request.messages[leading]["role"] in SYSTEM:
         leading += 1
     has_system = any(m["role"] in SYSTEM for m in request.messages)
-    system = request.messages[:leading] if has_system else [_stored_prompt(snap)]
+    own = request.messages[:leading] if has_system else []
     rest = request.messages[leading:]
-    if request.user is None:
-        return [*system, *rest], None
-    known = contacts.find(request.user)
+    known = contacts.find(request.user) if request.user is not None else None
     past = memory.history(known.id, None, int(snap["memory_turns"])) if known else []
-    return [*system, *past, *rest], _keep_question(request)
-
-
-def _stored_prompt(snap: Snapshot) -> dict:
-    return {"role": "system", "content": snap.prompt}
+    *earlier, last = [*past, *rest] or [{"content": ""}]
+    question = given.question_of(last["content"], earlier)
+    knowledge = given.look_up(question, snap) if request.knowledge else given.Knowledge()
+    model = (request.models or snap.chain or (None,))[0]
+    name = None if has_system else given.customer_name(known.id if known else None)
+    told = [] if has_system else given.told.lines(snap, name)
+    content = given.system_content("" if has_system else snap.prompt, knowledge, told, model)
+    system = [{"role": "system", "content": content}] if content else []
+    messages = [*own, *system, *past, *rest]
+    exchange = _keep_question(request) if request.user is not None else None
+    return given.Given(messages, knowledge), exchange
 
 
 def _keep_question(request: FlowRequest) -> Exchange:
@@ -238,7 +253,8 @@ def _text_of(message: dict | None) -> str | None:
 
 def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
     """Ask the model and answer in OpenRouter's shape; every outcome is logged and counted."""
-    messages, exchange = context(request, snap)
+    made, exchange = context(request, snap)
+    messages = made.messages
     origin = Origin("flow", *((exchange.contact_id, exchange.message_id) if exchange else ()))
     deadline = Deadline(int(snap["answer_within_seconds"]))
     db.session.commit()  # the model check's read ends here: no connection waits on the model
@@ -257,6 +273,7 @@ def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
                                 error_kind=str(ErrorKind.INTERNAL), error_message=why)  # fmt: skip
         settle(caller, exchange, logged, failure)
         raise
+    reply = dataclasses.replace(reply, knowledge=tuple(made.knowledge.labels))
     settle(caller, exchange, reply.log_row(origin), None, reply.result.content)
     return shaped(reply)
 

@@ -34,19 +34,36 @@ class Hours:
 
     def is_open(self, now: datetime) -> bool:
         """Whether `now` (in the owner's zone) falls in a span: today's, or one of yesterday's
-        that runs past midnight. On a closed date, nothing of that date is open."""
-        today, at = now.date(), now.time().replace(tzinfo=None)
-        yesterday = today - timedelta(days=1)
-        for start, end in self._spans(today):
-            if _minutes(start) <= _minutes(at) < _end_minutes(start, end):
-                return True
-        for start, end in self._spans(yesterday):
-            if (
-                _end_minutes(start, end) > 24 * 60
-                and _minutes(at) < _end_minutes(start, end) - 1440
-            ):
-                return True
-        return False
+        that runs past midnight. A closed date has none of its own spans; the night of the day
+        before still runs on into it."""
+        return self.state(now)[0]
+
+    def state(self, now: datetime) -> tuple[bool, datetime | None]:
+        """Open or not at `now` (the owner's zone), and when that changes: the close when open,
+        the next opening when closed (within a week and a day; None when nothing is set)."""
+        at = now.replace(tzinfo=None, second=0, microsecond=0)
+        for start, end in self._stretches(at.date() - timedelta(days=1), days=9):
+            if at < start:
+                return False, start
+            if at < end:
+                return True, end
+        return False, None
+
+    def _stretches(self, first: date, days: int) -> list[tuple[datetime, datetime]]:
+        """The open stretches of `days` days from `first`, in order, spans that touch (one
+        day's 24:00 and the next day's 00:00) joined into one."""
+        found: list[tuple[datetime, datetime]] = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            midnight = datetime.combine(day, time())
+            for start, end in self._spans(day):
+                opens = midnight + timedelta(minutes=_minutes(start))
+                closes = midnight + timedelta(minutes=_end_minutes(start, end))
+                if found and found[-1][1] >= opens:
+                    found[-1] = (found[-1][0], max(found[-1][1], closes))
+                else:
+                    found.append((opens, closes))
+        return found
 
     def _spans(self, day: date) -> list[tuple[str, str]]:
         if day in self.closed:
@@ -68,6 +85,21 @@ class Hours:
         if self.closed:
             value["closed"] = [d.isoformat() for d in self.closed]
         return json.dumps(value) if value else ""
+
+
+def right_now(hours: Hours, now: datetime) -> str:
+    """'open (closes 17:30)' or 'closed (opens Tuesday 09:00)' at `now`, in the owner's zone;
+    empty when no hours are set."""
+    if not hours.set:
+        return ""
+    is_open, change = hours.state(now)
+    word = "open" if is_open else "closed"
+    if change is None:
+        return word
+    at = change.strftime("%H:%M")
+    if change.date() != now.date():
+        at = f"{DAY_NAMES[DAYS[change.weekday()]]} {at}"
+    return f"{word} (closes {at})" if is_open else f"{word} (opens {at})"
 
 
 def _spans_text(spans: list[tuple[str, str]]) -> str:
@@ -126,6 +158,8 @@ def parse(value: str | dict | None) -> Hours:
             if not isinstance(span, list | tuple) or len(span) != 2:
                 raise ValueError(f'{where}: each span is [open, close], like ["09:00", "17:00"].')
             start, end = _clock(span[0], where), _clock(span[1], where)
+            if start == "24:00":
+                raise ValueError(f"{where}: a span cannot open at 24:00; write 00:00 the next day.")
             if start == end:
                 raise ValueError(f"{where}: a span opens and closes at {start}.")
             cleaned.append((start, end))

@@ -62,15 +62,16 @@ def history(
 
 
 def context(
-    prompt: str,
+    system: str | list[dict],
     contact_id: int,
     turn_id: int | None,
     new: str | list[dict],
     turns: int,
     asked: tuple[int, datetime] | None = None,
 ) -> list[dict]:
-    """System prompt, the customer's recent exchanges (see `history`), then the new messages
-    as one user message (`new`: its text, or its content parts when it carries photos)."""
+    """The system message (`system`: its content, text or text parts), the customer's recent
+    exchanges (see `history`), then the new messages as one user message (`new`: its text,
+    or its content parts when it carries photos)."""
     new = {"role": "user", "content": new}
     past = history(contact_id, turn_id, turns, asked)
-    return [{"role": "system", "content": prompt}, *past, new]
+    return [{"role": "system", "content": system}, *past, new]

@@ -6,7 +6,7 @@ answer alike, and a setting changed mid-turn applies from the next turn on.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import content, requestlog
 from ..clients.openrouter import (
@@ -16,6 +16,7 @@ from ..clients.openrouter import (
 )
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import MIN_ATTEMPT_SECONDS, Deadline, with_retries
+from ..knowledge import after_hours, given
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
@@ -34,9 +35,12 @@ class Answer:
     result: ChatResult
     body: dict
     attempt: int
+    knowledge: tuple[str, ...] = ()  # the labels of the knowledge the model was given
 
     def log_row(self, origin: Origin) -> dict:
-        return requestlog.model_ok(origin, self.attempt, self.body, self.result)
+        return requestlog.model_ok(
+            origin, self.attempt, self.body, self.result, knowledge=self.knowledge
+        )
 
 
 def ask_model(
@@ -107,7 +111,13 @@ def reply_for(
     origin: Origin,
     lease: Lease | None = None,
 ) -> Reply:
-    """The reply to a turn's messages (`reads`: as the model reads them, see media_step)."""
+    """The reply to a turn's messages (`reads`: as the model reads them, see media_step);
+    outside opening hours, as `after_hours` says (away: whatever the messages are)."""
+    outside = after_hours.mode(snap)
+    if outside == "away":  # the away message, once in 12 hours; else nothing at all
+        with leases.writing(lease):
+            sends = after_hours.claim_away(batch.contact_id)
+        return Reply(str(snap["away_message"]) if sends else "")
     if not any(content.readable(message) for message in reads):
         if all(message.type == "sticker" for message in reads):
             return Reply(str(snap["sticker_reply"]))  # stickers are never worth a model call
@@ -116,12 +126,15 @@ def reply_for(
         return Reply(str(snap["non_text_reply"]))  # nothing the bot can read or see
     turn_id = lease.turn_id if lease is not None else None
     new = content.user_content(reads)
-    messages = memory.context(
-        snap.prompt, batch.contact_id, turn_id, new, int(snap["memory_turns"])
-    )
+    past = memory.history(batch.contact_id, turn_id, int(snap["memory_turns"]))
     route = snap.image_route() if any(message.image for message in reads) else None
+    first = (route or snap.chain or (None,))[0]
+    context = given.for_turn(snap, snap.prompt, new, past, contact_id=batch.contact_id,
+                             model=first, origin=origin, deadline=deadline)  # fmt: skip
     try:
-        answer = ask_model(messages, origin, snap, deadline, lease, model=route)
+        answer = ask_model(context.messages, origin, snap, deadline, lease, model=route)
     except OpenRouterError as exc:
         return Reply(str(snap["fallback_reply"]), failure=exc)
-    return Reply(answer.result.content, answer)
+    answer = replace(answer, knowledge=tuple(context.knowledge.labels))
+    text = answer.result.content
+    return Reply(after_hours.with_note(text, snap) if outside == "note" else text, answer)

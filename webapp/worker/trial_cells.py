@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Float, and_, bindparam, or_, select, update
 
@@ -23,6 +23,7 @@ from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline
 from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import database_now, db
+from ..knowledge import given
 from ..models import Message, Trial, TrialCell, utcnow
 from ..replies import media, pipeline
 from ..replies.leases import MAX_RUNS
@@ -130,14 +131,18 @@ def _ask(claim: Claim, config) -> None:
         photo = _photo(question) if placed else None
         db.session.commit()  # no transaction is open while the model thinks
         prompt, turns = draft or snap.prompt, int(snap["memory_turns"])
-        messages = trials.context(prompt, question, turns, photo)
+        *past, new = trials.context(prompt, question, turns, photo)[1:]
+        made = given.for_turn(snap, prompt, new["content"], past, model=claim.model,
+                              contact_id=question["contact_id"], origin=origin,
+                              deadline=deadline)  # fmt: skip
         try:
-            answer = pipeline.ask_model(messages, origin, snap, deadline, model=claim.model)
+            answer = pipeline.ask_model(made.messages, origin, snap, deadline, model=claim.model)
         except OpenRouterError as exc:
             _finish(
                 claim, state=CellState.FAILED, error_kind=str(exc.kind), error_message=exc.message
             )
             return
+    answer = replace(answer, knowledge=tuple(made.knowledge.labels))
     row = answer.log_row(origin)  # the cost shown is the logged one, whatever filled it in
     _finish(
         claim,
