@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget, PasswordInput
 
 from ..display import zones
+from ..knowledge import told
 from ..replies.try_it import MAX_LENGTH
 from ..settings import SPECS
 
@@ -35,6 +36,15 @@ for _spec in SPECS.values():
     if _spec.kind == "choice":  # the settings module says what is wrong with a bad word
         _field = SelectField(
             _spec.label, choices=_spec.choices, validate_choice=False, description=_spec.help
+        )
+    elif _spec.kind == "flags":  # a checkbox a word; the settings module checks the words
+        _field = SelectMultipleField(
+            _spec.label,
+            choices=[(word, told.LABELS.get(word, word)) for word in _spec.choices],
+            validate_choice=False,
+            description=_spec.help,
+            widget=ListWidget(prefix_label=False),
+            option_widget=CheckboxInput(),
         )
     elif _spec.kind == "timezone":  # the zones are listed per form: see zone_choices
         _field = SelectField(_spec.label, validate_choice=False, description=_spec.help)

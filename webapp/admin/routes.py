@@ -174,7 +174,10 @@ def settings_page():
     for name in editable:
         if not settings.SPECS[name].secret and (request.method == "GET" or name not in chosen):
             value = settings.get(name)
-            form[name].data = value if isinstance(value, bool) else str(value)
+            if settings.SPECS[name].kind == "flags":  # the words checked
+                form[name].data = [word for word in str(value).split(",") if word]
+            else:
+                form[name].data = value if isinstance(value, bool) else str(value)
     sections = setting_sections.names()
     fields = setting_sections.fields(editable)
     # The password is asked in the part whose API address moved, once it is needed.
@@ -270,9 +273,12 @@ def _confirm_moves(form: SettingsForm, values: dict[str, str]) -> None:
 
 
 def form_value(data) -> str:
-    """A submitted field as the text the settings module validates (checkboxes are on/off)."""
+    """A submitted field as the text the settings module validates (a checkbox is on/off, a
+    set of them the words ticked, comma-separated)."""
     if isinstance(data, bool):
         return "on" if data else "off"
+    if isinstance(data, list):  # the boxes ticked of a set of flags
+        return ",".join(data)
     return data or ""
 
 

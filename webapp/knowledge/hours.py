@@ -180,6 +180,25 @@ def parse(value: str | dict | None) -> Hours:
     return Hours(days, tuple(sorted(dates)))
 
 
+def spans_of(text: str, where: str) -> list[list[str]]:
+    """A day's spans as the hours page takes them: "09:00-12:30, 13:30-17:30"; empty (or
+    "closed") for none. The times are checked by `parse`."""
+    text = text.strip()
+    if not text or text.lower() == "closed":
+        return []
+    spans = []
+    for piece in text.replace(";", ",").split(","):
+        times = piece.replace("–", "-").replace("—", "-").split("-")
+        if len(times) != 2 or not all(t.strip() for t in times):
+            raise ValueError(f"{where}: write each span as 09:00-17:30, not '{piece.strip()}'.")
+        spans.append([t.strip() for t in times])
+    return spans
+
+
+def day_text(spans: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{start}-{end}" for start, end in spans)
+
+
 def clean(value: str) -> str:
     """The setting as stored: checked, spans in order, the same JSON for the same hours."""
     return parse(value).to_json()

@@ -8,6 +8,12 @@ from ..display import zones
 from . import hours as opening
 
 TOLD = ("business", "date", "hours", "customer_name")
+LABELS = {  # the `always_tell` checkboxes
+    "business": "The business name",
+    "date": "Today's date, weekday and time",
+    "hours": "The opening hours, and whether you are open now",
+    "customer_name": "The customer's WhatsApp name",
+}
 
 
 def owner_zone(snap) -> ZoneInfo:
