@@ -157,3 +157,20 @@ def test_settings_offers_always_tell_as_checkboxes_and_saves_those_ticked(app, a
     admin.post("/admin/settings", section_form("Business", always_tell=[]))
     with app.app_context():
         assert settings.get("always_tell") == ""
+
+
+def test_the_business_template_is_filled_with_the_name_and_the_opening_hours(app, admin):
+    with app.app_context():
+        settings.save({"business_name": "Bella's Bakery", "opening_hours": json.dumps(
+            {"tue": [["07:00", "17:00"]], "closed": ["2026-12-25"]})}, author="test")  # fmt: skip
+    editor = admin.get("/admin/prompt?template=business").get_data(as_text=True)
+    textarea = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", editor, re.S)[1])
+    assert "You are the WhatsApp assistant of Bella's Bakery." in textarea
+    assert "Opening hours: Monday: closed; Tuesday: 07:00–17:00; Wednesday: closed" in textarea
+    assert "2026" not in textarea  # closed dates are told each time, never kept in a prompt
+    assert "What we sell: [e.g." in textarea  # the slots nothing fills stay for the owner
+
+
+def test_without_settings_the_template_keeps_its_slots(app, admin):
+    editor = admin.get("/admin/prompt?template=business").get_data(as_text=True)
+    assert "[business name]" in editor and "Opening hours: [e.g." in editor

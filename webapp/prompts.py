@@ -3,6 +3,7 @@
 from sqlalchemy import select
 
 from .extensions import db
+from .knowledge import hours
 from .models import PromptVersion
 
 INITIAL_PROMPT = "You are a helpful support assistant. Answer briefly."
@@ -26,6 +27,24 @@ BUSINESS_TEMPLATE = "\n".join(
         "prices, opening hours or promises.",
     )
 )
+
+
+def business_template(business_name: str = "", opening_hours: str = "") -> str:
+    """The template with the slots the settings already fill: the business name, and the
+    opening hours as the Opening hours page has them, a day a part (the closed dates are
+    left to what the model is told each time: in a saved prompt they would go stale)."""
+    text = BUSINESS_TEMPLATE
+    if business_name.strip():
+        text = text.replace("[business name]", business_name.strip())
+    try:
+        found = hours.parse(opening_hours)
+    except ValueError:  # an unreadable stored value: the slot stays for the owner to fill
+        return text
+    if found.set:
+        slot = text[text.index("Opening hours: [") :].split("\n", 1)[0]
+        week = found.describe()[: len(hours.DAYS)]  # closed dates go stale in a saved prompt
+        text = text.replace(slot, "Opening hours: " + "; ".join(week))
+    return text
 
 
 def current() -> PromptVersion | None:

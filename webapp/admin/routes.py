@@ -307,7 +307,10 @@ def prompt():
         return redirect(url_for("admin.prompt"))
     template = request.method == "GET" and request.args.get("template") == "business"
     if request.method == "GET":
-        form.text.data = prompts.BUSINESS_TEMPLATE if template else prompts.current_text()
+        filled = prompts.business_template(
+            str(settings.get("business_name")), str(settings.get("opening_hours"))
+        )
+        form.text.data = filled if template else prompts.current_text()
     return render_template(
         "admin/prompt.html",
         form=form,
