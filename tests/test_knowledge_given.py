@@ -17,7 +17,7 @@ from webapp import prompts, settings
 from webapp.extensions import db
 from webapp.knowledge import given, retrieval, sources, told
 from webapp.knowledge.retrieval import Knowledge, Passage
-from webapp.models import RequestLog
+from webapp.models import RequestLog, Trial
 
 MENU = Knowledge((Passage("FAQ › Delivery times", "We deliver Tuesday to Saturday."),
                   Passage("Menu.pdf, page 2", "Croissant 2.50")), whole=True)  # fmt: skip
@@ -184,3 +184,33 @@ def test_a_flows_own_system_message_gets_the_knowledge_after_it_and_no_told_bloc
     assert first == own and asked["content"] == "Bread?"
     assert knowledge["content"].startswith("Use this knowledge to answer")
     assert "What you know right now" not in json.dumps(chat)
+
+
+def test_compare_gives_each_model_the_knowledge_marked_as_it_needs_and_shows_it(
+    admin, whatsapp, worker, fake_openrouter, monkeypatch
+):
+    """The worker's trial cells: the Anthropic model gets the cached part, the OpenAI one
+    plain text; each cell shows the knowledge under its answer."""
+    monkeypatch.setattr(retrieval, "knowledge_for", lambda question, snap: MENU)
+    fake_openrouter.echo()
+    with whatsapp.app_context():
+        prompt = prompts.current_text()
+    models = ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-6"]
+    form = {"models": models, "prompt": prompt, "source": "typed", "message": "Bread?",
+            "customer": "", "last_n": "5"}  # fmt: skip
+    response = admin.post("/admin/trials", data=form)
+    trial_id = int(response.headers["Location"].rsplit("/", 1)[1])
+
+    def done():
+        with whatsapp.app_context():
+            state = db.session.get(Trial, trial_id).state
+            db.session.rollback()
+            return state == "done"
+
+    wait_for(done)
+    by_model = {chat["model"]: chat["messages"][0]["content"] for chat in chats(fake_openrouter)}
+    assert isinstance(by_model["openai/gpt-4o-mini"], str)
+    stable, _ = by_model["anthropic/claude-sonnet-4-6"]
+    assert stable["cache_control"] == {"type": "ephemeral"} and "Croissant" in stable["text"]
+    page = admin.get(f"/admin/trials/{trial_id}").get_data(as_text=True)
+    assert page.count("Knowledge given: FAQ › Delivery times; Menu.pdf, page 2") == 2

@@ -400,6 +400,11 @@ class TrialCell(db.Model):
     lease_until: Mapped[datetime | None]
     runs: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]
+    knowledge: Mapped[str | None] = mapped_column(Text)  # JSON labels, as on a log row
+
+    @property
+    def knowledge_labels(self) -> list[str]:
+        return labels_of(self.knowledge)
 
 
 class KnowledgeSource(db.Model):

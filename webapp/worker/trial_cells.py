@@ -153,6 +153,7 @@ def _ask(claim: Claim, config) -> None:
         prompt_tokens=row["v_prompt_tokens"],
         completion_tokens=row["v_completion_tokens"],
         cost=row["v_cost"],
+        knowledge=row["v_knowledge"],
     )
 
 
