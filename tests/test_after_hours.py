@@ -1,6 +1,7 @@
 """Outside opening hours: answer as usual, answer with a note, or the away message at most
 once in 12 hours a customer and nothing else (the real worker, the real database)."""
 
+import html
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import text_delivery
 from tests.support.processes import start_worker_process
 from tests.support.replies import CUSTOMER, finished, states
+from tests.support.try_it import answered, openrouter_only
 from webapp import contacts, settings
 from webapp.extensions import db, transaction
 from webapp.knowledge import after_hours
@@ -117,3 +119,26 @@ def test_of_two_turns_racing_only_one_sends_the_away_message(app):
     with app.app_context():
         sent_at = db.session.scalar(select(Contact.away_sent_at).where(Contact.id == contact_id))
         assert sent_at is not None
+
+
+def test_try_it_gets_the_away_message_as_a_customer_would(app, admin, fake_openrouter, worker):
+    openrouter_only(app, fake_openrouter.base_url)
+    configure(app, opening_hours=closed_now(), after_hours="away")
+    admin.post("/admin/try", {"message": "Hello?"})
+    wait_for(lambda: answered(app))
+    admin.post("/admin/try", {"message": "Still there?"})
+    wait_for(lambda: answered(app, 2))
+    page = admin.get("/admin/try").get_data(as_text=True)
+    assert html.unescape(page).count(AWAY) == 1
+    assert chats(fake_openrouter) == []
+
+
+def test_a_flow_is_answered_outside_hours_without_the_note(ask, whatsapp, fake_openrouter):
+    configure(whatsapp, opening_hours=closed_now(), after_hours="away")
+    fake_openrouter.reply("We open on Monday.")
+    fake_openrouter.reply("We open on Monday.")
+    answer = ask({"messages": [{"role": "user", "content": "Open?"}]}).get_json()
+    assert answer["choices"][0]["message"]["content"] == "We open on Monday."
+    configure(whatsapp, after_hours="note")
+    answer = ask({"messages": [{"role": "user", "content": "Open?"}]}).get_json()
+    assert answer["choices"][0]["message"]["content"] == "We open on Monday."
