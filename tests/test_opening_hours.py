@@ -32,12 +32,12 @@ def at(text: str) -> datetime:
         ("2026-12-07 12:30", False, "closed (opens 13:30)"),
         ("2026-12-07 17:30", False, "closed (opens Friday 22:00)"),
         ("2026-12-11 23:59", True, "open (closes Sunday 00:00)"),  # runs on through Saturday
-        ("2026-12-12 01:00", True, "open (closes Sunday 00:00)"),
+        ("2026-12-12 01:00", True, "open (closes at midnight)"),
         ("2026-12-13 00:00", False, "closed (opens Monday 09:00)"),
         ("2026-12-13 01:30", False, "closed (opens Monday 09:00)"),  # Saturday ends at 24:00
         # Friday 18 December is closed: its night does not open, Saturday still does.
         ("2026-12-18 23:00", False, "closed (opens Saturday 00:00)"),
-        ("2026-12-19 01:00", True, "open (closes Sunday 00:00)"),
+        ("2026-12-19 01:00", True, "open (closes at midnight)"),
     ],
 )
 def test_open_now_and_when_that_changes(moment, is_open, said):

@@ -97,7 +97,9 @@ def right_now(hours: Hours, now: datetime) -> str:
     if change is None:
         return word
     at = change.strftime("%H:%M")
-    if change.date() != now.date():
+    if is_open and at == "00:00" and change.date() == now.date() + timedelta(days=1):
+        at = "at midnight"
+    elif change.date() != now.date():
         at = f"{DAY_NAMES[DAYS[change.weekday()]]} {at}"
     return f"{word} (closes {at})" if is_open else f"{word} (opens {at})"
 
