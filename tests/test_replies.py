@@ -12,7 +12,7 @@ from tests.conftest import PHONE_NUMBER_ID, as_recorded, post_webhook, wait_for
 from tests.support.fake_graph import API_PREFIX
 from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import delivery, fixture, text_delivery, text_message
-from tests.support.replies import CUSTOMER, finished, log_rows, states
+from tests.support.replies import CUSTOMER, MARKER_ASK, finished, log_rows, states
 from webapp import settings
 from webapp.extensions import db
 
@@ -41,7 +41,7 @@ def test_a_text_message_gets_the_default_models_answer(
     assert asked["max_tokens"] == 1000
     assert asked["messages"][0] == {
         "role": "system",
-        "content": "You are a helpful support assistant. Answer briefly.",
+        "content": "You are a helpful support assistant. Answer briefly." + MARKER_ASK,
     }
     assert asked["messages"][-1] == {"role": "user", "content": "Does it come in another color?"}
     graph_request = next(r for r in fake_graph.requests if r.path.endswith("/messages"))
@@ -103,7 +103,7 @@ def test_a_prompt_saved_just_before_a_message_arrives_is_the_one_it_is_answered_
     finally:
         event.remove(engine, "after_cursor_execute", stretch)
     [chat] = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
-    assert chat["messages"][0] == {"role": "system", "content": "The new prompt."}
+    assert chat["messages"][0] == {"role": "system", "content": "The new prompt." + MARKER_ASK}
 
 
 def test_memory_is_kept_per_customer_and_bounded_by_memory_turns(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.conftest import Browser, wait_for
 from tests.support.databases import environment_of
 from tests.support.fakes import CHAT_PATH, completion
-from tests.support.replies import only_default_model
+from tests.support.replies import MARKER_ASK, only_default_model
 from tests.support.served import CSRF, Visitor, serving
 from tests.support.try_it import answered, chats, openrouter_only
 from webapp import contacts, prompts, settings, stats, trials
@@ -58,7 +58,7 @@ def test_a_message_is_answered_by_the_worker_with_the_saved_prompt_and_default_m
     assert "openai/gpt-4o-mini" in meta[1] and " ms" in meta[1] and "$0.00042" in meta[1]
     (chat,) = chats(fake_openrouter)
     assert chat["messages"] == [
-        {"role": "system", "content": PROMPT},
+        {"role": "system", "content": PROMPT + MARKER_ASK},
         {"role": "user", "content": "When do you open?"},
     ]
     assert chat["model"] == "openai/gpt-4o-mini"  # the default, its fallbacks after it
