@@ -359,3 +359,18 @@ def test_trials_strip_the_marker_and_record_no_gap(whatsapp, admin, fake_openrou
     page = wait_for(done)
     assert "CANNOT_ANSWER" not in page
     assert asks(whatsapp) == []
+
+
+def test_answering_a_question_dismissed_meanwhile_says_so_and_adds_nothing(app, admin):
+    record(app, GLUTEN)
+    gap = gap_id(app, "do you sell gluten free bread")
+    admin.get("/admin/knowledge/gaps")
+    admin.post(f"/admin/knowledge/gaps/{gap}/dismiss")
+    response = admin.post(
+        f"/admin/knowledge/gaps/{gap}/answer",
+        {f"gap{gap}-question": GLUTEN, f"gap{gap}-answer": "Yes."},
+        follow_redirects=True,
+    )
+    assert "That question is no longer in the list." in text_of(response)
+    with app.app_context():
+        assert db.session.scalar(select(KnowledgeSource.id)) is None

@@ -57,8 +57,7 @@ def _page(failed: GapAnswerForm | None = None, failed_id: int | None = None, sta
 
 @bp.post("/knowledge/gaps/<int:gap_id>/answer")
 def answer_gap(gap_id: int):
-    gap = next((gap for gap in gaps.listed(gaps.OPEN, limit=1000) if gap.id == gap_id), None)
-    if gap is None:
+    if not gaps.listed(gaps.OPEN, gap_id=gap_id):
         flash("That question is no longer in the list.", "info")
         return redirect(url_for("admin.knowledge_gaps"))
     form = GapAnswerForm(prefix=f"gap{gap_id}")

@@ -28,5 +28,6 @@ def list_gaps() -> None:
     if not open_gaps:
         click.echo("No open questions: the assistant answered everything it was asked.")
     for gap in open_gaps:
-        question = " ".join(gap.question.split())
+        # A customer's words: no control character of theirs reaches the terminal.
+        question = " ".join("".join(c if c.isprintable() else " " for c in gap.question).split())
         click.echo(f"{gap.asks}×  {question}  (last asked {when(gap.last_asked)})")

@@ -76,9 +76,9 @@ class Gap:
     answer: str | None
 
 
-def listed(state: str, limit: int = 50) -> list[Gap]:
-    """The gaps in `state`: open ones most asked first, then latest; answered ones latest
-    answered first."""
+def listed(state: str, limit: int = 50, gap_id: int | None = None) -> list[Gap]:
+    """The gaps in `state` (or only the one of `gap_id`): open ones most asked first, then
+    latest; answered ones latest answered first."""
     counted = (
         select(
             GapAsk.gap_id,
@@ -96,6 +96,8 @@ def listed(state: str, limit: int = 50) -> list[Gap]:
         .outerjoin(KnowledgeSource, KnowledgeSource.id == KnowledgeGap.source_id)
         .where(KnowledgeGap.state == state)
     )
+    if gap_id is not None:
+        query = query.where(KnowledgeGap.id == gap_id)
     if state == OPEN:
         query = query.where(counted.c.asks > 0).order_by(
             counted.c.asks.desc(), counted.c.last.desc(), KnowledgeGap.id.desc()
