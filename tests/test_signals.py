@@ -171,3 +171,13 @@ def test_an_unread_signal_never_turns_a_plain_reply_into_the_fallback(whatsapp, 
     fake_openrouter.queue(body=completion("Yes: Tuesday to Saturday."), path=CHAT_PATH)
     answer = ask(whatsapp)
     assert (answer.result.content, answer.signals) == ("Yes: Tuesday to Saturday.", ())
+
+
+def test_a_tool_call_beside_words_keeps_the_words_and_asks_nothing_more(whatsapp, fake_openrouter):
+    use_catalog(whatsapp, "models_list_excerpt.json")
+    only_default_model(whatsapp)
+    fake_openrouter.calls_tool("cannot_answer", {"question": "Tandems?"}, "I will find out.")
+    answer = ask(whatsapp)
+    assert answer.result.content == "I will find out."
+    assert answer.signals == (signals.Given("cannot_answer", "Tandems?"),)
+    assert len(chats(fake_openrouter)) == 1
