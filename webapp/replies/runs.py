@@ -147,7 +147,7 @@ def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, n
         if logged is not None:
             requestlog.insert(logged)
         if answer is not None and answer.signals:  # with the reply: recorded once a turn
-            asked = "\n".join(message.text or "" for message in batch.messages)
+            asked = "\n".join(m.text or m.media_text or "" for m in batch.messages)
             gaps.record(answer.signals, asked, batch.channel, batch.contact_id, batch.last.id)
         if not texts:  # the owner chose to send nothing
             turns.close(lease, *outcome)
