@@ -181,3 +181,26 @@ def test_a_tool_call_beside_words_keeps_the_words_and_asks_nothing_more(whatsapp
     assert answer.result.content == "I will find out."
     assert answer.signals == (signals.Given("cannot_answer", "Tandems?"),)
     assert len(chats(fake_openrouter)) == 1
+
+
+def test_a_second_signal_is_one_more_entry_in_the_table(monkeypatch):
+    person = signals.Signal(
+        name="hand_to_person",
+        argument="reason",
+        argument_says="Why a person should answer.",
+        marker="HAND_TO_PERSON",
+        when="the customer asks for a person",
+        then="tell them a person will answer soon",
+    )
+    monkeypatch.setattr(signals, "SIGNALS", (signals.CANNOT_ANSWER, person))
+    assert [tool["function"]["name"] for tool in signals.tools()] == [
+        "cannot_answer", "hand_to_person"
+    ]  # fmt: skip
+    assert "start your reply with the line HAND_TO_PERSON" in signals.instruction()
+    call = ToolCall("call_1", "hand_to_person", '{"reason": "wants the manager"}')
+    assert signals.read("A person will answer soon.", [call]) == (
+        "A person will answer soon.", [signals.Given("hand_to_person", "wants the manager")]
+    )  # fmt: skip
+    text, given = signals.read("CANNOT_ANSWER\n**HAND_TO_PERSON**\nA person will answer.", [])
+    assert text == "A person will answer."
+    assert given == [signals.Given("cannot_answer"), signals.Given("hand_to_person")]

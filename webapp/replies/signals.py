@@ -34,7 +34,6 @@ CANNOT_ANSWER = Signal(
     then="answer as well as you can, for example say that you will find out and get back to them",
 )
 SIGNALS = (CANNOT_ANSWER,)
-BY_NAME = {signal.name: signal for signal in SIGNALS}
 TOOL_RESULT = "Noted. Now reply to the customer."  # what the model hears after a tool call
 
 
@@ -110,9 +109,10 @@ def read(text: str, calls: list[ToolCall]) -> tuple[str, list[Given]]:
     """The reply without any marker line, and the signals the answer gave (by tool call or
     marker), each once."""
     given: dict[str, Given] = {}
+    by_name = {signal.name: signal for signal in SIGNALS}
     for call in calls:
-        if call.name in BY_NAME:
-            _keep(given, Given(call.name, _argument(call.arguments, BY_NAME[call.name])))
+        if call.name in by_name:
+            _keep(given, Given(call.name, _argument(call.arguments, by_name[call.name])))
     lines = text.strip().splitlines()
     kept = []
     for line in lines:
