@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.fakes import CHAT_PATH, FIXTURE_ERRORS
 from tests.support.flows import CUSTOMER, GUIDE_BODY, OPENROUTER_KEY, model_requests, rows
+from tests.support.replies import MARKER_ASK
 from webapp import catalog, contacts, prompts, settings
 from webapp.api.flow import STATUS_OF_KIND
 from webapp.extensions import db
@@ -29,7 +30,9 @@ def test_the_guides_exact_body_gets_an_answer_in_openrouters_shape(ask, whatsapp
         "prompt_tokens": 31, "completion_tokens": 7, "total_tokens": 38, "cost": 0.0002,
     }  # fmt: skip
     [sent] = model_requests(fake_openrouter)
-    assert sent["model"] == "openai/gpt-4o-mini" and sent["messages"] == GUIDE_BODY["messages"]
+    system, *rest = GUIDE_BODY["messages"]
+    assert sent["model"] == "openai/gpt-4o-mini"
+    assert sent["messages"] == [{**system, "content": system["content"] + MARKER_ASK}, *rest]
     [row] = rows(whatsapp)
     assert (row.channel, row.status, row.model_used, row.cost) == (
         "flow",
@@ -71,6 +74,7 @@ def test_the_stored_prompt_is_put_first_when_the_body_has_no_system_message(
     [sent] = model_requests(fake_openrouter)
     system, asked = sent["messages"]
     assert system["content"].startswith("You answer for Bella's Bakery, in Dutch.\n\n")
+    assert system["content"].endswith(MARKER_ASK)
     assert asked == {"role": "user", "content": "Open?"}
 
 
@@ -83,7 +87,7 @@ def test_a_system_message_in_the_body_is_used_instead_of_the_stored_prompt(
     ask(GUIDE_BODY)
     [sent] = model_requests(fake_openrouter)
     assert [m["content"] for m in sent["messages"] if m["role"] == "system"] == [
-        "You are the assistant of Bella's Bakery."
+        "You are the assistant of Bella's Bakery." + MARKER_ASK
     ]
 
 
@@ -146,7 +150,7 @@ def test_a_customers_memory_is_used_when_user_names_them(ask, whatsapp, fake_ope
     ask({"model": "openai/gpt-4o-mini", "messages": later, "user": "+31612345678"})
     sent = model_requests(fake_openrouter)[-1]
     assert [m["content"] for m in sent["messages"]] == [
-        "You are the assistant of Bella's Bakery.",
+        "You are the assistant of Bella's Bakery." + MARKER_ASK,
         "Are you open on Sunday?",
         "We open at 8.",
         "And on Sunday?",

@@ -20,6 +20,8 @@ FIXTURE_SUCCESSES = {
     "doc_key_response.json": "key_info",
     "key_auth_key_response.json": "key_info",
     "models_list_excerpt.json": "list_models",
+    "models_list_no_tools_RECONSTRUCTED.json": "list_models",
+    "chat_tool_call_only_RECONSTRUCTED.json": "chat",
 }
 MODEL_IDS = [
     "openai/gpt-4o-mini",

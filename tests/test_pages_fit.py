@@ -46,6 +46,7 @@ PAGES = [
     Page("prompt-template", "/admin/prompt?template=business"),
     Page("tokens", "/admin/tokens"),
     Page("knowledge-hours", "/admin/knowledge/hours"),
+    Page("knowledge-gaps", "/admin/knowledge/gaps"),
     Page("settings", "/admin/settings", docs=("desktop",)),
     Page("account", "/account/password"),
     Page("not-found", "/admin/no-such-page", status=404),

@@ -12,7 +12,7 @@ from tests.conftest import PHONE_NUMBER_ID, as_recorded, post_webhook, wait_for
 from tests.support.fake_graph import API_PREFIX
 from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import delivery, fixture, text_delivery, text_message
-from tests.support.replies import CUSTOMER, finished, log_rows, states
+from tests.support.replies import CUSTOMER, MARKER_ASK, finished, log_rows, states
 from webapp import settings
 from webapp.extensions import db
 
@@ -43,6 +43,7 @@ def test_a_text_message_gets_the_default_models_answer(
     assert asked["messages"][0]["content"].startswith(
         "You are a helpful support assistant. Answer briefly.\n\nWhat you know right now:"
     )
+    assert asked["messages"][0]["content"].endswith(MARKER_ASK)
     assert asked["messages"][-1] == {"role": "user", "content": "Does it come in another color?"}
     graph_request = next(r for r in fake_graph.requests if r.path.endswith("/messages"))
     assert graph_request.path == f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages"
@@ -104,6 +105,7 @@ def test_a_prompt_saved_just_before_a_message_arrives_is_the_one_it_is_answered_
         event.remove(engine, "after_cursor_execute", stretch)
     [chat] = [r.json() for r in fake_openrouter.requests if r.path == CHAT_PATH]
     assert chat["messages"][0]["content"].startswith("The new prompt.\n\nWhat you know")
+    assert chat["messages"][0]["content"].endswith(MARKER_ASK)
 
 
 def test_memory_is_kept_per_customer_and_bounded_by_memory_turns(

@@ -15,6 +15,7 @@ from tests.support.fakes import CHAT_PATH, fixture_bytes
 from tests.support.install import STARTING_IDS as SEVEN
 from tests.support.processes import skewed_clock, start_worker_process, worker_started
 from tests.support.records import add_contact, add_message, ago
+from tests.support.replies import MARKER_ASK
 from webapp import catalog, catalog_data, content, media_store, prompts, trials
 from webapp.extensions import db
 from webapp.models import PromptVersion, RequestLog, Trial, TrialCell, utcnow
@@ -138,6 +139,7 @@ def test_a_draft_prompt_is_what_the_models_see_and_the_saved_prompt_stays(
     finished(trial_app, trial_id)
     [body] = chat_bodies(fake_openrouter)
     assert body["messages"][0]["content"].startswith(draft + "\n\nWhat you know right now:")
+    assert body["messages"][0]["content"].endswith(MARKER_ASK)
     assert saved_prompt(trial_app) == saved
 
 

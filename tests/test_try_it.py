@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.conftest import Browser, wait_for
 from tests.support.databases import environment_of
 from tests.support.fakes import CHAT_PATH, completion
-from tests.support.replies import only_default_model
+from tests.support.replies import MARKER_ASK, only_default_model
 from tests.support.served import CSRF, Visitor, serving
 from tests.support.try_it import answered, chats, openrouter_only
 from webapp import contacts, prompts, settings, stats, trials
@@ -59,6 +59,7 @@ def test_a_message_is_answered_by_the_worker_with_the_saved_prompt_and_default_m
     (chat,) = chats(fake_openrouter)
     system, asked = chat["messages"]
     assert system["content"].startswith(PROMPT + "\n\nWhat you know right now:")
+    assert system["content"].endswith(MARKER_ASK)
     assert asked == {"role": "user", "content": "When do you open?"}
     assert chat["model"] == "openai/gpt-4o-mini"  # the default, its fallbacks after it
 

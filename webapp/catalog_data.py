@@ -1,6 +1,7 @@
 """What the provider's catalog (`GET {base}/models`) says about each model: context length,
-prices and input kinds. The last catalog fetched is kept in app_state; each process parses it
-once per fetch, so a turn that prices its answer costs one small query, not a JSON parse."""
+prices, input kinds and whether it takes tools. The last catalog fetched is kept in
+app_state; each process parses it once per fetch, so a turn that prices its answer costs one
+small query, not a JSON parse."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Listing:
     request: float
     inputs: tuple[str, ...]
     slug: str = ""  # the canonical slug, which an answer may name instead of the ID
+    tools: bool = False  # `supported_parameters` lists "tools": it can be offered tools
 
     def per_million(self, price: float | None) -> float | None:
         return None if price is None else price * 1_000_000
@@ -53,6 +55,7 @@ def _entry(model: dict) -> dict:
     architecture = model.get("architecture")
     inputs = architecture.get("input_modalities") if isinstance(architecture, dict) else None
     context = model.get("context_length")
+    parameters = model.get("supported_parameters")
     return {
         "name": str(model.get("name") or model["id"])[:200],
         "slug": str(model.get("canonical_slug") or ""),
@@ -61,6 +64,7 @@ def _entry(model: dict) -> dict:
         "completion": _number(pricing.get("completion")),
         "request": _number(pricing.get("request")) or 0.0,
         "inputs": [str(kind) for kind in inputs] if isinstance(inputs, list) else ["text"],
+        "tools": isinstance(parameters, list) and "tools" in parameters,
     }
 
 
@@ -82,6 +86,7 @@ def _parse(entries: dict[str, dict]) -> dict[str, Listing]:
             e["request"],
             tuple(e["inputs"]),
             e["slug"],
+            bool(e.get("tools")),  # a catalog kept before tools were read: none known
         )
         for model_id, e in entries.items()
     }
@@ -118,6 +123,12 @@ def sees_images(catalog: Mapping[str, Listing], model_id: str) -> bool:
     """Whether the catalog lists the model as taking images (unknown: text only)."""
     listing = lookup(catalog, model_id)
     return listing is not None and "image" in listing.inputs
+
+
+def supports_tools(catalog: Mapping[str, Listing], model_id: str) -> bool:
+    """Whether the catalog lists the model as taking tools (unknown: it does not)."""
+    listing = lookup(catalog, model_id)
+    return listing is not None and listing.tools
 
 
 def price(catalog: dict[str, Listing], model_id, prompt_tokens, completion_tokens) -> float | None:

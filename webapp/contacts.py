@@ -10,6 +10,7 @@ from . import media_store, trials
 from .clients.whatsapp import BSUID
 from .data import forgotten
 from .extensions import db, dialect_insert
+from .knowledge import gaps
 from .models import Contact, Message, PendingStatus, RequestLog, Trial, utcnow
 
 # What people type between digits: spaces, dashes, dots, slashes, brackets.
@@ -139,7 +140,9 @@ def forget(number: str) -> bool:
     # After the messages: a trial started meanwhile from them has been waited for.
     asked_as = or_(Trial.source == "replay", Trial.contact_id == contact.id)
     trials.drop_questions(lambda question: question.get("contact_id") == contact.id, asked_as)
-    db.session.delete(contact)  # its turns go with it (ON DELETE CASCADE)
+    db.session.delete(contact)  # its turns and gap asks go with it (ON DELETE CASCADE)
+    db.session.flush()
+    gaps.drop_unasked()  # a question only they asked goes too, unless it was answered
     db.session.commit()
     media_store.remove_unused(files)  # a file another customer also sent stays for them
     forgotten.fold_the_log()

@@ -80,6 +80,10 @@ class Snapshot:
         """Whether the catalog lists the model as taking images (unknown: text only)."""
         return catalog_data.sees_images(self.catalog, model_id)
 
+    def supports_tools(self, model_id: str) -> bool:
+        """Whether the catalog lists the model as taking tools (unknown: it does not)."""
+        return catalog_data.supports_tools(self.catalog, model_id)
+
     def image_route(self) -> list[str]:
         """The models a photo goes to (`image_model`): the default chain's models that can see
         images, else the first offered model that can; none when off or no model can."""

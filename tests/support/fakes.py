@@ -315,6 +315,12 @@ class FakeOpenRouter(FakeServer):
         """Queue a valid chat completion; `usage` overrides token counts and cost."""
         self.queue(body=completion(content, model, **usage), path=CHAT_PATH)
 
+    def calls_tool(self, name: str, arguments, content=None, model="openai/gpt-4o-mini") -> None:
+        """Queue an answer whose message calls the tool `name` with `arguments` (a dict, sent
+        as its JSON text as OpenAI does; a str is sent as it is, broken JSON or not), with
+        `content` beside it (None: the call alone)."""
+        self.queue(body=tool_call_completion(name, arguments, content, model), path=CHAT_PATH)
+
     def replay(self, fixture_name: str, status: int = 200, headers=None, path=None, **options):
         """Queue the recorded bytes of tests/fixtures/openrouter/<fixture_name> unchanged."""
         self.queue(status, fixture_bytes(fixture_name), headers, path=path, **options)
@@ -377,6 +383,18 @@ def completion(content: str, model: str = "openai/gpt-4o-mini", **usage) -> dict
         ],
         "usage": usage,
     }
+
+
+def tool_call_completion(name: str, arguments, content=None, model="openai/gpt-4o-mini") -> dict:
+    """A valid chat completion whose message calls one tool."""
+    body = completion("", model)
+    arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    call = {"id": f"call_{time.monotonic_ns()}", "type": "function",
+            "function": {"name": name, "arguments": arguments}}  # fmt: skip
+    choice = body["choices"][0]
+    choice["finish_reason"] = "tool_calls"
+    choice["message"] = {"role": "assistant", "content": content, "tool_calls": [call]}
+    return body
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -5,8 +5,11 @@ from sqlalchemy import select
 from webapp import catalog
 from webapp.extensions import db
 from webapp.models import Message, RequestLog
+from webapp.replies import signals
 
 CUSTOMER = "16505551234"
+# What a model the catalog does not list as taking tools is told after the prompt.
+MARKER_ASK = "\n\n" + signals.instruction()
 
 
 def states(app) -> list[str]:

@@ -14,12 +14,25 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from tests.support.fakes import fixture_bytes
 from tests.support.payloads import pdf_bytes
 from webapp import catalog, catalog_data, heartbeats, media_store, prompts, settings, state
 from webapp.data import backups
 from webapp.extensions import db
-from webapp.models import Contact, FlowToken, Message, RequestLog, Trial, TrialCell
+from webapp.knowledge import gaps
+from webapp.models import (
+    Contact,
+    FlowToken,
+    GapAsk,
+    KnowledgeGap,
+    Message,
+    RequestLog,
+    Trial,
+    TrialCell,
+)
+from webapp.replies.signals import Given
 
 PROMPT = (
     "You answer customers of Velo Verde, a bike shop in Ghent (Sint-Pietersnieuwstraat 12).\n"
@@ -69,6 +82,7 @@ def fill(app) -> Showcase:
         ana = _conversations(now)
         log_row = _log(now, ana)
         trial = _trial(now, ana)
+        _gaps(now, ana)
         db.session.commit()
         return Showcase(contact=ana.id, log_row=log_row, trial=trial)
 
@@ -448,6 +462,26 @@ def _trial(now: datetime, ana: Contact) -> int:
                 cell.error_message = "Rate limit exceeded: free-models-per-min."
             db.session.add(cell)
     return trial.id
+
+
+def _gaps(now: datetime, ana: Contact) -> None:
+    """Questions the assistant could not answer: one asked often, one long, one answered."""
+    asked = [
+        ("Do you rent cargo bikes for a weekend, and do I need to bring an ID?", 3, ana.id),
+        (LONG_QUESTION, 1, ana.id),
+        ("Can I pay with Bitcoin?", 1, None),
+    ]
+    for question, times, contact_id in asked:
+        for hours in range(times):
+            gaps.record([Given("cannot_answer")], question, "whatsapp", contact_id, None)
+            db.session.flush()
+            latest = db.session.scalars(select(GapAsk).order_by(GapAsk.id.desc())).first()
+            latest.asked_at = now - timedelta(hours=5 * hours + 1)
+    paid = db.session.scalar(
+        select(KnowledgeGap.id).where(KnowledgeGap.key == "can i pay with bitcoin")
+    )
+    db.session.commit()
+    gaps.answer(paid, "Can I pay with Bitcoin?", "No: cash, card and bank transfer.", "owner")
 
 
 def photo_png(width: int = 320, height: int = 240) -> bytes:

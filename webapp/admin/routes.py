@@ -16,6 +16,7 @@ from .. import (
 )
 from ..auth import throttle
 from ..data import backups
+from ..knowledge import gaps
 from ..snapshot import Snapshot
 from . import bp, charts, get_started, setting_sections, threads
 from .forms import ActionForm, PromptForm, SettingsForm, zone_choices
@@ -48,6 +49,7 @@ def dashboard():
         prompt=prompts.current_text(),
         webhook=webhook_status(),
         snap=snap,
+        gaps_week=gaps.this_week(),
         charts={
             "messages": charts.bars(
                 "Messages in per day", [(d.day.strftime("%d %b"), d.messages_in) for d in days]

@@ -17,7 +17,7 @@ from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import Deadline
 from ..config import FLASK_COMMAND
 from ..extensions import db, transaction
-from ..knowledge import given
+from ..knowledge import gaps, given
 from ..models import Message
 from ..replies import memory, pipeline
 from ..requestlog import Origin
@@ -93,6 +93,7 @@ class FlowRequest:
     extra: dict = field(default_factory=dict)  # temperature, top_p, max_tokens
     user: str | None = None
     knowledge: bool = True  # false: the owner's knowledge is left out (never sent on)
+    own_tools: bool = False  # it brought `tools`: Switchboard's signals are not offered
 
 
 def parse(raw: bytes) -> FlowRequest:
@@ -109,6 +110,7 @@ def parse(raw: bytes) -> FlowRequest:
             "reply comes in one JSON answer."
         )
     request = FlowRequest(_messages(body.get("messages")), _models(body))
+    request.own_tools = bool(body.get("tools"))
     for name, (low, high) in TUNING.items():
         if body.get(name) is not None:
             request.extra[name] = _number(body, name, low, high)
@@ -260,8 +262,9 @@ def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
     db.session.commit()  # the model check's read ends here: no connection waits on the model
     try:
         reply = pipeline.ask_model(
-            messages, origin, snap, deadline, model=request.models or None, extra=request.extra
-        )
+            messages, origin, snap, deadline, model=request.models or None, extra=request.extra,
+            offer_signals=not request.own_tools,
+        )  # fmt: skip
     except OpenRouterError as exc:
         settle(caller, exchange, None, exc)
         raise FlowError.upstream(exc) from None
@@ -274,16 +277,22 @@ def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
         settle(caller, exchange, logged, failure)
         raise
     reply = dataclasses.replace(reply, knowledge=tuple(made.knowledge.labels))
-    settle(caller, exchange, reply.log_row(origin), None, reply.result.content)
+    asked = _text_of(next((m for m in reversed(request.messages) if m["role"] == "user"), None))
+    signalled = (reply.signals, asked or "") if reply.signals else None
+    settle(caller, exchange, reply.log_row(origin), None, reply.result.content, signalled)
     return shaped(reply)
 
 
-def settle(caller, exchange, logged: dict | None, failure, text: str | None = None) -> None:
-    """One short transaction: the log row, the token's count, the conversation's outcome."""
+def settle(caller, exchange, logged: dict | None, failure, text=None, signalled=None) -> None:
+    """One short transaction: the log row, the token's count, the conversation's outcome, and
+    the question the model could not answer, if it said so."""
     with transaction():
         if logged is not None:
             requestlog.insert(logged)
         tokens.count_use(caller)
+        if signalled:  # (its signals, the customer's words)
+            where = (exchange.contact_id, exchange.message_id) if exchange else (None, None)
+            gaps.record(*signalled, "flow", *where)
         if exchange is None:
             return
         question = db.session.get(Message, exchange.message_id)

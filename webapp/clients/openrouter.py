@@ -2,8 +2,9 @@
 
 import base64
 import difflib
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -17,9 +18,24 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MAX_ROUTE_MODELS = 3  # "'models' array must have 3 items or fewer", OpenRouter's own words
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool the model called: its name and its arguments as the JSON text it wrote (which
+    may not be valid JSON: the reader decides)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def as_sent(self) -> dict:
+        """The call as an assistant message carries it back to the model."""
+        function = {"name": self.name, "arguments": self.arguments}
+        return {"id": self.id, "type": "function", "function": function}
+
+
 @dataclass
 class ChatResult:
-    content: str
+    content: str  # "" when the model only called tools
     model: str | None  # the model that actually answered, which may be a fallback
     provider: str | None
     prompt_tokens: int | None
@@ -29,6 +45,7 @@ class ChatResult:
     latency_ms: int
     finish_reason: str | None
     raw: dict
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
@@ -235,7 +252,10 @@ def _chat_result(payload: dict, latency_ms: int) -> ChatResult:
     if finish_reason == "error" or choice.get("error"):
         raise _NoReply("The model stopped with an error before finishing its reply.")
     content = dig(choice, "message", "content")
-    if not isinstance(content, str) or not content.strip():
+    tool_calls = _tool_calls(dig(choice, "message", "tool_calls"))
+    if tool_calls and (content is None or isinstance(content, str)):
+        content = content or ""  # a call without words is an answer: the caller reads it
+    elif not isinstance(content, str) or not content.strip():
         why = "is an empty reply" if isinstance(content, str) else "has no message.content"
         if payload.get("object") == "chat.completion.chunk":
             why += " (it is a streaming chunk, not a whole reply)"
@@ -254,7 +274,24 @@ def _chat_result(payload: dict, latency_ms: int) -> ChatResult:
         latency_ms=latency_ms,
         finish_reason=finish_reason,
         raw=payload,
+        tool_calls=tool_calls,
     )
+
+
+def _tool_calls(calls) -> list[ToolCall]:
+    """The function calls of an answer's message; entries without a name are skipped."""
+    found = []
+    for index, call in enumerate(calls if isinstance(calls, list) else []):
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):  # some providers send an object, not its JSON
+            arguments = json.dumps(arguments) if isinstance(arguments, dict) else ""
+        call_id = call.get("id") if isinstance(call.get("id"), str) else f"call_{index}"
+        found.append(ToolCall(call_id, name, arguments))
+    return found
 
 
 def _transcript(model: str, payload: dict, latency_ms: int) -> Transcript:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import media_store, settings, trials
 from ..extensions import db
+from ..knowledge import gaps
 from ..models import Contact, Message, RequestLog, Trial, TrialCell, Turn, utcnow
 from ..states import MessageState, PartState, TurnState
 from . import forgotten
@@ -41,6 +42,7 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     if days == 0:
         return dict.fromkeys(COUNTED, 0)
     cutoff = (now or utcnow()) - timedelta(days=days)
+    gaps.drop_asks_before(cutoff)  # customers' words, like their messages
     log_rows = _in_batches(RequestLog, RequestLog.created_at < cutoff)
     # A newer reply that quoted an old message keeps its text, not the link (SET NULL).
     old = Message.created_at < cutoff, Message.state.not_in(IN_FLIGHT)

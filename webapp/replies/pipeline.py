@@ -5,6 +5,7 @@ nothing from Flask's request or globals, so the worker, the flow endpoint and th
 answer alike, and a setting changed mid-turn applies from the next turn on.
 """
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -20,8 +21,9 @@ from ..knowledge import after_hours, given
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
-from . import leases, memory
+from . import leases, memory, signals
 from .leases import Lease
+from .signals import Given
 from .turns import Batch
 
 # Failures no other model can fix: trying the next models would fail the same way.
@@ -32,10 +34,11 @@ ACCOUNT_WIDE = {ErrorKind.INVALID_KEY, ErrorKind.NO_CREDITS, ErrorKind.NETWORK}
 class Answer:
     """The model's answer with the request that got it, to log beside what it leads to."""
 
-    result: ChatResult
+    result: ChatResult  # its content without any signal's marker line
     body: dict
     attempt: int
     knowledge: tuple[str, ...] = ()  # the labels of the knowledge the model was given
+    signals: tuple[Given, ...] = ()  # "could not answer"…: read, never sent
 
     def log_row(self, origin: Origin) -> dict:
         return requestlog.model_ok(
@@ -51,12 +54,15 @@ def ask_model(
     lease: Lease | None = None,
     model: str | Sequence[str] | None = None,
     extra: dict | None = None,
+    offer_signals: bool = True,
 ) -> Answer:
     """The model's answer. Routes of up to three models go to OpenRouter, which falls back
     inside a route; when a whole route fails, the next fallback models get their turn, as long
     as the deadline leaves time. `model` (one ID, or a route of them) replaces the default
-    chain; `extra` adds to the request body (temperature, max_tokens…). Failed attempts are
-    logged here; the answer is logged by the caller, together with what it does with it."""
+    chain; `extra` adds to the request body (temperature, max_tokens…). The signals are offered
+    (as tools, or a marker asked for) unless `offer_signals` is False, and read from the answer
+    either way. Failed attempts are logged here; the answer is logged by the caller, together
+    with what it does with it."""
     chain = [model] if isinstance(model, str) else list(model or snap.chain)
     if not chain:
         raise OpenRouterError(ErrorKind.MODEL_NOT_FOUND, "No default model is chosen.")
@@ -64,8 +70,10 @@ def ask_model(
     routes = [chain[i : i + MAX_ROUTE_MODELS] for i in range(0, len(chain), MAX_ROUTE_MODELS)]
     routing = snap.routing(origin)
     for index, route in enumerate(routes):
+        takes_tools = all(snap.supports_tools(model_id) for model_id in route)
+        asked, offered = signals.offer(messages, takes_tools) if offer_signals else (messages, {})
         body = chat_body(
-            messages, route[0], route[1:], int(snap["max_tokens"]), routing | (extra or {})
+            asked, route[0], route[1:], int(snap["max_tokens"]), routing | offered | (extra or {})
         )
 
         def call(attempt: int, left: float, body=body) -> Answer:
@@ -79,12 +87,49 @@ def ask_model(
                 )
 
         try:
-            return with_retries(call, log_failure, snap.retry, deadline, _out_of_time, lease)
+            answer = with_retries(call, log_failure, snap.retry, deadline, _out_of_time, lease)
         except OpenRouterError as exc:
             last = index == len(routes) - 1
             if exc.kind in ACCOUNT_WIDE or last or deadline.left() < MIN_ATTEMPT_SECONDS:
                 raise
+        else:
+            return _signals_read(answer, origin, snap, deadline, lease)
     raise AssertionError("unreachable")
+
+
+def _signals_read(answer: Answer, origin, snap: Snapshot, deadline, lease) -> Answer:
+    """The answer with its signals read out of it. A model that only called a tool is asked
+    once more, within the deadline, for the words to the customer (both calls are logged);
+    an answer left without words gets the `fallback_reply` text."""
+    text, given = signals.read(answer.result.content, answer.result.tool_calls)
+    if not text and answer.result.tool_calls and deadline.left() >= MIN_ATTEMPT_SECONDS:
+        body = answer.body | {
+            "messages": signals.follow_up(answer.body["messages"], answer.result.tool_calls),
+            "tool_choice": "none",  # the signal is given: now words, not another call
+        }
+        started = time.monotonic()
+        try:
+            timeout = min(float(snap["request_timeout"]), deadline.left())
+            result = snap.openrouter().send_chat(body, timeout=timeout)
+        except OpenRouterError as exc:
+            with leases.writing(lease):
+                latency_ms = int((time.monotonic() - started) * 1000)
+                requestlog.add_error(
+                    origin, answer.attempt, exc, upstream="openrouter", body=body,
+                    latency_ms=latency_ms,
+                )  # fmt: skip
+        else:
+            with leases.writing(lease):  # the call that gave the signal, logged now
+                requestlog.insert(answer.log_row(origin))
+            answer = Answer(snap.priced(result, body["model"]), body, answer.attempt)
+            text, more = signals.read(result.content, result.tool_calls)
+            given += [signal for signal in more if signal.name not in {g.name for g in given}]
+    if not text:
+        text = str(snap["fallback_reply"]).strip()
+    # The calls were Switchboard's own, answered here: to the caller it is a reply like any.
+    finish = "stop" if answer.result.finish_reason == "tool_calls" else answer.result.finish_reason
+    result = replace(answer.result, content=text, finish_reason=finish, tool_calls=[])
+    return replace(answer, result=result, signals=tuple(given))
 
 
 def _out_of_time() -> OpenRouterError:

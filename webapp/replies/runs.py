@@ -18,6 +18,7 @@ from ..clients.retry import Deadline
 from ..clients.whatsapp import split_message
 from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
+from ..knowledge import gaps
 from ..models import PLAYGROUND
 from ..requestlog import Origin
 from ..snapshot import Snapshot
@@ -145,6 +146,9 @@ def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, n
     with leases.fenced(lease):
         if logged is not None:
             requestlog.insert(logged)
+        if answer is not None and answer.signals:  # with the reply: recorded once a turn
+            asked = "\n".join(m.text or m.media_text or "" for m in batch.messages)
+            gaps.record(answer.signals, asked, batch.channel, batch.contact_id, batch.last.id)
         if not texts:  # the owner chose to send nothing
             turns.close(lease, *outcome)
             return
