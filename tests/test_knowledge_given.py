@@ -213,7 +213,7 @@ def test_compare_gives_each_model_the_knowledge_marked_as_it_needs_and_shows_it(
     wait_for(done)
     by_model = {chat["model"]: chat["messages"][0]["content"] for chat in chats(fake_openrouter)}
     assert isinstance(by_model["openai/gpt-4o-mini"], str)
-    stable, _ = by_model["anthropic/claude-sonnet-4-6"]
+    stable, *_ = by_model["anthropic/claude-sonnet-4-6"]
     assert stable["cache_control"] == {"type": "ephemeral"} and "Croissant" in stable["text"]
     page = admin.get(f"/admin/trials/{trial_id}").get_data(as_text=True)
     assert page.count("Knowledge given: FAQ › Delivery times; Menu.pdf, page 2") == 2
