@@ -111,6 +111,30 @@ def pdf_text(path: Path, limits: Limits = LIMITS, within: float | None = None, s
     return _with_notes(found, limits)
 
 
+def pdf_pages(path: Path, limits: Limits, stop=None) -> tuple[list[str], list[str]]:
+    """The text of each page read (an empty string for a page without text) and the notes
+    on what was left out, for an owner's document whose parts are labelled by page.
+    DocumentUnreadable as for `pdf_text`."""
+    if not _place(time.monotonic() + limits.seconds, stop):
+        raise DocumentUnreadable(f"Other documents were being read ({READERS} at a time).", "busy")
+    try:
+        found = _read(path, limits, limits.seconds, stop)
+    finally:
+        _readers.release()
+    _with_notes(found, limits)  # raises what a file without text or a locked one says
+    pages = [str(page) for page in found.get("pages") or []]
+    notes, page_count = [], int(found.get("page_count") or 0)
+    if page_count > limits.pages:
+        notes.append(f"only the first {limits.pages} of {page_count} pages were read")
+    kept, used = [], 0
+    for page in pages:
+        kept.append(page[: max(0, limits.chars - used)])
+        used += len(page)
+    if used > limits.chars:
+        notes.append(f"the text was cut at {limits.chars:,} characters")
+    return kept, notes
+
+
 def _place(until: float, stop) -> bool:
     """One of the READERS places, waited for until `until` (time.monotonic())."""
     while True:

@@ -53,8 +53,9 @@ def bound(seconds: float, memory_mb: int) -> None:
 
 
 def read(path: str, pages: int, chars: int) -> dict:
-    """{"text", "page_count"}: the tidied text of the first `pages` pages, stopped once it is
-    longer than `chars`; or {"unreadable": why} ("password", "unpacked", "broken")."""
+    """{"text", "page_count", "pages"}: the tidied text of the first `pages` pages (and each
+    page's), stopped once it is longer than `chars`; or {"unreadable": why} ("password",
+    "unpacked", "broken")."""
     import pypdf  # after the limits: the import is part of what they bound
     from pypdf.errors import FileNotDecryptedError, LimitReachedError
 
@@ -66,9 +67,10 @@ def read(path: str, pages: int, chars: int) -> dict:
     try:
         reader = pypdf.PdfReader(path)  # opens a PDF locked only against editing or printing
         page_count = len(reader.pages)
-        text = ""
+        text, read_pages = "", []
         for page in reader.pages[:pages]:
             page_text = tidy(page.extract_text() or "")
+            read_pages.append(page_text)
             text = "\n\n".join(filter(None, (text, page_text)))
             if len(text) > chars:  # the rest would be cut: it is not read
                 text = text[: chars + 1]
@@ -81,7 +83,8 @@ def read(path: str, pages: int, chars: int) -> dict:
         raise
     except Exception as exc:  # whatever else a damaged or hostile file makes pypdf raise
         return {"unreadable": "broken", "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"text": text, "page_count": page_count}
+    # "pages": each page's text as read, so an owner's document can say where a part is from
+    return {"text": text, "page_count": page_count, "pages": read_pages}
 
 
 def tidy(text: str) -> str:

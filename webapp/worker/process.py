@@ -19,6 +19,7 @@ from flask import Flask
 from .. import heartbeats
 from ..clients import http
 from ..extensions import db
+from ..knowledge import indexing
 from ..replies import leases, runs
 from ..replies.leases import Lease
 from ..snapshot import Snapshot
@@ -57,7 +58,7 @@ class Worker:
             if released:
                 log.warning("took over %s turns and trial answers a stopped worker left", released)
         self._beat()
-        for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop):
+        for target in (self._claim_loop, self._heartbeat_loop, self._jobs_loop, self._sources_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -142,3 +143,7 @@ class Worker:
 
     def _jobs_loop(self) -> None:
         jobs.run_until_stopped(self.app, self.stopping)
+
+    def _sources_loop(self) -> None:
+        """The owner's knowledge sources, read one at a time (a long PDF holds no turn)."""
+        indexing.run_until_stopped(self.app, self.stopping)
