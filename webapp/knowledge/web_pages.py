@@ -8,6 +8,8 @@ import time
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from urllib3.exceptions import HTTPError
+
 from ..clients.addresses import url_refusal
 from ..clients.http import HttpClient, TransportError
 from ..config import private_addresses_allowed
@@ -86,17 +88,28 @@ def label_of(url: str) -> str:
 
 
 def _headers() -> dict[str, str]:
-    return {"User-Agent": USER_AGENT, "Accept": "text/html, text/plain;q=0.9"}
+    return {"User-Agent": USER_AGENT, "Accept": "text/html, text/plain;q=0.9",
+            "Accept-Encoding": "identity"}  # fmt: skip
 
 
 def _body(client, answer, ends: float, seconds: float, most: int) -> tuple[bytes, list[str]]:
+    """The page's bytes up to `most`, read as they come (read1: a page trickling a few bytes
+    a second is still stopped at `ends`, not once a whole buffer has filled)."""
     chunks, size = [], 0
-    for chunk in client.chunks(answer, ends, seconds):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= most:
-            note = f"the page is larger than {most // 2**20} MB: only its beginning was read"
-            return b"".join(chunks)[:most], [note]
+    try:
+        while chunk := answer.raw.read1(65536, decode_content=True):
+            if time.monotonic() > ends:
+                raise client._no_answer(seconds)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= most:
+                note = f"the page is larger than {most // 2**20} MB: only its beginning was read"
+                return b"".join(chunks)[:most], [note]
+    except (HTTPError, OSError):
+        if time.monotonic() > ends:
+            raise client._no_answer(seconds) from None
+        raise TransportError("The connection broke before the page was complete.", True) from None
+    answer.read_whole = True
     return b"".join(chunks), []
 
 
