@@ -44,6 +44,7 @@ PAGES = [
     Page("models", "/admin/models?q=llama", docs=("desktop",)),
     Page("prompt", "/admin/prompt"),
     Page("prompt-template", "/admin/prompt?template=business"),
+    Page("knowledge", "/admin/knowledge"),
     Page("tokens", "/admin/tokens"),
     Page("settings", "/admin/settings", docs=("desktop",)),
     Page("account", "/account/password"),
