@@ -135,6 +135,30 @@ def pdf_pages(path: Path, limits: Limits, stop=None) -> tuple[list[str], list[st
     return kept, notes
 
 
+DOCX_WHY = {
+    "bomb": "The Word file unpacks to far more than a document holds (a 'zip bomb'), so it was "
+    "not read.",
+    "entities": "The Word file declares XML entities, which a real document never does, so it "
+    "was not read.",
+    "broken": "The file is not a Word (.docx) document, or it is damaged.",
+    "empty": "The Word document has no text.",
+}
+
+
+def docx_text(path: Path, limits: Limits, stop=None) -> str:
+    """The paragraphs of a Word document, read by the same bounded process as a PDF;
+    DocumentUnreadable says why there are none."""
+    if not _place(time.monotonic() + limits.seconds, stop):
+        raise DocumentUnreadable(f"Other documents were being read ({READERS} at a time).", "busy")
+    try:
+        found = _read(path, limits, limits.seconds, stop, fmt="docx")
+    finally:
+        _readers.release()
+    if (why := found.get("unreadable")) is not None:
+        raise DocumentUnreadable(DOCX_WHY.get(why, DOCX_WHY["broken"]))
+    return str(found.get("text") or "")[: limits.chars]
+
+
 def _place(until: float, stop) -> bool:
     """One of the READERS places, waited for until `until` (time.monotonic())."""
     while True:
@@ -147,10 +171,10 @@ def _place(until: float, stop) -> bool:
             return False
 
 
-def _read(path: Path, limits: Limits, seconds: float, stop) -> dict:
+def _read(path: Path, limits: Limits, seconds: float, stop, fmt: str = "pdf") -> dict:
     """What the reader process found, or DocumentUnreadable when a limit stopped it."""
     bounds = {"seconds": seconds, "memory_mb": limits.memory_mb, "pages": limits.pages,
-              "chars": limits.chars}  # fmt: skip
+              "chars": limits.chars, "format": fmt}  # fmt: skip
     command = [sys.executable, "-I", str(READER), str(path), json.dumps(bounds)]
     ends = time.monotonic() + seconds
     # A session of its own: a Ctrl-C at the terminal reaches the worker, which ends the
