@@ -6,6 +6,7 @@ import io
 import pytest
 from sqlalchemy import select
 
+from tests.support.pages import FakeSite
 from tests.support.payloads import pdf_bytes
 from webapp.extensions import db
 from webapp.knowledge import indexing, sources
@@ -155,6 +156,17 @@ def test_the_add_command_says_why_a_file_cannot_be_read(app, runner, tmp_path):
     result = runner.invoke(args=["knowledge", "add", str(broken)])
     assert result.exit_code != 0
     assert "could not be read: The file is not a PDF that can be opened" in result.output
+
+
+def test_the_add_url_command_fetches_the_page_at_once(app, runner):
+    site = FakeSite()
+    try:
+        site.page("/faq", "<h1>FAQ</h1><p>We deliver on Sundays.</p>")
+        result = runner.invoke(args=["knowledge", "add-url", site.url + "/faq"])
+    finally:
+        site.close()
+    assert result.exit_code == 0, result.output
+    assert "Added '127.0.0.1/faq': 27 characters, 1 part." in result.output
 
 
 @pytest.mark.usefixtures("app")

@@ -281,12 +281,14 @@ def test_a_reading_whose_worker_died_is_taken_over_when_its_lease_runs_out(app):
         assert db.session.get(KnowledgeSource, source_id).state == SourceState.READY
 
 
-def test_the_worker_process_reads_a_file_a_text_and_a_page(app, site, admin, tmp_path):
+def test_the_worker_process_reads_files_a_text_and_a_page(app, site, admin, tmp_path):
     site.page("/hours", "<p>Open 9 to 5.</p>")
     admin.post("/admin/knowledge/text", {"name": "Delivery rules", "text": "We deliver daily."})
     admin.post("/admin/knowledge/url", {"url": site.url + "/hours"})
     with app.app_context():
         sources.add_file(pdf_bytes(["Margherita 9.50"]), "Menu.pdf", author="test")
+        sources.add_file(docx_bytes("Returns within 30 days."), "Returns.docx", author="test")
+        sources.add_file(b"Item,Price\nDiavola,11.00\n", "Prices.csv", author="test")
     worker = start_worker_process(app, tmp_path / "worker.log")
     try:
 
@@ -294,7 +296,7 @@ def test_the_worker_process_reads_a_file_a_text_and_a_page(app, site, admin, tmp
             with app.app_context():
                 states = db.session.scalars(select(KnowledgeSource.state)).all()
                 db.session.rollback()
-                return len(states) == 3 and set(states) == {SourceState.READY}
+                return len(states) == 5 and set(states) == {SourceState.READY}
 
         wait_for(all_ready, timeout=30)
     finally:
@@ -302,4 +304,5 @@ def test_the_worker_process_reads_a_file_a_text_and_a_page(app, site, admin, tmp
         worker.wait(10)
     with app.app_context():
         labels = set(db.session.scalars(select(KnowledgeChunk.label)))
-    assert labels == {"Delivery rules", "127.0.0.1/hours", "Menu.pdf, page 1"}
+    assert labels == {"Delivery rules", "127.0.0.1/hours", "Menu.pdf, page 1", "Returns.docx",
+                      "Prices.csv, row 1"}  # fmt: skip
