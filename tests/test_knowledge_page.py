@@ -173,3 +173,27 @@ def test_the_add_url_command_fetches_the_page_at_once(app, runner):
 def test_the_add_url_command_refuses_a_metadata_address(runner):
     result = runner.invoke(args=["knowledge", "add-url", "http://169.254.169.254/latest"])
     assert result.exit_code != 0 and "metadata" in result.output
+
+
+def test_a_file_of_several_megabytes_is_taken_and_one_over_10_mb_refused_next_to_the_field(
+    app, admin
+):
+    assert upload(admin, b"word " * 600_000, "Catalogue.txt").status_code == 302
+    refused = upload(admin, b"w" * (10 * 2**20 + 300_000), "Huge.txt")
+    assert refused.status_code == 413
+    assert "The file is larger than 10 MB, the most a file may be." in refused.get_data(
+        as_text=True
+    )
+    with app.app_context():
+        assert [s.name for s in sources.all_sources()] == ["Catalogue.txt"]
+
+
+def test_an_upload_without_the_forms_csrf_token_is_refused(app, admin):
+    response = admin.client.post(
+        "/admin/knowledge/file",
+        data={"file": (io.BytesIO(b"Opening hours"), "Hours.txt")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    with app.app_context():
+        assert sources.all_sources() == []
