@@ -9,6 +9,7 @@ leaves a lease that runs out, and the source is read again.
 
 import logging
 import threading
+from contextlib import suppress
 from datetime import timedelta
 
 from flask import Flask
@@ -199,11 +200,16 @@ def reindex_all() -> list[int]:
 
 
 def run_until_stopped(app: Flask, stopping: threading.Event, poll: float = POLL) -> None:
-    """The worker's reader: looks for pending sources every `poll` seconds."""
-    while not stopping.wait(poll):
+    """The worker's reader: looks for pending sources every `poll` seconds; after a failure
+    (the database away), less often, so the log gets one line a minute, not one a second."""
+    wait = poll
+    while not stopping.wait(wait):
         with app.app_context():
             try:
                 read_waiting(stopping)
+                wait = poll
             except Exception:
                 log.exception("reading knowledge sources failed")
-                db.session.rollback()
+                wait = min(60.0, wait * 4)
+                with suppress(Exception):
+                    db.session.rollback()
