@@ -9,6 +9,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import settings
+from ..config import UPLOAD_BODY_LIMIT
 from ..extensions import csrf, db
 from ..knowledge import embeddings, files, sources
 from ..knowledge.sources import MAX_FILE_BYTES, SourceRefused
@@ -16,7 +17,6 @@ from ..models import KnowledgeSource
 from . import bp
 from .forms import ActionForm
 
-UPLOAD_LIMIT = MAX_FILE_BYTES + 2**18  # the file and the form around it
 PREVIEW = 600  # characters of a source's text shown
 
 
@@ -92,7 +92,7 @@ def _added(source: KnowledgeSource):
 @csrf.exempt
 @bp.post("/knowledge/file")
 def knowledge_add_file():
-    request.max_content_length = UPLOAD_LIMIT
+    request.max_content_length = UPLOAD_BODY_LIMIT
     try:
         form = FileForm()
         upload = request.files.get("file")
