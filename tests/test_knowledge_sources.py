@@ -87,7 +87,7 @@ def test_a_csv_in_windows_encoding_is_read_with_a_note(app):
     source = added_file(app, data, "Karte.csv")
     assert source.state == SourceState.READY
     assert chunks_of(app, source.id)[0][1] == "Gericht: Käsespätzle; Preis: 12 €"
-    assert "cp1252" in source.note
+    assert source.note == "The file is not UTF-8, so it was read as Windows/Western (cp1252) text"
 
 
 def test_markdown_chunks_are_labelled_with_their_section_heading(app):
@@ -306,3 +306,10 @@ def test_the_worker_process_reads_files_a_text_and_a_page(app, site, admin, tmp_
         labels = set(db.session.scalars(select(KnowledgeChunk.label)))
     assert labels == {"Delivery rules", "127.0.0.1/hours", "Menu.pdf, page 1", "Returns.docx",
                       "Prices.csv, row 1"}  # fmt: skip
+
+
+def test_a_pdf_past_600_pages_is_read_to_page_600_with_a_note(app):
+    source = added_file(app, pdf_bytes(*([f"Page {n}"] for n in range(1, 606))), "Manual.pdf")
+    assert source.state == SourceState.READY
+    assert source.note == "Only the first 600 of 605 pages were read"
+    assert chunks_of(app, source.id)[-1] == ("Manual.pdf, page 600", "Page 600")

@@ -141,7 +141,7 @@ def _finish(source_id, lease_until, error=None, found=None, pieces=()) -> str:
         text = found.text if found.kind != "rows" else "\n".join(found.parts)
         values |= {"state": SourceState.READY, "error": None, "text": text, "chars": len(text),
                    "tokens": approximate_tokens(text),
-                   "note": "; ".join(found.notes).capitalize() or None}  # fmt: skip
+                   "note": _sentence("; ".join(found.notes))}  # fmt: skip
     held = db.session.execute(
         update(KnowledgeSource).where(_held(source_id, lease_until)).values(**values)
     ).rowcount
@@ -157,6 +157,10 @@ def _finish(source_id, lease_until, error=None, found=None, pieces=()) -> str:
         )  # fmt: skip
     db.session.commit()
     return values["state"]
+
+
+def _sentence(notes: str) -> str | None:
+    return notes[:1].upper() + notes[1:] if notes else None
 
 
 def _release(source_id: int, lease_until) -> None:
