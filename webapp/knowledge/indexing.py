@@ -2,17 +2,16 @@
 its text extracted, cut into chunks, and its chunks replaced in one transaction; it ends
 ready, or failed with the reason in the owner's words.
 
-A claim is one conditional UPDATE (state pending, or reading with a lease that ran out), so
-several workers on PostgreSQL never read one source twice; a worker that dies mid-reading
-leaves a lease that runs out, and the source is read again.
+The worker's claim loop claims them (a lane of one thread: one source at a time, so a long
+PDF never holds a customer's turn). A claim is one conditional UPDATE (state pending, or
+reading with a lease that ran out), so several workers on PostgreSQL never read one source
+twice; a worker that dies mid-reading leaves a lease that runs out, and the source is read
+again.
 """
 
 import logging
-import threading
-from contextlib import suppress
 from datetime import timedelta
 
-from flask import Flask
 from sqlalchemy import delete, or_, select, update
 
 from ..documents import ReadingStopped
@@ -25,7 +24,6 @@ from .sources import MAX_TOTAL_CHARS, approximate_tokens, totals
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # longer than any reading: a PDF 60 s, a page 20 s
-POLL = 1.0  # seconds between looks for pending sources
 
 
 def _claimable(now):
@@ -172,6 +170,14 @@ def _release(source_id: int, lease_until) -> None:
     db.session.commit()
 
 
+def claim_some(limit: int) -> list[tuple]:
+    """Up to `limit` claims (the worker's claim loop, its "source" lane)."""
+    claims = []
+    while len(claims) < limit and (claimed := claim()) is not None:
+        claims.append(claimed)
+    return claims
+
+
 def read_now(source_id: int) -> str:
     """Claim and read one source at once (the command line's `knowledge add`)."""
     claimed = claim(source_id)
@@ -201,19 +207,3 @@ def reindex_all() -> list[int]:
     )
     db.session.commit()
     return list(ids)
-
-
-def run_until_stopped(app: Flask, stopping: threading.Event, poll: float = POLL) -> None:
-    """The worker's reader: looks for pending sources every `poll` seconds; after a failure
-    (the database away), less often, so the log gets one line a minute, not one a second."""
-    wait = poll
-    while not stopping.wait(wait):
-        with app.app_context():
-            try:
-                read_waiting(stopping)
-                wait = poll
-            except Exception:
-                log.exception("reading knowledge sources failed")
-                wait = min(60.0, wait * 4)
-                with suppress(Exception):
-                    db.session.rollback()
