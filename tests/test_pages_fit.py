@@ -44,6 +44,7 @@ PAGES = [
     Page("models", "/admin/models?q=llama", docs=("desktop",)),
     Page("prompt", "/admin/prompt"),
     Page("prompt-template", "/admin/prompt?template=business"),
+    Page("knowledge", "/admin/knowledge"),
     Page("tokens", "/admin/tokens"),
     Page("knowledge-hours", "/admin/knowledge/hours"),
     Page("knowledge-gaps", "/admin/knowledge/gaps"),

@@ -25,7 +25,9 @@ WEB_CLEANUP_INTERVAL = 2
 FLOW_BODY_LIMIT = 8 * 2**20  # a 5 MB photo is 6.7 MB in base64, with words around it
 WEBHOOK_BODY_LIMIT = 3 * 2**20  # Meta's documented largest webhook payload
 FORM_BODY_LIMIT = 2**20  # everything else: sign-in, the admin's forms
-WEB_BODY_LIMIT = FLOW_BODY_LIMIT + 2**20  # the largest route's, and a chunked body's framing
+# A knowledge file (10 MB at most) and the form around it, on the Knowledge page's upload.
+UPLOAD_BODY_LIMIT = 10 * 2**20 + 2**18
+WEB_BODY_LIMIT = UPLOAD_BODY_LIMIT + 2**20  # the largest route's, and a chunked body's framing
 # Timings and sizes the code reads from the app's config (so tests can shorten them); set here
 # and nowhere else. They are not environment variables.
 TUNING = {

@@ -21,7 +21,7 @@ from tests.support.payloads import pdf_bytes
 from webapp import catalog, catalog_data, heartbeats, media_store, prompts, settings, state
 from webapp.data import backups
 from webapp.extensions import db
-from webapp.knowledge import gaps
+from webapp.knowledge import gaps, indexing, sources
 from webapp.models import (
     Contact,
     FlowToken,
@@ -83,8 +83,19 @@ def fill(app) -> Showcase:
         log_row = _log(now, ana)
         trial = _trial(now, ana)
         _gaps(now, ana)
+        _knowledge()
         db.session.commit()
         return Showcase(contact=ana.id, log_row=log_row, trial=trial)
+
+
+def _knowledge() -> None:
+    """A menu, delivery rules with a long unbroken word, text still being read, an FAQ."""
+    sources.add_file(pdf_bytes(["Margherita 9.50", "Diavola 11.00"]), "Menu.pdf", author="owner")
+    sources.add_text("Delivery rules", "We deliver within 5 km. " * 40 + "x" * 120, author="owner")
+    sources.add_faq("Do you deliver on Sundays?", "Yes, from 12 to 6 pm.", author="owner")
+    sources.add_faq("Can I pay by card?", "Yes, all cards.", author="owner")
+    indexing.read_waiting()
+    sources.add_text("Opening times", "Monday to Saturday, 9 to 6.", author="owner")  # Reading…
 
 
 def _configure(now: datetime) -> None:

@@ -1,5 +1,5 @@
-"""`backup` and `restore` of a SQLite install: the database, the secret key file and the media
-folder in one .tar.gz, written while Switchboard keeps answering.
+"""`backup` and `restore` of a SQLite install: the database, the secret key file, the media
+folder and the owner's knowledge files in one .tar.gz, written while Switchboard keeps answering.
 
 One .tar.gz rather than a folder: one file to copy off the machine, written under a
 temporary name and renamed once whole, so a backup that was cut off never looks like one.
@@ -28,10 +28,12 @@ from .. import heartbeats, media_store, state
 from ..config import SECRET_KEY_FILE
 from ..extensions import db
 from ..instance_files import PRIVATE_FILE, PRIVATE_FOLDER
+from ..knowledge import files as knowledge_files
 from ..models import AppState, utcnow
 
 DATABASE = "switchboard.db"  # the names inside the archive
 MEDIA = "media"
+KNOWLEDGE = knowledge_files.FOLDER  # the owner's documents
 LAST_BACKUP = "backup:last"
 STALE = timedelta(days=7)
 BEFORE = ".before-restore"
@@ -43,6 +45,7 @@ CHANGES = (
     ("request_log", "created_at"),
     ("settings", "updated_at"),
     ("prompt_versions", "created_at"),
+    ("knowledge_sources", "updated_at"),
 )
 
 
@@ -139,6 +142,10 @@ def write(path: Path) -> Outcome:
                     with suppress(FileNotFoundError):  # its messages were deleted meanwhile
                         archive.add(file, f"{MEDIA}/{file.name}")
                         files += 1
+            for file in sorted(knowledge_files.folder().iterdir()):
+                if knowledge_files.STORED_NAME.fullmatch(file.name):
+                    with suppress(FileNotFoundError):  # its source was removed meanwhile
+                        archive.add(file, f"{KNOWLEDGE}/{file.name}")
         outcome = Outcome(path, files, key.exists(), newest_change(snapshot))
         partial.chmod(0o600)
         os.replace(partial, path)
@@ -160,8 +167,10 @@ def _members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = []
     for member in archive.getmembers():
         folder, _, name = member.name.partition("/")
-        ours = member.name in (DATABASE, SECRET_KEY_FILE) or (
-            folder == MEDIA and media_store.STORED_NAME.fullmatch(name)
+        ours = (
+            member.name in (DATABASE, SECRET_KEY_FILE)
+            or (folder == MEDIA and media_store.STORED_NAME.fullmatch(name))
+            or (folder == KNOWLEDGE and knowledge_files.STORED_NAME.fullmatch(name))
         )
         if not (ours and member.isfile()):
             raise BackupRefused(f"Not a Switchboard backup: it holds {member.name!r}.")
@@ -211,8 +220,8 @@ def refusal_to_replace(database: Path, backup: Path) -> str | None:
 
 
 def restore(path: Path, force: bool) -> tuple[Outcome, list[Path]]:
-    """Put the backup at `path` in place of this install's database, secret key file and
-    media folder; the replaced ones are kept as *.before-restore (returned)."""
+    """Put the backup at `path` in place of this install's database, secret key file, media
+    and knowledge folders; the replaced ones are kept as *.before-restore (returned)."""
     database = sqlite_file()
     if database is None:
         raise BackupRefused("This install's database is not SQLite: restore it with pg_restore.")
@@ -227,8 +236,9 @@ def restore(path: Path, force: bool) -> tuple[Outcome, list[Path]]:
         backup = unpacked / DATABASE
         if database.exists() and not force and (why := refusal_to_replace(database, backup)):
             raise BackupRefused(f"{why} Add --force to restore anyway.")
-        (unpacked / MEDIA).mkdir(exist_ok=True)
-        (unpacked / MEDIA).chmod(PRIVATE_FOLDER)  # made by the extraction, with the umask
+        for folder in (MEDIA, KNOWLEDGE):  # a backup from before knowledge files has none
+            (unpacked / folder).mkdir(exist_ok=True)
+            (unpacked / folder).chmod(PRIVATE_FOLDER)  # made by the extraction, with the umask
         outcome = Outcome(
             path,
             len(list((unpacked / MEDIA).iterdir())),
@@ -237,7 +247,8 @@ def restore(path: Path, force: bool) -> tuple[Outcome, list[Path]]:
         )
         if database.exists():
             _close(database)
-        moves = [(backup, database), (unpacked / MEDIA, instance / MEDIA)]
+        moves = [(backup, database), (unpacked / MEDIA, instance / MEDIA),
+                 (unpacked / KNOWLEDGE, instance / KNOWLEDGE)]  # fmt: skip
         if outcome.key_file:
             moves.append((unpacked / SECRET_KEY_FILE, _key_file()))
         kept = [aside for _, place in moves if (aside := _set_aside(place))]

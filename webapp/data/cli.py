@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from .. import media_store
 from ..config import SECRET_KEY_FILE
+from ..knowledge import files as knowledge_files
 from . import backups, db_copy
 
 FORCE = click.option("--force", is_flag=True, help="Go on even though a worker was seen.")
@@ -75,9 +76,15 @@ def copy_database(url: str, force: bool) -> None:
     files = sum(
         1 for f in media_store.folder().iterdir() if media_store.STORED_NAME.fullmatch(f.name)
     )
+    documents = sum(
+        1
+        for f in knowledge_files.folder().iterdir()
+        if knowledge_files.STORED_NAME.fullmatch(f.name)
+    )
+    kept = f", the {documents} knowledge files" if documents else ""
     click.echo(
-        f"The {files} media files and the secret key file ({SECRET_KEY_FILE}) are not in the "
-        f"database: they stay in the instance folder {current_app.instance_path}. Start "
+        f"The {files} media files{kept} and the secret key file ({SECRET_KEY_FILE}) are not in "
+        f"the database: they stay in the instance folder {current_app.instance_path}. Start "
         f"Switchboard on this machine with that folder and DATABASE_URL={db_copy.shown(url)}."
     )
     if os.environ.get("SECRET_KEY"):

@@ -111,6 +111,54 @@ def pdf_text(path: Path, limits: Limits = LIMITS, within: float | None = None, s
     return _with_notes(found, limits)
 
 
+def pdf_pages(path: Path, limits: Limits, stop=None) -> tuple[list[str], list[str]]:
+    """The text of each page read (an empty string for a page without text) and the notes
+    on what was left out, for an owner's document whose parts are labelled by page.
+    DocumentUnreadable as for `pdf_text`."""
+    if not _place(time.monotonic() + limits.seconds, stop):
+        raise DocumentUnreadable(f"Other documents were being read ({READERS} at a time).", "busy")
+    try:
+        found = _read(path, limits, limits.seconds, stop)
+    finally:
+        _readers.release()
+    _with_notes(found, limits)  # raises what a file without text or a locked one says
+    pages = [str(page) for page in found.get("pages") or []]
+    notes, page_count = [], int(found.get("page_count") or 0)
+    if page_count > limits.pages:
+        notes.append(f"only the first {limits.pages} of {page_count} pages were read")
+    kept, used = [], 0
+    for page in pages:
+        kept.append(page[: max(0, limits.chars - used)])
+        used += len(page)
+    if used > limits.chars:
+        notes.append(f"the text was cut at {limits.chars:,} characters")
+    return kept, notes
+
+
+DOCX_WHY = {
+    "bomb": "The Word file unpacks to far more than a document holds (a 'zip bomb'), so it was "
+    "not read.",
+    "entities": "The Word file declares XML entities, which a real document never does, so it "
+    "was not read.",
+    "broken": "The file is not a Word (.docx) document, or it is damaged.",
+    "empty": "The Word document has no text.",
+}
+
+
+def docx_text(path: Path, limits: Limits, stop=None) -> str:
+    """The paragraphs of a Word document, read by the same bounded process as a PDF;
+    DocumentUnreadable says why there are none."""
+    if not _place(time.monotonic() + limits.seconds, stop):
+        raise DocumentUnreadable(f"Other documents were being read ({READERS} at a time).", "busy")
+    try:
+        found = _read(path, limits, limits.seconds, stop, fmt="docx")
+    finally:
+        _readers.release()
+    if (why := found.get("unreadable")) is not None:
+        raise DocumentUnreadable(DOCX_WHY.get(why, DOCX_WHY["broken"]))
+    return str(found.get("text") or "")[: limits.chars]
+
+
 def _place(until: float, stop) -> bool:
     """One of the READERS places, waited for until `until` (time.monotonic())."""
     while True:
@@ -123,10 +171,10 @@ def _place(until: float, stop) -> bool:
             return False
 
 
-def _read(path: Path, limits: Limits, seconds: float, stop) -> dict:
+def _read(path: Path, limits: Limits, seconds: float, stop, fmt: str = "pdf") -> dict:
     """What the reader process found, or DocumentUnreadable when a limit stopped it."""
     bounds = {"seconds": seconds, "memory_mb": limits.memory_mb, "pages": limits.pages,
-              "chars": limits.chars}  # fmt: skip
+              "chars": limits.chars, "format": fmt}  # fmt: skip
     command = [sys.executable, "-I", str(READER), str(path), json.dumps(bounds)]
     ends = time.monotonic() + seconds
     # A session of its own: a Ctrl-C at the terminal reaches the worker, which ends the

@@ -1,6 +1,7 @@
-"""The reading of one PDF, in a process of its own (see `documents`): run as a script, it limits
-its own CPU time, memory and priority before it opens the file, then writes what it read to
-stdout as JSON. It imports nothing of Switchboard's, so it starts in a fraction of a second.
+"""The reading of one PDF (or an owner's Word file), in a process of its own (see `documents`):
+run as a script, it limits its own CPU time, memory and priority before it opens the file, then
+writes what it read to stdout as JSON. It imports nothing of Switchboard's, so it starts in a
+fraction of a second.
 
 A file may be built to make a reader work for hours (a small file that unpacks to gigabytes,
 thousands of operators on a page): the limits end such a reading, and the process with it,
@@ -14,6 +15,8 @@ import os
 import re
 import resource
 import sys
+import zipfile
+from xml.etree import ElementTree
 
 OUT_OF_MEMORY = 3  # the exit status when the memory limit was reached
 NICENESS = 10  # below the web server and the worker: a heavy file never slows their answers
@@ -33,8 +36,9 @@ UNPACKED = (
 def main() -> None:
     path, limits = sys.argv[1], json.loads(sys.argv[2])
     bound(limits["seconds"], limits["memory_mb"])
+    reading = read_docx if limits.get("format") == "docx" else read
     try:
-        out = json.dumps(read(path, limits["pages"], limits["chars"]))
+        out = json.dumps(reading(path, limits["pages"], limits["chars"]))
     except MemoryError:
         os._exit(OUT_OF_MEMORY)  # nothing more can be done safely without memory
     sys.stdout.write(out)
@@ -53,8 +57,9 @@ def bound(seconds: float, memory_mb: int) -> None:
 
 
 def read(path: str, pages: int, chars: int) -> dict:
-    """{"text", "page_count"}: the tidied text of the first `pages` pages, stopped once it is
-    longer than `chars`; or {"unreadable": why} ("password", "unpacked", "broken")."""
+    """{"text", "page_count", "pages"}: the tidied text of the first `pages` pages (and each
+    page's), stopped once it is longer than `chars`; or {"unreadable": why} ("password",
+    "unpacked", "broken")."""
     import pypdf  # after the limits: the import is part of what they bound
     from pypdf.errors import FileNotDecryptedError, LimitReachedError
 
@@ -66,9 +71,10 @@ def read(path: str, pages: int, chars: int) -> dict:
     try:
         reader = pypdf.PdfReader(path)  # opens a PDF locked only against editing or printing
         page_count = len(reader.pages)
-        text = ""
+        text, read_pages = "", []
         for page in reader.pages[:pages]:
             page_text = tidy(page.extract_text() or "")
+            read_pages.append(page_text)
             text = "\n\n".join(filter(None, (text, page_text)))
             if len(text) > chars:  # the rest would be cut: it is not read
                 text = text[: chars + 1]
@@ -81,7 +87,51 @@ def read(path: str, pages: int, chars: int) -> dict:
         raise
     except Exception as exc:  # whatever else a damaged or hostile file makes pypdf raise
         return {"unreadable": "broken", "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"text": text, "page_count": page_count}
+    # "pages": each page's text as read, so an owner's document can say where a part is from
+    return {"text": text, "page_count": page_count, "pages": read_pages}
+
+
+DOCX_BODY = "word/document.xml"
+DOCX_RATIO = 200  # unpacked to packed: text XML packs about 10:1; far more is a zip bomb
+WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def read_docx(path: str, _pages: int, chars: int) -> dict:
+    """{"text"}: a Word document's paragraphs (headings and table cells included), one a
+    line; or {"unreadable": why} ("bomb", "entities", "broken", "empty")."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(DOCX_BODY)
+            claimed = info.file_size
+            if claimed > UNPACKED_LIMIT * 5 or claimed > DOCX_RATIO * max(info.compress_size, 1):
+                return {"unreadable": "bomb"}
+            with archive.open(info) as member:  # read at most the limit, whatever the header says
+                xml = member.read(UNPACKED_LIMIT * 5 + 1)
+            if len(xml) > UNPACKED_LIMIT * 5:
+                return {"unreadable": "bomb"}
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError):
+        return {"unreadable": "broken"}
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:  # entities are how XML bombs expand
+        return {"unreadable": "entities"}
+    try:
+        root = ElementTree.fromstring(xml)  # noqa: S314 (no DOCTYPE: no entity can expand)
+    except ElementTree.ParseError:
+        return {"unreadable": "broken"}
+    paragraphs, size = [], 0
+    for paragraph in root.iter(f"{WORD}p"):
+        words = "".join(
+            node.text or "" if node.tag == f"{WORD}t" else "\t"
+            for node in paragraph.iter()
+            if node.tag in (f"{WORD}t", f"{WORD}tab")
+        )
+        if words.strip():
+            paragraphs.append(" ".join(words.split()))
+            size += len(paragraphs[-1]) + 2
+            if size > chars:
+                break
+    if not paragraphs:
+        return {"unreadable": "empty"}
+    return {"text": "\n\n".join(paragraphs), "page_count": 0}
 
 
 def tidy(text: str) -> str:

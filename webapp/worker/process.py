@@ -1,5 +1,6 @@
-"""The worker: customers' turns and trial cells on pools of threads fed by one claim loop, the
-heartbeat that renews the turns' leases, the periodic jobs; a clean stop on request.
+"""The worker: customers' turns, trial cells and the owner's knowledge sources on pools of
+threads fed by one claim loop, the heartbeat that renews the turns' leases, the periodic jobs;
+a clean stop on request.
 
 Model calls and Graph sends are waits, not work, so a turn is a thread: 128 of them keep
 that many answers in flight for a few megabytes, with code that reads top to bottom and the
@@ -19,6 +20,7 @@ from flask import Flask
 from .. import heartbeats
 from ..clients import http
 from ..extensions import db
+from ..knowledge import indexing
 from ..replies import leases, runs
 from ..replies.leases import Lease
 from ..snapshot import Snapshot
@@ -41,8 +43,11 @@ class Worker:
         self._turns = Lane(app, "turn", self.threads, self._claim_turns, self._run_turn)
         self._cells = Lane(app, "trial", app.config["TRIAL_THREADS"], self._claim_cells,
                            lambda claim: trial_cells.run(claim, app.config))  # fmt: skip
+        # The owner's knowledge sources, one at a time: a long PDF never holds a turn.
+        self._sources = Lane(app, "source", 1, lambda limit, _expired: indexing.claim_some(limit),
+                             lambda claim: indexing.read(*claim, stop=self.stopping))  # fmt: skip
         # `poll`: seconds an idle worker waits before looking for work again
-        self._loop = ClaimLoop([self._turns, self._cells], self.stopping, poll)
+        self._loop = ClaimLoop([self._turns, self._cells, self._sources], self.stopping, poll)
         self._threads: list[threading.Thread] = []
         self._ctx = runs.RunContext(app, self.stopping)
         http.size_pools(self.threads + self._cells.threads)  # a connection kept for each
@@ -71,6 +76,7 @@ class Worker:
         self._threads[0].join()
         self._turns.finish()
         self._cells.finish()
+        self._sources.finish()
         self._stopped.set()
         for thread in self._threads[1:]:
             thread.join()
