@@ -30,6 +30,7 @@ OPERATIONS = {
     "media": "Media download",
     "transcription": "Transcription",
     "reading": "Document reading",
+    "embedding": "Embedding",
 }
 SECRET = re.compile(r"(sk-or-)[\w\-]+|(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 

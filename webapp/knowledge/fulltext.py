@@ -1,0 +1,52 @@
+"""Full-text search of the chunks: the database's own (SQLite FTS5, PostgreSQL tsvector).
+
+Any customer's text becomes a plain OR of its words: letters and digits only, each quoted
+(SQLite) or a bare lexeme (PostgreSQL), so quotes, operators (NEAR, AND, -, *), emoji or
+HTML in a question are never read as query syntax and can never raise.
+"""
+
+import re
+
+from sqlalchemy import text
+
+from ..extensions import db
+
+WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; no underscore, no symbol
+MAX_WORDS = 40  # the question and the exchange before it can be long; the first words lead
+# Words nearly every chunk has: matching them costs time and says nothing (PostgreSQL's
+# 'english' configuration drops these itself; FTS5 does not).
+_STOP_WORDS_TEXT = (
+    "a an and are as at be but by can could do does did for from had has have hello "
+    "hi how i if in is it its me my no not of on or our please so that the their "
+    "them then there these they this to too us was we were what when where which who "
+    "why will with would you your yes ok thanks thank "
+)
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+SQLITE = text(
+    "SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH :query "
+    "ORDER BY bm25(knowledge_fts), rowid LIMIT :limit"
+)
+POSTGRES = text(
+    "SELECT id FROM knowledge_chunks, to_tsquery('english', :query) AS query "
+    "WHERE search @@ query ORDER BY ts_rank_cd(search, query) DESC, id LIMIT :limit"
+)
+
+
+def words(question: str) -> list[str]:
+    """The question's distinct searchable words, lowercased, in order, stop words left out."""
+    found = dict.fromkeys(word.lower() for word in WORD.findall(question))
+    return [word for word in found if word not in STOP_WORDS][:MAX_WORDS]
+
+
+def search(question: str, limit: int) -> list[int]:
+    """Up to `limit` chunk ids matching any word of `question`, the best first."""
+    terms = words(question)
+    if not terms:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        statement, query = POSTGRES, " | ".join(terms)
+    else:
+        statement, query = SQLITE, " OR ".join(f'"{term}"' for term in terms)
+    rows = db.session.execute(statement, {"query": query, "limit": limit})
+    return [row[0] for row in rows]
