@@ -24,36 +24,36 @@ def _stem(word: str) -> str:
     return word
 
 
-def _slot(feature: str) -> tuple[int, float]:
+def _slot(feature: str, dimensions: int) -> tuple[int, float]:
     digest = hashlib.blake2b(feature.encode(), digest_size=4).digest()
     number = int.from_bytes(digest, "little")
-    return number % DIMENSIONS, 1.0 if number & (1 << 31) else -1.0
+    return number % dimensions, 1.0 if number & (1 << 31) else -1.0
 
 
-def fake_embedding(text: str) -> list[float]:
-    vector = [0.0] * DIMENSIONS
+def fake_embedding(text: str, dimensions: int = DIMENSIONS) -> list[float]:
+    vector = [0.0] * dimensions
     for word in WORD.findall(text.lower()):
         if word in SKIPPED:
             continue
         stem = _stem(word)
-        index, sign = _slot("w:" + stem)
+        index, sign = _slot("w:" + stem, dimensions)
         vector[index] += sign
         padded = f"<{stem}>"
         for start in range(len(padded) - 2):
-            index, sign = _slot("t:" + padded[start : start + 3])
+            index, sign = _slot("t:" + padded[start : start + 3], dimensions)
             vector[index] += 0.3 * sign
     length = math.sqrt(sum(x * x for x in vector)) or 1.0
     return [round(x / length, 6) for x in vector]
 
 
-def embeddings_answer(texts: list[str], model: str) -> dict:
+def embeddings_answer(texts: list[str], model: str, dimensions: int = DIMENSIONS) -> dict:
     """OpenAI's (and OpenRouter's) embeddings answer for `texts`."""
     tokens = sum(len(text.split()) for text in texts)
     return {
         "object": "list",
         "model": model,
         "data": [
-            {"object": "embedding", "index": index, "embedding": fake_embedding(text)}
+            {"object": "embedding", "index": index, "embedding": fake_embedding(text, dimensions)}
             for index, text in enumerate(texts)
         ],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "cost": tokens * 2e-8},

@@ -254,6 +254,7 @@ class FakeOpenRouter(FakeServer):
         self.image_models = set(IMAGE_MODELS)
         self.images_sent_to: list[str] = []  # each model named by a chat carrying an image
         self.keys: set[str] | None = None  # when set, /key answers 401 to any other key
+        self.embedding_dimensions = 256  # text-embedding-3-small has 1536 (benchmarks use it)
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
 
@@ -290,7 +291,8 @@ class FakeOpenRouter(FakeServer):
             and canned.body.startswith(b"fake server: nothing queued")
         ):
             body = request.json()
-            return _canned(200, embeddings_answer(body["input"], body["model"]), None, 0.0, None)
+            answer = embeddings_answer(body["input"], body["model"], self.embedding_dimensions)
+            return _canned(200, answer, None, 0.0, None)
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
             messages = request.json()["messages"]
             said = [m for m in messages if m["role"] == "user"] if self.echo_all else messages[-1:]

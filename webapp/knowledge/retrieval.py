@@ -59,13 +59,23 @@ def knowledge_for(
 
 
 def _fits(inline: int) -> bool:
-    """Whether all chunks together have at most `inline` tokens: read from at most that many
-    chunks (each has a token at least), so a large knowledge is not summed every turn."""
-    first = select(func.max(KnowledgeChunk.tokens, 1).label("tokens")).limit(inline + 1)
-    if db.session.get_bind().dialect.name == "postgresql":
-        first = select(func.greatest(KnowledgeChunk.tokens, 1).label("tokens")).limit(inline + 1)
-    total = db.session.scalar(select(func.coalesce(func.sum(first.subquery().c.tokens), 0)))
-    return total <= inline
+    """Whether all chunks together have at most `inline` tokens."""
+    return _total_tokens() <= inline
+
+
+_totals: dict[tuple, int] = {}  # the chunks' tokens by the knowledge's version: one entry
+
+
+def _total_tokens() -> int:
+    """All chunks' tokens, summed again only when the knowledge changed (a sum of every chunk
+    would cost more than the rest of a search)."""
+    now = vectors.version()
+    total = _totals.get(now)
+    if total is None:
+        total = db.session.scalar(select(func.coalesce(func.sum(KnowledgeChunk.tokens), 0)))
+        _totals.clear()
+        _totals[now] = total
+    return total
 
 
 def _everything() -> tuple[Passage, ...]:
