@@ -1,11 +1,13 @@
 """Finding the knowledge for a question: all of it while small, else full-text and embeddings."""
 
+import random
 import signal
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from tests.conftest import wait_for
+from tests.support.fake_embeddings import fake_embedding
 from tests.support.fakes import EMBEDDINGS_PATH
 from tests.support.knowledge import add_bakery_faq, faq_entries, top3_hits
 from tests.support.processes import start_worker_process
@@ -13,7 +15,7 @@ from webapp import settings
 from webapp.clients.openrouter import OpenRouterClient
 from webapp.clients.openrouter_errors import OpenRouterError
 from webapp.extensions import db
-from webapp.knowledge import embeddings, retrieval, sources
+from webapp.knowledge import embeddings, retrieval, sources, vectors
 from webapp.models import KnowledgeChunk, KnowledgeSource, KnowledgeVector, RequestLog
 from webapp.snapshot import Snapshot
 from webapp.troubleshooting import ErrorKind
@@ -201,6 +203,25 @@ def test_a_removed_source_leaves_no_vector_and_searches_still_work(bakery, fake_
         found = retrieval.knowledge_for("sourdough loaf", Snapshot.load(bakery.config))
         left = db.session.scalar(select(func.count()).select_from(KnowledgeVector))
     assert left == 40 and not any("sourdough" in label for label in found.labels)
+
+
+def test_among_thousands_of_chunks_the_nearest_by_meaning_comes_first(app):
+    rng = random.Random(7)
+    words = [f"{a}{b}" for a in ("bake", "flour", "crust", "oven", "sugar") for b in "abcdefgh"]
+    texts = [" ".join(rng.choices(words, k=6)) for _ in range(2500)]
+    with app.app_context():
+        source = KnowledgeSource(name="Catalogue", kind="text", author="test", state="ready")
+        db.session.add(source)
+        db.session.flush()
+        rows = [{"source_id": source.id, "position": i, "label": f"Catalogue, part {i}",
+                 "text": text, "tokens": 8} for i, text in enumerate(texts)]  # fmt: skip
+        ids = list(db.session.scalars(insert(KnowledgeChunk).returning(KnowledgeChunk.id,
+                                      sort_by_parameter_order=True), rows))  # fmt: skip
+        embeddings._store(MODEL, ids, [fake_embedding(text, 1536) for text in texts])
+        db.session.commit()
+        for wanted in (0, 1234, 2499):
+            nearest = vectors.nearest(fake_embedding(texts[wanted], 1536), MODEL, 3)
+            assert nearest[0] == ids[wanted]
 
 
 def test_an_embeddings_answer_of_the_wrong_shape_is_a_bad_response(fake_openrouter):

@@ -27,16 +27,23 @@ SQLITE = text(
     "SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH :query "
     "ORDER BY bm25(knowledge_fts), rowid LIMIT :limit"
 )
+# ts_rank, not ts_rank_cd: the same order on the test FAQ at half the time a matching chunk.
 POSTGRES = text(
     "SELECT id FROM knowledge_chunks, to_tsquery('english', :query) AS query "
-    "WHERE search @@ query ORDER BY ts_rank_cd(search, query) DESC, id LIMIT :limit"
+    "WHERE search @@ query ORDER BY ts_rank(search, query) DESC, id LIMIT :limit"
 )
+# PostgreSQL's planner thinks matching a tsvector cheap and, once the table is analysed, reads
+# every chunk (45 ms at 20,000) rather than the GIN index (a few ms): told not to, for this
+# one statement.
+INDEX_ONLY, AS_USUAL = text("SET LOCAL enable_seqscan = off"), text("SET LOCAL enable_seqscan = on")
 
 
 def words(question: str) -> list[str]:
-    """The question's distinct searchable words, lowercased, in order, stop words left out."""
+    """The question's distinct searchable words, lowercased, in order, stop words and single
+    letters ("what's" gives "s") left out."""
     found = dict.fromkeys(word.lower() for word in WORD.findall(question))
-    return [word for word in found if word not in STOP_WORDS][:MAX_WORDS]
+    kept = [w for w in found if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
+    return kept[:MAX_WORDS]
 
 
 def search(question: str, limit: int) -> list[int]:
@@ -44,9 +51,10 @@ def search(question: str, limit: int) -> list[int]:
     terms = words(question)
     if not terms:
         return []
-    if db.session.get_bind().dialect.name == "postgresql":
-        statement, query = POSTGRES, " | ".join(terms)
-    else:
-        statement, query = SQLITE, " OR ".join(f'"{term}"' for term in terms)
-    rows = db.session.execute(statement, {"query": query, "limit": limit})
-    return [row[0] for row in rows]
+    if db.session.get_bind().dialect.name != "postgresql":
+        query = " OR ".join(f'"{term}"' for term in terms)
+        return list(db.session.scalars(SQLITE, {"query": query, "limit": limit}))
+    db.session.execute(INDEX_ONLY)
+    found = list(db.session.scalars(POSTGRES, {"query": " | ".join(terms), "limit": limit}))
+    db.session.execute(AS_USUAL)  # (after a failure, the rollback undoes it)
+    return found
