@@ -159,6 +159,9 @@ def test_a_failed_question_embedding_falls_back_to_words_and_shows_on_the_page(
     assert "by its words" in found.note
     assert failed.operation == "embedding" and failed.error_kind == ErrorKind.NO_CREDITS
     assert progress.failing.startswith("Finding knowledge by meaning") and progress.failed_at
+    with bakery.app_context():
+        again = retrieval.knowledge_for("do you deliver on sunday", Snapshot.load(bakery.config))
+        assert again.by_meaning and embeddings.progress().failing is None  # working again
 
 
 def test_a_failing_job_waits_before_trying_again_and_says_why(bakery, fake_openrouter):

@@ -48,28 +48,22 @@ def knowledge_for(
 ) -> Knowledge:
     """The passages for `question` (the merged customer messages and the exchange before).
     Writes a log row when it embeds the question (for `origin`) and commits it."""
-    inline = int(snap["knowledge_inline_tokens"])
-    if _fits(inline):
+    now = vectors.version()  # one look at whether the knowledge changed, for the whole search
+    if _total_tokens(now) <= int(snap["knowledge_inline_tokens"]):
         return Knowledge(_everything(), whole=True)
     limit = int(snap["knowledge_chunks"])
     by_words = fulltext.search(question, RANKED)
-    by_meaning, note = _by_meaning(question, snap, origin, deadline)
+    by_meaning, note = _by_meaning(question, snap, origin, deadline, now)
     fused = _fused([by_words, by_meaning or []])[:limit]
     return Knowledge(_passages(fused), whole=False, by_meaning=by_meaning is not None, note=note)
-
-
-def _fits(inline: int) -> bool:
-    """Whether all chunks together have at most `inline` tokens."""
-    return _total_tokens() <= inline
 
 
 _totals: dict[tuple, int] = {}  # the chunks' tokens by the knowledge's version: one entry
 
 
-def _total_tokens() -> int:
-    """All chunks' tokens, summed again only when the knowledge changed (a sum of every chunk
-    would cost more than the rest of a search)."""
-    now = vectors.version()
+def _total_tokens(now: tuple) -> int:
+    """All chunks' tokens, summed again only when the knowledge changed (its version `now`;
+    a sum of every chunk would cost more than the rest of a search)."""
     total = _totals.get(now)
     if total is None:
         total = db.session.scalar(select(func.coalesce(func.sum(KnowledgeChunk.tokens), 0)))
@@ -89,11 +83,11 @@ def _everything() -> tuple[Passage, ...]:
     return tuple(Passage(label, text) for label, text in rows)
 
 
-def _by_meaning(question: str, snap, origin: Origin | None, deadline: Deadline | None):
+def _by_meaning(question: str, snap, origin: Origin | None, deadline: Deadline | None, now):
     """The chunk ids nearest the question by embeddings, and a note when they could not be
     used; (None, None) when embeddings are off or no chunk has a vector yet."""
     model = str(snap["embedding_model"]).strip()
-    if not model or not question.strip() or not vectors.has_vectors(model):
+    if not model or not question.strip() or not vectors.has_vectors(model, now):
         return None, None
     if not str(snap["openrouter_api_key"]):
         return None, embeddings.NO_KEY
@@ -108,7 +102,7 @@ def _by_meaning(question: str, snap, origin: Origin | None, deadline: Deadline |
     if vector is None:
         log.warning("embedding the question failed: knowledge found by its words alone")
         return None, "Finding knowledge by meaning failed: it was found by its words alone."
-    return vectors.nearest(vector, model, RANKED), None
+    return vectors.nearest(vector, model, RANKED, now), None
 
 
 def _fused(rankings: list[list[int]]) -> list[int]:

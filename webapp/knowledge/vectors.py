@@ -86,10 +86,10 @@ def version() -> tuple:
     return tuple(db.session.execute(VERSION).one())
 
 
-def _bits_of(model: str) -> _Bits:
+def _bits_of(model: str, version_now: tuple | None = None) -> _Bits:
     """The sign bits of every vector of `model`, from memory while nothing was added or
-    removed (one small query tells), else read again."""
-    version_now = version()
+    removed (one small query tells, unless the caller just asked it), else read again."""
+    version_now = version_now or version()
     held = _cache.get(model)
     if held is not None and held.version == version_now:
         return held
@@ -104,13 +104,16 @@ def _bits_of(model: str) -> _Bits:
     return fresh
 
 
-def has_vectors(model: str) -> bool:
-    return bool(model) and bool(_bits_of(model).chunk_ids)
+def has_vectors(model: str, version_now: tuple | None = None) -> bool:
+    return bool(model) and bool(_bits_of(model, version_now).chunk_ids)
 
 
-def nearest(query: list[float], model: str, limit: int) -> list[int]:
-    """Up to `limit` chunk ids, the most similar to `query` first (cosine similarity)."""
-    held = _bits_of(model)
+def nearest(
+    query: list[float], model: str, limit: int, version_now: tuple | None = None
+) -> list[int]:
+    """Up to `limit` chunk ids, the most similar to `query` first (cosine similarity).
+    `version_now`: the knowledge's `version()`, when the caller has just read it."""
+    held = _bits_of(model, version_now)
     if not held.chunk_ids:
         return []
     wanted = normalised(query)
