@@ -14,6 +14,7 @@ from tests.support.processes import start_worker_process
 from webapp import settings
 from webapp.clients.openrouter import OpenRouterClient
 from webapp.clients.openrouter_errors import OpenRouterError
+from webapp.clients.retry import Deadline
 from webapp.extensions import db
 from webapp.knowledge import embeddings, retrieval, sources, vectors
 from webapp.models import KnowledgeChunk, KnowledgeSource, KnowledgeVector, RequestLog
@@ -73,6 +74,25 @@ def test_a_question_that_matches_nothing_gets_no_passages(bakery):
     with bakery.app_context():
         found = retrieval.knowledge_for("zebra xylophone quantum", Snapshot.load(bakery.config))
     assert found.passages == () and found.whole is False
+
+
+def test_in_a_long_exchange_the_customers_newest_words_count(bakery):
+    before = " ".join(f"earlier{n} topic{n}" for n in range(60))  # 120 words of an old exchange
+    with bakery.app_context():
+        found = retrieval.knowledge_for(f"{before}\nhave you got sourdough loaves today",
+                                        Snapshot.load(bakery.config))  # fmt: skip
+    assert found.labels[0] == "FAQ › Do you sell sourdough?"
+
+
+def test_with_no_time_left_the_question_is_not_embedded(bakery, fake_openrouter):
+    snap(bakery, embedding_model=MODEL)
+    with bakery.app_context():
+        embeddings.embed_chunks()
+        found = retrieval.knowledge_for(
+            "do you deliver on sunday", Snapshot.load(bakery.config), deadline=Deadline(3)
+        )
+    assert len(calls(fake_openrouter)) == 1  # the chunks' batch only
+    assert found.labels[0] == "FAQ › Do you deliver on Sundays?" and "No time" in found.note
 
 
 def test_small_knowledge_is_given_whole_in_the_same_order_every_time(app):

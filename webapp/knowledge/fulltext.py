@@ -12,7 +12,7 @@ from sqlalchemy import text
 from ..extensions import db
 
 WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; no underscore, no symbol
-MAX_WORDS = 40  # the question and the exchange before it can be long; the first words lead
+MAX_WORDS = 40  # the exchange before and the question can be long: the newest words count
 # Words nearly every chunk has: matching them costs time and says nothing (PostgreSQL's
 # 'english' configuration drops these itself; FTS5 does not).
 _STOP_WORDS_TEXT = (
@@ -39,11 +39,12 @@ INDEX_ONLY, AS_USUAL = text("SET LOCAL enable_seqscan = off"), text("SET LOCAL e
 
 
 def words(question: str) -> list[str]:
-    """The question's distinct searchable words, lowercased, in order, stop words and single
-    letters ("what's" gives "s") left out."""
-    found = dict.fromkeys(word.lower() for word in WORD.findall(question))
+    """The question's distinct searchable words, lowercased, stop words and single letters
+    ("what's" gives "s") left out: the last `MAX_WORDS` of them (the customer's own words
+    come after the exchange before), in order."""
+    found = dict.fromkeys(word.lower() for word in reversed(WORD.findall(question)))
     kept = [w for w in found if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
-    return kept[:MAX_WORDS]
+    return kept[:MAX_WORDS][::-1]
 
 
 def search(question: str, limit: int) -> list[int]:

@@ -46,8 +46,9 @@ class Knowledge:
 def knowledge_for(
     question: str, snap, origin: Origin | None = None, deadline: Deadline | None = None
 ) -> Knowledge:
-    """The passages for `question` (the merged customer messages and the exchange before).
-    Writes a log row when it embeds the question (for `origin`) and commits it."""
+    """The passages for `question`: the exchange before, then the customer's merged messages
+    (when it is long, its end counts). Writes a log row when it embeds the question (for
+    `origin`, and commits it); `deadline`: the turn's, of which the model's call keeps 5 s."""
     now = vectors.version()  # one look at whether the knowledge changed, for the whole search
     if _total_tokens(now) <= int(snap["knowledge_inline_tokens"]):
         return Knowledge(_everything(), whole=True)
