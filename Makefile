@@ -62,6 +62,7 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/trials_bench.py
 	$(BIN)/python bench/media_bench.py
 	$(BIN)/python bench/health_bench.py
+	$(BIN)/python bench/knowledge_bench.py
 	$(if $(filter postgresql%,$(DATABASE_URL)),$(BIN)/python bench/scale_bench.py)
 
 # Pin every dependency, direct or not, with the hashes of its files: `make run` and `make test`

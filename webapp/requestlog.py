@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert
 
-from .clients.openrouter import ChatResult, Transcript
+from .clients.openrouter import ChatResult, Embeddings, Transcript
 from .clients.whatsapp import SendResult
 from .extensions import db
 from .models import RequestLog, utcnow
@@ -125,6 +125,25 @@ def transcription_ok(origin: Origin, attempt: int, body: dict, transcript: Trans
         cost=transcript.cost,
         request_body=_logged_body(body),
         response_body=_clip(json.dumps(transcript.raw, ensure_ascii=False)),
+    )
+
+
+def embedding_ok(origin: Origin, body: dict, result: Embeddings) -> dict:
+    """Texts turned into vectors (a question, or a batch of knowledge): logged with their
+    tokens and cost; the body says how many texts, not what they were, nor the vectors."""
+    return row(
+        origin,
+        upstream="openrouter",
+        operation="embedding",
+        model_requested=result.model,
+        model_used=result.model,
+        status="ok",
+        http_status=200,
+        latency_ms=result.latency_ms,
+        prompt_tokens=result.prompt_tokens,
+        cost=result.cost,
+        request_body=_logged_body(body),
+        response_body=_clip(json.dumps(result.raw, ensure_ascii=False)),
     )
 
 

@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from tests.support.fake_embeddings import embeddings_answer
 from webapp.troubleshooting import ErrorKind
 
 OPENROUTER_FIXTURES = Path(__file__).parent.parent / "fixtures" / "openrouter"
 CHAT_PATH = "/api/v1/chat/completions"
 TRANSCRIPTION_PATH = "/api/v1/audio/transcriptions"
+EMBEDDINGS_PATH = "/api/v1/embeddings"
 # Models of the catalog fixture whose architecture.input_modalities include "image".
 IMAGE_MODELS = frozenset({"openai/gpt-4o-mini", "google/gemini-2.5-flash"})
 NO_IMAGE_ENDPOINTS = "No endpoints found that support image input"  # OpenRouter's words, a 404
@@ -240,7 +242,8 @@ class FakeOpenRouter(FakeServer):
 
     As OpenRouter does, it refuses with 400 a transcription body without a model, base64
     audio and a format, and with 404 a chat that carries an image when a model it names (the
-    `model`, or any of a `models` route) is not in `image_models`."""
+    `model`, or any of a `models` route) is not in `image_models`. Embeddings requests with
+    nothing queued get deterministic vectors (see fake_embeddings) with tokens and a cost."""
 
     def __init__(self):
         super().__init__()
@@ -251,6 +254,7 @@ class FakeOpenRouter(FakeServer):
         self.image_models = set(IMAGE_MODELS)
         self.images_sent_to: list[str] = []  # each model named by a chat carrying an image
         self.keys: set[str] | None = None  # when set, /key answers 401 to any other key
+        self.embedding_dimensions = 256  # text-embedding-3-small has 1536 (benchmarks use it)
         self.default(body=fixture_bytes("doc_key_response.json"), path="/api/v1/key")
         self.default(body=fixture_bytes("models_list_excerpt.json"), path="/api/v1/models")
 
@@ -281,6 +285,14 @@ class FakeOpenRouter(FakeServer):
                 self.requests.append(request)
             return refusal
         canned = super()._respond_to(request)
+        if (
+            canned.status == 500
+            and request.path == EMBEDDINGS_PATH
+            and canned.body.startswith(b"fake server: nothing queued")
+        ):
+            body = request.json()
+            answer = embeddings_answer(body["input"], body["model"], self.embedding_dimensions)
+            return _canned(200, answer, None, 0.0, None)
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
             messages = request.json()["messages"]
             said = [m for m in messages if m["role"] == "user"] if self.echo_all else messages[-1:]
@@ -299,6 +311,9 @@ class FakeOpenRouter(FakeServer):
                 return _canned(401, fixture_bytes("error_401_user_not_found.json"), None, 0.0, None)
         if request.path == TRANSCRIPTION_PATH:
             problem = _transcription_problem(request.body)
+            return _error_answer(400, problem) if problem else None
+        if request.path == EMBEDDINGS_PATH:
+            problem = _embeddings_problem(request.body)
             return _error_answer(400, problem) if problem else None
         if request.path != CHAT_PATH:
             return None
@@ -341,6 +356,19 @@ def _transcription_problem(raw: bytes) -> str | None:
     except (ValueError, TypeError):  # binascii.Error is a ValueError
         return "'input_audio.data' must be base64-encoded audio."
     return None if audio.get("data") else "'input_audio.data' is required."
+
+
+def _embeddings_problem(raw: bytes) -> str | None:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return "The request body is not JSON."
+    if not isinstance(body, dict) or not body.get("model"):
+        return "'model' is required."
+    texts = body.get("input")
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return "'input' must be a list of texts."
+    return None
 
 
 def _carries_image(messages) -> bool:

@@ -22,7 +22,7 @@ BATCH_SIZE = 2000  # CSV rows read per query: memory stays flat whatever the exp
 # A text search reads the customer's message and the reply of this many log rows per page at
 # most, so a word that is rare (or absent) costs one bounded scan instead of the whole log.
 SCAN_LIMIT = 20_000
-CHANNELS = ("whatsapp", "flow", "playground")
+CHANNELS = ("whatsapp", "flow", "playground", "knowledge")  # knowledge: embedding it
 STATUSES = ("ok", "error")
 TEXT_FILTERS = ("model", "contact", "q")
 # A call that is neither a chat nor a send, in the owner's words.
@@ -30,6 +30,7 @@ OPERATIONS = {
     "media": "Media download",
     "transcription": "Transcription",
     "reading": "Document reading",
+    "embedding": "Embedding",
 }
 SECRET = re.compile(r"(sk-or-)[\w\-]+|(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 

@@ -59,6 +59,16 @@ class Transcript:
 
 
 @dataclass
+class Embeddings:
+    vectors: list[list[float]]  # one a text, in the order the texts were given
+    model: str  # the model asked
+    prompt_tokens: int | None
+    cost: float | None
+    latency_ms: int
+    raw: dict  # the answer without its vectors (thousands of numbers, nothing to read)
+
+
+@dataclass
 class KeyInfo:
     label: str | None
     usage: float | None
@@ -120,6 +130,11 @@ class OpenRouterClient(HttpClient):
         """POST a body made by `transcription_body`, as `send_chat` does a chat body."""
         parse = partial(_transcript, body.get("model"))
         return self._call("POST", "/audio/transcriptions", body, parse, timeout)
+
+    def embed(self, texts: Sequence[str], model: str, timeout: float | None = None) -> Embeddings:
+        """One vector per text, in one call (OpenAI's shape, which OpenRouter answers in)."""
+        parse = partial(_embeddings, model, len(texts))
+        return self._call("POST", "/embeddings", embeddings_body(texts, model), parse, timeout)
 
     def key_info(self) -> KeyInfo:
         return self._call("GET", "/key", None, _key_info)
@@ -193,6 +208,10 @@ def transcription_body(audio: bytes, audio_format: str, model: str) -> dict[str,
     bare base64, no data: URL), not a multipart upload."""
     data = base64.b64encode(audio).decode("ascii")
     return {"model": model, "input_audio": {"data": data, "format": audio_format}}
+
+
+def embeddings_body(texts: Sequence[str], model: str) -> dict[str, Any]:
+    return {"model": model, "input": list(texts)}
 
 
 # What WhatsApp and phones call their audio → the format name the transcription API expects.
@@ -307,6 +326,31 @@ def _transcript(model: str, payload: dict, latency_ms: int) -> Transcript:
         latency_ms=latency_ms,
         raw=payload,
     )
+
+
+def _embeddings(model: str, count: int, payload: dict, latency_ms: int) -> Embeddings:
+    data = payload.get("data")
+    if not isinstance(data, list) or len(data) != count:
+        raise _NoReply(f"The embeddings answer does not hold {count} vectors in 'data'.")
+    ordered = sorted(data, key=lambda item: as_int(dig(item, "index")) or 0)
+    vectors = [dig(item, "embedding") for item in ordered]
+    if not all(isinstance(v, list) and v and all(_is_number(x) for x in v) for v in vectors):
+        raise _NoReply("An embedding in the answer is not a list of numbers.")
+    if len({len(vector) for vector in vectors}) > 1:
+        raise _NoReply("The embeddings in the answer have different lengths.")
+    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    return Embeddings(
+        vectors=vectors,
+        model=model,
+        prompt_tokens=as_int(usage.get("prompt_tokens")),
+        cost=as_float(usage.get("cost")),
+        latency_ms=latency_ms,
+        raw={key: value for key, value in payload.items() if key != "data"},
+    )
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _key_info(payload: dict, latency_ms: int) -> KeyInfo:

@@ -9,6 +9,7 @@ from flask import Flask
 
 from .. import checks, state, stats
 from ..data import retention
+from ..knowledge import embeddings
 from ..replies import delivery
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,8 @@ JOBS = {  # name: (every, job)
     "dashboard": (timedelta(minutes=1), stats.refresh),
     "retention": (timedelta(hours=1), retention.purge),
     "catalog": (timedelta(days=1), checks.daily_catalog_check),  # prices, retired model IDs
+    # the knowledge's chunks that lack a vector by the embedding model (a run: 8 s at most)
+    "embeddings": (timedelta(seconds=10), embeddings.embed_chunks),
 }
 
 
