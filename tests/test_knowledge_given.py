@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.conftest import post_webhook, wait_for
 from tests.support.fakes import CHAT_PATH
@@ -28,6 +28,16 @@ ALL_TOLD = {"business_name": "Bella's Bakery", "timezone": "Pacific/Auckland",
                                          "tue": [["22:00", "02:00"]]})}  # fmt: skip
 # Monday 7 December 2026, 21:30 UTC is Tuesday 8 December 10:30 in Auckland (UTC+13 in summer).
 MOMENT = datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
+
+
+def add_menu(app) -> None:
+    """Two FAQ entries: small knowledge, so retrieval gives all of it, whole."""
+    with app.app_context():
+        sources.add_faq("Delivery times", "We deliver Tuesday to Saturday.", "owner")
+        sources.add_faq("Croissant price", "Croissant 2.50", "owner")
+
+
+MENU_LABELS = ["FAQ › Delivery times", "FAQ › Croissant price"]
 
 
 def chats(fake_openrouter) -> list[dict]:
@@ -113,15 +123,13 @@ def test_whatsapp_answers_are_given_the_prompt_then_the_told_block(
 def test_faq_knowledge_reaches_the_model_and_its_label_is_logged(
     client, whatsapp, worker, fake_openrouter, fake_graph
 ):
-    """Through the real retrieval: an FAQ entry of small knowledge is sent whole. Skipped
-    while `knowledge_for` is the stub that finds nothing; it must pass once retrieval is in."""
+    """Through the real retrieval: an FAQ entry of small knowledge is sent whole."""
     with whatsapp.app_context():
         sources.add_faq("Do you deliver on Sundays?", "No, Tuesday to Saturday only.", "owner")
         snap = Snapshot.load(whatsapp.config)
         found = retrieval.knowledge_for("Do you deliver on Sundays?", snap)
         db.session.rollback()
-    if not found.passages:
-        pytest.skip("knowledge_for returns no passages yet: retrieval is not built in this tree")
+    assert found.whole and found.labels == ["FAQ › Do you deliver on Sundays?"]
     fake_openrouter.reply("No, Tuesday to Saturday only.")
     post_webhook(client, text_delivery(CUSTOMER, "Do you deliver on Sundays?"))
     wait_for(lambda: finished(whatsapp))
@@ -135,29 +143,27 @@ def test_the_log_detail_and_try_it_show_the_knowledge_an_answer_was_given(
     app, admin, fake_openrouter, worker
 ):
     openrouter_only(app, fake_openrouter.base_url)
+    with app.app_context():
+        sources.add_faq("Delivery <times>", "We deliver Tuesday to Saturday.", "owner")
     fake_openrouter.reply("We deliver Tuesday to Saturday.")
     admin.post("/admin/try", {"message": "Do you deliver?"})
     wait_for(lambda: answered(app))
     with app.app_context():
-        row = db.session.scalars(select(RequestLog).where(RequestLog.status == "ok")).one()
-        labels = ["FAQ › Delivery <times>", "Menu.pdf, page 2"]
-        db.session.execute(
-            update(RequestLog).where(RequestLog.id == row.id).values(knowledge=json.dumps(labels))
-        )
-        db.session.commit()
-        row_id = row.id
-    shown = "Knowledge given: FAQ › Delivery &lt;times&gt;; Menu.pdf, page 2"
+        row = db.session.scalars(
+            select(RequestLog).where(RequestLog.status == "ok", RequestLog.operation.is_(None))
+        ).one()
+    assert row.knowledge_labels == ["FAQ › Delivery <times>"]
+    shown = "Knowledge given: FAQ › Delivery &lt;times&gt;"
     assert shown in admin.get("/admin/try").get_data(as_text=True)
-    detail = admin.get(f"/admin/logs/{row_id}").get_data(as_text=True)
+    detail = admin.get(f"/admin/logs/{row.id}").get_data(as_text=True)
     assert "<dt>Knowledge given</dt>" in detail
-    assert "FAQ › Delivery &lt;times&gt;; Menu.pdf, page 2" in detail
+    assert "FAQ › Delivery &lt;times&gt;" in detail and "<times>" not in detail
 
 
 def test_a_flow_can_leave_the_knowledge_out_and_the_field_is_not_sent_on(
-    ask, whatsapp, fake_openrouter, monkeypatch
+    ask, whatsapp, fake_openrouter
 ):
-    # The knowledge as retrieval would give it: the flow endpoint is what is tested here.
-    monkeypatch.setattr(retrieval, "knowledge_for", lambda question, snap: MENU)
+    add_menu(whatsapp)
     fake_openrouter.echo()
     asked = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Bread?"}]}
     assert ask(asked).status_code == 200
@@ -168,7 +174,7 @@ def test_a_flow_can_leave_the_knowledge_out_and_the_field_is_not_sent_on(
     assert "knowledge" not in without
     assert "What you know right now:" in without["messages"][0]["content"]  # told all the same
     first, second = [r for r in log_rows(whatsapp) if r.status == "ok"]
-    assert first.knowledge_labels == ["FAQ › Delivery times", "Menu.pdf, page 2"]
+    assert first.knowledge_labels == MENU_LABELS
     assert second.knowledge_labels == []
     refused = ask(asked | {"knowledge": "no"})
     assert refused.status_code == 400
@@ -176,9 +182,9 @@ def test_a_flow_can_leave_the_knowledge_out_and_the_field_is_not_sent_on(
 
 
 def test_a_flows_own_system_message_gets_the_knowledge_after_it_and_no_told_block(
-    ask, whatsapp, fake_openrouter, monkeypatch
+    ask, whatsapp, fake_openrouter
 ):
-    monkeypatch.setattr(retrieval, "knowledge_for", lambda question, snap: MENU)
+    add_menu(whatsapp)
     fake_openrouter.echo()
     own = {"role": "system", "content": "Be brief."}
     ask({"messages": [own, {"role": "user", "content": "Bread?"}]})
@@ -190,11 +196,11 @@ def test_a_flows_own_system_message_gets_the_knowledge_after_it_and_no_told_bloc
 
 
 def test_compare_gives_each_model_the_knowledge_marked_as_it_needs_and_shows_it(
-    admin, whatsapp, worker, fake_openrouter, monkeypatch
+    admin, whatsapp, worker, fake_openrouter
 ):
     """The worker's trial cells: the Anthropic model gets the cached part, the OpenAI one
     plain text; each cell shows the knowledge under its answer."""
-    monkeypatch.setattr(retrieval, "knowledge_for", lambda question, snap: MENU)
+    add_menu(whatsapp)
     fake_openrouter.echo()
     with whatsapp.app_context():
         prompt = prompts.current_text()
@@ -216,4 +222,4 @@ def test_compare_gives_each_model_the_knowledge_marked_as_it_needs_and_shows_it(
     stable, *_ = by_model["anthropic/claude-sonnet-4-6"]
     assert stable["cache_control"] == {"type": "ephemeral"} and "Croissant" in stable["text"]
     page = admin.get(f"/admin/trials/{trial_id}").get_data(as_text=True)
-    assert page.count("Knowledge given: FAQ › Delivery times; Menu.pdf, page 2") == 2
+    assert page.count("Knowledge given: FAQ › Delivery times; FAQ › Croissant price") == 2

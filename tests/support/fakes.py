@@ -250,6 +250,7 @@ class FakeOpenRouter(FakeServer):
         self.echo_delay: float | None = None
         self.echo_spread = 0.0
         self.echo_all = False
+        self.reading = False  # answer from the knowledge in the system message (reads_knowledge)
         self.failing: dict[str, CannedResponse] = {}
         self.image_models = set(IMAGE_MODELS)
         self.images_sent_to: list[str] = []  # each model named by a chat carrying an image
@@ -268,6 +269,13 @@ class FakeOpenRouter(FakeServer):
         With `every_message`, the answer repeats every user message the request carries
         (the memory it was sent with), oldest first: 'echo: <first> / <second>'."""
         self.echo_delay, self.echo_spread, self.echo_all = delay, spread, every_message
+
+    def reads_knowledge(self) -> None:
+        """Answer every chat request that has nothing queued as a careful model would from
+        what it was given: the answer of the knowledge part (an FAQ entry's "A:", or the
+        part's text) sharing the most words with the customer's last message; when no part
+        shares two, the could-not-answer marker line, then a promise to find out."""
+        self.reading = True
 
     def fail_model(self, model: str, fixture_name: str, status: int) -> None:
         """Answer every chat request for `model` with this recorded error, whatever is queued."""
@@ -293,6 +301,10 @@ class FakeOpenRouter(FakeServer):
             body = request.json()
             answer = embeddings_answer(body["input"], body["model"], self.embedding_dimensions)
             return _canned(200, answer, None, 0.0, None)
+        if self.reading and canned.status == 500 and request.path == CHAT_PATH:
+            body = request.json()
+            return _canned(200, completion(_read_answer(body["messages"]), body["model"]),
+                           None, 0.0, None)  # fmt: skip
         if self.echo_delay is not None and canned.status == 500 and request.path == CHAT_PATH:
             messages = request.json()["messages"]
             said = [m for m in messages if m["role"] == "user"] if self.echo_all else messages[-1:]
@@ -490,3 +502,29 @@ FIXTURE_ERRORS = {
     "error_429_upstream_rate_limited.json": ("chat", 429, ErrorKind.RATE_LIMITED),
     "error_502_midstream_error_object.json": ("chat", 502, ErrorKind.UPSTREAM_UNAVAILABLE),
 }
+
+
+UNSAID = "I don't know that yet; I'll ask the team and get back to you."
+COMMON = {"the", "and", "you", "your", "our", "for", "are", "what", "with", "have", "does",
+          "can", "any", "how", "when", "this", "that", "from", "there"}  # fmt: skip
+
+
+def _words(text: str) -> set[str]:
+    found = "".join(c.lower() if c.isalnum() else " " for c in text).split()
+    return {word for word in found if len(word) > 2 and word not in COMMON}
+
+
+def _read_answer(messages: list[dict]) -> str:
+    """What a model that keeps to its knowledge says (see FakeOpenRouter.reads_knowledge)."""
+    system = "\n".join(_text_of(m["content"]) for m in messages if m["role"] == "system")
+    asked = _words(_text_of(next(m for m in reversed(messages) if m["role"] == "user")["content"]))
+    best, shared = "", 1
+    for part in system.split("\n### ")[1:]:
+        _label, _, text = part.partition("\n")
+        text = text.split("\n\n")[0]  # the part ends where the told block or the next begins
+        if len(asked & _words(text)) > shared:
+            best, shared = text, len(asked & _words(text))
+    if not best:
+        return f"CANNOT_ANSWER\n{UNSAID}"
+    answer = best.partition("\nA: ")[2] or best
+    return answer.strip()

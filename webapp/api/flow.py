@@ -201,7 +201,9 @@ class Exchange:
     message_id: int
 
 
-def context(request: FlowRequest, snap: Snapshot) -> tuple[given.Given, Exchange | None]:
+def context(
+    request: FlowRequest, snap: Snapshot, deadline: Deadline | None = None
+) -> tuple[given.Given, Exchange | None]:
     """The messages for the model: the stored prompt unless the flow sent its own, the
     knowledge for the question (unless the flow said `"knowledge": false`), the customer's
     memory when `user` names them, then the flow's messages. With the stored prompt come the
@@ -218,7 +220,11 @@ def context(request: FlowRequest, snap: Snapshot) -> tuple[given.Given, Exchange
     past = memory.history(known.id, None, int(snap["memory_turns"])) if known else []
     *earlier, last = [*past, *rest] or [{"content": ""}]
     question = given.question_of(last["content"], earlier)
-    knowledge = given.look_up(question, snap) if request.knowledge else given.Knowledge()
+    if request.knowledge:
+        origin = Origin("flow", known.id if known else None)
+        knowledge = given.look_up(question, snap, origin, deadline)
+    else:
+        knowledge = given.Knowledge()
     model = (request.models or snap.chain or (None,))[0]
     name = None if has_system else given.customer_name(known.id if known else None)
     told = [] if has_system else given.told.lines(snap, name)
@@ -255,10 +261,10 @@ def _text_of(message: dict | None) -> str | None:
 
 def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
     """Ask the model and answer in OpenRouter's shape; every outcome is logged and counted."""
-    made, exchange = context(request, snap)
+    deadline = Deadline(int(snap["answer_within_seconds"]))
+    made, exchange = context(request, snap, deadline)
     messages = made.messages
     origin = Origin("flow", *((exchange.contact_id, exchange.message_id) if exchange else ()))
-    deadline = Deadline(int(snap["answer_within_seconds"]))
     db.session.commit()  # the model check's read ends here: no connection waits on the model
     try:
         reply = pipeline.ask_model(

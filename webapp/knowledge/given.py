@@ -9,7 +9,6 @@ Google models through OpenRouter cache only a part marked with `cache_control` (
 stable one. Other models (OpenAI's cache long prefixes by themselves) get plain text.
 """
 
-import inspect
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -68,12 +67,9 @@ def question_of(new, past: list[dict]) -> str:
     return "\n".join(part for part in (*before, text_of(new)) if part.strip())
 
 
-def look_up(question: str, snap, **extra) -> Knowledge:
-    """`knowledge_for`, with the keywords it takes (origin, deadline) when it takes them."""
-    accepted = inspect.signature(retrieval.knowledge_for).parameters
-    knowledge = retrieval.knowledge_for(
-        question, snap, **{name: value for name, value in extra.items() if name in accepted}
-    )
+def look_up(question: str, snap, origin=None, deadline=None) -> Knowledge:
+    """`knowledge_for`; the question's embedding call, if any, is logged under `origin`."""
+    knowledge = retrieval.knowledge_for(question, snap, origin=origin, deadline=deadline)
     db.session.commit()  # no transaction stays open while the model thinks
     return knowledge
 
@@ -102,12 +98,14 @@ def for_turn(
     contact_id: int | None = None,
     model: str | None = None,
     use_knowledge: bool = True,
-    **extra,
+    origin=None,
+    deadline=None,
 ) -> Given:
     """The system message (prompt, knowledge for the question, told block), the memory
-    `past`, then the new user message; `extra` (origin, deadline) goes to the look-up."""
+    `past`, then the new user message; the question's look-up is logged under `origin`."""
     name = customer_name(contact_id)
-    knowledge = look_up(question_of(new, past), snap, **extra) if use_knowledge else Knowledge()
+    question = question_of(new, past)
+    knowledge = look_up(question, snap, origin, deadline) if use_knowledge else Knowledge()
     system = {
         "role": "system",
         "content": system_content(prompt, knowledge, told.lines(snap, name), model),
