@@ -541,7 +541,7 @@ def test_a_bug_in_one_run_is_logged_as_internal_and_the_next_run_answers(
     from webapp.replies import memory
 
     fake_openrouter.echo()
-    real, calls = memory.context, []
+    real, calls = memory.history, []
 
     def broken_once(*args, **kwargs):
         calls.append(1)
@@ -549,7 +549,7 @@ def test_a_bug_in_one_run_is_logged_as_internal_and_the_next_run_answers(
             raise RuntimeError("a bug, for once")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(memory, "context", broken_once)
+    monkeypatch.setattr(memory, "history", broken_once)
     post_webhook(client, text_delivery(CUSTOMER, "hello?"))
     wait_for(lambda: finished(whatsapp))
     [row] = [r for r in log_rows(whatsapp) if r.status == "error"]
