@@ -147,16 +147,18 @@ def _asked(question: dict, photo: str | None) -> str | list[dict]:
     return content.user_content([content.Read("image", question["text"], image=photo)])
 
 
-def context(prompt: str, question: dict, turns: int, photo: str | None = None) -> list[dict]:
-    """What a cell asks: the prompt, the customer's memory if there is a customer (for a
-    replayed message, the memory as it was when it came), and the question (see `_asked`)."""
+def remembered(
+    question: dict, turns: int, photo: str | None = None
+) -> tuple[list[dict], str | list[dict]]:
+    """What a cell asks besides the prompt: the customer's memory if there is a customer (for
+    a replayed message, the memory as it was when it came), and the question (see `_asked`)."""
     new = _asked(question, photo)
     if question["contact_id"] is None:
-        return [{"role": "system", "content": prompt}, {"role": "user", "content": new}]
+        return [], new
     when = None
     if question["message_id"] is not None:
         when = (question["message_id"], datetime.fromisoformat(question["at"]))
-    return memory.context(prompt, question["contact_id"], None, new, turns, when)
+    return memory.history(question["contact_id"], None, turns, when), new
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The context of a turn: the system prompt, the customer's recent exchanges, the new messages."""
+"""A customer's recent exchanges, as the model remembers them (the system message and the new
+messages around them: webapp/knowledge/given.py)."""
 
 from datetime import datetime, timedelta
 
@@ -59,19 +60,3 @@ def history(
         else:
             found.append({"role": role, "content": text})
     return found
-
-
-def context(
-    system: str | list[dict],
-    contact_id: int,
-    turn_id: int | None,
-    new: str | list[dict],
-    turns: int,
-    asked: tuple[int, datetime] | None = None,
-) -> list[dict]:
-    """The system message (`system`: its content, text or text parts), the customer's recent
-    exchanges (see `history`), then the new messages as one user message (`new`: its text,
-    or its content parts when it carries photos)."""
-    new = {"role": "user", "content": new}
-    past = history(contact_id, turn_id, turns, asked)
-    return [{"role": "system", "content": system}, *past, new]

@@ -131,8 +131,8 @@ def _ask(claim: Claim, config) -> None:
         photo = _photo(question) if placed else None
         db.session.commit()  # no transaction is open while the model thinks
         prompt, turns = draft or snap.prompt, int(snap["memory_turns"])
-        *past, new = trials.context(prompt, question, turns, photo)[1:]
-        made = given.for_turn(snap, prompt, new["content"], past, model=claim.model,
+        past, new = trials.remembered(question, turns, photo)
+        made = given.for_turn(snap, prompt, new, past, model=claim.model,
                               contact_id=question["contact_id"], origin=origin,
                               deadline=deadline)  # fmt: skip
         try:
