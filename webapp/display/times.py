@@ -18,8 +18,7 @@ def zone() -> ZoneInfo:
     """The owner's zone in force; read once per request, since a page shows many moments."""
     if has_request_context() and "owner_zone" in g:
         return g.owner_zone
-    name = str(settings.get("timezone"))
-    found = ZoneInfo(name if zones.is_zone(name) else "UTC")
+    found = zones.zone_info(str(settings.get("timezone")))
     if has_request_context():
         g.owner_zone = found
     return found

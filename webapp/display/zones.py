@@ -26,6 +26,11 @@ def is_zone(name: str) -> bool:
     return name in known()
 
 
+def zone_info(name: str) -> zoneinfo.ZoneInfo:
+    """The zone of that name; UTC for a name that is no zone (any more) here."""
+    return zoneinfo.ZoneInfo(name if is_zone(name) else "UTC")
+
+
 def plain(name: str) -> str:
     """UTC under its plainest name."""
     return "UTC" if name in UTC_NAMES else name

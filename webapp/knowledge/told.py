@@ -4,7 +4,7 @@ opening hours, the customer's name; each line switched on or off by `always_tell
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from ..display import zones
+from ..display import times, zones
 from . import hours as opening
 
 TOLD = ("business", "date", "hours", "customer_name")
@@ -17,16 +17,12 @@ LABELS = {  # the `always_tell` checkboxes
 
 
 def owner_zone(snap) -> ZoneInfo:
-    name = str(snap["timezone"])
-    return ZoneInfo(name if zones.is_zone(name) else "UTC")
+    return zones.zone_info(str(snap["timezone"]))
 
 
 def local_now(snap, now: datetime | None = None) -> datetime:
     """The moment (now, unless given; a moment without a zone is UTC) in the owner's zone."""
-    moment = now or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(owner_zone(snap))
+    return times.local(now or datetime.now(UTC), owner_zone(snap))
 
 
 def switched_on(snap) -> set[str]:
