@@ -238,7 +238,7 @@ def context(
 def _keep_question(request: FlowRequest) -> Exchange:
     """Store the flow's question in the customer's conversation, as being answered, with its
     first photo (written before the row: a crash in between leaves a file the sweep removes)."""
-    asked = next((m for m in reversed(request.messages) if m["role"] == "user"), None)
+    asked = _last_asked(request)
     photo, notes = flow_photos.keep(asked, media_store.folder())
     text = "\n".join(filter(None, [*notes, _text_of(asked)])) or None
     with transaction():
@@ -251,12 +251,13 @@ def _keep_question(request: FlowRequest) -> Exchange:
     return Exchange(contact_id, question.id)
 
 
+def _last_asked(request: FlowRequest) -> dict | None:
+    return next((m for m in reversed(request.messages) if m["role"] == "user"), None)
+
+
 def _text_of(message: dict | None) -> str | None:
-    content = (message or {}).get("content")
-    if isinstance(content, list):  # parts: text, images…; the conversation keeps the text
-        texts = [p.get("text") for p in content if isinstance(p, dict)]
-        content = "\n".join(t for t in texts if isinstance(t, str)) or None
-    return content
+    """Its words (of parts, the text ones: the conversation keeps the text), or None."""
+    return given.text_of((message or {}).get("content")) or None
 
 
 def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
@@ -283,7 +284,7 @@ def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
         settle(caller, exchange, logged, failure)
         raise
     reply = dataclasses.replace(reply, knowledge=tuple(made.knowledge.labels))
-    asked = _text_of(next((m for m in reversed(request.messages) if m["role"] == "user"), None))
+    asked = _text_of(_last_asked(request))
     signalled = (reply.signals, asked or "") if reply.signals else None
     settle(caller, exchange, reply.log_row(origin), None, reply.result.content, signalled)
     return shaped(reply)

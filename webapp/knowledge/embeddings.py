@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from .. import catalog_data, requestlog, settings, state
 from ..clients.openrouter_errors import OpenRouterError
 from ..extensions import db, dialect_insert
-from ..models import AppState, KnowledgeChunk, KnowledgeVector, utcnow
+from ..models import KnowledgeChunk, KnowledgeVector, utcnow
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import TROUBLES
@@ -84,9 +84,7 @@ def embed_question(question: str, snap, origin: Origin, timeout: float) -> list[
         return None
     _price(snap, result)
     requestlog.insert(requestlog.embedding_ok(origin, body, result))
-    # it works again: the page stops showing the last failure (no row, nothing deleted)
-    db.session.execute(delete(AppState).where(AppState.name == QUESTION_STATE))
-    db.session.commit()
+    state.forget(QUESTION_STATE)  # it works again: the page stops showing the last failure
     return result.vectors[0]
 
 

@@ -177,7 +177,7 @@ def add_faq(question: str, answer: str, author: str) -> KnowledgeSource:
             f"Keep the question under {MAX_QUESTION} characters and the answer under "
             f"{MAX_ANSWER}; put longer texts in as a document."
         )
-    source = db.session.scalar(select(KnowledgeSource).where(KnowledgeSource.name == question))
+    source = by_name(question)
     if source is not None and source.kind != "faq":
         raise ValueError(f"A source is already called '{question}'.")
     if source is None:
