@@ -8,17 +8,15 @@ server where the test may create a database
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
 from flask_migrate.cli import db as migrate_group
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from tests.conftest import Browser
-from tests.support import optional_parts
+from tests.support.databases import empty_postgresql_database
 from tests.support.fake_postgres import PasswordCatcher
 from tests.support.install import LOG_ROWS, PHOTO, SECRETS, populate
 from tests.support.processes import ROOT
@@ -33,16 +31,8 @@ KEY = SECRETS["openrouter_api_key"]
 @pytest.fixture
 def postgres_database():
     """A new database on the throwaway PostgreSQL server, dropped afterwards."""
-    optional_parts.need("postgresql")
-    server = optional_parts.postgresql_server()
-    name = f"switchboard_copy_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    engine.dispose()
+    with empty_postgresql_database("switchboard_copy") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

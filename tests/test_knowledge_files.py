@@ -1,17 +1,15 @@
 """The owner's knowledge travels: its files are in the backup and come back with a restore,
 and `db copy` moves sources and chunks with their full-text search working on the copy."""
 
-import uuid
 from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
 from flask_migrate.cli import db as migrate_group
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from tests.conftest import QUICK
-from tests.support import optional_parts
+from tests.support.databases import empty_postgresql_database
 from tests.support.files import mode
 from tests.support.payloads import pdf_bytes
 from webapp import create_app
@@ -74,16 +72,8 @@ def target_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'target.db'}"
         return
-    optional_parts.need("postgresql")
-    server = optional_parts.postgresql_server()
-    name = f"switchboard_knowledge_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    engine.dispose()
+    with empty_postgresql_database("switchboard_knowledge") as url:
+        yield url
 
 
 @SQLITE_FILE

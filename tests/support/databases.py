@@ -10,12 +10,14 @@ import contextlib
 import itertools
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support import optional_parts
 from webapp import config, create_app
 from webapp.extensions import db
 
@@ -118,3 +120,21 @@ def environment_of(app) -> dict:
     if databases is not None:
         environment["DATABASE_URL"] = app.config["SQLALCHEMY_DATABASE_URI"]
     return environment
+
+
+@contextlib.contextmanager
+def empty_postgresql_database(prefix: str):
+    """The URL of a new, empty database on the throwaway PostgreSQL server (the test is
+    skipped without one, or fails where PostgreSQL is required), dropped afterwards."""
+    optional_parts.need("postgresql")
+    server = optional_parts.postgresql_server()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        engine.dispose()
