@@ -51,7 +51,7 @@ def knowledge_for(
     `origin`, and commits it); `deadline`: the turn's, of which the model's call keeps 5 s."""
     now = vectors.version()  # one look at whether the knowledge changed, for the whole search
     if _total_tokens(now) <= int(snap["knowledge_inline_tokens"]):
-        return Knowledge(_everything(), whole=True)
+        return Knowledge(_everything(now), whole=True)
     limit = int(snap["knowledge_chunks"])
     by_words = fulltext.search(question, RANKED)
     by_meaning, note = _by_meaning(question, snap, origin, deadline, now)
@@ -73,15 +73,24 @@ def _total_tokens(now: tuple) -> int:
     return total
 
 
-def _everything() -> tuple[Passage, ...]:
+_wholes: dict[tuple, tuple[Passage, ...]] = {}  # all chunks by the knowledge's version: one
+
+
+def _everything(now: tuple) -> tuple[Passage, ...]:
     """Every chunk, in the same order every time (by source, then place in it): the block
-    stays the same from turn to turn, so providers can cache it."""
-    rows = db.session.execute(
-        select(KnowledgeChunk.label, KnowledgeChunk.text).order_by(
-            KnowledgeChunk.source_id, KnowledgeChunk.position, KnowledgeChunk.id
+    stays the same from turn to turn, so providers can cache it. Read again only when the
+    knowledge changed (its version `now`), not at every turn."""
+    whole = _wholes.get(now)
+    if whole is None:
+        rows = db.session.execute(
+            select(KnowledgeChunk.label, KnowledgeChunk.text).order_by(
+                KnowledgeChunk.source_id, KnowledgeChunk.position, KnowledgeChunk.id
+            )
         )
-    )
-    return tuple(Passage(label, text) for label, text in rows)
+        whole = tuple(Passage(label, text) for label, text in rows)
+        _wholes.clear()
+        _wholes[now] = whole
+    return whole
 
 
 def _by_meaning(question: str, snap, origin: Origin | None, deadline: Deadline | None, now):
