@@ -12,13 +12,13 @@ from tests.conftest import APP_SECRET
 from tests.support.databases import environment_of
 from tests.support.flows import GUIDE_BODY, URL
 from tests.support.payloads import text_delivery
-from tests.support.served import serving
+from tests.support.served import CSRF, Visitor, serving
 from tests.support.slow_clients import post_streamed
 from webapp import tokens
 from webapp.clients.whatsapp_webhook import sign
 from webapp.config import FLOW_BODY_LIMIT, WEBHOOK_BODY_LIMIT
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import KnowledgeSource, Message
 
 HUGE = 300 * 2**20
 # What can be on its way before the refusal is read: both ends' socket buffers on loopback.
@@ -69,3 +69,26 @@ def test_a_flow_request_with_a_photos_worth_of_body_is_answered(served, whatsapp
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     response = requests.post(served + URL, data=json.dumps(padded), headers=headers, timeout=30)
     assert response.status_code == 200
+
+
+def test_a_knowledge_file_of_nearly_10_mb_passes_waitress_and_a_larger_one_gets_the_pages_words(
+    served, whatsapp
+):
+    """Through waitress as `make run` serves it: the page's own limit speaks, not a bare 413
+    from the server in front of it."""
+    owner = Visitor(served, {})
+    assert owner.sign_in().status_code == 302
+    token = CSRF.search(owner.request("GET", "/admin/knowledge").text).group(1)
+
+    def upload(size: int, name: str) -> requests.Response:
+        data = (b"Sourdough loaf 6.00. " * (size // 21 + 1))[:size]
+        form = {"csrf_token": token, "name": ""}
+        return owner.request("POST", "/admin/knowledge/file", data=form,
+                             files={"file": (name, data, "text/plain")})  # fmt: skip
+
+    assert upload(10 * 2**20 - 2**16, "Catalogue.txt").status_code == 302
+    refused = upload(10 * 2**20 + 300_000, "Huge.txt")
+    assert refused.status_code == 413
+    assert "The file is larger than 10 MB, the most a file may be." in refused.text
+    with whatsapp.app_context():
+        assert db.session.scalars(select(KnowledgeSource.name)).all() == ["Catalogue.txt"]
