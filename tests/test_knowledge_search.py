@@ -255,6 +255,18 @@ def test_an_embeddings_answer_of_the_wrong_shape_is_a_bad_response(fake_openrout
     assert raised.value.kind == ErrorKind.BAD_RESPONSE
 
 
+@pytest.mark.parametrize("values", [[True, 0.2], ["0.1", 0.2], [None, 0.2], [[0.1], 0.2], []])
+def test_an_embedding_of_anything_but_numbers_is_a_bad_response(fake_openrouter, values):
+    fake_openrouter.queue(body={"data": [{"index": 0, "embedding": values}]},
+                          path=EMBEDDINGS_PATH)  # fmt: skip
+    client = OpenRouterClient("sk-or-v1-test", fake_openrouter.base_url)
+    with pytest.raises(OpenRouterError) as raised:
+        client.embed(["one"], MODEL)
+    assert raised.value.kind == ErrorKind.BAD_RESPONSE and "not a list of numbers" in str(
+        raised.value
+    )
+
+
 def test_the_worker_process_embeds_the_knowledge(bakery, fake_openrouter):
     snap(bakery, embedding_model=MODEL)
     process = start_worker_process(bakery)

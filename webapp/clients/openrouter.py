@@ -15,6 +15,7 @@ from .openrouter_errors import RAW_BODY_LIMIT, OpenRouterError, classify_error, 
 from .wire import as_float, as_int, as_str, dig, json_or_none
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+NUMBERS = {int, float}  # what a vector's values may be: exactly these types, so not true/false
 MAX_ROUTE_MODELS = 3  # "'models' array must have 3 items or fewer", OpenRouter's own words
 
 
@@ -334,7 +335,7 @@ def _embeddings(model: str, count: int, payload: dict, latency_ms: int) -> Embed
         raise _NoReply(f"The embeddings answer does not hold {count} vectors in 'data'.")
     ordered = sorted(data, key=lambda item: as_int(dig(item, "index")) or 0)
     vectors = [dig(item, "embedding") for item in ordered]
-    if not all(isinstance(v, list) and v and all(_is_number(x) for x in v) for v in vectors):
+    if not all(isinstance(v, list) and v and set(map(type, v)) <= NUMBERS for v in vectors):
         raise _NoReply("An embedding in the answer is not a list of numbers.")
     if len({len(vector) for vector in vectors}) > 1:
         raise _NoReply("The embeddings in the answer have different lengths.")
@@ -347,10 +348,6 @@ def _embeddings(model: str, count: int, payload: dict, latency_ms: int) -> Embed
         latency_ms=latency_ms,
         raw={key: value for key, value in payload.items() if key != "data"},
     )
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _key_info(payload: dict, latency_ms: int) -> KeyInfo:

@@ -9,6 +9,7 @@ hour, so a wrong key or an empty account does not mean a call every few seconds.
 workers may run it at once on PostgreSQL: a vector another one stored first is skipped.
 """
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ BATCH = 64  # chunks a call: OpenRouter takes more, but a failure then wastes le
 MAX_CHARS = 8000  # of a chunk sent: about 2,000 tokens, well within every model's input
 RUN_SECONDS = 8.0  # a run leaves the worker's other periodic jobs their turn
 BACKOFF = (30, 120, 600, 3600)  # seconds before trying again after 1, 2, 3, 4+ failures
+FORGET_EVERY = 60.0  # seconds: a failure cleared once a minute at most, not at every question
 JOB_STATE = "embeddings"  # the job's last failure
 QUESTION_STATE = "embeddings_question"  # the last failure to embed a customer's question
 NO_KEY = "Add your OpenRouter key on the Settings page: until then knowledge is found by its words."
@@ -71,6 +73,7 @@ def _failure_words(error: OpenRouterError, what: str) -> str:
 def embed_question(question: str, snap, origin: Origin, timeout: float) -> list[float] | None:
     """The question's vector by `embedding_model`, or None when the call failed (logged, and
     shown on the Knowledge page; the search then goes by words alone)."""
+    global _forgotten_at
     model = str(snap["embedding_model"]).strip()
     body = {"model": model, "input": [question]}
     try:
@@ -81,11 +84,19 @@ def embed_question(question: str, snap, origin: Origin, timeout: float) -> list[
         db.session.commit()
         words = _failure_words(error, "Finding knowledge by meaning for a question")
         state.record_seldom(QUESTION_STATE, {"message": words})
+        _forgotten_at = -math.inf  # the next success clears it at once
         return None
     _price(snap, result)
     requestlog.insert(requestlog.embedding_ok(origin, body, result))
-    state.forget(QUESTION_STATE)  # it works again: the page stops showing the last failure
+    if time.monotonic() - _forgotten_at >= FORGET_EVERY:  # works again: the page stops
+        _forgotten_at = time.monotonic()  # showing the last failure, a minute later at most
+        state.forget(QUESTION_STATE)
+    else:
+        db.session.commit()
     return result.vectors[0]
+
+
+_forgotten_at = -math.inf  # when this process last cleared a question's failure
 
 
 def _price(snap, result) -> None:

@@ -2,15 +2,16 @@
 
 Each stored vector is normalised float32 (`vector`) with its sign bits (`bits`, one a
 dimension). A search compares the question's sign bits with every chunk's (the Hamming
-distance: a XOR and a bit count of two Python ints), keeps the closest `CANDIDATES`, and
-ranks those by their exact cosine. The bits of all chunks are held in memory by each process,
-read again when a vector was added (the newest id changed) or a source was added, changed or
-removed (their count or last update changed): one small query a search tells.
+distance: a XOR and a bit count of two Python ints), keeps the closest, and ranks the first
+`EXACT` of them by their exact similarity. The bits of all chunks are held in memory by each
+process, read again when a vector was added (the newest id changed) or a source was added,
+changed or removed (their count or last update changed): one small query a search tells.
 """
 
 import heapq
 import math
 import operator
+import struct
 import sys
 import threading
 from array import array
@@ -21,13 +22,14 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import KnowledgeChunk, KnowledgeSource, KnowledgeVector
 
-CANDIDATES = 40  # compared exactly; the sign bits alone put the best ones among the first few
+EXACT = 40  # compared exactly; the sign bits alone put the best ones among the first few
 # Beyond a few thousand chunks, a first pass over the first 256 dimensions' signs (an eighth
 # of the work; text-embedding-3 models put the most in their first dimensions) keeps
 # SHORTLIST chunks for the pass over all of them.
 SHORT_BITS, SHORTLIST = 256, 400
 # Python 3.12's C dot product, else the same in a loop (3.11)
 dot = getattr(math, "sumprod", lambda a, b: sum(map(operator.mul, a, b)))
+CLEAR_AS_ONE = b"1" * 0x80 + b"0" * 0x80  # a float's top byte: "1" where its sign bit is clear
 # Any chunk or vector added (ids only grow), or any source added, changed or removed (its
 # chunks and their vectors go with it): four index look-ups, not a count of the chunks.
 VERSION = select(
@@ -40,8 +42,8 @@ VERSION = select(
 
 def normalised(values: list[float]) -> array:
     """The vector as float32 of length 1 (a zero vector stays zero)."""
-    length = math.sqrt(sum(x * x for x in values)) or 1.0
-    return array("f", [x / length for x in values])
+    length = math.sqrt(dot(values, values)) or 1.0
+    return array("f", map(length.__rtruediv__, values))
 
 
 def packed(vector: array) -> bytes:
@@ -61,12 +63,13 @@ def unpacked(data: bytes) -> array:
 
 
 def sign_bits(vector: array) -> bytes:
-    """One bit a dimension, set where the value is positive; dimension 0 the lowest bit."""
-    number = 0
-    for index, value in enumerate(vector):
-        if value > 0:
-            number |= 1 << index
-    return number.to_bytes((len(vector) + 7) // 8, "little")
+    """One bit a dimension, set where the value is zero or above (its sign bit is clear);
+    dimension 0 the lowest bit. Read from the float32 bytes, without a loop in Python."""
+    vector = array("f", vector)
+    if sys.byteorder == "big":
+        vector.byteswap()
+    signs = vector.tobytes()[3::4].translate(CLEAR_AS_ONE)
+    return int(signs[::-1], 2).to_bytes((len(vector) + 7) // 8, "little") if signs else b""
 
 
 @dataclass
@@ -111,7 +114,8 @@ def has_vectors(model: str, version_now: tuple | None = None) -> bool:
 def nearest(
     query: list[float], model: str, limit: int, version_now: tuple | None = None
 ) -> list[int]:
-    """Up to `limit` chunk ids, the most similar to `query` first (cosine similarity).
+    """Up to `limit` chunk ids, the most similar to `query` first: the `EXACT` closest by
+    their sign bits ranked by their exact similarity, then the others by their bits.
     `version_now`: the knowledge's `version()`, when the caller has just read it."""
     held = _bits_of(model, version_now)
     if not held.chunk_ids:
@@ -129,20 +133,26 @@ def nearest(
         places = [key & mask for key in heapq.nsmallest(SHORTLIST, keyed)]
     numbers = held.numbers
     keyed = [((target ^ numbers[index]).bit_count() << shift) | index for index in places]
-    closest = heapq.nsmallest(max(CANDIDATES, limit), keyed)
-    candidates = [held.chunk_ids[key & mask] for key in closest]
+    ranked = [held.chunk_ids[key & mask] for key in heapq.nsmallest(max(EXACT, limit), keyed)]
+    return _by_exact_distance(wanted, model, ranked[:EXACT]) + ranked[EXACT:limit]
+
+
+def _by_exact_distance(wanted: array, model: str, chunk_ids: list[int]) -> list[int]:
+    """`chunk_ids` nearest `wanted` first. Both are of length 1, so the smaller their
+    distance (math.dist, in C), the greater their cosine similarity."""
     rows = db.session.execute(
         select(KnowledgeVector.chunk_id, KnowledgeVector.vector).where(
-            KnowledgeVector.model == model, KnowledgeVector.chunk_id.in_(candidates)
+            KnowledgeVector.model == model, KnowledgeVector.chunk_id.in_(chunk_ids)
         )
     ).all()  # a chunk removed since the bits were read is simply not found
-    scored = []
-    for chunk_id, data in rows:
-        vector = unpacked(data)
-        if len(vector) == len(wanted):
-            scored.append((dot(wanted, vector), chunk_id))
-    scored.sort(key=lambda pair: (-pair[0], pair[1]))
-    return [chunk_id for _, chunk_id in scored[:limit]]
+    point = tuple(wanted)
+    layout = struct.Struct(f"<{len(point)}f")  # the stored form: little-endian float32
+    scored = sorted(
+        (math.dist(point, layout.unpack(data)), chunk_id)
+        for chunk_id, data in rows
+        if len(data) == layout.size
+    )
+    return [chunk_id for _, chunk_id in scored]
 
 
 def forget_cache() -> None:
