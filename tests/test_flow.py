@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.fakes import CHAT_PATH, FIXTURE_ERRORS
 from tests.support.flows import CUSTOMER, GUIDE_BODY, OPENROUTER_KEY, model_requests, rows
-from tests.support.replies import MARKER_ASK
+from tests.support.replies import FLOW_MARKER_ASK as MARKER_ASK
 from webapp import catalog, contacts, prompts, settings
 from webapp.api.flow import STATUS_OF_KIND
 from webapp.extensions import db

@@ -167,12 +167,14 @@ def test_the_page_has_its_parts_each_with_its_own_save_button(admin, app):
     saved(app, whatsapp_app_secret="appsecret-0123456789abcd")
     page = admin.get("/admin/settings").get_data(as_text=True)
     forms = re.findall(r'<form method="post"[^>]*id="([a-z-]+)"', page)
-    assert forms == ["openrouter", "whatsapp", "assistant", "business", "knowledge", "advanced"]
-    for section in ("OpenRouter", "WhatsApp", "Assistant", "Business", "Knowledge", "Advanced"):
+    assert forms == ["openrouter", "whatsapp", "assistant", "business", "knowledge", "people",
+                     "email-alerts", "advanced"]  # fmt: skip
+    for section in ("OpenRouter", "WhatsApp", "Assistant", "Business", "Knowledge", "People",
+                    "Email alerts", "Advanced"):  # fmt: skip
         assert f"Save {section} settings</button>" in page
     assert "Saved: app…abcd. Type a new one to replace it." in page
     assert "appsecret-0123456789abcd" not in page
-    assert page.count("Not saved yet.") == 2  # the key and the access token
+    assert page.count("Not saved yet.") == 3  # the key, the access token, the mail password
 
 
 def test_a_phone_number_id_meta_does_not_know_is_named_as_the_problem(admin, app, fake_graph):

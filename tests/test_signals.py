@@ -107,7 +107,8 @@ def test_a_model_that_takes_tools_is_offered_the_tool_and_its_prompt_stays(
     [sent] = chats(fake_openrouter)
     assert sent["messages"] == ASKED
     assert sent["tool_choice"] == "auto"
-    assert [tool["function"]["name"] for tool in sent["tools"]] == ["cannot_answer"]
+    names = [tool["function"]["name"] for tool in sent["tools"]]
+    assert names == ["cannot_answer", "hand_to_person"]
     assert sent["tools"][0]["function"]["parameters"]["required"] == ["question"]
 
 
@@ -183,20 +184,14 @@ def test_a_tool_call_beside_words_keeps_the_words_and_asks_nothing_more(whatsapp
     assert len(chats(fake_openrouter)) == 1
 
 
-def test_a_second_signal_is_one_more_entry_in_the_table(monkeypatch):
-    person = signals.Signal(
-        name="hand_to_person",
-        argument="reason",
-        argument_says="Why a person should answer.",
-        marker="HAND_TO_PERSON",
-        when="the customer asks for a person",
-        then="tell them a person will answer soon",
-    )
-    monkeypatch.setattr(signals, "SIGNALS", (signals.CANNOT_ANSWER, person))
+def test_hand_to_person_is_offered_and_read_like_cannot_answer():
     assert [tool["function"]["name"] for tool in signals.tools()] == [
         "cannot_answer", "hand_to_person"
     ]  # fmt: skip
     assert "start your reply with the line HAND_TO_PERSON" in signals.instruction()
+    only = (signals.CANNOT_ANSWER,)
+    assert "HAND_TO_PERSON" not in signals.instruction(only)
+    assert [tool["function"]["name"] for tool in signals.tools(only)] == ["cannot_answer"]
     call = ToolCall("call_1", "hand_to_person", '{"reason": "wants the manager"}')
     assert signals.read("A person will answer soon.", [call]) == (
         "A person will answer soon.", [signals.Given("hand_to_person", "wants the manager")]

@@ -4,7 +4,7 @@ import json
 import re
 from functools import cache
 
-from sqlalchemy import bindparam, case, delete, func, or_, select
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select
 
 from . import media_store, trials
 from .clients.whatsapp import BSUID
@@ -58,9 +58,19 @@ def _upsert(dialect: str):
     )
     new, old = statement.excluded, Contact.__table__.c
     later = or_(old.last_inbound_at.is_(None), new.last_inbound_at > old.last_inbound_at)
+    # A team member's hold that has run out ends here too: this message is answered.
+    held_over = and_(old.resume_at.is_not(None), old.resume_at <= new.created_at)
+
+    def unless_held_over(column, resumed):
+        return case((held_over, resumed), else_=column)
+
     return statement.on_conflict_do_update(
         index_elements=[old.customer_id],
         set_={
+            "paused": unless_held_over(old.paused, False),
+            "resume_at": unless_held_over(old.resume_at, None),
+            "needs_person_since": unless_held_over(old.needs_person_since, None),
+            "needs_person_why": unless_held_over(old.needs_person_why, None),
             "phone": func.coalesce(new.phone, old.phone),
             "user_id": func.coalesce(new.user_id, old.user_id),
             "profile_name": func.coalesce(new.profile_name, old.profile_name),
@@ -99,14 +109,18 @@ def upsert(
 
 
 def set_paused(number: str, paused: bool) -> Contact:
-    """Pause or resume the bot for a customer; a number not seen yet is remembered paused."""
+    """Pause the bot for a customer until they are resumed (a number not seen yet is
+    remembered paused), or resume it: Done, they no longer need you."""
     contact = find(number)
     if contact is None:
         wanted = normalise_number(number)
         phone = wanted if wanted.isascii() and wanted.isdigit() else None
         contact_id, _ = upsert(wanted, phone=phone)
         contact = db.session.get(Contact, contact_id)
-    contact.paused = paused
+    contact.paused, contact.resume_at = paused, None
+    if not paused:
+        contact.needs_person_since = contact.needs_person_why = None
+        contact.unanswered_in_row = 0
     db.session.commit()
     return contact
 

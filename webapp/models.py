@@ -142,6 +142,13 @@ class Contact(db.Model):
         String(16), default="whatsapp", server_default="whatsapp"
     )
     away_sent_at: Mapped[datetime | None]  # the last away message (outside opening hours)
+    # A person's hold (webapp/people): `paused` with `resume_at` set ends by itself then (a
+    # team member's last reply plus `takeover_minutes`); without it, only Done ends it.
+    resume_at: Mapped[datetime | None]
+    needs_person_since: Mapped[datetime | None] = mapped_column(index=True)  # "needs you"
+    needs_person_why: Mapped[str | None] = mapped_column(String(300))
+    unanswered_in_row: Mapped[int] = mapped_column(default=0, server_default="0")
+    saved_name: Mapped[str | None] = mapped_column(String(256))  # from the Business app
 
 
 class Turn(db.Model):
@@ -202,6 +209,9 @@ class Message(db.Model):
     )
     direction: Mapped[str] = mapped_column(String(3))  # in, out
     author: Mapped[str] = mapped_column(String(16))  # customer, bot, human
+    # Which of the team wrote a `human` message: an admin's username, a staff member's
+    # +number (answering from their phone), or the WhatsApp Business app (an echo).
+    sent_by: Mapped[str | None] = mapped_column(String(128))
     wa_message_id: Mapped[str | None] = mapped_column(String(256), unique=True)
     type: Mapped[str] = mapped_column(String(32), default="text")
     text: Mapped[str | None] = mapped_column(Text)
@@ -506,3 +516,48 @@ class GapAsk(db.Model):
     question: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(16))  # whatsapp, flow, playground
     asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OwnerAlert(db.Model):
+    """One alert to one of the team that a customer needs a person: a WhatsApp message to a
+    staff number (`to`: its wa_id) or an e-mail (`to`: the addresses). `state`: queued →
+    sending → sent, or failed, or unknown (the send may have arrived). A staff member's reply
+    quoting the alert (WhatsApp's `context.id`) finds the customer by `wa_message_id`."""
+
+    __tablename__ = "owner_alerts"
+    __table_args__ = (Index("ix_owner_alerts_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))  # whatsapp, email
+    to: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    template: Mapped[str | None] = mapped_column(String(512))  # sent as this template
+    wa_message_id: Mapped[str | None] = mapped_column(String(256), unique=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WhatsAppTemplate(db.Model):
+    """A message template of the business account, as Meta last listed it (`templates sync`):
+    its status (APPROVED, PENDING, REJECTED, PAUSED, DISABLED…), category, language and
+    components (JSON, as Meta gives them), so a send can fill its variables."""
+
+    __tablename__ = "whatsapp_templates"
+    __table_args__ = (UniqueConstraint("name", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meta_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32))
+    parameter_format: Mapped[str | None] = mapped_column(String(16))  # POSITIONAL or NAMED
+    components: Mapped[str] = mapped_column(Text, default="[]")
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)

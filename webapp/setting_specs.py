@@ -14,7 +14,8 @@ class Spec:
     help: str
     section: str
     kind: str = "line"  # line, phrase, text, int, bool, secret, url, digits, choice, model,
-    # timezone, flags (a comma-separated set of `choices`), hours (opening hours JSON)
+    # timezone, flags (a comma-separated set of `choices`), hours (opening hours JSON),
+    # numbers (comma-separated phone numbers), emails (comma-separated e-mail addresses)
     default: str | int | Callable[[], str] = ""  # a callable: found when asked, never at import
     minimum: int | None = None
     maximum: int | None = None
@@ -359,6 +360,115 @@ SPECS: dict[str, Spec] = {
             choices=("business", "date", "hours", "customer_name"),
         ),
         Spec(
+            "whatsapp_business_account_id",
+            "WhatsApp Business Account ID",
+            "From WhatsApp > API Setup, beside the phone number ID (digits). Needed to list "
+            "your message templates.",
+            "WhatsApp",
+            kind="digits",
+        ),
+        Spec(
+            "owner_numbers",
+            "Your team's WhatsApp numbers",
+            "Comma-separated, as you type them (+31 6 1234 5678). They are told when a "
+            "customer needs a person, can answer from their phone, and are never answered "
+            "as customers.",
+            "People",
+            kind="numbers",
+        ),
+        Spec(
+            "handoff_reply",
+            "Reply when handing to a person",
+            "What the customer gets when they are handed to a person. Leave empty to send nothing.",
+            "People",
+            kind="text",
+            default="I'm passing you to someone from our team. They'll reply here as soon as "
+            "they can.",
+        ),
+        Spec(
+            "handoff_keywords",
+            "Words that ask for a person",
+            "Comma-separated; a customer's message with any of these words (or phrases) is "
+            "handed to a person, whatever the model thinks.",
+            "People",
+            kind="phrase",
+            default="human, person, agent, staff, someone, real person, operator",
+        ),
+        Spec(
+            "takeover_minutes",
+            "Bot resumes after (minutes)",
+            "After your team's last reply to a customer, the bot answers them again after "
+            "this many minutes (0–10080; 0 = only when you press Done).",
+            "People",
+            kind="int",
+            default=30,
+            minimum=0,
+            maximum=10080,
+        ),
+        Spec(
+            "pause_on_staff_reply",
+            "A reply from the team pauses the bot",
+            "When you reply to a customer (here, from your phone or the WhatsApp Business "
+            "app), the bot stops answering them until 'Bot resumes after' has passed.",
+            "People",
+            kind="bool",
+            default=True,
+        ),
+        Spec(
+            "owner_alert_template",
+            "Alert template",
+            "The name of an approved utility template, used to alert a team number that has "
+            "not written to your business number in the last 24 hours.",
+            "People",
+        ),
+        Spec(
+            "smtp_host",
+            "Mail server",
+            "For e-mail alerts, e.g. smtp.example.com. Leave empty for no e-mail.",
+            "Email alerts",
+        ),
+        Spec(
+            "smtp_port",
+            "Mail server port",
+            "Usually 587 (STARTTLS) or 465 (TLS).",
+            "Email alerts",
+            kind="int",
+            default=587,
+            minimum=1,
+            maximum=65535,
+        ),
+        Spec(
+            "smtp_tls",
+            "Encryption",
+            "starttls (port 587), tls (port 465), or none (only for a mail server on this "
+            "machine).",
+            "Email alerts",
+            kind="choice",
+            default="starttls",
+            choices=("starttls", "tls", "none"),
+        ),
+        Spec(
+            "smtp_user",
+            "Mail user name",
+            "Leave empty if the server needs no login.",
+            "Email alerts",
+        ),
+        Spec("smtp_password", "Mail password", "Stored encrypted.", "Email alerts", kind="secret"),
+        Spec(
+            "alert_email_from",
+            "Send alerts from",
+            "The sender address, one your mail server may send from.",
+            "Email alerts",
+            kind="emails",
+        ),
+        Spec(
+            "alert_email_to",
+            "Send alerts to",
+            "Comma-separated addresses.",
+            "Email alerts",
+            kind="emails",
+        ),
+        Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "Messages, their files, log rows and trials older than this are deleted; 0 keeps "
@@ -376,4 +486,13 @@ TRUE_WORDS = {"on", "true", "yes", "y", "1"}
 FALSE_WORDS = {"off", "false", "no", "n", "0", ""}
 
 # The settings page's parts, each a form saved on its own: what an owner sets first comes first.
-SECTIONS = ("OpenRouter", "WhatsApp", "Assistant", "Business", "Knowledge", "Advanced")
+SECTIONS = (
+    "OpenRouter",
+    "WhatsApp",
+    "Assistant",
+    "Business",
+    "Knowledge",
+    "People",
+    "Email alerts",
+    "Advanced",
+)

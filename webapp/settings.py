@@ -5,12 +5,13 @@ process takes effect without a restart. `read()` takes them all in one query: a 
 with that snapshot from start to end.
 """
 
+import re
 from collections.abc import Mapping
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
-from . import catalog, crypto, destinations, prompts
+from . import catalog, contacts, crypto, destinations, prompts
 from .display import zones
 from .extensions import db, dialect_insert
 from .knowledge import hours
@@ -78,6 +79,10 @@ def clean(name: str, raw: str) -> str | int:
             return hours.clean(value)
         except ValueError as exc:
             raise SettingError(f"{spec.label}: {exc}") from None
+    if spec.kind == "numbers":
+        return _numbers(spec, value)
+    if spec.kind == "emails":
+        return _emails(spec, value)
     if spec.kind == "phrase" and ("\n" in value or "\r" in value):
         raise SettingError(f"{spec.label} must be one line.")
     if spec.kind == "digits" and value and not (value.isascii() and value.isdigit()):
@@ -96,6 +101,30 @@ def _flags(spec: Spec, value: str) -> str:
     if wrong := [word for word in words if word not in spec.choices]:
         raise SettingError(f"{spec.label}: '{wrong[0]}' is not one of {', '.join(spec.choices)}.")
     return ",".join(choice for choice in spec.choices if choice in words)
+
+
+def _numbers(spec: Spec, value: str) -> str:
+    """Phone numbers as people type them, each normalised, once each: "31612345678, …"."""
+    numbers = []
+    for typed in (part for part in value.split(",") if part.strip()):
+        number = contacts.normalise_number(typed)
+        if not (number.isascii() and number.isdigit() and 7 <= len(number) <= 15):
+            raise SettingError(
+                f"{spec.label}: '{typed.strip()}' is not a phone number with its country "
+                "code, as +31 6 1234 5678."
+            )
+        numbers.append(number)
+    return ", ".join(dict.fromkeys(numbers))
+
+
+EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
+
+
+def _emails(spec: Spec, value: str) -> str:
+    addresses = [part.strip() for part in value.split(",") if part.strip()]
+    if wrong := [address for address in addresses if not EMAIL.fullmatch(address)]:
+        raise SettingError(f"{spec.label}: '{wrong[0]}' is not an e-mail address.")
+    return ", ".join(dict.fromkeys(addresses))
 
 
 def _zone(spec: Spec, value: str) -> str:

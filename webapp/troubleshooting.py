@@ -26,6 +26,8 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
     CUSTOMER_LIMITED = "customer_limited"
     FILE_TOO_HEAVY = "file_too_heavy"
+    ALERT_NOT_SENT = "alert_not_sent"
+    EMAIL_FAILED = "email_failed"
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,29 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             "or for the text itself.",
             transient=False,
             setting=None,
+        ),
+        Trouble(
+            ErrorKind.ALERT_NOT_SENT,
+            "Team not told on WhatsApp",
+            "A customer needs a person, but a team number got no WhatsApp alert.",
+            "WhatsApp lets the business number write freely only to people who wrote to it in "
+            "the last 24 hours. That team number has not, and no approved alert template is "
+            "set (or the one set is not approved).",
+            "Have each team number send any message (such as 'list') to your business number "
+            "once a day, or set 'Alert template' on the Settings page to an approved utility "
+            "template (Templates page, Sync).",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.EMAIL_FAILED,
+            "E-mail alert not sent",
+            "A customer needs a person, but the alert e-mail could not be sent.",
+            "The mail server could not be reached, refused the login, or refused an address.",
+            "Check the 'Email alerts' settings and press Send a test e-mail; the log row shows "
+            "the mail server's own words.",
+            transient=False,
+            setting=_SETTINGS,
         ),
     )
 }

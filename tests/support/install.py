@@ -52,6 +52,19 @@ def form(**changes):
         "after_hours_note": "We're closed now.",
         "away_message": "We're away.",
         "always_tell": "business,date,hours,customer_name",
+        "whatsapp_business_account_id": "",
+        "owner_numbers": "",
+        "handoff_reply": "A person will answer.",
+        "handoff_keywords": "human, person",
+        "takeover_minutes": "30",
+        "owner_alert_template": "",
+        "smtp_host": "",
+        "smtp_port": "587",
+        "smtp_tls": "starttls",
+        "smtp_user": "",
+        "smtp_password": "",
+        "alert_email_from": "",
+        "alert_email_to": "",
     }
     values.update(changes)
     return values

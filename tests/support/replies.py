@@ -10,6 +10,7 @@ from webapp.replies import signals
 CUSTOMER = "16505551234"
 # What a model the catalog does not list as taking tools is told after the prompt.
 MARKER_ASK = "\n\n" + signals.instruction()
+FLOW_MARKER_ASK = "\n\n" + signals.instruction((signals.CANNOT_ANSWER,))  # no handoff in flows
 
 
 def states(app) -> list[str]:

@@ -19,7 +19,7 @@ from ..config import FLASK_COMMAND
 from ..extensions import db, transaction
 from ..knowledge import gaps, given
 from ..models import Message
-from ..replies import memory, pipeline
+from ..replies import memory, pipeline, signals
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..states import MessageState, PartState
@@ -28,6 +28,8 @@ from . import flow_photos
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 SYSTEM = ("system", "developer")
+# A flow's caller has no WhatsApp conversation to hand to a person: only "could not answer".
+FLOW_SIGNALS = (signals.CANNOT_ANSWER,)
 TUNING = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}  # passed through, within these bounds
 # The status a failure without an error status of its own (an error inside an HTTP 200, no
 # answer at all) is answered with: the one OpenRouter gives that kind.
@@ -270,7 +272,7 @@ def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
     try:
         reply = pipeline.ask_model(
             messages, origin, snap, deadline, model=request.models or None, extra=request.extra,
-            offer_signals=not request.own_tools,
+            offer_signals=() if request.own_tools else FLOW_SIGNALS,
         )  # fmt: skip
     except OpenRouterError as exc:
         settle(caller, exchange, None, exc)

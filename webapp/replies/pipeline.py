@@ -54,15 +54,15 @@ def ask_model(
     lease: Lease | None = None,
     model: str | Sequence[str] | None = None,
     extra: dict | None = None,
-    offer_signals: bool = True,
+    offer_signals: tuple[signals.Signal, ...] = signals.SIGNALS,
 ) -> Answer:
     """The model's answer. Routes of up to three models go to OpenRouter, which falls back
     inside a route; when a whole route fails, the next fallback models get their turn, as long
     as the deadline leaves time. `model` (one ID, or a route of them) replaces the default
-    chain; `extra` adds to the request body (temperature, max_tokens…). The signals are offered
-    (as tools, or a marker asked for) unless `offer_signals` is False, and read from the answer
-    either way. Failed attempts are logged here; the answer is logged by the caller, together
-    with what it does with it."""
+    chain; `extra` adds to the request body (temperature, max_tokens…). The `offer_signals` are
+    offered (as tools, or a marker asked for), and every signal is read from the answer.
+    Failed attempts are logged here; the answer is logged by the caller, together with what it
+    does with it."""
     chain = [model] if isinstance(model, str) else list(model or snap.chain)
     if not chain:
         raise OpenRouterError(ErrorKind.MODEL_NOT_FOUND, "No default model is chosen.")
@@ -71,7 +71,7 @@ def ask_model(
     routing = snap.routing(origin)
     for index, route in enumerate(routes):
         takes_tools = all(snap.supports_tools(model_id) for model_id in route)
-        asked, offered = signals.offer(messages, takes_tools) if offer_signals else (messages, {})
+        asked, offered = signals.offer(messages, takes_tools, offer_signals)
         body = chat_body(
             asked, route[0], route[1:], int(snap["max_tokens"]), routing | offered | (extra or {})
         )

@@ -33,7 +33,16 @@ CANNOT_ANSWER = Signal(
     when="the prompt and the knowledge you were given do not cover the customer's question",
     then="answer as well as you can, for example say that you will find out and get back to them",
 )
-SIGNALS = (CANNOT_ANSWER,)
+HAND_TO_PERSON = Signal(
+    name="hand_to_person",
+    argument="reason",
+    argument_says="Why the customer needs a person, short, for the team.",
+    marker="HAND_TO_PERSON",
+    when="the customer asks for a person, or needs something only a person can do (a "
+    "complaint, a refund, an exception to the rules)",
+    then="say in one short sentence that someone from the team will take over",
+)
+SIGNALS = (CANNOT_ANSWER, HAND_TO_PERSON)
 TOOL_RESULT = "Noted. Now reply to the customer."  # what the model hears after a tool call
 
 
@@ -45,7 +54,7 @@ class Given:
     argument: str = ""
 
 
-def tools() -> list[dict]:
+def tools(offered: tuple[Signal, ...] = SIGNALS) -> list[dict]:
     """The tools of the request, one per signal, in OpenAI's (and OpenRouter's) shape."""
     return [
         {
@@ -62,24 +71,28 @@ def tools() -> list[dict]:
                 },
             },
         }
-        for signal in SIGNALS
+        for signal in offered
     ]
 
 
-def instruction() -> str:
+def instruction(offered: tuple[Signal, ...] = SIGNALS) -> str:
     """The lines added to the system message of a model that cannot be offered tools."""
     return "\n".join(
         f"If {signal.when}, start your reply with the line {signal.marker} and then "
         f"{signal.then}. That first line is never shown to the customer."
-        for signal in SIGNALS
+        for signal in offered
     )
 
 
-def offer(messages: list[dict], takes_tools: bool) -> tuple[list[dict], dict]:
-    """The messages and the extra request fields that offer the signals to a model."""
+def offer(
+    messages: list[dict], takes_tools: bool, offered: tuple[Signal, ...] = SIGNALS
+) -> tuple[list[dict], dict]:
+    """The messages and the extra request fields that offer `offered` signals to a model."""
+    if not offered:
+        return messages, {}
     if takes_tools:
-        return messages, {"tools": tools(), "tool_choice": "auto"}
-    return _with_instruction(messages, instruction()), {}
+        return messages, {"tools": tools(offered), "tool_choice": "auto"}
+    return _with_instruction(messages, instruction(offered)), {}
 
 
 def _with_instruction(messages: list[dict], words: str) -> list[dict]:

@@ -10,6 +10,7 @@ from flask import Flask
 from .. import checks, state, stats
 from ..data import retention
 from ..knowledge import embeddings
+from ..people import takeover
 from ..replies import delivery
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ JOBS = {  # name: (every, job)
     "catalog": (timedelta(days=1), checks.daily_catalog_check),  # prices, retired model IDs
     # the knowledge's chunks that lack a vector by the embedding model (a run: 8 s at most)
     "embeddings": (timedelta(seconds=10), embeddings.embed_chunks),
+    # a team member's hold past `takeover_minutes`: the bot answers that customer again
+    "holds": (timedelta(seconds=15), takeover.resume_due),
 }
 
 
