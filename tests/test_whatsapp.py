@@ -738,3 +738,14 @@ def test_a_code_of_unicode_digits_never_breaks_parsing_or_classifying():
     assert parse_webhook(payload).statuses[0].error_code is None
     assert classify_graph_error(400, '{"error": {"code": "²", "message": "odd"}}').code is None
     assert classify_error(200, '{"error": {"code": "²", "message": "odd"}}').kind == "bad_response"
+
+
+def test_a_template_is_sent_with_its_language_and_variables(fake_graph):
+    client = WhatsAppClient("token", "106540352242922", fake_graph.base_url)
+    body = [{"type": "body", "parameters": [{"type": "text", "text": "Ann"}]}]
+    result = client.send_template("+31 6 1234 5678".replace(" ", ""), "order_ready", "en", body)
+    assert result.message_id.startswith("wamid.")
+    [(to, name, components)] = fake_graph.sent_templates()
+    [(request, _)] = fake_graph.answered
+    assert request.json()["template"]["language"] == {"code": "en"}
+    assert (to, name, components) == ("+31612345678", "order_ready", body)

@@ -93,6 +93,22 @@ class FakeGraph(FakeServer):
                 )
         return texts
 
+    def sent_templates(self) -> list[tuple[str, str, list]]:
+        """(to, template name, its components) of each template send answered 2xx, in order."""
+        sent = []
+        for request, status in list(self.answered):
+            body = _json(request.body)
+            accepted = 200 <= status < 300 and MESSAGES_PATH.fullmatch(request.path)
+            if (
+                accepted
+                and body.get("type") == "template"
+                and isinstance(body.get("template"), dict)
+            ):
+                template = body["template"]
+                to = body.get("to") or body.get("recipient")
+                sent.append((to, template.get("name"), template.get("components") or []))
+        return sent
+
     def _respond_to(self, request: RecordedRequest) -> CannedResponse:
         canned = super()._respond_to(request)
         if GENERATE in canned.headers:

@@ -107,6 +107,28 @@ class WhatsAppClient(HttpClient):
         }
         if reply_to:
             message["context"] = {"message_id": reply_to}
+        return self._send_message(message, timeout)
+
+    def send_template(
+        self,
+        to: str,
+        name: str,
+        language: str,
+        components: list[dict] | None = None,
+        timeout: float | None = None,
+    ) -> SendResult:
+        """Send an approved message template (the only kind WhatsApp takes outside the
+        customer's 24-hour window); `components` fill its variables, in Meta's shape:
+        [{"type": "body", "parameters": [{"type": "text", "text": "…"}]}]."""
+        address = "recipient" if BSUID.fullmatch(to) else "to"
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if components:
+            template["components"] = components
+        message = {"messaging_product": "whatsapp", "recipient_type": "individual",
+                   address: to, "type": "template", "template": template}  # fmt: skip
+        return self._send_message(message, timeout)
+
+    def _send_message(self, message: dict, timeout: float | None) -> SendResult:
         payload, latency_ms = self._post(message, ("messages", 0, "id"), timeout, send=True)
         wa_id = trimmed(dig(payload, "contacts", 0, "wa_id"))
         return SendResult(str(dig(payload, "messages", 0, "id")), wa_id, latency_ms, payload)
