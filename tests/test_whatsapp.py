@@ -81,6 +81,14 @@ INBOUND = {
     ),
     "unsupported.json": message("unsupported", None, "non_text", "16505551234", "Sheena Nelson"),
     "video.json": message("video", "caption", "model", "972987654321", "Test Name"),
+    # The WhatsApp Business app on the same number: no customer's message to answer among
+    # them (what they carry is read in tests/test_coexistence.py).
+    "smb_message_echoes_text.json": {"messages": [], "statuses": [], "errors": []},
+    "history_threads.json": {"messages": [], "statuses": [], "errors": []},
+    "history_media_contents.json": {"messages": [], "statuses": [], "errors": []},
+    "history_declined.json": {"messages": [], "statuses": [], "errors": [2593109]},
+    "smb_app_state_sync_add.json": {"messages": [], "statuses": [], "errors": []},
+    "smb_app_state_sync_remove_RECONSTRUCTED.json": {"messages": [], "statuses": [], "errors": []},
 }
 # Graph error bodies -> (HTTP status Meta sends them with, kind, Graph code).
 SEND_ERRORS = {

@@ -185,7 +185,9 @@ def number_of(contact) -> str:
 
 
 def name_of(contact) -> str:
-    return contact.profile_name or contact.username or number_of(contact)
+    """The name the owner saved in the WhatsApp Business app, else the customer's own
+    WhatsApp name, their username, their number."""
+    return contact.saved_name or contact.profile_name or contact.username or number_of(contact)
 
 
 def label_of(contact) -> str:

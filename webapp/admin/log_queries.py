@@ -31,6 +31,7 @@ OPERATIONS = {
     "transcription": "Transcription",
     "reading": "Document reading",
     "embedding": "Embedding",
+    "echo": "Sent from the Business app",
 }
 SECRET = re.compile(r"(sk-or-)[\w\-]+|(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 
@@ -40,7 +41,7 @@ LOG_FIELDS = [
     "model_requested", "model_used", "status", "http_status", "error_kind", "latency_ms",
     "prompt_tokens", "completion_tokens", "cost",
 ]  # fmt: skip
-CONTACT_FIELDS = ["customer_id", "phone", "profile_name", "username"]
+CONTACT_FIELDS = ["customer_id", "phone", "profile_name", "username", "saved_name"]
 ROW_COLUMNS = [getattr(RL, n) for n in LOG_FIELDS] + [getattr(Contact, n) for n in CONTACT_FIELDS]
 # Rows as plain named tuples: the CSV reads a dozen fields of 100,000s of rows, and a
 # namedtuple's attributes cost a tenth of a SQLAlchemy Row's.
@@ -115,6 +116,7 @@ def _contact_ids(text: str) -> Select:
         Contact.customer_id.icontains(text, autoescape=True),
         Contact.profile_name.icontains(text, autoescape=True),
         Contact.username.icontains(text, autoescape=True),
+        Contact.saved_name.icontains(text, autoescape=True),
     ]
     if number.isdigit():
         wanted.append(Contact.phone.contains(number, autoescape=True))

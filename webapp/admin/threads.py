@@ -53,6 +53,7 @@ def _matching(search: str):
     number = normalise_number(search)
     return or_(
         Contact.profile_name.icontains(search, autoescape=True),
+        Contact.saved_name.icontains(search, autoescape=True),
         Contact.username.icontains(search, autoescape=True),
         Contact.phone.contains(number, autoescape=True),
         Contact.customer_id.icontains(number, autoescape=True),

@@ -1,33 +1,31 @@
-"""WhatsApp's webhook: checking the signature of a POST and reading its messages and statuses."""
+"""WhatsApp's webhook: checking the signature of a POST and reading its messages and statuses,
+and, for a number shared with the WhatsApp Business app (coexistence), its echoes, history and
+address book."""
 
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from . import whatsapp_coexistence as coexistence
+from .whatsapp_coexistence import AppMessage, SavedName
 from .whatsapp_errors import (
     RAW_BODY_LIMIT,
     WhatsAppError,
     graph_code,
-    joined,
     kind_for_code,
     meta_words,
     trimmed,
 )
-from .wire import as_float, dig
+from .whatsapp_reading import SILENT, dicts, text_of, time_of
+from .wire import dig
 
-CAPTIONED = frozenset({"image", "video", "document"})
-# A reaction, a system notice or a chat being opened is not something the customer asked.
-SILENT = frozenset({"reaction", "system", "request_welcome"})
 # Meta's deliveries nest about ten levels; far deeper is no delivery, and unbounded depth
 # would exhaust the stack of whatever walks it next (the JSON encoder, the database driver).
 MAX_DEPTH = 64
-# A time before WhatsApp existed or after it arrived is a wrong clock or a forged value, and
-# a date such as the year 9999 would break every date sum made with it (the 24-hour window).
-EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
 
 
 class Reply(StrEnum):
@@ -87,6 +85,9 @@ class Delivery:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     errors: list[WebhookError] = field(default_factory=list)
+    echoes: list[AppMessage] = field(default_factory=list)
+    history: list[AppMessage] = field(default_factory=list)
+    names: list[SavedName] = field(default_factory=list)
 
 
 def sign(app_secret: str, raw_body: bytes) -> str:
@@ -142,20 +143,30 @@ def parse_webhook(payload: Any) -> Delivery:
     """Every message, status and error of one POST; malformed pieces are skipped, never raised."""
     delivery = Delivery()
     entries = payload.get("entry") if isinstance(payload, dict) else None
-    for entry in _dicts(entries):
-        for change in _dicts(entry.get("changes")):
-            value = change.get("value")
-            if change.get("field", "messages") != "messages" or not isinstance(value, dict):
+    for entry in dicts(entries):
+        for change in dicts(entry.get("changes")):
+            value, kind = change.get("value"), change.get("field", "messages")
+            if not isinstance(value, dict):
+                continue
+            if kind == "smb_message_echoes":
+                delivery.echoes += coexistence.echoes(value)
+            elif kind == "history":
+                past, declined = coexistence.history(value)
+                delivery.history += past
+                delivery.errors += [WebhookError(*_error_fields(e), raw=e) for e in declined]
+            elif kind == "smb_app_state_sync":
+                delivery.names += coexistence.saved_names(value)
+            if kind != "messages":
                 continue  # other subscriptions (templates, account updates) have other shapes
             number_id = trimmed(dig(value, "metadata", "phone_number_id"))
-            contacts = _dicts(value.get("contacts"))
-            for message in _dicts(value.get("messages")):
+            contacts = dicts(value.get("contacts"))
+            for message in dicts(value.get("messages")):
                 if inbound := _inbound(message, contacts, number_id):
                     delivery.messages.append(inbound)
-            for status in _dicts(value.get("statuses")):
+            for status in dicts(value.get("statuses")):
                 if update := _status(status, number_id):
                     delivery.statuses.append(update)
-            for error in _dicts(value.get("errors")):
+            for error in dicts(value.get("errors")):
                 delivery.errors.append(WebhookError(*_error_fields(error), raw=error))
     return delivery
 
@@ -170,7 +181,7 @@ def _inbound(message: dict, contacts: list[dict], number_id: str | None) -> Inbo
         return None  # nothing to dedupe on, or nobody to answer
     kind = trimmed(message.get("type")) or "unknown"
     part = message.get(kind) if isinstance(message.get(kind), dict) else {}
-    text = None if kind in SILENT else _text_of(kind, part)
+    text = None if kind in SILENT else text_of(kind, part)
     return InboundMessage(
         wa_message_id=message_id,
         customer_id=customer_id,
@@ -181,7 +192,7 @@ def _inbound(message: dict, contacts: list[dict], number_id: str | None) -> Inbo
         type=kind,
         text=text,
         reply=Reply.NONE if kind in SILENT else Reply.MODEL if text else Reply.NON_TEXT,
-        timestamp=_time(message.get("timestamp")),
+        timestamp=time_of(message.get("timestamp")),
         context_id=trimmed(dig(message, "context", "id")),
         phone_number_id=number_id,
         raw=message,
@@ -197,37 +208,17 @@ def _contact_for(contacts: list[dict], phone: str | None, user_id: str | None) -
     return contacts[0] if len(contacts) == 1 and not (phone or user_id) else {}
 
 
-def _text_of(kind: str, part: dict) -> str | None:
-    if kind == "text":
-        return trimmed(part.get("body"))
-    if kind in CAPTIONED:
-        return trimmed(part.get("caption"))
-    if kind == "button":  # a template's quick-reply button
-        return trimmed(part.get("text")) or trimmed(part.get("payload"))
-    if kind == "interactive":
-        choice = part.get(part["type"]) if isinstance(part.get("type"), str) else None
-        if isinstance(choice, dict) and trimmed(choice.get("title")):
-            return joined(" — ", choice.get("title"), choice.get("description"))
-    if kind == "location":
-        place = joined(", ", part.get("name"), part.get("address"))
-        lat, lon = part.get("latitude"), part.get("longitude")
-        known = as_float(lat) is not None and as_float(lon) is not None
-        where = f" (location {lat}, {lon})" if known else ""
-        return place + where if place else None
-    return None  # audio, stickers, contacts, unsupported, unknown and anything new
-
-
 def _status(status: dict, number_id: str | None) -> StatusUpdate | None:
     if not (message_id := trimmed(status.get("id"))):
         return None
-    errors = _dicts(status.get("errors"))
+    errors = dicts(status.get("errors"))
     code, title, message, details = _error_fields(errors[0]) if errors else (None,) * 4
     recipient_id = trimmed(status.get("recipient_id")) or trimmed(status.get("recipient_user_id"))
     return StatusUpdate(
         wa_message_id=message_id,
         status=trimmed(status.get("status")) or "unknown",
         recipient_id=recipient_id,
-        timestamp=_time(status.get("timestamp")),
+        timestamp=time_of(status.get("timestamp")),
         error_code=code,
         error_title=title or message,
         error_details=details,
@@ -239,18 +230,3 @@ def _status(status: dict, number_id: str | None) -> StatusUpdate | None:
 def _error_fields(error: dict) -> tuple[int | None, str | None, str | None, str | None]:
     code, title = graph_code(error.get("code")), trimmed(error.get("title"))
     return code, title, trimmed(error.get("message")), trimmed(dig(error, "error_data", "details"))
-
-
-def _dicts(value: Any) -> list[dict]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _time(value: Any) -> datetime:
-    """When Meta says it happened; the arrival time when that is missing or implausible (the
-    webhook arrives within seconds of the message, and never before it)."""
-    now = datetime.now(UTC)
-    try:
-        when = datetime.fromtimestamp(int(value), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return now
-    return when if EARLIEST <= when <= now else now

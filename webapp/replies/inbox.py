@@ -17,6 +17,7 @@ from ..data import forgotten
 from ..extensions import db, dialect_insert
 from ..media_store import MEDIA_TYPES
 from ..models import Contact, Message, PendingStatus, utcnow
+from ..people import coexistence
 from ..requestlog import Origin
 from ..states import MessageState
 from ..troubleshooting import ErrorKind
@@ -43,6 +44,14 @@ def store_delivery(received: Delivery, number_id: str | None) -> int:
         status.status = _cut(status.status, P.status)  # one Meta adds is kept, never acted on
         if not (number_id and status.phone_number_id and status.phone_number_id != number_id):
             statuses.apply_status(status)
+    # The WhatsApp Business app on the same number: what the owner sent from it, its past
+    # chats and its address book (webapp/people/coexistence.py). Never answered.
+    for echo in _for_number(received.echoes, number_id):
+        coexistence.store_echo(echo)
+    for past in _for_number(received.history, number_id):
+        coexistence.store_history(past)
+    for saved in _for_number(received.names, number_id):
+        coexistence.save_name(saved)
     for error in received.errors:
         current_app.logger.warning("WhatsApp reported error %s: %s", error.code, error.title)
         requestlog.add_error(Origin("whatsapp"), 1, error.as_exception(), upstream="whatsapp")
@@ -59,6 +68,11 @@ def store_delivery(received: Delivery, number_id: str | None) -> int:
             },
         )
     return new
+
+
+def _for_number(items: list, number_id: str | None) -> list:
+    """Those sent for the configured phone number ID: another number's are not ours."""
+    return [item for item in items if item.phone_number_id in (None, number_id) or not number_id]
 
 
 def _fits(column, value: str | None) -> bool:
