@@ -230,3 +230,21 @@ def test_each_recorded_delivery_is_read_as_what_the_app_did():
     [added] = read("smb_app_state_sync_add.json").names
     [removed] = read("smb_app_state_sync_remove_RECONSTRUCTED.json").names
     assert (added.phone, added.name, removed.name) == (CUSTOMER, "Pablo Morales", None)
+
+
+def test_a_history_of_thousands_is_stored_whole_each_message_once(client, whatsapp):
+    body = json.loads(fixture("history_threads.json"))
+    chunk = body["entry"][0]["changes"][0]["value"]["history"][0]
+    threads = []
+    for customer in range(3):
+        number = f"3161234{customer:04d}"
+        said = [{"from": number if i % 2 else "15550783881", "id": f"wamid.PAST{customer}.{i}",
+                 "timestamp": str(1739230000 + i), "type": "text", "text": {"body": f"#{i}"},
+                 "history_context": {"status": "READ"}} for i in range(400)]  # fmt: skip
+        threads.append({"id": number, "messages": said + said[:5]})  # five sent twice
+    chunk["threads"] = threads
+    assert post_webhook(client, body).status_code == 200
+    assert count(whatsapp, Message) == 1200
+    assert count(whatsapp, Contact) == 3
+    last = contact(whatsapp, "31612340002").last_inbound_at.replace(tzinfo=UTC)
+    assert last == datetime.fromtimestamp(1739230000 + 399, UTC)  # the customer's last

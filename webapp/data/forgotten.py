@@ -32,6 +32,14 @@ def seen(wa_message_id: str | None) -> bool:
     return bool(db.session.scalar(select(SEEN), {"wa_hash": hashed(wa_message_id)}))
 
 
+def seen_among(wa_message_ids: list[str]) -> set[str]:
+    """Those of these message ids that were forgotten within the last 8 days: one query for
+    a whole delivery (a shared history brings thousands)."""
+    by_hash = {hashed(wa_id): wa_id for wa_id in wa_message_ids}
+    found = db.session.scalars(select(F.wa_message_hash).where(F.wa_message_hash.in_(by_hash)))
+    return {by_hash[wa_hash] for wa_hash in found}
+
+
 def remember(*conditions) -> int:
     """Remember the ids of the messages matching `conditions`, before they are deleted, in the
     caller's transaction; only those Meta could still deliver (stored within 8 days)."""

@@ -10,6 +10,7 @@ echo that history repeats later, is stored once, however many web servers take i
 """
 
 import json
+from functools import cache
 
 from flask import current_app
 from sqlalchemy import update
@@ -25,8 +26,10 @@ from . import takeover
 
 APP = "WhatsApp Business app"  # who of the team wrote it (messages.sent_by)
 RAW_LIMIT = 20_000
+BATCH = 500  # rows a statement: 12 values each, well within SQLite's 32,766
 PLACEHOLDER = "media_placeholder"  # a file's message in history, its contents sent apart
 M = Message.__table__.c
+ID_LENGTHS = Contact.customer_id.type.length, Message.wa_message_id.type.length
 # Meta's history_context.status of a message the business sent, as a sent message's state.
 SENT_STATES = {
     "sent": PartState.SENT,
@@ -59,18 +62,48 @@ def store_echo(echo: AppMessage) -> int:
     return 1
 
 
-def store_history(item: AppMessage) -> int:
-    """Store a message of a past chat as it was: the customer's never answered, the
-    business's as the team's with its last known status. Returns 1 when it was new."""
-    when = None if item.from_business else item.timestamp
-    contact_id = _contact_for(item, last_inbound_at=when)  # the upsert only moves it forward
-    if contact_id is None:
-        return 0
-    if item.from_business:
-        state = SENT_STATES.get(item.status or "", PartState.SENT)
-    else:
-        state = MessageState.IGNORED  # long past: answering it now would make no sense
-    return int(_insert(contact_id, item, state, item.timestamp) is not None)
+def store_history(items: list[AppMessage]) -> int:
+    """Store the messages of past chats as they were: the customers' never answered, the
+    business's as the team's with their last known status. A shared history may bring
+    thousands in one delivery: each customer is written once, the messages a batch at a
+    time. Returns how many were new (or filled a placeholder in)."""
+    wanted = _one_each(items)
+    ids = list(wanted)
+    for start in range(0, len(ids), BATCH):
+        for wa_id in forgotten.seen_among(ids[start : start + BATCH]):
+            del wanted[wa_id]  # its customer was forgotten: not written down again
+    # The customer's last message opens their window; the upsert only moves it forward.
+    last_inbound = dict.fromkeys(customer_id for customer_id, _ in wanted.values())
+    for customer_id, item in wanted.values():
+        before = last_inbound[customer_id]
+        if not item.from_business and (before is None or item.timestamp > before):
+            last_inbound[customer_id] = item.timestamp
+    contact_ids = {}
+    for customer_id, when in last_inbound.items():
+        phone = _phone(customer_id)
+        contact_ids[customer_id], _ = contacts.upsert(
+            customer_id, phone=phone, last_inbound_at=when
+        )
+    rows = [_row(contact_ids[customer_id], item, _state(item), item.timestamp)
+            for customer_id, item in wanted.values()]  # fmt: skip
+    new, dialect = 0, db.engine.dialect.name
+    for start in range(0, len(rows), BATCH):
+        new += len(db.session.execute(_insert_many(dialect), rows[start : start + BATCH]).all())
+    return new
+
+
+def _one_each(items: list[AppMessage]) -> dict[str, tuple[str, AppMessage]]:
+    """(customer id, message) by WhatsApp id, each once: PostgreSQL refuses a row twice in
+    one statement. A file's contents win over its placeholder."""
+    wanted = {}
+    for item in items:
+        customer_id = contacts.normalise_number(item.customer_id)
+        if not _fits(customer_id, item.wa_message_id):
+            continue
+        if item.type == PLACEHOLDER and item.wa_message_id in wanted:
+            continue
+        wanted[item.wa_message_id] = (customer_id, item)
+    return wanted
 
 
 def save_name(item: SavedName) -> None:
@@ -89,27 +122,35 @@ def save_name(item: SavedName) -> None:
 
 def _contact_for(item: AppMessage, last_inbound_at) -> int | None:
     customer_id = contacts.normalise_number(item.customer_id)
-    ids = [(Contact.customer_id, customer_id), (Message.wa_message_id, item.wa_message_id)]
-    if not customer_id or any(len(value) > column.type.length for column, value in ids):
-        current_app.logger.warning("a Business app message with an overlong id was not stored")
-        return None
-    if forgotten.seen(item.wa_message_id):
-        return None  # its customer was forgotten: not written down again
+    if not _fits(customer_id, item.wa_message_id) or forgotten.seen(item.wa_message_id):
+        return None  # no WhatsApp message, or its customer was forgotten: not written down
     contact_id, _ = contacts.upsert(
         customer_id, phone=_phone(customer_id), last_inbound_at=last_inbound_at
     )
     return contact_id
 
 
+def _fits(customer_id: str, wa_message_id: str) -> bool:
+    """An id cut to fit would be another customer's or message's: such is no WhatsApp's."""
+    if customer_id and len(customer_id) <= ID_LENGTHS[0] and len(wa_message_id) <= ID_LENGTHS[1]:
+        return True
+    current_app.logger.warning("a Business app message with an overlong id was not stored")
+    return False
+
+
 def _phone(number: str) -> str | None:
     return number if number.isascii() and number.isdigit() else None
 
 
-def _insert(contact_id: int, item: AppMessage, state: str, at) -> int | None:
-    """The new message's id, or None when a message with this WhatsApp id is stored. History
-    sends a file's message first as a placeholder, its contents later: they fill it in."""
+def _state(item: AppMessage) -> str:
+    if item.from_business:
+        return SENT_STATES.get(item.status or "", PartState.SENT)
+    return MessageState.IGNORED  # long past: answering it now would make no sense
+
+
+def _row(contact_id: int, item: AppMessage, state: str, at) -> dict:
     mine = item.from_business
-    values = {
+    return {
         "contact_id": contact_id,
         "direction": "out" if mine else "in",
         "author": "human" if mine else "customer",
@@ -123,13 +164,24 @@ def _insert(contact_id: int, item: AppMessage, state: str, at) -> int | None:
         "created_at": at,
         "updated_at": utcnow(),
     }
-    statement = dialect_insert(Message.__table__).values(values)
-    if item.type == PLACEHOLDER:
-        statement = statement.on_conflict_do_nothing(index_elements=[M.wa_message_id])
-    else:
-        statement = statement.on_conflict_do_update(
-            index_elements=[M.wa_message_id],
-            set_={"type": values["type"], "text": item.text, "raw": values["raw"]},
-            where=M.type == PLACEHOLDER,
-        )
-    return db.session.execute(statement.returning(M.id)).scalar()
+
+
+def _insert(contact_id: int, item: AppMessage, state: str, at) -> int | None:
+    """The new message's id, or None when a message with this WhatsApp id is stored."""
+    row = _row(contact_id, item, state, at)
+    return db.session.execute(_insert_many(db.engine.dialect.name), [row]).scalar()
+
+
+@cache
+def _insert_many(dialect: str):
+    """INSERT of messages returning the ids of those stored, built once per database kind and
+    run with many rows at once (SQLAlchemy sends them as a few multi-row statements). One
+    whose WhatsApp id is stored already is skipped, except that a file's contents fill in its
+    placeholder (history sends the message first, the contents apart)."""
+    statement = dialect_insert(Message.__table__)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[M.wa_message_id],
+        set_={"type": new.type, "text": new.text, "raw": new.raw},
+        where=(M.type == PLACEHOLDER) & (new.type != PLACEHOLDER),
+    ).returning(M.id)

@@ -48,8 +48,7 @@ def store_delivery(received: Delivery, number_id: str | None) -> int:
     # chats and its address book (webapp/people/coexistence.py). Never answered.
     for echo in _for_number(received.echoes, number_id):
         coexistence.store_echo(echo)
-    for past in _for_number(received.history, number_id):
-        coexistence.store_history(past)
+    coexistence.store_history(_for_number(received.history, number_id))
     for saved in _for_number(received.names, number_id):
         coexistence.save_name(saved)
     for error in received.errors:
