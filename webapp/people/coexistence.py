@@ -5,8 +5,9 @@ team's message, it starts a hold (the bot stays quiet for that customer) and is 
 answered. History is the app's past chats, shared once at onboarding: stored as it was, never
 answered, nobody alerted. The app's address book gives the names the owner saved.
 
-Each message is one INSERT … ON CONFLICT DO NOTHING on its WhatsApp id: a redelivery, or an
-echo that history repeats later, is stored once, however many web servers take it at once.
+Messages are INSERT … ON CONFLICT on their WhatsApp id: a redelivery, or an echo that history
+repeats later, is stored once, however many web servers take it at once; only a file's
+placeholder in history is filled in by its contents arriving later.
 """
 
 import json
