@@ -20,7 +20,7 @@ from tests.support.templates import (
     with_business_account,
 )
 from webapp.extensions import db
-from webapp.models import Message, RequestLog, WhatsAppTemplate
+from webapp.models import Contact, Message, RequestLog, WhatsAppTemplate
 from webapp.people import templates
 
 CUSTOMER = "16505551234"
@@ -193,6 +193,8 @@ def test_a_closed_window_offers_the_approved_templates_and_sends_one(
     )  # fmt: skip
     assert message.text.startswith("Booking B-17\n\nHello Ana, your appointment is on Friday")
     assert "Hello Ana, your appointment" in text_of(response)  # in the thread
+    [held] = rows(whatsapp, Contact)  # pause_on_staff_reply: a team's message pauses the bot
+    assert held.paused and held.resume_at is not None
     [log] = [r for r in rows(whatsapp, RequestLog) if r.operation == "template"]
     assert (log.status, log.contact_id) == ("ok", contact)
     assert json.loads(log.request_body) == {

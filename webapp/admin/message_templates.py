@@ -67,8 +67,9 @@ def send_template(contact_id: int):
         return render_thread(contact, ReplyForm(formdata=None), picker)
     try:
         snap = Snapshot.load(current_app.config)
+        hold = int(snap["takeover_minutes"]) if snap["pause_on_staff_reply"] else None
         sent = templates.send(contact, picker.chosen, values, current_user.username,
-                              snap.whatsapp(), snap.retry)  # fmt: skip
+                              snap.whatsapp(), snap.retry, hold)  # fmt: skip
     except SecretUnreadable as exc:
         flash(f"Not sent. {exc}", "error")
         return back

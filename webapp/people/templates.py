@@ -20,6 +20,7 @@ from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..states import PartState
 from ..troubleshooting import trouble
+from . import takeover
 
 APPROVED = "APPROVED"
 NAMED = "NAMED"
@@ -179,9 +180,12 @@ def send(
     author: str,
     client: WhatsAppClient,
     retry: Retry,
+    hold_minutes: int | None = None,
 ) -> Sent:
     """Check the values, store the message in the thread (as the team's, sent by `author`),
-    then send it; raises ValuesRefused before anything is stored or sent."""
+    then send it; raises ValuesRefused before anything is stored or sent. With
+    `hold_minutes` (pause_on_staff_reply), the bot is paused for the customer as for any
+    reply of the team."""
     if reason := cannot_send(template):
         raise ValuesRefused({"template": f"This template cannot be sent. {reason}"})
     if errors := check(template, values):
@@ -191,6 +195,8 @@ def send(
                       type="template", text=text, state=PartState.SENDING, channel="whatsapp",
                       created_at=utcnow(), updated_at=utcnow())  # fmt: skip
     db.session.add(message)
+    if hold_minutes is not None:
+        takeover.hold_for_team(contact.id, hold_minutes)
     db.session.commit()
     to = contact.phone or contact.customer_id
     name, language, given = template.name, template.language, components_for(template, values)
