@@ -276,7 +276,7 @@ def test_outside_the_window_the_form_is_disabled_and_a_forced_post_sends_nothing
     assert re.search(r"<textarea[^>]*disabled", page)
     assert re.search(r'<button type="submit" class="primary" disabled>Send</button>', page)
     rule = trouble("whatsapp_window")
-    assert rule.cause in html.unescape(page) and "templates are not supported yet" in page
+    assert rule.cause in html.unescape(page) and "No approved template yet" in page
     response = admin.post(f"{thread_url(contact)}/reply", {"body": "Hello?"}, follow_redirects=True)
     assert f"Not sent. {rule.cause}" in text_of(response)
     assert fake_graph.requests == []

@@ -46,6 +46,8 @@ PAGES = [
     Page("prompt-template", "/admin/prompt?template=business"),
     Page("knowledge", "/admin/knowledge"),
     Page("tokens", "/admin/tokens"),
+    Page("templates", "/admin/templates"),
+    Page("template-picker", "/admin/conversations/{closed}?template={template}"),
     Page("knowledge-hours", "/admin/knowledge/hours"),
     Page("knowledge-gaps", "/admin/knowledge/gaps"),
     Page("settings", "/admin/settings", docs=("desktop",)),

@@ -97,9 +97,11 @@ SEND_ERRORS = {
     "send_error_131030_recipient_not_in_allowed_list.json": (400, "whatsapp_rejected", 131030),
     "send_error_190_token_expired.json": (401, "whatsapp_auth", 190),
     "send_error_graph_generic_shape.json": (401, "whatsapp_auth", 190),
+    "send_error_132000_param_count.json": (400, "whatsapp_rejected", 132000),
 }
 SEND_OK = {"send_ok.json", "send_ok_mark_as_read.json"}
 MEDIA_ANSWERS = {"media_url.json"}  # read in test_media.py
+TEMPLATE_LISTS = {"templates_list.json"}  # read in test_templates.py
 
 
 def graph_error(code, message, status=400, details=None):
@@ -205,7 +207,7 @@ def test_empty_app_secret_refuses_everything():
 
 def test_every_fixture_file_has_an_expected_outcome():
     on_disk = {p.name for p in WHATSAPP_FIXTURES.iterdir() if p.suffix == ".json"}
-    assert on_disk == INBOUND.keys() | SEND_ERRORS.keys() | SEND_OK | MEDIA_ANSWERS
+    assert on_disk == INBOUND.keys() | SEND_ERRORS.keys() | SEND_OK | MEDIA_ANSWERS | TEMPLATE_LISTS
 
 
 @pytest.mark.parametrize(("fixture", "expected"), INBOUND.items(), ids=list(INBOUND))

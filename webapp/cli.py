@@ -18,6 +18,7 @@ from .display import hidden_chars
 from .extensions import db
 from .knowledge.cli import knowledge_cli
 from .models import User
+from .people.templates_cli import templates_cli
 from .worker.serving import serve, worker
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
@@ -314,3 +315,4 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
     data_cli.register(app)
     app.cli.add_command(knowledge_cli)
+    app.cli.add_command(templates_cli)

@@ -147,11 +147,20 @@ def embedding_ok(origin: Origin, body: dict, result: Embeddings) -> dict:
     )
 
 
-def send_ok(origin: Origin, attempt: int, result: SendResult) -> dict:
-    """A message WhatsApp accepted: counted like any other call."""
+def send_ok(
+    origin: Origin,
+    attempt: int,
+    result: SendResult,
+    operation: str | None = None,
+    body: dict | None = None,
+) -> dict:
+    """A message WhatsApp accepted: counted like any other call; `operation` and `body` name a
+    send that is not a plain text (a template's name, language and category)."""
     return row(
         origin,
         upstream="whatsapp",
+        operation=operation,
+        request_body=_logged_body(body) if body else None,
         attempt=attempt,
         status="ok",
         http_status=200,

@@ -175,7 +175,8 @@ TROUBLES: dict[ErrorKind, Trouble] = {
             "A reply is not delivered and Meta reports error 131047.",
             "WhatsApp lets a business send normal messages only within 24 hours of the "
             "customer's last message.",
-            "Nothing to change in Switchboard: the customer has to write again first.",
+            "Send an approved message template (the conversation's reply box offers them once "
+            "synced on the Templates page), or wait for the customer to write again.",
             transient=False,
             setting=None,
         ),

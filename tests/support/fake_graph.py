@@ -7,12 +7,14 @@ import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from tests.support.fakes import CannedResponse, FakeServer, RecordedRequest
 
 WHATSAPP_FIXTURES = Path(__file__).parent.parent / "fixtures" / "whatsapp"
 API_PREFIX = "/v25.0"
 MESSAGES_PATH = re.compile(rf"{re.escape(API_PREFIX)}/[^/]+/messages")
+TEMPLATES_PATH = re.compile(rf"{re.escape(API_PREFIX)}/([^/?]+)/message_templates")
 GENERATE = "X-Fake-Graph-Generate"  # marks the catch-all default that is answered per request
 FILES = "/files/"  # where the fake's media answers point (Meta's point at lookaside.fbsbx.com)
 
@@ -35,6 +37,8 @@ class FakeGraph(FakeServer):
         self.token: str | None = None  # when set, media calls without this Bearer token get 401
         self.edge_status: int | None = None  # see fail_sends_at_the_edge
         self.numbers: dict[str, dict] = {}  # phone number id → what GET /<id> answers
+        self.templates: dict[str, list[dict]] = {}  # business account id → its templates
+        self.templates_page_size = 2
         # FakeServer's defaults are fixed bytes; a send needs a new id each time, so the
         # catch-all default is only a marker that _respond_to swaps for a generated answer.
         self.default(headers={GENERATE: "1"})
@@ -58,6 +62,19 @@ class FakeGraph(FakeServer):
         access token in `token`, when one is set)."""
         self.numbers[number_id] = {"verified_name": name, "display_phone_number": number,
                                    "quality_rating": quality, "id": number_id}  # fmt: skip
+
+    def host_templates(self, business_account_id: str, templates: list[dict], page_size=2):
+        """Answer `GET /<business_account_id>/message_templates` as Graph does: `page_size`
+        templates a page, the next asked for with `after=<cursor>`; `paging.next` names the
+        page after (at an address of its own, which a client must not follow)."""
+        self.templates[business_account_id] = list(templates)
+        self.templates_page_size = page_size
+
+    def template_requests(self) -> list[dict[str, list[str]]]:
+        """The query of each template list request, in order."""
+        return [
+            parse_qs(r.query) for r, _ in list(self.answered) if TEMPLATES_PATH.fullmatch(r.path)
+        ]
 
     def fail_sends_at_the_edge(self, status: int = 502) -> None:
         """Answer every text send that has nothing queued with `status` and an HTML page, no
@@ -117,6 +134,9 @@ class FakeGraph(FakeServer):
         return canned
 
     def _generated(self, request: RecordedRequest) -> CannedResponse:
+        listing = TEMPLATES_PATH.fullmatch(request.path)
+        if request.method == "GET" and listing and listing[1] in self.templates:
+            return self._templates_answer(request, listing[1])
         if request.method == "GET":
             return self._media_answer(request)
         sent = _json(request.body)
@@ -131,6 +151,19 @@ class FakeGraph(FakeServer):
         to = str(sent.get("to") or sent.get("recipient"))
         answer["contacts"] = [{"input": to, "wa_id": re.sub(r"\D", "", to)}]
         answer["messages"] = [{"id": f"wamid.FAKE{next(self._ids)}"}]
+        return _json_response(200, json.dumps(answer).encode())
+
+    def _templates_answer(self, request: RecordedRequest, account: str) -> CannedResponse:
+        if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _json_response(401, fixture_bytes("send_error_190_token_expired.json"))
+        query = parse_qs(request.query)
+        start = int(query.get("after", ["0"])[0].removeprefix("cursor"))
+        size, templates = self.templates_page_size, self.templates[account]
+        answer = json.loads(fixture_bytes("templates_list.json"))
+        answer["data"] = templates[start : start + size]
+        answer["paging"]["cursors"] = {"before": f"cursor{start}", "after": f"cursor{start + size}"}
+        if start + size < len(templates):  # Graph names `next` only when there is more
+            answer["paging"]["next"] = f"https://elsewhere.invalid/next?after=cursor{start + size}"
         return _json_response(200, json.dumps(answer).encode())
 
     def _media_answer(self, request: RecordedRequest) -> CannedResponse:

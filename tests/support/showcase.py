@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from tests.support import templates
 from tests.support.fakes import fixture_bytes
 from tests.support.payloads import pdf_bytes
 from webapp import catalog, catalog_data, heartbeats, media_store, prompts, settings, state
@@ -68,6 +69,8 @@ class Showcase:
     contact: int  # the customer whose thread has every kind of message
     log_row: int  # a failed attempt retried, with its bodies
     trial: int  # three models on two replayed questions, one a photo
+    closed: int = 0  # a customer whose 24-hour window is closed: the template picker shows
+    template: int = 0  # an approved template, chosen in the picker
 
 
 def anchor() -> datetime:
@@ -84,8 +87,9 @@ def fill(app) -> Showcase:
         trial = _trial(now, ana)
         _gaps(now, ana)
         _knowledge()
+        closed, template = templates.add_to_showcase()
         db.session.commit()
-        return Showcase(contact=ana.id, log_row=log_row, trial=trial)
+        return Showcase(ana.id, log_row, trial, closed, template)
 
 
 def _knowledge() -> None:

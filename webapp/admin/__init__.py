@@ -20,6 +20,7 @@ from . import (  # noqa: E402, F401
     knowledge_hours,
     logs,
     media_files,
+    message_templates,
     model_table,
     routes,
     tokens,

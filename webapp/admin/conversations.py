@@ -12,6 +12,7 @@ from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
 from . import bp, threads
 from .forms import ActionForm, ContactSearchForm, ReplyForm
+from .template_picker import Picker, picker_for
 
 PAGE_SIZE = 50
 # What a customer's file was, in the owner's words; the thread shows the file itself.
@@ -103,8 +104,11 @@ def conversation(contact_id: int):
     return render_thread(_customer_or_404(contact_id), ReplyForm())
 
 
-def render_thread(contact: Contact, form: ReplyForm) -> str:
+def render_thread(contact: Contact, form: ReplyForm, picker: Picker | None = None) -> str:
     messages, older = threads.thread(contact.id)
+    closed = threads.window_closed_reason(contact)
+    if closed and picker is None:  # only a template can reach the customer now
+        picker = picker_for(request.args.get("template", type=int))
     return render_template(
         "admin/conversation.html",
         contact=contact,
@@ -113,7 +117,8 @@ def render_thread(contact: Contact, form: ReplyForm) -> str:
         form=form,
         action=ActionForm(),
         window_ends=threads.service_window_ends(contact),
-        window_closed=threads.window_closed_reason(contact),
+        window_closed=closed,
+        picker=picker,
         window_trouble=trouble(ErrorKind.WHATSAPP_WINDOW),
         **HELPERS,
     )

@@ -124,7 +124,7 @@ def window_closed_reason(contact: Contact) -> str | None:
         else "This customer has not written yet."
     )
     rule = trouble(ErrorKind.WHATSAPP_WINDOW).cause
-    return f"{rule} {when} Message templates are not supported yet."
+    return f"{rule} {when}"
 
 
 def service_window_ends(contact: Contact):

@@ -1,5 +1,5 @@
-"""The WhatsApp Cloud API client: sending text and read receipts, fetching a customer's media,
-splitting long replies."""
+"""The WhatsApp Cloud API client: sending text, templates and read receipts, fetching a
+customer's media and the business account's templates, splitting long replies."""
 
 import hashlib
 import re
@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
@@ -30,6 +30,9 @@ DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
 META_MEDIA_DOMAIN = "fbsbx.com"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PHONE_FIELDS = "verified_name,display_phone_number,quality_rating"
+TEMPLATE_FIELDS = "name,status,category,language,components,parameter_format,rejected_reason,id"
+TEMPLATES_PER_PAGE = 100
+TEMPLATE_PAGES = 100  # 10,000 templates; Meta allows a business account at most 6,000
 TEXT_LIMIT = 4096  # Meta's maximum for one text body
 BREAKS = (r"\n[ \t]*\n\s*", r"\n\s*", r"(?<=[.!?])[ \t]+", r"[ \t]+")  # best place to cut first
 
@@ -160,6 +163,51 @@ class WhatsAppClient(HttpClient):
             )
         except WhatsAppError as err:
             raise self.redacted(err) from None
+
+    def message_templates(self, business_account_id: str) -> list[dict]:
+        """GET /<waba-id>/message_templates, every page: each template as Graph gives it.
+
+        The next page is asked for with the `after` cursor, never by following the absolute
+        `paging.next` address: the token is sent to the Graph API's own address only."""
+        try:
+            self._check_token()
+            waba = str(business_account_id).strip()
+            if not waba:
+                message = (
+                    "No WhatsApp Business Account ID is set; copy it from WhatsApp > API Setup "
+                    "and save it in Settings."
+                )
+                raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
+            templates: list[dict] = []
+            after, seen = None, set()
+            for _ in range(TEMPLATE_PAGES):
+                payload = self._templates_page(waba, after)
+                templates += [t for t in payload.get("data") or [] if isinstance(t, dict)]
+                after = as_str(dig(payload, "paging", "cursors", "after"))
+                # Graph names `next` only when there is a page after this one; a cursor seen
+                # before would loop for ever.
+                if not dig(payload, "paging", "next") or not after or after in seen:
+                    return templates
+                seen.add(after)
+            message = f"The account lists more than {len(templates)} templates; none synced."
+            raise WhatsAppError(ErrorKind.WHATSAPP_REJECTED, message)
+        except WhatsAppError as err:
+            raise self.redacted(err) from None
+
+    def _templates_page(self, waba: str, after: str | None) -> dict:
+        query = {"fields": TEMPLATE_FIELDS, "limit": TEMPLATES_PER_PAGE}
+        if after:
+            query["after"] = after
+        path = f"/{quote(waba, safe='')}/message_templates?{urlencode(query)}"
+        try:
+            status, text, headers, _ = self.request("GET", path)
+        except TransportError as failure:  # a GET changes nothing: always safe to repeat
+            raise WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, failure.message) from None
+        payload = json_or_none(text)
+        listed = isinstance(payload, dict) and isinstance(payload.get("data"), list)
+        if not 200 <= status < 300 or not listed or "error" in payload:
+            raise classify_graph_error(status, text, headers)
+        return payload
 
     def media_info(self, media_id: str) -> MediaInfo:
         """GET /<media-id>: the download address, type, hash and size of a received file."""

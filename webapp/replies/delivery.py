@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, exists, insert, or_, select, update
 
 from .. import requestlog
 from ..clients.retry import Deadline, Retry, with_retries
-from ..clients.whatsapp import WhatsAppClient, split_message
+from ..clients.whatsapp import SendResult, WhatsAppClient, split_message
 from ..clients.whatsapp_errors import WhatsAppError
 from ..extensions import db
 from ..models import Contact, Message, Turn, utcnow
@@ -122,14 +122,19 @@ def send_parts(
     quoted: str | None = None,
     lease: Lease | None = None,
     after_last: Callable[[], None] | None = None,
+    send_one: Callable[[Part, float], SendResult] | None = None,
+    logged: dict | None = None,
 ) -> Sent:
     """Send stored parts in order, each after the one before arrived at WhatsApp.
 
     A failure that reached nothing (a refused connection, 429, a Graph code saying the message
     was not taken) is retried; a send whose outcome is unknown (a timeout, a 5xx without such
     a code) is not. The first part that fails stops the rest. `after_last` runs in the same
-    transaction as recording the last part sent (a turn ends there).
+    transaction as recording the last part sent (a turn ends there). `send_one(part, timeout)`
+    replaces the text send (a template's); `logged` names the send in its log rows
+    (`operation`, and `body` for the row's request body).
     """
+    logged = logged or {}
     for index, part in enumerate(parts):
         if index:
             with leases.writing(lease):
@@ -137,13 +142,15 @@ def send_parts(
 
         def call(attempt: int, left: float, part=part, index=index):
             timeout = min(client.timeout, left)
+            if send_one is not None:
+                return attempt, send_one(part, timeout)
             reply_to = quoted if index == 0 else None
             return attempt, client.send_text(to, part.text, reply_to=reply_to, timeout=timeout)
 
         def log_failure(attempt: int, exc: WhatsAppError, latency_ms: int) -> None:
             with leases.writing(lease):
                 requestlog.add_error(origin, attempt, exc, upstream="whatsapp",
-                                     latency_ms=latency_ms)  # fmt: skip
+                                     latency_ms=latency_ms, **logged)  # fmt: skip
 
         try:
             attempt, result = with_retries(call, log_failure, retry, deadline, _out_of_time, lease)
@@ -153,11 +160,11 @@ def send_parts(
                 for later in parts[index + 1 :]:
                     _move(later.id, PartState.QUEUED, state=PartState.FAILED, error_detail=NOT_SENT)
             return Sent(False, exc)
-        logged = requestlog.send_ok(origin, attempt, result)
+        row = requestlog.send_ok(origin, attempt, result, **logged)
         with leases.writing(lease):
             values = {"part_id": part.id, "wa_id": result.message_id, "at": utcnow()}
             db.session.execute(MARK_SENT, values)
-            requestlog.insert(logged)
+            requestlog.insert(row)
             statuses.apply_pending(result.message_id)
             if after_last is not None and index == len(parts) - 1:
                 after_last()
