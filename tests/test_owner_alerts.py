@@ -1,0 +1,221 @@
+"""The team told on their own phones that a customer needs a person: a plain WhatsApp message
+inside the staff member's 24-hour window, the approved alert template outside it, and the
+dashboard saying so when neither can go."""
+
+import json
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from tests.support.replies import log_rows
+from webapp import settings
+from webapp.extensions import db
+from webapp.models import Contact, Message, OwnerAlert, WhatsAppTemplate, utcnow
+from webapp.people import alerts, handoff
+from webapp.snapshot import Snapshot
+
+TEAM = "31612345678"
+OTHER_TEAM = "447700900123"
+
+
+def a_customer_needing_you(app, words=("Where is my order?", "I want a person")) -> int:
+    """Sheena wrote `words` and was handed over; returns her contact id."""
+    with app.app_context():
+        customer = Contact(customer_id="16505551234", phone="16505551234",
+                           profile_name="Sheena Nelson", last_inbound_at=utcnow())  # fmt: skip
+        db.session.add(customer)
+        db.session.flush()
+        for text in words:
+            db.session.add(Message(contact_id=customer.id, direction="in", author="customer",
+                                   text=text, state="answered"))  # fmt: skip
+        snap = Snapshot.load(app.config, commit=False)
+        handoff.hand_over(customer.id, handoff.ASKED, snap)
+        db.session.commit()
+        return customer.id
+
+
+def team_member(app, number: str, wrote_hours_ago: float | None) -> None:
+    """A team number that wrote to the business number that long ago (None: never)."""
+    with app.app_context():
+        wrote = None if wrote_hours_ago is None else utcnow() - timedelta(hours=wrote_hours_ago)
+        db.session.add(Contact(customer_id=number, phone=number, last_inbound_at=wrote))
+        db.session.commit()
+
+
+def team_settings(app, **more) -> None:
+    with app.app_context():
+        values = {"owner_numbers": "+31 6 1234 5678", "public_url": "https://shop.example"}
+        settings.save(values | more, author="test")
+
+
+def send_alerts(app) -> int:
+    with app.app_context():
+        return alerts.send_due()
+
+
+def alert_rows(app) -> list[OwnerAlert]:
+    with app.app_context():
+        rows = db.session.scalars(select(OwnerAlert).order_by(OwnerAlert.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def approved_template(
+    app, name="needs_you", status="APPROVED", body="{{1}} needs you: {{2}}. {{3}}"
+):
+    with app.app_context():
+        components = [{"type": "BODY", "text": body}]
+        db.session.add(WhatsAppTemplate(name=name, language="en", status=status,
+                                        category="UTILITY", parameter_format="POSITIONAL",
+                                        components=json.dumps(components)))  # fmt: skip
+        db.session.commit()
+
+
+def test_inside_the_window_each_team_number_gets_a_plain_message(whatsapp, fake_graph):
+    team_settings(whatsapp, owner_numbers="+31 6 1234 5678, +44 7700 900123")
+    team_member(whatsapp, TEAM, wrote_hours_ago=2)
+    team_member(whatsapp, OTHER_TEAM, wrote_hours_ago=23)
+    customer = a_customer_needing_you(whatsapp)
+
+    assert send_alerts(whatsapp) == 2
+
+    sent = fake_graph.sent_texts()
+    assert sorted(to for to, _, _ in sent) == [TEAM, OTHER_TEAM]
+    text = sent[0][1]
+    assert text.startswith("Sheena Nelson (+16505551234) needs you.\nWhy: Asked for a person\n")
+    assert "> Where is my order?\n> I want a person" in text
+    assert f"https://shop.example/admin/conversations/{customer}" in text
+    assert text.endswith("Reply to this message to answer them; 'done' when finished.")
+    rows = alert_rows(whatsapp)
+    assert [r.state for r in rows] == ["sent", "sent"]
+    assert all(r.wa_message_id and r.wa_message_id.startswith("wamid.FAKE") for r in rows)
+    logged = [r for r in log_rows(whatsapp) if r.operation == "alert"]
+    assert [(r.upstream, r.status, r.contact_id) for r in logged] == [
+        ("whatsapp", "ok", customer),
+        ("whatsapp", "ok", customer),
+    ]
+    assert send_alerts(whatsapp) == 0  # sent once
+
+
+def test_outside_the_window_the_approved_template_goes_with_its_variables(whatsapp, fake_graph):
+    team_settings(whatsapp, owner_alert_template="needs_you")
+    team_member(whatsapp, TEAM, wrote_hours_ago=30)
+    approved_template(whatsapp)
+    customer = a_customer_needing_you(whatsapp)
+
+    send_alerts(whatsapp)
+
+    assert fake_graph.sent_texts() == []
+    link = f"https://shop.example/admin/conversations/{customer}"
+    assert fake_graph.sent_templates() == [
+        (TEAM, "needs_you", [{"type": "body", "parameters": [
+            {"type": "text", "text": "Sheena Nelson (+16505551234)"},
+            {"type": "text", "text": "Asked for a person"},
+            {"type": "text", "text": link},
+        ]}]),
+    ]  # fmt: skip
+    (row,) = alert_rows(whatsapp)
+    assert (row.state, row.template) == ("sent", "needs_you")
+    assert row.wa_message_id
+
+
+def test_a_template_with_fewer_variables_gets_only_as_many(whatsapp, fake_graph):
+    team_settings(whatsapp, owner_alert_template="needs_you", public_url="")
+    team_member(whatsapp, TEAM, wrote_hours_ago=None)
+    approved_template(whatsapp, body="A customer needs you: {{1}}")
+    a_customer_needing_you(whatsapp)
+
+    send_alerts(whatsapp)
+
+    (sent,) = fake_graph.sent_templates()
+    assert sent[2] == [{"type": "body", "parameters": [
+        {"type": "text", "text": "Sheena Nelson (+16505551234)"}]}]  # fmt: skip
+
+
+def test_outside_the_window_without_an_approved_template_the_dashboard_says_who_was_not_told(
+    whatsapp, fake_graph, admin
+):
+    team_settings(whatsapp, owner_alert_template="needs_you")
+    team_member(whatsapp, TEAM, wrote_hours_ago=25)
+    approved_template(whatsapp, status="PENDING")
+    customer = a_customer_needing_you(whatsapp)
+
+    send_alerts(whatsapp)
+
+    assert fake_graph.sent_texts() == [] and fake_graph.sent_templates() == []
+    (row,) = alert_rows(whatsapp)
+    assert (row.state, row.error_kind) == ("failed", "alert_not_sent")
+    (logged,) = [r for r in log_rows(whatsapp) if r.operation == "alert"]
+    assert (logged.status, logged.error_kind, logged.contact_id) == (
+        "error", "alert_not_sent", customer)  # fmt: skip
+    assert "PENDING" in logged.error_message
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert 'id="alerts-failing"' in page
+    assert "+31612345678" in page and "is PENDING, not approved" in page
+    assert "write to your business number" in page or "Have each team number" in page
+
+
+def test_a_later_alert_that_arrives_clears_the_banner(whatsapp, fake_graph, admin):
+    team_settings(whatsapp)
+    team_member(whatsapp, TEAM, wrote_hours_ago=None)
+    customer = a_customer_needing_you(whatsapp)
+    send_alerts(whatsapp)
+    assert 'id="alerts-failing"' in admin.get("/admin/").get_data(as_text=True)
+
+    with whatsapp.app_context():  # the staff member wrote ("list"), and the customer asks again
+        db.session.execute(
+            Contact.__table__.update().where(Contact.customer_id == TEAM)
+            .values(last_inbound_at=utcnow())
+        )  # fmt: skip
+        db.session.add(OwnerAlert(contact_id=customer, channel="whatsapp", to=TEAM, reason="x"))
+        db.session.commit()
+    send_alerts(whatsapp)
+
+    assert 'id="alerts-failing"' not in admin.get("/admin/").get_data(as_text=True)
+
+
+def test_an_alert_a_crash_left_sending_becomes_unknown_and_is_not_sent_again(whatsapp, fake_graph):
+    team_settings(whatsapp)
+    team_member(whatsapp, TEAM, wrote_hours_ago=1)
+    a_customer_needing_you(whatsapp)
+    with whatsapp.app_context():
+        db.session.execute(
+            OwnerAlert.__table__.update().values(
+                state="sending", updated_at=utcnow() - timedelta(minutes=6))
+        )  # fmt: skip
+        db.session.commit()
+
+    send_alerts(whatsapp)
+
+    assert fake_graph.sent_texts() == []
+    (row,) = alert_rows(whatsapp)
+    assert (row.state, row.error_kind) == ("unknown", "whatsapp_unknown")
+
+
+def test_two_workers_at_once_send_each_alert_once(whatsapp, fake_graph):
+    team_settings(whatsapp, owner_numbers="+31 6 1234 5678, +44 7700 900123")
+    team_member(whatsapp, TEAM, wrote_hours_ago=1)
+    team_member(whatsapp, OTHER_TEAM, wrote_hours_ago=1)
+    for number in range(5):
+        with whatsapp.app_context():
+            customer = Contact(customer_id=f"1650555000{number}", phone=f"1650555000{number}")
+            db.session.add(customer)
+            db.session.flush()
+            handoff.hand_over(customer.id, handoff.ASKED, Snapshot.load(whatsapp.config, False))
+            db.session.commit()
+    counts, start = [], threading.Barrier(2)
+
+    def worker():
+        start.wait()
+        counts.append(send_alerts(whatsapp))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sum(counts) == 10
+    assert len(fake_graph.sent_texts()) == 10
+    assert {r.state for r in alert_rows(whatsapp)} == {"sent"}
