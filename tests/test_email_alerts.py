@@ -108,6 +108,18 @@ def test_a_mail_server_on_this_machine_without_encryption_or_login(app, smtp):
     assert the_alert(app).state == "sent"
 
 
+def test_a_server_offering_only_auth_login_is_logged_in_to(app, smtp):
+    smtp.mechanisms = "LOGIN"
+    mail_settings(app, smtp, "none")
+    hand_over_sheena(app)
+
+    send_alerts(app)
+
+    assert smtp.logins == [(smtp.user, PASSWORD)]
+    assert any(line.upper().startswith("AUTH LOGIN") for line in smtp.lines)
+    assert len(smtp.mails) == 1
+
+
 def test_a_refused_login_is_email_failed_with_the_servers_words_and_never_the_password(
     app, smtp, admin
 ):

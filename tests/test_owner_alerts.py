@@ -219,3 +219,23 @@ def test_two_workers_at_once_send_each_alert_once(whatsapp, fake_graph):
     assert sum(counts) == 10
     assert len(fake_graph.sent_texts()) == 10
     assert {r.state for r in alert_rows(whatsapp)} == {"sent"}
+
+
+def test_the_settings_page_says_how_to_make_the_alert_template_and_how_it_stands(whatsapp, admin):
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert "Create template" in page and "Utility" in page
+    assert 'id="alert-template-status"' not in page  # none named yet
+
+    team_settings(whatsapp, owner_alert_template="needs_you")
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert "&#39;needs_you&#39; was not found: press Sync on the Templates page." in page
+
+    approved_template(whatsapp, status="REJECTED")
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert "&#39;needs_you&#39; has status REJECTED: Meta has not approved it." in page
+
+    with whatsapp.app_context():
+        db.session.execute(WhatsAppTemplate.__table__.update().values(status="APPROVED"))
+        db.session.commit()
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert "&#39;needs_you&#39; is approved (en)." in page

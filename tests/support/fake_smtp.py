@@ -32,6 +32,7 @@ class FakeSMTP:
     password: str = "mail-password-for-tests"
     tls_context: ssl.SSLContext | None = None  # offers STARTTLS when set
     refuse_logins: bool = False
+    mechanisms: str = "PLAIN LOGIN"  # the AUTH mechanisms offered
     mails: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
@@ -104,7 +105,7 @@ class _Session:
                 self.say("502 5.5.2 Command not recognised")
 
     def _ehlo(self) -> None:
-        offers = ["fake.smtp", "AUTH PLAIN LOGIN", "8BITMIME"]
+        offers = ["fake.smtp", f"AUTH {self.fake.mechanisms}", "8BITMIME"]
         if self.fake.tls_context is not None and not isinstance(self.sock, ssl.SSLSocket):
             offers.append("STARTTLS")
         for index, offer in enumerate(offers):
