@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from .. import contacts, requestlog
+from .. import contacts, crypto, requestlog
 from ..clients.whatsapp_errors import WhatsAppError
 from ..extensions import db
 from ..models import Contact, OwnerAlert, utcnow
@@ -106,6 +106,11 @@ def send(alert_id: int, snap: Snapshot) -> None:
             outcome["state"] = "unknown"
     except email.EmailFailed as exc:
         outcome = _failed(ErrorKind.EMAIL_FAILED, str(exc))
+    except Exception as exc:  # a secret that cannot be read, a bug: said where the owner looks
+        current_app.logger.exception("alert %s could not be sent", alert_id)
+        db.session.rollback()
+        what = crypto.UNREADABLE if isinstance(exc, crypto.SecretUnreadable) else type(exc).__name__
+        outcome = _failed(ErrorKind.INTERNAL, f"The alert could not be sent: {what}")
     _record(alert, customer.id, outcome, int((time.monotonic() - started) * 1000))
 
 
