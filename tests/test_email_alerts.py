@@ -97,6 +97,35 @@ def test_an_alert_e_mail_goes_over_starttls_with_the_login(app, smtp_tls):
     assert (logged.upstream, logged.status, logged.contact_id) == ("email", "ok", customer)
 
 
+def test_an_alert_e_mail_goes_over_tls_from_the_first_byte(app, tmp_path, monkeypatch):
+    context, authority = server_context(tmp_path, ["localhost"])
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority))
+    server = FakeSMTP(tls_context=context, implicit_tls=True).start()
+    try:
+        mail_settings(app, server, "tls")
+        hand_over_sheena(app)
+
+        send_alerts(app)
+
+        assert server.logins == [(server.user, PASSWORD)]
+        assert len(server.mails) == 1
+        assert the_alert(app).state == "sent"
+    finally:
+        server.stop()
+
+
+def test_starttls_to_a_server_without_it_is_email_failed_in_plain_words(app, smtp):
+    mail_settings(app, smtp, "starttls")
+    hand_over_sheena(app)
+
+    send_alerts(app)
+
+    alert = the_alert(app)
+    assert (alert.state, alert.error_kind) == ("failed", "email_failed")
+    assert "does not support" in alert.error_detail and "Encryption" in alert.error_detail
+    assert smtp.mails == [] and smtp.logins == []
+
+
 def test_a_mail_server_on_this_machine_without_encryption_or_login(app, smtp):
     mail_settings(app, smtp, "none", login=False)
     hand_over_sheena(app)

@@ -191,6 +191,9 @@ def test_an_alert_a_crash_left_sending_becomes_unknown_and_is_not_sent_again(wha
     assert fake_graph.sent_texts() == []
     (row,) = alert_rows(whatsapp)
     assert (row.state, row.error_kind) == ("unknown", "whatsapp_unknown")
+    (logged,) = [r for r in log_rows(whatsapp) if r.operation == "alert"]
+    assert (logged.status, logged.error_kind) == ("error", "whatsapp_unknown")
+    assert "not known whether it arrived" in logged.error_message
 
 
 def test_two_workers_at_once_send_each_alert_once(whatsapp, fake_graph):

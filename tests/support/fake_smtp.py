@@ -31,6 +31,7 @@ class FakeSMTP:
     user: str = "alerts@example.com"
     password: str = "mail-password-for-tests"
     tls_context: ssl.SSLContext | None = None  # offers STARTTLS when set
+    implicit_tls: bool = False  # with tls_context: TLS from the first byte (port 465's way)
     refuse_logins: bool = False
     mechanisms: str = "PLAIN LOGIN"  # the AUTH mechanisms offered
     mails: list[Received] = field(default_factory=list)
@@ -59,8 +60,10 @@ class FakeSMTP:
 class _Session:
     def __init__(self, fake: FakeSMTP, handler):
         self.fake, self.handler = fake, handler
-        self.sock = handler.request
-        self.reader = handler.rfile
+        self.sock, self.reader = handler.request, handler.rfile
+        if fake.implicit_tls:
+            self.sock = fake.tls_context.wrap_socket(self.sock, server_side=True)
+            self.reader = self.sock.makefile("rb")
         self.sender, self.recipients, self.authed = "", [], False
 
     def say(self, line: str) -> None:

@@ -52,12 +52,7 @@ def email_configured(snap) -> bool:
 def send_due() -> int:
     """The worker's job: settle alerts a crash abandoned, then send the queued ones, each
     claimed first. Returns how many were sent or failed."""
-    db.session.execute(
-        update(OwnerAlert)
-        .where(OwnerAlert.state == "sending", OwnerAlert.updated_at < utcnow() - ABANDONED_AFTER)
-        .values(state="unknown", error_kind=str(ErrorKind.WHATSAPP_UNKNOWN),
-                error_detail=INTERRUPTED, updated_at=utcnow())
-    )  # fmt: skip
+    _settle_abandoned()
     queued = db.session.scalars(
         select(OwnerAlert.id).where(OwnerAlert.state == "queued").order_by(OwnerAlert.id)
         .limit(BATCH)
@@ -72,6 +67,24 @@ def send_due() -> int:
             send(alert_id, snap)
             done += 1
     return done
+
+
+def _settle_abandoned() -> None:
+    """Alerts a crash left sending: unknown (they may have arrived), logged, never resent."""
+    abandoned = db.session.execute(
+        update(OwnerAlert)
+        .where(OwnerAlert.state == "sending", OwnerAlert.updated_at < utcnow() - ABANDONED_AFTER)
+        .values(state="unknown", error_detail=INTERRUPTED, updated_at=utcnow())
+        .returning(OwnerAlert.id, OwnerAlert.contact_id, OwnerAlert.channel)
+    ).all()
+    for alert_id, contact_id, channel in abandoned:
+        email_alert = channel == "email"
+        kind = str(ErrorKind.EMAIL_FAILED if email_alert else ErrorKind.WHATSAPP_UNKNOWN)
+        db.session.execute(
+            update(OwnerAlert).where(OwnerAlert.id == alert_id).values(error_kind=kind)
+        )
+        requestlog.add(Origin("whatsapp", contact_id), upstream=channel, operation="alert",
+                       status="error", error_kind=kind, error_message=INTERRUPTED)  # fmt: skip
 
 
 def claim(alert_id: int) -> bool:
