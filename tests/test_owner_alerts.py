@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from tests.conftest import wait_for
 from tests.support.replies import log_rows
 from webapp import settings
 from webapp.extensions import db
@@ -242,3 +243,14 @@ def test_the_settings_page_says_how_to_make_the_alert_template_and_how_it_stands
         db.session.commit()
     page = admin.get("/admin/settings").get_data(as_text=True)
     assert "&#39;needs_you&#39; is approved (en)." in page
+
+
+def test_the_running_worker_sends_a_handoffs_alert_by_itself(whatsapp, fake_graph, worker):
+    team_settings(whatsapp)
+    team_member(whatsapp, TEAM, wrote_hours_ago=1)
+
+    a_customer_needing_you(whatsapp)
+
+    sent = wait_for(lambda: [body for to, body, _ in fake_graph.sent_texts() if to == TEAM])
+    assert sent[0].startswith("Sheena Nelson (+16505551234) needs you.")
+    wait_for(lambda: [r.state for r in alert_rows(whatsapp)] == ["sent"])

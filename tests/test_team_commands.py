@@ -213,6 +213,6 @@ def test_a_reply_when_the_customers_window_closed_says_so_and_sends_nothing(
 
 def test_the_quoted_message_id_is_read_from_the_stored_delivery():
     raw = json.dumps({"context": {"from": BUSINESS, "id": "wamid.ALERT"}, "text": {"body": "x"}})
-    assert commands._quoted_id(raw) == "wamid.ALERT"
-    assert commands._quoted_id('{"text": {"body": "x"}}') is None
-    assert commands._quoted_id("not json") is None
+    assert commands.quoted_id(raw) == "wamid.ALERT"
+    assert commands.quoted_id('{"text": {"body": "x"}}') is None
+    assert commands.quoted_id("not json") is None

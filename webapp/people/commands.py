@@ -52,7 +52,7 @@ def handle(start, batch) -> None:
 def _act(start, message) -> str:
     """Do what one message asks; the words to tell the team member ('' for nothing)."""
     text = (message.text or "").strip()
-    quoted = _quoted_id(message.raw)
+    quoted = quoted_id(message.raw)
     if quoted:
         alert = db.session.scalar(select(OwnerAlert).where(OwnerAlert.wa_message_id == quoted))
         db.session.commit()
@@ -63,7 +63,7 @@ def _act(start, message) -> str:
     return _command(start.lease, text)
 
 
-def _quoted_id(raw: str | None) -> str | None:
+def quoted_id(raw: str | None) -> str | None:
     try:
         context = json.loads(raw or "{}").get("context") or {}
     except (ValueError, AttributeError):
