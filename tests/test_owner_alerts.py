@@ -254,3 +254,33 @@ def test_the_running_worker_sends_a_handoffs_alert_by_itself(whatsapp, fake_grap
     sent = wait_for(lambda: [body for to, body, _ in fake_graph.sent_texts() if to == TEAM])
     assert sent[0].startswith("Sheena Nelson (+16505551234) needs you.")
     wait_for(lambda: [r.state for r in alert_rows(whatsapp)] == ["sent"])
+
+
+def test_a_rate_limited_alert_is_tried_again_and_an_expired_token_is_shown(
+    whatsapp, fake_graph, admin
+):
+    team_settings(whatsapp, owner_numbers="+31 6 1234 5678, +44 7700 900123")
+    team_member(whatsapp, TEAM, wrote_hours_ago=1)
+    team_member(whatsapp, OTHER_TEAM, wrote_hours_ago=1)
+    fake_graph.replay("errors_130429_rate_limit.json", status=429)  # the first send: later
+    a_customer_needing_you(whatsapp)
+
+    send_alerts(whatsapp)
+
+    assert sorted(to for to, _, _ in fake_graph.sent_texts()) == [TEAM, OTHER_TEAM]
+    logged = [(r.status, r.error_kind) for r in log_rows(whatsapp) if r.operation == "alert"]
+    assert sorted(logged, key=str) == [
+        ("error", "whatsapp_rate_limited"), ("ok", None), ("ok", None)]  # fmt: skip
+
+    fake_graph.replay("send_error_190_token_expired.json", status=401)
+    with whatsapp.app_context():
+        customer = db.session.scalar(select(Contact.id).where(Contact.profile_name.is_not(None)))
+        db.session.add(OwnerAlert(contact_id=customer, channel="whatsapp", to=TEAM, reason="x"))
+        db.session.commit()
+    send_alerts(whatsapp)
+
+    failed = [r for r in alert_rows(whatsapp) if r.state == "failed"]
+    assert [(r.to, r.error_kind) for r in failed] == [(TEAM, "whatsapp_auth")]
+    assert len([r for r in log_rows(whatsapp) if r.error_kind == "whatsapp_auth"]) == 1
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert 'id="alerts-failing"' in page and "+31612345678" in page

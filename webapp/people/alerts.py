@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from .. import contacts, crypto, requestlog
+from ..clients.retry import Deadline, with_retries
 from ..clients.whatsapp_errors import WhatsAppError
 from ..extensions import db
 from ..models import Contact, OwnerAlert, utcnow
@@ -22,7 +23,8 @@ from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
 from . import alert_messages, email, owners
 
-ABANDONED_AFTER = timedelta(minutes=5)  # far longer than one send
+ABANDONED_AFTER = timedelta(minutes=5)  # far longer than one send with its retries
+SEND_WITHIN = 60  # seconds one alert's send may take, retries included
 BATCH = 20  # alerts a run of the job looks at
 INTERRUPTED = (
     "Switchboard stopped while sending this alert, so it is not known whether it arrived. It "
@@ -113,8 +115,8 @@ def send(alert_id: int, snap: Snapshot) -> None:
             outcome = {"state": "sent"}
         else:
             outcome = _send_whatsapp(alert, words, snap)
-    except WhatsAppError as exc:
-        outcome = _failed(exc.kind, exc.message, exc.http_status)
+    except WhatsAppError as exc:  # its attempts are logged already
+        outcome = _failed(exc.kind, exc.message, exc.http_status) | {"logged": True}
         if exc.kind == ErrorKind.WHATSAPP_UNKNOWN:  # it may have arrived: never sent again
             outcome["state"] = "unknown"
     except email.EmailFailed as exc:
@@ -132,7 +134,9 @@ def _send_whatsapp(alert: OwnerAlert, words, snap: Snapshot) -> dict:
     client = snap.whatsapp()
     if team_member is not None and in_window(team_member):
         db.session.commit()  # no transaction is held during the call
-        result = client.send_text(alert.to, words.text()[:4096])
+        text = words.text()[:4096]
+        result = _retried(lambda timeout: client.send_text(alert.to, text, timeout=timeout),
+                          alert, snap)  # fmt: skip
         return {"state": "sent", "wa_message_id": result.message_id}
     name = str(snap["owner_alert_template"] or "").strip()
     template = alert_messages.template_named(name) if name else None
@@ -142,8 +146,31 @@ def _send_whatsapp(alert: OwnerAlert, words, snap: Snapshot) -> dict:
     components = alert_messages.body_parameters(template, words.variables(count))
     name, language = template.name, template.language
     db.session.commit()
-    result = client.send_template(alert.to, name, language, components)
+    result = _retried(
+        lambda timeout: client.send_template(alert.to, name, language, components, timeout),
+        alert, snap,
+    )  # fmt: skip
     return {"state": "sent", "wa_message_id": result.message_id, "template": name}
+
+
+def _retried(send, alert: OwnerAlert, snap: Snapshot):
+    """`send(timeout)`, tried again after a failure that reached nothing (429, a refused
+    connection), as a reply's send is; each failed attempt is a log row of its own."""
+    origin = Origin("whatsapp", alert.contact_id)
+
+    def call(attempt: int, left: float):
+        return send(min(snap.graph_timeout, left))
+
+    def log_failure(attempt: int, exc: WhatsAppError, latency_ms: int) -> None:
+        requestlog.add_error(origin, attempt, exc, upstream="whatsapp", latency_ms=latency_ms,
+                             operation="alert")  # fmt: skip
+        db.session.commit()
+
+    return with_retries(call, log_failure, snap.retry, Deadline(SEND_WITHIN), _out_of_time)
+
+
+def _out_of_time() -> WhatsAppError:
+    return WhatsAppError(ErrorKind.WHATSAPP_UNAVAILABLE, "WhatsApp could not be reached in time.")
 
 
 def _why_no_template(to: str, name: str, template) -> str:
@@ -173,13 +200,16 @@ def _failed(kind, message: str, http_status: int | None = None) -> dict:
 
 
 def _record(alert: OwnerAlert, contact_id: int, outcome: dict, latency_ms: int) -> None:
-    http_status = outcome.pop("http_status", None)
+    http_status, logged = outcome.pop("http_status", None), outcome.pop("logged", False)
     db.session.execute(
         update(OwnerAlert)
         .where(OwnerAlert.id == alert.id, OwnerAlert.state == "sending")
         .values(updated_at=utcnow(), **outcome)
     )
     ok = outcome["state"] == "sent"
+    if logged:
+        db.session.commit()
+        return
     requestlog.add(
         Origin("whatsapp", contact_id),
         upstream="email" if alert.channel == "email" else "whatsapp",
