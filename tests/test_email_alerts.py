@@ -126,6 +126,20 @@ def test_starttls_to_a_server_without_it_is_email_failed_in_plain_words(app, smt
     assert smtp.mails == [] and smtp.logins == []
 
 
+def test_the_password_is_never_sent_unencrypted_to_another_machine(app, smtp):
+    mail_settings(app, smtp, "none", smtp_host="mail.velo-verde.example")
+    hand_over_sheena(app)
+
+    send_alerts(app)
+
+    alert = the_alert(app)
+    assert (alert.state, alert.error_kind) == ("failed", "email_failed")
+    assert alert.error_detail.startswith(
+        "The password is not sent unencrypted to mail.velo-verde.example"
+    )
+    assert smtp.lines == []  # not even a connection
+
+
 def test_a_mail_server_on_this_machine_without_encryption_or_login(app, smtp):
     mail_settings(app, smtp, "none", login=False)
     hand_over_sheena(app)

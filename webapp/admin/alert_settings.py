@@ -45,11 +45,11 @@ def test_email():
     if not alerts.email_configured(snap):
         flash("Save a mail server, 'Send alerts from' and 'Send alerts to' first.", "error")
         return back
+    to = email.addresses(snap["alert_email_to"])
     try:
-        answer = email.send(snap, TEST_SUBJECT, TEST_BODY)
+        answer = email.send(snap, to, TEST_SUBJECT, TEST_BODY)
     except email.EmailFailed as exc:
         flash(f"The test e-mail was not sent. {exc}", "error")
         return back
-    to = ", ".join(email.addresses(snap))
-    flash(f"Test e-mail sent to {to}. The mail server answered: {answer}", "success")
+    flash(f"Test e-mail sent to {', '.join(to)}. The mail server answered: {answer}", "success")
     return back

@@ -111,7 +111,8 @@ def send(alert_id: int, snap: Snapshot) -> None:
     started = time.monotonic()
     try:
         if alert.channel == "email":
-            email.send(snap, f"Needs you: {contacts.name_of(customer)}", words.text(False))
+            subject = f"Needs you: {contacts.name_of(customer)}"
+            email.send(snap, email.addresses(alert.to), subject, words.text(False))
             outcome = {"state": "sent"}
         else:
             outcome = _send_whatsapp(alert, words, snap)

@@ -1,5 +1,6 @@
 """E-mail alerts through the owner's mail server (SMTP, the standard library's smtplib)."""
 
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -13,21 +14,27 @@ class EmailFailed(Exception):
     server's own answer, never the password."""
 
 
-def addresses(snap) -> list[str]:
-    return [a.strip() for a in str(snap["alert_email_to"] or "").split(",") if a.strip()]
+def addresses(listed: str) -> list[str]:
+    """The addresses of a comma-separated list (`alert_email_to`)."""
+    return [a.strip() for a in str(listed or "").split(",") if a.strip()]
 
 
-def send(snap, subject: str, body: str) -> str:
-    """Send one plain-text e-mail to `alert_email_to`; returns the server's last answer.
-    Raises EmailFailed."""
+def send(snap, to: list[str], subject: str, body: str) -> str:
+    """Send one plain-text e-mail to the addresses `to` through the mail server of the
+    settings; returns the server's last answer. Raises EmailFailed."""
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.split())[:200]  # a name's line breaks: no header
     message["From"] = str(snap["alert_email_from"])
-    message["To"] = ", ".join(addresses(snap))
+    message["To"] = ", ".join(to)
     message.set_content(body)
     host, port, tls = str(snap["smtp_host"]).strip(), int(snap["smtp_port"]), str(snap["smtp_tls"])
     user = str(snap["smtp_user"] or "").strip()
     password = str(snap["smtp_password"] or "") if user else ""
+    if user and tls == "none" and not _on_this_machine(host):
+        raise EmailFailed(
+            f"The password is not sent unencrypted to {host}: set Encryption to starttls or "
+            "tls (none is only for a mail server on this machine)."
+        )
     try:
         server = _connect(host, port, tls)
         try:
@@ -63,6 +70,15 @@ def _explain(exc: Exception, host: str, port: int, user: str) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"The encrypted connection to {host}:{port} failed: {exc.reason or exc}."
     return f"Could not reach the mail server {host}:{port}: {_plain(exc)}."
+
+
+def _on_this_machine(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _connect(host: str, port: int, tls: str) -> smtplib.SMTP:
