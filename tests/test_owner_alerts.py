@@ -284,3 +284,27 @@ def test_a_rate_limited_alert_is_tried_again_and_an_expired_token_is_shown(
     assert len([r for r in log_rows(whatsapp) if r.error_kind == "whatsapp_auth"]) == 1
     page = admin.get("/admin/").get_data(as_text=True)
     assert 'id="alerts-failing"' in page and "+31612345678" in page
+
+
+def test_template_variables_carry_no_line_breaks(whatsapp, fake_graph):
+    team_settings(whatsapp, owner_alert_template="needs_you", public_url="")
+    team_member(whatsapp, TEAM, wrote_hours_ago=None)
+    approved_template(whatsapp)
+    with whatsapp.app_context():
+        customer = Contact(customer_id="16505551234", phone="16505551234", profile_name="Sheena")
+        db.session.add(customer)
+        db.session.flush()
+        db.session.add(Message(contact_id=customer.id, direction="in", author="customer",
+                               text="My order\n\n   is late\tagain", state="answered"))  # fmt: skip
+        why = "Asked for a person: the model says\nshe is upset"
+        handoff.hand_over(customer.id, why, Snapshot.load(whatsapp.config, commit=False))
+        db.session.commit()
+
+    send_alerts(whatsapp)
+
+    ((_, _, components),) = fake_graph.sent_templates()
+    assert [p["text"] for p in components[0]["parameters"]] == [
+        "Sheena (+16505551234)",
+        "Asked for a person: the model says she is upset",
+        "My order is late again",
+    ]

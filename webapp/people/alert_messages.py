@@ -16,6 +16,7 @@ LAST_MESSAGES = 3  # the customer's own latest messages an alert quotes
 QUOTE_LIMIT = 200  # characters of each
 ANSWER_LINE = "Reply to this message to answer them; 'done' when finished."
 APPROVED = "APPROVED"
+VARIABLE_LIMIT = 500  # characters of a template variable (Meta's limit is higher)
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")  # {{1}} or {{name}}
 
 
@@ -42,7 +43,9 @@ class Alert:
     def variables(self, count: int) -> list[str]:
         """The template's body variables in order: who, why, then the link or the last words."""
         third = self.link or (self.last_words[-1] if self.last_words else "-")
-        return [self.label, self.why, third][:count] + ["-"] * max(0, count - 3)
+        # Meta refuses a variable with a line break, a tab or a run of spaces in it.
+        values = [_one_line(v) for v in (self.label, self.why, third)]
+        return values[:count] + ["-"] * max(0, count - 3)
 
 
 def compose(alert: OwnerAlert, contact: Contact, public_url: str) -> Alert:
@@ -57,6 +60,10 @@ def compose(alert: OwnerAlert, contact: Contact, public_url: str) -> Alert:
     quoted = [_short(text) for text in reversed(words) if text.strip()]
     link = f"{public_url.rstrip('/')}/admin/conversations/{contact.id}" if public_url else ""
     return Alert(contacts.label_of(contact), alert.reason, times.when(since), quoted, link)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:VARIABLE_LIMIT] or "-"
 
 
 def _short(text: str) -> str:
