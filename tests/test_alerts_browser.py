@@ -3,8 +3,10 @@ and the Settings page's alert template check and test button fit a phone and a l
 axe-core."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import misfits, serious_violations, sign_in
+from tests.support.fake_smtp import FakeSMTP
 from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, OwnerAlert
@@ -54,3 +56,28 @@ def test_the_alert_parts_fit_and_pass_axe(chromium, live_server, alerts_failed, 
     found = serious_violations(page)
     assert not found, "\n".join(found)
     context.close()
+
+
+def test_pressing_send_a_test_e_mail_sends_it_and_says_what_the_server_answered(
+    app, page, live_server
+):
+    server = FakeSMTP().start()
+    try:
+        with app.app_context():
+            mail = {"smtp_host": "127.0.0.1", "smtp_port": str(server.port), "smtp_tls": "none",
+                    "alert_email_from": "shop@velo-verde.example",
+                    "alert_email_to": "owner@velo-verde.example"}  # fmt: skip
+            settings.save(mail, author="test")
+        page.set_viewport_size(VIEWPORTS["phone"])
+        sign_in(page, live_server)
+        page.wait_for_url(lambda url: "/login" not in url)
+        page.goto(f"{live_server}/admin/settings#email-alerts")
+
+        page.get_by_role("button", name="Send a test e-mail").click()
+
+        expect(page.locator(".flash-success")).to_contain_text(
+            "Test e-mail sent to owner@velo-verde.example. The mail server answered: 250"
+        )
+        assert [mail.recipients for mail in server.mails] == [["owner@velo-verde.example"]]
+    finally:
+        server.stop()

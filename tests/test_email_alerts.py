@@ -198,6 +198,13 @@ def test_the_settings_page_test_button_sends_a_test_e_mail_and_shows_the_answer(
     assert mail.message["Subject"] == "Test e-mail from Switchboard"
 
 
+def test_the_test_button_without_the_pages_csrf_token_sends_nothing(app, smtp, admin):
+    mail_settings(app, smtp, "none")
+
+    assert admin.client.post("/admin/settings/test-email").status_code == 400
+    assert smtp.mails == []
+
+
 def test_the_test_button_shows_a_refused_login_in_plain_words(app, smtp, admin):
     smtp.refuse_logins = True
     mail_settings(app, smtp, "none")
