@@ -99,7 +99,9 @@ def _answer_customer(start, contact_id: int, text: str, message) -> str:
         )
     to, team_member = customer.phone or customer.customer_id, f"+{_team_number(lease)}"
     with leases.fenced(lease):
-        parts = delivery.store_parts(contact_id, split_message(text), "human")
+        # Stored with the team member's turn: a run after a crash finds it and, like a reply
+        # cut short, never sends it twice.
+        parts = delivery.store_parts(contact_id, split_message(text), "human", lease.turn_id)
         db.session.execute(
             update(Message).where(Message.id.in_([p.id for p in parts])).values(sent_by=team_member)
         )
