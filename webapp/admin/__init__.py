@@ -13,6 +13,7 @@ def require_login():
 
 
 from . import (  # noqa: E402, F401
+    alert_settings,
     backup,
     conversations,
     knowledge,

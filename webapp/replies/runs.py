@@ -20,6 +20,7 @@ from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..knowledge import gaps
 from ..models import PLAYGROUND
+from ..people import commands, owners
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..states import TurnState
@@ -118,6 +119,9 @@ def _answer(start: Start, ctx: RunContext) -> None:
     origin = Origin(batch.channel, batch.contact_id, batch.last.id)
     if batch.parts:
         _settle_cut_short(lease, batch, origin)
+        return
+    if owners.is_team(batch.to, snap):  # the team's answers and commands: never the model's
+        commands.handle(start, batch)
         return
     # What the files and the models may take: the send keeps the end of the deadline.
     before_send = deadline.earlier(min(snap.graph_timeout, deadline.seconds * SEND_SHARE))

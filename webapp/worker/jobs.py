@@ -10,7 +10,7 @@ from flask import Flask
 from .. import checks, state, stats
 from ..data import retention
 from ..knowledge import embeddings
-from ..people import takeover
+from ..people import alerts, takeover
 from ..replies import delivery
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ JOBS = {  # name: (every, job)
     "embeddings": (timedelta(seconds=10), embeddings.embed_chunks),
     # a team member's hold past `takeover_minutes`: the bot answers that customer again
     "holds": (timedelta(seconds=15), takeover.resume_due),
+    # the team told that a customer needs a person (WhatsApp, e-mail)
+    "alerts": (timedelta(seconds=5), alerts.send_due),
 }
 
 
