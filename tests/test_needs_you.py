@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from tests.conftest import post_webhook, wait_for
-from tests.support.payloads import text_delivery
+from tests.conftest import PHONE_NUMBER_ID, post_webhook, wait_for
+from tests.support.fake_graph import API_PREFIX
+from tests.support.payloads import WINDOW_ERROR, text_delivery
 from tests.support.records import add_contact, add_message, ago, text_of, thread_url
 from tests.support.replies import CUSTOMER, finished
 from webapp import settings
@@ -70,12 +71,8 @@ def test_the_dashboard_and_the_list_show_who_needs_you_oldest_first(admin, app):
     assert "wants a refund" in dashboard and "nobody has answered yet" in dashboard
     page = admin.get("/admin/conversations").get_data(as_text=True)
     assert listed(page) == ["Bea", "Carl", "Ana"]
-    badges = re.findall(r'<tr data-contact="(\d+)".*?</tr>', page, re.S)
-    marked = [
-        int(row)
-        for row in badges
-        if "Needs you</span>" in page.split(f'data-contact="{row}"')[-1].split("</tr>")[0]
-    ]
+    rows = re.findall(r'<tr data-contact="(\d+)"(.*?)</tr>', page, re.S)
+    marked = [int(contact) for contact, row in rows if "Needs you</span>" in row]
     assert sorted(marked) == sorted([ids["Ana"], ids["Bea"], ids["Carl"]])
 
 
@@ -133,6 +130,31 @@ def test_hand_to_me_outside_the_window_hands_over_without_sending_and_says_so(
     assert "They were not told" in text_of(response)
     assert fake_graph.sent_texts() == []
     assert contact_row(whatsapp, contact).needs_person_since is not None
+
+
+def test_hand_to_me_whose_message_fails_says_so_and_still_hands_over(admin, whatsapp, fake_graph):
+    contact = add_contact(whatsapp, CUSTOMER, "Ana", wrote=timedelta(hours=2))
+    fake_graph.queue(400, WINDOW_ERROR, path=f"{API_PREFIX}/{PHONE_NUMBER_ID}/messages")
+    response = admin.post(f"{thread_url(contact)}/hand-to-me", {}, follow_redirects=True)
+    shown = text_of(response)
+    assert "Not sent:" in shown and "Ana is yours: the bot is paused for them." in shown
+    assert contact_row(whatsapp, contact).needs_person_why == "Handed to you by owner"
+
+
+def test_done_lets_the_bot_answer_the_next_message(
+    admin, client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    post_webhook(client, text_delivery(CUSTOMER, "I want a human"))
+    wait_for(lambda: finished(whatsapp))
+    with whatsapp.app_context():
+        contact = db.session.scalar(select(Contact.id))
+    assert contact_row(whatsapp, contact).needs_person_since is not None
+    admin.get(thread_url(contact))
+    admin.post(f"{thread_url(contact)}/done", {})
+    fake_openrouter.reply("Happy to help again!")
+    post_webhook(client, text_delivery(CUSTOMER, "thanks, one more question"))
+    wait_for(lambda: finished(whatsapp, 2))
+    assert [body for _, body, _ in fake_graph.sent_texts()][-1] == "Happy to help again!"
 
 
 def test_a_reply_from_the_admin_holds_the_bot_for_takeover_minutes(admin, whatsapp, fake_graph):

@@ -120,7 +120,7 @@ def render_thread(contact: Contact, form: ReplyForm) -> str:
         window_ends=threads.service_window_ends(contact),
         window_closed=threads.window_closed_reason(contact),
         window_trouble=trouble(ErrorKind.WHATSAPP_WINDOW),
-        waiting=next((row for row in needs.waiting() if row.contact.id == contact.id), None),
+        waiting=needs.waiting_one(contact.id),
         reply_pauses=settings.get("pause_on_staff_reply"),
         takeover_minutes=int(settings.get("takeover_minutes")),
         **HELPERS,
@@ -200,8 +200,7 @@ def hand_to_me(contact_id: int):
     def send(client, retry):
         return delivery.send_human(contact, told, client, retry, sent_by=who)
 
-    return _sending(contact, send, done=f"{_name(contact)} is yours: the bot is paused for "
-                    "them, and they were told someone from the team takes over.")  # fmt: skip
+    return _sending(contact, send, then=f"{_name(contact)} is yours: the bot is paused for them.")
 
 
 @bp.post("/conversations/<int:contact_id>/messages/<int:message_id>/send-again")
@@ -217,10 +216,10 @@ def send_again(contact_id: int, message_id: int):
     return _sending(contact, send)
 
 
-def _sending(contact: Contact, send, hold: bool = False, done: str | None = None) -> str:
-    """Send as the business, within WhatsApp's 24 hours, and say how it went. With `hold`,
-    a message that went out pauses the bot for the customer (`pause_on_staff_reply`) for
-    `takeover_minutes`."""
+def _sending(contact: Contact, send, hold: bool = False, then: str | None = None) -> str:
+    """Send as the business, within WhatsApp's 24 hours, and say how it went, then `then`.
+    With `hold`, a message that went out pauses the bot for the customer
+    (`pause_on_staff_reply`) for `takeover_minutes`."""
     back = redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
     if reason := threads.window_closed_reason(contact):
         flash(f"Not sent. {reason}", "error")  # Meta would refuse it (131047): nothing is sent
@@ -237,13 +236,13 @@ def _sending(contact: Contact, send, hold: bool = False, done: str | None = None
     if sent.ok and hold and snap["pause_on_staff_reply"]:
         takeover.hold_for_team(contact.id, int(snap["takeover_minutes"]))
         db.session.commit()
-        flash(f"Sent to {_name(contact)}. {_held_until(contact.id)}", "success")
-    elif sent.ok:
-        flash(done or f"Sent to {_name(contact)}.", "success")
+        then = _held_until(contact.id)
+    if sent.ok:
+        flash(f"Sent to {_name(contact)}. {then or ''}".strip(), "success")
     else:
         hint = hint_for(sent.error.kind)
         reason = f"{hint.title}. {hint.fix}" if hint else sent.error.message
-        flash(f"Not sent: {reason}", "error")
+        flash(f"Not sent: {reason} {then or ''}".strip(), "error")
     return back
 
 

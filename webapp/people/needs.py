@@ -27,11 +27,12 @@ class Waiting:
     why: str
 
 
-def waiting(limit: int = SHOWN) -> list[Waiting]:
-    """Who waits for a person, oldest first."""
+def waiting(limit: int = SHOWN, contact_id: int | None = None) -> list[Waiting]:
+    """Who waits for a person, oldest first; with `contact_id`, that customer if they do."""
+    only = (Contact.id == contact_id,) if contact_id is not None else ()
     handed = db.session.scalars(
         select(Contact)
-        .where(Contact.channel == "whatsapp", Contact.needs_person_since.is_not(None))
+        .where(Contact.channel == "whatsapp", Contact.needs_person_since.is_not(None), *only)
         .order_by(Contact.needs_person_since, Contact.id)
         .limit(limit)
     )
@@ -40,12 +41,17 @@ def waiting(limit: int = SHOWN) -> list[Waiting]:
     paused = db.session.execute(
         select(Contact, unanswered)
         .where(Contact.channel == "whatsapp", Contact.paused,
-               Contact.needs_person_since.is_(None), unanswered.is_not(None))
+               Contact.needs_person_since.is_(None), unanswered.is_not(None), *only)
         .order_by(unanswered, Contact.id)
         .limit(limit)
     )  # fmt: skip
     rows += [Waiting(contact, since, UNANSWERED_WHILE_PAUSED) for contact, since in paused]
     return sorted(rows, key=lambda row: (row.since, row.contact.id))[:limit]
+
+
+def waiting_one(contact_id: int) -> Waiting | None:
+    """The customer, when they wait for a person."""
+    return next(iter(waiting(1, contact_id)), None)
 
 
 def _first_unanswered():
@@ -66,8 +72,3 @@ def _first_unanswered():
         .correlate(Contact)
         .scalar_subquery()
     )  # fmt: skip
-
-
-def waiting_ids() -> dict[int, Waiting]:
-    """The customers waiting, by contact id: for the conversations list's markers."""
-    return {row.contact.id: row for row in waiting()}
