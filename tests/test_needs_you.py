@@ -15,6 +15,7 @@ from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, Message, OwnerAlert, utcnow
 from webapp.people import takeover
+from webapp.worker.jobs import JOBS
 
 REPLY = "Someone from our team will answer you here shortly."
 
@@ -169,6 +170,16 @@ def test_a_reply_from_the_admin_holds_the_bot_for_takeover_minutes(admin, whatsa
     assert "The bot answers again at" in text_of(response)
 
 
+def test_a_reply_to_a_customer_who_needs_you_keeps_them_until_done(admin, whatsapp, fake_graph):
+    contact = add_contact(whatsapp, CUSTOMER, "Ana", wrote=timedelta(hours=1))
+    waiting_since(whatsapp, contact, ago(minutes=5), "Asked for a person")
+    admin.get(thread_url(contact))
+    response = admin.post(f"{thread_url(contact)}/reply", {"body": "Hi"}, follow_redirects=True)
+    assert "The bot stays paused for them until you press Done." in text_of(response)
+    after = contact_row(whatsapp, contact)
+    assert after.paused and after.resume_at is None and after.needs_person_since is not None
+
+
 def test_with_pausing_off_or_takeover_zero_the_reply_does_as_set(admin, whatsapp, fake_graph):
     ana = add_contact(whatsapp, CUSTOMER, "Ana", wrote=timedelta(hours=1))
     bea = add_contact(whatsapp, "31622222222", "Bea", wrote=timedelta(hours=1))
@@ -201,8 +212,9 @@ def test_the_holds_job_ends_a_due_hold_and_leaves_the_others(app):
         )
         db.session.commit()
     waiting_since(app, handed, ago(hours=1), "Asked for a person")
+    _, holds_job = JOBS["holds"]
     with app.app_context():
-        assert takeover.resume_due() == 1
+        assert holds_job() == 1
     assert not contact_row(app, due).paused
     assert contact_row(app, later).paused and contact_row(app, handed).paused
 
