@@ -22,7 +22,9 @@ from .people import needs, takeover
 from .worker.serving import serve, worker
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
-contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, forget their data.")
+contacts_cli = AppGroup(
+    "contacts", help="Customers: pause or resume the bot, who needs you, done, forget their data."
+)
 models_cli = AppGroup(
     "models", help="The model table: list, add, check, and the role of each model."
 )

@@ -142,12 +142,13 @@ def _out_of_time() -> OpenRouterError:
 
 @dataclass(frozen=True)
 class Reply:
-    """What a turn sends: the model's answer, the fallback reply, or the non-text reply."""
+    """What a turn sends: the model's answer, the fallback reply, the non-text reply, or the
+    handoff reply (with `handoff`: why the customer is handed to a person)."""
 
     text: str
     answer: Answer | None = None
     failure: OpenRouterError | None = None  # why the model could not answer
-    handoff: str | None = None  # why the customer is handed to a person, in the owner's words
+    handoff: str | None = None  # in the owner's words (webapp/people/handoff.py)
 
 
 def reply_for(
