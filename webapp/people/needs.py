@@ -37,14 +37,20 @@ def waiting(limit: int = SHOWN, contact_id: int | None = None) -> list[Waiting]:
         .limit(limit)
     )
     rows = [Waiting(c, c.needs_person_since, c.needs_person_why or "") for c in handed]
-    unanswered = _first_unanswered()
-    paused = db.session.execute(
-        select(Contact, unanswered)
+    # The paused customers with when each first went unanswered, worked out once per customer.
+    firsts = (
+        select(Contact.id.label("contact_id"), _first_unanswered().label("since"))
         .where(Contact.channel == "whatsapp", Contact.paused,
-               Contact.needs_person_since.is_(None), unanswered.is_not(None), *only)
-        .order_by(unanswered, Contact.id)
-        .limit(limit)
+               Contact.needs_person_since.is_(None), *only)
+        .cte("firsts")
     )  # fmt: skip
+    paused = db.session.execute(
+        select(Contact, firsts.c.since)
+        .join(firsts, firsts.c.contact_id == Contact.id)
+        .where(firsts.c.since.is_not(None))
+        .order_by(firsts.c.since, Contact.id)
+        .limit(limit)
+    )
     rows += [Waiting(contact, since, UNANSWERED_WHILE_PAUSED) for contact, since in paused]
     return sorted(rows, key=lambda row: (row.since, row.contact.id))[:limit]
 
