@@ -37,6 +37,7 @@ PAGES = [
     Page("try-it", "/admin/try", docs=("phone",)),
     Page("conversations", "/admin/conversations"),
     Page("conversation", "/admin/conversations/{contact}", docs=("phone",)),
+    Page("conversation-needs-you", "/admin/conversations/{waiting}"),
     Page("log", "/admin/logs"),
     Page("log-row", "/admin/logs/{log_row}"),
     Page("compare", "/admin/trials"),

@@ -14,15 +14,18 @@ from .auth.forms import MIN_PASSWORD
 from .config import FLASK_COMMAND
 from .crypto import SecretUnreadable
 from .data import cli as data_cli
-from .display import hidden_chars
+from .display import hidden_chars, times
 from .extensions import db
 from .knowledge.cli import knowledge_cli
 from .models import User
+from .people import needs, takeover
 from .people.templates_cli import templates_cli
 from .worker.serving import serve, worker
 
 settings_cli = AppGroup("settings", help="Read and change settings (secrets are masked).")
-contacts_cli = AppGroup("contacts", help="Customers: pause or resume the bot, forget their data.")
+contacts_cli = AppGroup(
+    "contacts", help="Customers: pause or resume the bot, who needs you, done, forget their data."
+)
 models_cli = AppGroup(
     "models", help="The model table: list, add, check, and the role of each model."
 )
@@ -254,6 +257,31 @@ def contacts_resume(number: str) -> None:
     """Let the bot answer this customer again."""
     contact = contacts.set_paused(number, False)
     click.echo(f"Bot resumed for {hidden_chars.marked(contacts.name_of(contact))}.")
+
+
+@contacts_cli.command("needs")
+def contacts_needs() -> None:
+    """Who waits for a person, oldest first: since, name, number, why."""
+    waiting = needs.waiting()
+    if not waiting:
+        click.echo("Nobody is waiting for a person.")
+    for row in waiting:
+        name = hidden_chars.marked(contacts.name_of(row.contact))
+        number = contacts.number_of(row.contact)
+        click.echo(f"{times.when(row.since)}  {name}  {number}  {hidden_chars.marked(row.why)}")
+
+
+@contacts_cli.command("done")
+@click.argument("number")
+def contacts_done(number: str) -> None:
+    """Done: the bot answers this customer again, and they no longer need you."""
+    contact = contacts.find(number)
+    if contact is None or contact.channel != "whatsapp":
+        _fail(f"No customer with number or id {number}.")
+    takeover.resume(contact.id)
+    db.session.commit()
+    name = hidden_chars.marked(contacts.name_of(contact))
+    click.echo(f"Done: the bot answers {name} again from their next message.")
 
 
 @contacts_cli.command("forget")

@@ -67,6 +67,7 @@ class Showcase:
     """The ids a page's address needs."""
 
     contact: int  # the customer whose thread has every kind of message
+    waiting: int  # a customer handed to a person: needs you
     log_row: int  # a failed attempt retried, with its bodies
     trial: int  # three models on two replayed questions, one a photo
     closed: int = 0  # a customer whose 24-hour window is closed: the template picker shows
@@ -82,14 +83,15 @@ def fill(app) -> Showcase:
     with app.app_context():
         now = anchor()
         _configure(now)
-        ana = _conversations(now)
+        ana, waiting = _conversations(now)
         log_row = _log(now, ana)
         trial = _trial(now, ana)
         _gaps(now, ana)
         _knowledge()
         closed, template = templates.add_to_showcase()
         db.session.commit()
-        return Showcase(ana.id, log_row, trial, closed, template)
+        return Showcase(contact=ana.id, waiting=waiting.id, log_row=log_row, trial=trial,
+                        closed=closed, template=template)  # fmt: skip
 
 
 def _knowledge() -> None:
@@ -164,7 +166,7 @@ def _media(data: bytes) -> str:
     return name
 
 
-def _conversations(now: datetime) -> Contact:
+def _conversations(now: datetime) -> tuple[Contact, Contact]:
     def contact(phone, name, hours_ago, paused=False):
         row = Contact(
             customer_id=phone,
@@ -242,7 +244,7 @@ def _conversations(now: datetime) -> Contact:
         media_name=DOCUMENT_NAME,
         media_text="Velo Verde · Invoice 48213\nUrban commuter e-bike, matte green, M",
     )
-    say(ana, "human", 30, "Thanks Ana, see you Saturday! — Jo from the shop", "sent")
+    say(ana, "human", 30, "Thanks Ana, see you Saturday! — Jo from the shop", "sent", sent_by="jo")
 
     bram = contact("32486555010", "Bram", 3, paused=True)
     say(bram, "customer", 185, "Do you rent cargo bikes for a whole weekend?", "paused")
@@ -264,7 +266,13 @@ def _conversations(now: datetime) -> Contact:
             "read",
             reply_to_id=asked.id,
         )
-    return ana
+    waiting = contact("32499887766", "Mathilde Vandenberghe-Dupont", 1)
+    say(waiting, "customer", 62, "My battery died after two days, I want my money back.")
+    say(waiting, "bot", 61, "I'm passing you to someone from our team.", "read")
+    waiting.paused = True
+    waiting.needs_person_since = now - timedelta(minutes=61)
+    waiting.needs_person_why = "Asked for a person: wants a refund for a battery that died"
+    return ana, waiting
 
 
 def _log(now: datetime, ana: Contact) -> int:

@@ -1,12 +1,14 @@
 """The conversations pages: every customer's thread, pausing the bot, replying as the business."""
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from .. import contacts
+from .. import contacts, settings
 from ..crypto import SecretUnreadable
-from ..display import hidden_chars
+from ..display import hidden_chars, times
 from ..extensions import db
 from ..models import PLAYGROUND, Contact, Message
+from ..people import handoff, needs, takeover
 from ..replies import delivery
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, Trouble, trouble
@@ -88,9 +90,12 @@ def conversations():
     query = (search.q.data or "").strip() if search.validate() else ""
     after = request.args.get("after", type=int)
     rows, following = threads.contact_page(query, after, PAGE_SIZE)
+    waiting = needs.waiting()
     return render_template(
         "admin/conversations.html",
         rows=rows,
+        needs_you=waiting if not query and after is None else [],
+        waiting_ids={row.contact.id for row in waiting},
         search=search,
         query=query,
         after=after,
@@ -120,6 +125,9 @@ def render_thread(contact: Contact, form: ReplyForm, picker: Picker | None = Non
         window_closed=closed,
         picker=picker,
         window_trouble=trouble(ErrorKind.WHATSAPP_WINDOW),
+        waiting=needs.waiting_one(contact.id),
+        reply_pauses=settings.get("pause_on_staff_reply"),
+        takeover_minutes=int(settings.get("takeover_minutes")),
         **HELPERS,
     )
 
@@ -155,9 +163,49 @@ def reply_to_contact(contact_id: int):
         return render_thread(contact, form)  # keeps what was typed, with the field's error
 
     def send(client, retry):
-        return delivery.send_human(contact, form.body.data, client, retry)
+        return delivery.send_human(
+            contact, form.body.data, client, retry, sent_by=current_user.username
+        )
 
-    return _sending(contact, send)
+    return _sending(contact, send, hold=True)
+
+
+@bp.post("/conversations/<int:contact_id>/done")
+def done_with_contact(contact_id: int):
+    contact = _contact_for_action(contact_id)
+    takeover.resume(contact.id)
+    db.session.commit()
+    flash(
+        f"Done: the bot answers {_name(contact)} again from their next message, and they no "
+        "longer need you.",
+        "success",
+    )
+    return redirect(url_for("admin.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/hand-to-me")
+def hand_to_me(contact_id: int):
+    """The owner takes the customer over: paused, needs you, the team alerted, and the
+    customer told with `handoff_reply` while WhatsApp's 24 hours allow it."""
+    contact = _contact_for_action(contact_id)
+    snap = Snapshot.load(current_app.config)
+    who = current_user.username
+    handoff.hand_over(contact.id, handoff.BY_OWNER.format(who=who), snap)
+    db.session.commit()
+    back = redirect(url_for("admin.conversation", contact_id=contact.id))
+    told = str(snap["handoff_reply"]).strip()
+    if not told:
+        flash(f"{_name(contact)} is yours: the bot is paused for them.", "success")
+        return back
+    if reason := threads.window_closed_reason(contact):
+        flash(f"{_name(contact)} is yours: the bot is paused for them. They were not told, "
+              f"since WhatsApp would refuse the message now. {reason}", "info")  # fmt: skip
+        return back
+
+    def send(client, retry):
+        return delivery.send_human(contact, told, client, retry, sent_by=who)
+
+    return _sending(contact, send, then=f"{_name(contact)} is yours: the bot is paused for them.")
 
 
 @bp.post("/conversations/<int:contact_id>/messages/<int:message_id>/send-again")
@@ -173,8 +221,10 @@ def send_again(contact_id: int, message_id: int):
     return _sending(contact, send)
 
 
-def _sending(contact: Contact, send) -> str:
-    """Send as the business, within WhatsApp's 24 hours, and say how it went."""
+def _sending(contact: Contact, send, hold: bool = False, then: str | None = None) -> str:
+    """Send as the business, within WhatsApp's 24 hours, and say how it went, then `then`.
+    With `hold`, a message that went out pauses the bot for the customer
+    (`pause_on_staff_reply`) for `takeover_minutes`."""
     back = redirect(url_for("admin.conversation", contact_id=contact.id, _anchor="reply"))
     if reason := threads.window_closed_reason(contact):
         flash(f"Not sent. {reason}", "error")  # Meta would refuse it (131047): nothing is sent
@@ -188,13 +238,29 @@ def _sending(contact: Contact, send) -> str:
     except delivery.CannotSendAgain as exc:
         flash(str(exc), "info")
         return back
+    if sent.ok and hold and snap["pause_on_staff_reply"]:
+        takeover.hold_for_team(contact.id, int(snap["takeover_minutes"]))
+        db.session.commit()
+        then = _held_until(contact.id)
     if sent.ok:
-        flash(f"Sent to {_name(contact)}.", "success")
+        flash(f"Sent to {_name(contact)}. {then or ''}".strip(), "success")
     else:
         hint = hint_for(sent.error.kind)
         reason = f"{hint.title}. {hint.fix}" if hint else sent.error.message
-        flash(f"Not sent: {reason}", "error")
+        flash(f"Not sent: {reason} {then or ''}".strip(), "error")
     return back
+
+
+def _held_until(contact_id: int) -> str:
+    """What the hold just started means, in the owner's words."""
+    contact = db.session.get(Contact, contact_id)
+    db.session.refresh(contact)
+    if contact.needs_person_since is not None and contact.resume_at is None:
+        return "The bot stays paused for them until you press Done."
+    if contact.resume_at is None:
+        return "The bot is paused for them until you press Resume."
+    at = times.when(contact.resume_at, "%H:%M")
+    return f"The bot answers them again at {at} unless you reply."
 
 
 @bp.post("/conversations/<int:contact_id>/delete")

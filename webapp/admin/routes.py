@@ -17,6 +17,7 @@ from .. import (
 from ..auth import throttle
 from ..data import backups
 from ..knowledge import gaps
+from ..people import needs
 from ..snapshot import Snapshot
 from . import bp, charts, get_started, setting_sections, threads
 from .forms import ActionForm, PromptForm, SettingsForm, zone_choices
@@ -50,6 +51,7 @@ def dashboard():
         webhook=webhook_status(),
         snap=snap,
         gaps_week=gaps.this_week(),
+        needs_you=needs.waiting(),
         charts={
             "messages": charts.bars(
                 "Messages in per day", [(d.day.strftime("%d %b"), d.messages_in) for d in days]

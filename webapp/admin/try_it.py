@@ -90,6 +90,8 @@ def _shown() -> dict:
     exchanges = conversation(contact) if contact else []
     waiting = [m for x in exchanges for m in x.asked if m.state in WAITING]
     shown = {"exchanges": exchanges, "waiting": bool(waiting), "no_worker": False, "late": False}
+    # The last turn would have handed a real customer to a person (webapp/replies/try_it.py).
+    shown["handed_over"] = contact.needs_person_why if contact and not waiting else None
     if waiting:
         shown["no_worker"] = not heartbeats.alive()
         within = timedelta(seconds=int(settings.get("answer_within_seconds")))

@@ -6,6 +6,8 @@ conditional UPDATE: a customer already waiting keeps their first reason and time
 team is alerted once, however many turns or workers hand them over at once.
 """
 
+import re
+
 from sqlalchemy import update
 
 from ..extensions import db
@@ -14,6 +16,7 @@ from . import alerts
 
 # Why, in the owner's words (the dashboard, the alert): the model's own reason follows.
 ASKED = "Asked for a person"
+ASKED_BECAUSE = "Asked for a person: {reason}"
 KEYWORD = "Asked for a person ({word})"
 UNANSWERED_TWICE = "The assistant could not answer twice in a row"
 FALLBACK = "The assistant failed and sent the fallback reply"
@@ -38,3 +41,35 @@ def hand_over(contact_id: int, why: str, snap) -> bool:
         return False
     alerts.queue(contact_id, why, snap)
     return True
+
+
+def keyword_in(text: str, snap) -> str | None:
+    """The first of `handoff_keywords` the customer's words hold as a whole word or phrase, in
+    any case and any script ("personal" holds no "person"); None when there is none."""
+    for word in _keywords(str(snap["handoff_keywords"] or "")):
+        if _as_whole(word).search(text):
+            return word
+    return None
+
+
+def _keywords(stored: str) -> list[str]:
+    return [" ".join(word.split()) for word in stored.split(",") if word.strip()]
+
+
+def _as_whole(word: str) -> re.Pattern:
+    # \w is Unicode-aware on str patterns: letters of any script count as word characters.
+    spaced = r"\s+".join(re.escape(part) for part in word.split())
+    return re.compile(rf"(?<!\w){spaced}(?!\w)", re.IGNORECASE)
+
+
+def count_unanswered(contact_id: int, could_not_answer: bool) -> int:
+    """A turn the model answered: one more in a row it could not answer, or none any more;
+    how many in a row now. One UPDATE in the caller's transaction: two turns of the same
+    customer never run at once, and each counts what the last one left."""
+    column = Contact.unanswered_in_row
+    return db.session.execute(
+        update(Contact)
+        .where(Contact.id == contact_id)
+        .values(unanswered_in_row=column + 1 if could_not_answer else 0)
+        .returning(column)
+    ).scalar_one()

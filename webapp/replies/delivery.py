@@ -230,10 +230,16 @@ def mark_read(client: WhatsAppClient, wa_message_id: str, origin: Origin, lease:
                            latency_ms=latency_ms)  # fmt: skip
 
 
-def send_human(contact: Contact, text: str, client: WhatsAppClient, retry: Retry) -> Sent:
-    """The team's own message, in parts, stopping at a failed part. It answers no particular
-    message, so it quotes nothing; it does not pause the bot (owners pause explicitly)."""
+def send_human(
+    contact: Contact, text: str, client: WhatsAppClient, retry: Retry, sent_by: str | None = None
+) -> Sent:
+    """The team's own message, in parts, stopping at a failed part, stored as written by
+    `sent_by` (an admin's username, a team number). It answers no particular message, so it
+    quotes nothing; the caller starts any hold (webapp/people/takeover.py)."""
     parts = store_parts(contact.id, split_message(text), "human")
+    if sent_by:
+        ids = [part.id for part in parts]
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(sent_by=sent_by))
     db.session.commit()
     to = contact.phone or contact.customer_id
     return send_parts(parts, client, to, Origin("whatsapp", contact.id), retry, Deadline(120))

@@ -18,6 +18,7 @@ from ..clients.openrouter import (
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import MIN_ATTEMPT_SECONDS, Deadline, with_retries
 from ..knowledge import after_hours, given
+from ..people import handoff
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
@@ -141,11 +142,13 @@ def _out_of_time() -> OpenRouterError:
 
 @dataclass(frozen=True)
 class Reply:
-    """What a turn sends: the model's answer, the fallback reply, or the non-text reply."""
+    """What a turn sends: the model's answer, the fallback reply, the non-text reply, or the
+    handoff reply (with `handoff`: why the customer is handed to a person)."""
 
     text: str
     answer: Answer | None = None
     failure: OpenRouterError | None = None  # why the model could not answer
+    handoff: str | None = None  # in the owner's words (webapp/people/handoff.py)
 
 
 def reply_for(
@@ -169,6 +172,9 @@ def reply_for(
         if any(message.withheld for message in reads):
             return Reply("")  # files past the allowance: the customer is told so once a day
         return Reply(str(snap["non_text_reply"]))  # nothing the bot can read or see
+    words = "\n".join(message.text or "" for message in batch.messages)
+    if word := handoff.keyword_in(words, snap):  # the obvious words: no model is asked
+        return Reply(str(snap["handoff_reply"]), handoff=handoff.KEYWORD.format(word=word))
     turn_id = lease.turn_id if lease is not None else None
     new = content.user_content(reads)
     past = memory.history(batch.contact_id, turn_id, int(snap["memory_turns"]))
@@ -181,5 +187,10 @@ def reply_for(
     except OpenRouterError as exc:
         return Reply(str(snap["fallback_reply"]), failure=exc)
     answer = replace(answer, knowledge=tuple(context.knowledge.labels))
+    asked = next((s for s in answer.signals if s.name == signals.HAND_TO_PERSON.name), None)
+    if asked is not None:  # the model's words are for a bot that goes on: the team's instead
+        why = handoff.ASKED_BECAUSE.format(reason=asked.argument) if asked.argument else ""
+        why = why or handoff.ASKED
+        return Reply(str(snap["handoff_reply"]), answer, handoff=why)
     text = answer.result.content
     return Reply(after_hours.with_note(text, snap) if outside == "note" else text, answer)

@@ -20,13 +20,14 @@ from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..knowledge import gaps
 from ..models import PLAYGROUND
-from ..people import commands, owners
+from ..people import commands, handoff, owners
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..states import TurnState
 from ..troubleshooting import ErrorKind
 from . import delivery, leases, media, pipeline, try_it, turns
 from .leases import MAX_RUNS, Lease, LeaseLost
+from .signals import CANNOT_ANSWER
 from .turns import Batch
 
 SECRETISH = re.compile(r"(sk-or-|Bearer\s+)[\w\-.]+", re.IGNORECASE)
@@ -37,6 +38,7 @@ ANSWERED = (TurnState.ANSWERED, None, None)
 MERGE_SHARE = 0.25
 SEND_SHARE = 0.25
 SETTLE = 15.0  # seconds after the deadline the lease is still renewed, for the run's last writes
+UNANSWERED_IN_A_ROW = 2  # turns in a row the model could not answer, then a person takes over
 
 
 @dataclass
@@ -136,23 +138,31 @@ def _answer(start: Start, ctx: RunContext) -> None:
         reply = pipeline.reply_for(batch, reads, snap, before_send, origin, lease)
     failure = reply.failure
     outcome = (TurnState.FAILED, str(failure.kind), failure.message) if failure else ANSWERED
-    _send(start, batch, origin, reply.text, outcome, reply.answer, files.notice)
+    why = handoff.FALLBACK if failure else reply.handoff
+    _send(start, batch, origin, reply.text, outcome, reply.answer, files.notice, why)
 
 
-def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, notice=None) -> None:
+def _send(
+    start: Start, batch: Batch, origin, text: str, outcome, answer=None, notice=None, why=None
+) -> None:
     """Store the reply's parts (after `notice`, a message of its own), send them before the
     deadline, and end the turn with `outcome`: the (state, error kind, detail) of its
-    messages, unless sending fails."""
+    messages, unless sending fails. With `why` (or the model's second unanswered question in
+    a row) the customer is handed to a person in the same transaction: a run that lost its
+    turn hands over nothing."""
     lease, snap = start.lease, start.snap
     logged = answer.log_row(origin) if answer is not None else None
     # Prepared first: the transaction holds SQLite's write lock.
     texts = [*split_message(notice or ""), *split_message(text)]
+    instead = [*split_message(notice or ""), *split_message(str(snap["handoff_reply"]))]
     with leases.fenced(lease):
         if logged is not None:
             requestlog.insert(logged)
         if answer is not None and answer.signals:  # with the reply: recorded once a turn
             asked = "\n".join(m.text or m.media_text or "" for m in batch.messages)
             gaps.record(answer.signals, asked, batch.channel, batch.contact_id, batch.last.id)
+        if _handed_over(start, batch, answer, why) == handoff.UNANSWERED_TWICE:
+            texts = instead
         if not texts:  # the owner chose to send nothing
             turns.close(lease, *outcome)
             return
@@ -177,6 +187,22 @@ def _send(start: Start, batch: Batch, origin, text: str, outcome, answer=None, n
         turns.finish(
             lease, TurnState.FAILED, kind or str(sent.error.kind), detail or sent.error.message
         )
+
+
+def _handed_over(start: Start, batch: Batch, answer, why: str | None) -> str | None:
+    """In the reply's transaction: count the model's unanswered questions in a row, and hand
+    the customer to a person when `why` says so or it is the second. A test customer of the
+    Try it page is only noted as one a real customer would be: no pause, no alert. Returns
+    why the customer was handed over, or None."""
+    if why is None and answer is not None:
+        unanswered = any(signal.name == CANNOT_ANSWER.name for signal in answer.signals)
+        if handoff.count_unanswered(batch.contact_id, unanswered) >= UNANSWERED_IN_A_ROW:
+            why = handoff.UNANSWERED_TWICE
+    if batch.channel == PLAYGROUND:
+        try_it.note_handoff(batch.contact_id, why)
+    elif why is not None:
+        handoff.hand_over(batch.contact_id, why, start.snap)
+    return why
 
 
 def _settle_cut_short(lease: Lease, batch: Batch, origin: Origin) -> None:
@@ -208,14 +234,19 @@ def _give_up(start: Start, ctx: RunContext, why: str) -> None:
     with leases.fenced(lease):
         requestlog.add_internal(origin, lease.runs, detail)
     outcome = (TurnState.FAILED, str(ErrorKind.INTERNAL), detail)
-    fallback = str(start.snap["fallback_reply"]) if batch.messages and not batch.paused else ""
+    # A team member's commands that failed get no fallback reply and are no handoff.
+    answering = batch.messages and not batch.paused and not owners.is_team(batch.to, start.snap)
+    fallback = str(start.snap["fallback_reply"]) if answering else ""
     if not fallback.strip():
+        if answering:  # nothing was sent, and still nobody answered them: a person will
+            with leases.fenced(lease):
+                _handed_over(start, batch, None, handoff.FALLBACK)
         turns.finish(lease, *outcome)
         return
     if start.deadline.left() < start.snap.graph_timeout:  # a failure used the deadline up
         start.deadline = Deadline(start.snap.graph_timeout)
         lease.horizon = start.deadline.at + SETTLE
-    _send(start, batch, origin, fallback, outcome)
+    _send(start, batch, origin, fallback, outcome, why=handoff.FALLBACK)
 
 
 def _give_back(ctx: RunContext, lease: Lease) -> None:

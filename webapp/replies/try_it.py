@@ -105,3 +105,14 @@ def start_over(username: str) -> bool:
 def channel_of(contact_id: int) -> str:
     """The contact's channel: whatsapp, or playground for a test customer."""
     return db.session.scalar(select(Contact.channel).where(Contact.id == contact_id)) or "whatsapp"
+
+
+def note_handoff(contact_id: int, why: str | None) -> None:
+    """A test customer's turn that would hand a real customer to a person: noted for the page
+    (why, and when), never paused nor alerted; a turn that would not clears the note. Runs in
+    the turn's fenced transaction."""
+    db.session.execute(
+        update(Contact)
+        .where(Contact.id == contact_id, Contact.channel == PLAYGROUND)
+        .values(needs_person_why=why, needs_person_since=utcnow() if why else None)
+    )
