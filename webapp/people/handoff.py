@@ -44,12 +44,11 @@ def hand_over(contact_id: int, why: str, snap) -> bool:
 
 
 def keyword_in(text: str, snap) -> str | None:
-    """The first of `handoff_keywords` the customer's words hold as a whole word or phrase, in
-    any case and any script ("personal" holds no "person"); None when there is none."""
-    for word in _keywords(str(snap["handoff_keywords"] or "")):
-        if _as_whole(word).search(text):
-            return word
-    return None
+    """The longest of `handoff_keywords` the customer's words hold as a whole word or phrase
+    ("real person" rather than "person"), in any case and any script ("personal" holds no
+    "person"); None when there is none."""
+    found = [w for w in _keywords(str(snap["handoff_keywords"] or "")) if _as_whole(w).search(text)]
+    return max(found, key=len, default=None)
 
 
 def _keywords(stored: str) -> list[str]:
