@@ -76,7 +76,7 @@ def test_a_keyword_hands_over_without_asking_the_model(
     assert wait_for(lambda: to_customer(fake_graph)) == [REPLY]
     wait_for(lambda: finished(team))
     assert chat_requests(fake_openrouter) == []
-    assert_handed_over(team, "Asked for a person (person)")
+    assert_handed_over(team, "Asked for a person (real person)")
     assert_next_message_not_answered(client, team, fake_graph)
 
 
