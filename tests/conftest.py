@@ -16,7 +16,7 @@ from tests.support.fake_graph import FakeGraph
 from tests.support.fakes import FakeOpenRouter, never_accepting_url, refused_port_url
 from tests.support.flows import URL
 from tests.support.records import NOW
-from webapp import create_app, settings, tokens
+from webapp import create_app, settings, sqlite_writes, tokens
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog, User
@@ -94,6 +94,14 @@ def _drop_test_databases():
     yield
     if databases is not None:
         databases.drop_made()
+
+
+@pytest.fixture(autouse=True)
+def _lock_files_closed():
+    """Each test's databases are done with once it ends: their lock files are closed, so a
+    long run does not pile up open files (waitress's select() watches only the first 1024)."""
+    yield
+    sqlite_writes.forget_turns()
 
 
 @pytest.fixture

@@ -132,6 +132,18 @@ def turn_for(database: str) -> WriteTurn:
         return _turns[database]
 
 
+def forget_turns() -> None:
+    """Close every database's lock file: for a process that has opened many databases one
+    after another and uses none of them any more (the test suite: one per test, whose open
+    files would otherwise pile up past what select() can watch). Never while a write may be
+    under way: closing a file drops the process's locks on it."""
+    with _turns_lock:
+        for turn in _turns.values():
+            if turn.fd is not None:
+                os.close(turn.fd)
+        _turns.clear()
+
+
 def refuse_without_file_locks(engine: Engine) -> None:
     """Stop a command at its start, with the cause and what to do, when the SQLite database's
     filesystem cannot lock files: started anyway, every write would fail."""
