@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 LABELS = {"image": "Photo", "audio": "Voice note", "video": "Video", "document": "Document"}
 MEMORY_DOCUMENT_CHARS = 2000  # of a PDF's text, in the memory of later turns
+# Of a customer's own words (a text, a caption) the model reads at most this many: a real
+# question fits many times over, and a flood of text would make every call of the
+# conversation dearer (its memory carries it along).
+MESSAGE_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,16 @@ class Read:
     withheld: bool = False  # a file not downloaded: the customer passed their daily allowance
 
 
+def words(text: str | None) -> str | None:
+    """A customer's words as the model reads them: cut at MESSAGE_CHARS, saying so."""
+    if text is None or len(text) <= MESSAGE_CHARS:
+        return text
+    return (
+        f"{text[:MESSAGE_CHARS]}\n[The customer's message was {len(text):,} characters long; "
+        f"only its first {MESSAGE_CHARS:,} are shown.]"
+    )
+
+
 def _join(*pieces: str | None) -> str | None:
     return "\n".join(piece for piece in pieces if piece) or None
 
@@ -38,6 +52,7 @@ def _document(message: Read) -> str:
 
 def memory_text(type_: str, text: str | None, media_text: str | None, name: str | None):
     """How an earlier message is remembered: its words; a file as a note of what it was."""
+    text = words(text)
     if type_ == "sticker":
         return None
     if type_ == "audio":
@@ -54,7 +69,7 @@ def memory_text(type_: str, text: str | None, media_text: str | None, name: str 
 
 def turn_text(message: Read) -> str | None:
     """The words of a message in its own turn; None when there are none to read."""
-    kind = message.type
+    kind, said = message.type, words(message.text)
     if kind == "sticker":
         return None
     if kind == "audio":
@@ -62,14 +77,14 @@ def turn_text(message: Read) -> str | None:
             return f"[Voice note] {message.media_text}"
         return "[A voice note that could not be transcribed]"
     if kind == "image":
-        return _join("[Photo]" if message.image else "[A photo you cannot see]", message.text)
+        return _join("[Photo]" if message.image else "[A photo you cannot see]", said)
     if kind == "document":
         if message.media_text:
-            return _join(f"[{_document(message)}]", message.text, message.media_text)
-        return _join(f"[A {_document(message).lower()} you cannot read]", message.text)
+            return _join(f"[{_document(message)}]", said, message.media_text)
+        return _join(f"[A {_document(message).lower()} you cannot read]", said)
     if kind in LABELS:
-        return _join(f"[A {LABELS[kind].lower()} you cannot see]", message.text)
-    return message.text
+        return _join(f"[A {LABELS[kind].lower()} you cannot see]", said)
+    return said
 
 
 def readable(message: Read) -> bool:

@@ -11,6 +11,10 @@ from ..models import Message, utcnow
 from ..states import MessageState, PartState
 
 MEMORY_WINDOW = timedelta(hours=24)
+# Characters of earlier exchanges the model is given at most (about 4,000 tokens), however
+# many turns `memory_turns` allows: the oldest go first. Without it a customer writing long
+# messages makes every call dearer than the one before.
+MEMORY_CHARS = 16_000
 # Replies the customer never got are not part of the conversation the model remembers.
 NOT_SAID = (PartState.QUEUED, PartState.SENDING, PartState.FAILED)
 REMEMBERED_FILES = ("image", "audio", "video", "document")  # as a note, even with no words
@@ -59,4 +63,19 @@ def history(
             found[-1]["content"] += "\n\n" + text
         else:
             found.append({"role": role, "content": text})
-    return found
+    return _within(found, MEMORY_CHARS)
+
+
+def _within(found: list[dict], most: int) -> list[dict]:
+    """The newest of `found` whose contents add up to at most `most` characters; the newest
+    alone is cut from its start when it is longer (its end is what the next turn follows)."""
+    kept: list[dict] = []
+    left = most
+    for message in reversed(found):
+        if len(message["content"]) > left:
+            if not kept:
+                kept.append({**message, "content": "…" + message["content"][-left:]})
+            break
+        kept.append(message)
+        left -= len(message["content"])
+    return kept[::-1]
