@@ -15,7 +15,7 @@ from ..models import Contact, Message, OwnerAlert
 from ..replies import delivery, leases, turns
 from ..requestlog import Origin
 from ..states import TurnState
-from . import takeover
+from . import needs, takeover
 from .alerts import in_window
 
 HELP = (
@@ -152,11 +152,8 @@ def _pause_or_resume(lease, action: str, typed: str) -> str:
 
 
 def _needs_you() -> str:
-    waiting = db.session.scalars(
-        select(Contact).where(Contact.needs_person_since.is_not(None))
-        .order_by(Contact.needs_person_since, Contact.id).limit(LISTED + 1)
-    ).all()  # fmt: skip
-    names = [f"{contacts.label_of(c)}: {c.needs_person_why or 'needs you'}" for c in waiting]
+    """The needs-you list as the dashboard has it, in one line."""
+    names = [f"{contacts.label_of(w.contact)}: {w.why}" for w in needs.waiting(LISTED + 1)]
     db.session.commit()
     if not names:
         return "Nobody needs you now."
