@@ -12,6 +12,7 @@ from .data import forgotten
 from .extensions import db, dialect_insert
 from .knowledge import gaps
 from .models import Contact, Message, PendingStatus, RequestLog, Trial, utcnow
+from .people import takeover
 
 # What people type between digits: spaces, dashes, dots, slashes, brackets.
 SEPARATORS = re.compile(r"[\s\-./()\u00a0]")
@@ -117,10 +118,9 @@ def set_paused(number: str, paused: bool) -> Contact:
         phone = wanted if wanted.isascii() and wanted.isdigit() else None
         contact_id, _ = upsert(wanted, phone=phone)
         contact = db.session.get(Contact, contact_id)
-    contact.paused, contact.resume_at = paused, None
-    if not paused:
-        contact.needs_person_since = contact.needs_person_why = None
-        contact.unanswered_in_row = 0
+    resumed = takeover.RESUMED if not paused else {"paused": True, "resume_at": None}
+    for name, value in resumed.items():  # what a resume clears is said once, in takeover
+        setattr(contact, name, value)
     db.session.commit()
     return contact
 
