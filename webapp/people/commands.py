@@ -132,10 +132,7 @@ def _command(lease, text: str) -> str:
 
 
 def _pause_or_resume(lease, action: str, typed: str) -> str:
-    number = contacts.normalise_number(typed)
-    customer = db.session.scalar(
-        select(Contact).where((Contact.customer_id == number) | (Contact.phone == number))
-    )
+    customer = contacts.find(typed)  # however the number was typed
     if customer is None:
         db.session.commit()
         return f"No customer with the number {typed}."
