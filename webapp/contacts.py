@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select
@@ -14,6 +15,8 @@ from .knowledge import gaps
 from .models import Contact, Message, PendingStatus, RequestLog, Trial, utcnow
 from .people import takeover
 
+# WhatsApp takes free-form messages from a business only this long after the customer's last.
+SERVICE_WINDOW = timedelta(hours=24)
 # What people type between digits: spaces, dashes, dots, slashes, brackets.
 SEPARATORS = re.compile(r"[\s\-./()\u00a0]")
 
@@ -194,3 +197,16 @@ def label_of(contact) -> str:
     """ "Name (+number)", or the number alone for a customer without a name."""
     name, number = name_of(contact), number_of(contact)
     return number if name == number else f"{name} ({number})"
+
+
+def service_window_ends(contact):
+    """When WhatsApp stops taking free-form messages to `contact`; None: it never opened."""
+    if contact.last_inbound_at is None:
+        return None
+    return contact.last_inbound_at + SERVICE_WINDOW
+
+
+def in_service_window(contact) -> bool:
+    """Whether WhatsApp takes a plain message to `contact` now: they wrote within 24 hours."""
+    ends = service_window_ends(contact)
+    return ends is not None and utcnow() < ends

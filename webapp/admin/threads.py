@@ -1,19 +1,15 @@
 """Reading conversations for the admin: the list of customers, one customer's thread."""
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from ..contacts import normalise_number
+from ..contacts import SERVICE_WINDOW, in_service_window, normalise_number
 from ..display import times
 from ..extensions import db
 from ..models import PLAYGROUND, Contact, Message, utcnow
 from ..states import MessageState, PartState
 from ..troubleshooting import ErrorKind, trouble
-
-# WhatsApp accepts free-form messages from a business only this long after the customer's last.
-SERVICE_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -125,18 +121,6 @@ def window_closed_reason(contact: Contact) -> str | None:
     )
     rule = trouble(ErrorKind.WHATSAPP_WINDOW).cause
     return f"{rule} {when}"
-
-
-def service_window_ends(contact: Contact):
-    """When WhatsApp stops taking free-form messages to `contact`; None: it never opened."""
-    if contact.last_inbound_at is None:
-        return None
-    return contact.last_inbound_at + SERVICE_WINDOW
-
-
-def in_service_window(contact: Contact) -> bool:
-    ends = service_window_ends(contact)
-    return ends is not None and utcnow() < ends
 
 
 def last_inbound_at():

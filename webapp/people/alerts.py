@@ -30,7 +30,6 @@ INTERRUPTED = (
     "Switchboard stopped while sending this alert, so it is not known whether it arrived. It "
     "was not sent again."
 )
-SERVICE_WINDOW = timedelta(hours=24)  # WhatsApp's: free-form messages only this long after theirs
 BANNER_DAYS = 7  # a failed alert shows on the dashboard this long, unless a later one went out
 
 
@@ -131,9 +130,9 @@ def send(alert_id: int, snap: Snapshot) -> None:
 
 
 def _send_whatsapp(alert: OwnerAlert, words, snap: Snapshot) -> dict:
-    team_member = _contact_of(alert.to)
+    team_member = contacts.find(alert.to)
     client = snap.whatsapp()
-    if team_member is not None and in_window(team_member):
+    if team_member is not None and contacts.in_service_window(team_member):
         db.session.commit()  # no transaction is held during the call
         text = words.text()[:4096]
         result = _retried(lambda timeout: client.send_text(alert.to, text, timeout=timeout),
@@ -181,18 +180,6 @@ def _why_no_template(to: str, name: str, template) -> str:
     if template is None:
         return f"{closed}, and the alert template '{name}' was not found (Templates page, Sync)."
     return f"{closed}, and the alert template '{name}' is {template.status}, not approved."
-
-
-def in_window(contact: Contact) -> bool:
-    """Whether WhatsApp takes a plain message to `contact` now: they wrote within 24 hours."""
-    last = contact.last_inbound_at
-    return last is not None and utcnow() - last < SERVICE_WINDOW
-
-
-def _contact_of(number: str) -> Contact | None:
-    return db.session.scalar(
-        select(Contact).where((Contact.customer_id == number) | (Contact.phone == number))
-    )
 
 
 def _failed(kind, message: str, http_status: int | None = None) -> dict:

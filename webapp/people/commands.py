@@ -16,7 +16,6 @@ from ..replies import delivery, leases, turns
 from ..requestlog import Origin
 from ..states import TurnState
 from . import needs, takeover
-from .alerts import in_window
 
 HELP = (
     "Commands: reply to an alert to answer that customer ('done' to give them back to the "
@@ -91,7 +90,7 @@ def _answer_customer(start, contact_id: int, text: str, message) -> str:
     if not text:
         db.session.commit()
         return "Only text can be passed on to a customer; nothing was sent."
-    if not in_window(customer):
+    if not contacts.in_service_window(customer):
         db.session.commit()
         return (
             f"Not sent: {label} last wrote over 24 hours ago, so WhatsApp takes only a "
