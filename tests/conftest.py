@@ -20,6 +20,7 @@ from webapp import create_app, settings, sqlite_writes, tokens
 from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import Contact, Message, RequestLog, User
+from webapp.money import spending
 
 ADMIN_PASSWORD = "correct horse battery"
 ENVIRONMENT = (  # variables of the design that must not leak into a test from the shell
@@ -99,9 +100,11 @@ def _drop_test_databases():
 @pytest.fixture(autouse=True)
 def _lock_files_closed():
     """Each test's databases are done with once it ends: their lock files are closed, so a
-    long run does not pile up open files (waitress's select() watches only the first 1024)."""
+    long run does not pile up open files (waitress's select() watches only the first 1024),
+    and no sum of their spending is kept."""
     yield
     sqlite_writes.forget_turns()
+    spending.forget()
 
 
 @pytest.fixture

@@ -168,7 +168,7 @@ def test_the_page_has_its_parts_each_with_its_own_save_button(admin, app):
     page = admin.get("/admin/settings").get_data(as_text=True)
     forms = re.findall(r'<form method="post"[^>]*id="([a-z-]+)"', page)
     assert forms == ["openrouter", "whatsapp", "assistant", "business", "knowledge", "people",
-                     "email-alerts", "advanced"]  # fmt: skip
+                     "email-alerts", "money", "advanced"]  # fmt: skip
     for section in ("OpenRouter", "WhatsApp", "Assistant", "Business", "Knowledge", "People",
                     "Email alerts", "Advanced"):  # fmt: skip
         assert f"Save {section} settings</button>" in page

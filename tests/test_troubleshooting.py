@@ -9,7 +9,7 @@ DESIGN_KINDS = {
     "moderation", "bad_request", "upstream_unavailable", "network", "whatsapp_auth",
     "whatsapp_window", "whatsapp_rate_limited", "whatsapp_rejected", "whatsapp_unavailable",
     "whatsapp_unknown", "internal", "customer_limited", "file_too_heavy",
-    "alert_not_sent", "email_failed",
+    "alert_not_sent", "email_failed", "budget_exceeded",
 }  # fmt: skip
 
 

@@ -149,6 +149,11 @@ class Contact(db.Model):
     needs_person_why: Mapped[str | None] = mapped_column(String(300))
     unanswered_in_row: Mapped[int] = mapped_column(default=0, server_default="0")
     saved_name: Mapped[str | None] = mapped_column(String(256))  # from the Business app
+    # A per-customer limit (webapp/money/limits.py): past it, `limited_until` is when they are
+    # answered again (told once, then silence); Lift clears it and counts from `limit_lifted_at`.
+    limited_until: Mapped[datetime | None]
+    limited_why: Mapped[str | None] = mapped_column(String(300))
+    limit_lifted_at: Mapped[datetime | None]
 
 
 class Turn(db.Model):
@@ -267,6 +272,7 @@ class RequestLog(db.Model):
         Index("ix_request_log_model_requested_created", "model_requested", "created_at"),
         Index("ix_request_log_model_used_created", "model_used", "created_at"),
         Index("ix_request_log_contact_created", "contact_id", "created_at"),
+        Index("ix_request_log_flow_token_created", "flow_token_id", "created_at"),
         Index(
             "ix_request_log_customer_id",
             "customer_id",
@@ -289,6 +295,9 @@ class RequestLog(db.Model):
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
+    # The flow key a flow's call came with: its limits count its calls and their cost. No
+    # foreign key: keys are revoked, never deleted (and SQLite would copy the log to add one).
+    flow_token_id: Mapped[int | None]
     attempt: Mapped[int] = mapped_column(default=1)
     model_requested: Mapped[str | None] = mapped_column(String(200))
     model_used: Mapped[str | None] = mapped_column(String(200))
@@ -345,6 +354,12 @@ class FlowToken(db.Model):
     last_used_at: Mapped[datetime | None]
     requests: Mapped[int] = mapped_column(default=0)
     revoked_at: Mapped[datetime | None]
+    # The key's own limits (webapp/money/limits.py; None = none): its requests in any hour and
+    # its cost in the owner's day. Past one, 429 until `limited_until`; Lift counts afresh.
+    max_requests_per_hour: Mapped[int | None]
+    max_cost_per_day: Mapped[float | None]
+    limited_until: Mapped[datetime | None]
+    limit_lifted_at: Mapped[datetime | None]
 
 
 class FlowTokenFailure(db.Model):
@@ -519,16 +534,18 @@ class GapAsk(db.Model):
 
 
 class OwnerAlert(db.Model):
-    """One alert to one of the team that a customer needs a person: a WhatsApp message to a
-    staff number (`to`: its wa_id) or an e-mail (`to`: the addresses). `state`: queued →
-    sending → sent, or failed, or unknown (the send may have arrived). A staff member's reply
-    quoting the alert (WhatsApp's `context.id`) finds the customer by `wa_message_id`."""
+    """One alert to one of the team that a customer needs a person (or, without a contact,
+    that the budget is nearly or fully spent: `reason` is then the whole message): a WhatsApp
+    message to a staff number (`to`: its wa_id) or an e-mail (`to`: the addresses). `state`:
+    queued → sending → sent, or failed, or unknown (the send may have arrived). A staff
+    member's reply quoting the alert (WhatsApp's `context.id`) finds the customer by
+    `wa_message_id`."""
 
     __tablename__ = "owner_alerts"
     __table_args__ = (Index("ix_owner_alerts_state_id", "state", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(
+    contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
     channel: Mapped[str] = mapped_column(String(16))  # whatsapp, email
@@ -561,3 +578,19 @@ class WhatsAppTemplate(db.Model):
     components: Mapped[str] = mapped_column(Text, default="[]")
     rejected_reason: Mapped[str | None] = mapped_column(Text)
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WhatsAppCharge(db.Model):
+    """What Meta says it charges for one message, from the `pricing` object of its delivery
+    statuses: billable or not, and the category (marketing, utility, authentication, service…).
+    One row per message, written by its first status that carries `pricing`; counted per month
+    on the cost card (counts, not prices: Meta's rates depend on the customer's country)."""
+
+    __tablename__ = "whatsapp_charges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wa_message_id: Mapped[str] = mapped_column(String(256), unique=True)
+    billable: Mapped[bool]
+    category: Mapped[str | None] = mapped_column(String(32))
+    pricing_model: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -28,6 +28,7 @@ class Origin:
     channel: str  # whatsapp, flow, playground
     contact_id: int | None = None
     message_id: int | None = None  # the customer message being answered (a turn's latest)
+    flow_token_id: int | None = None  # the flow key a flow's call came with
 
 
 def _clip(text: str | None) -> str | None:
@@ -73,7 +74,7 @@ DEFAULTS = {"upstream": "openrouter", "attempt": 1}
 def row(origin: Origin, **fields) -> dict:
     """A log row's values, ready for `insert` (built before a transaction, to keep it short)."""
     fields |= {"channel": origin.channel, "contact_id": origin.contact_id,
-               "message_id": origin.message_id}  # fmt: skip
+               "message_id": origin.message_id, "flow_token_id": origin.flow_token_id}  # fmt: skip
     fields.setdefault("created_at", utcnow())
     return {f"v_{name}": fields.get(name, DEFAULTS.get(name)) for name in COLUMNS}
 

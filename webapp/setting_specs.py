@@ -15,7 +15,8 @@ class Spec:
     section: str
     kind: str = "line"  # line, phrase, text, int, bool, secret, url, digits, choice, model,
     # timezone, flags (a comma-separated set of `choices`), hours (opening hours JSON),
-    # numbers (comma-separated phone numbers), emails (comma-separated e-mail addresses)
+    # numbers (comma-separated phone numbers), emails (comma-separated e-mail addresses),
+    # dollars (an amount of money, empty = none)
     default: str | int | Callable[[], str] = ""  # a callable: found when asked, never at import
     minimum: int | None = None
     maximum: int | None = None
@@ -469,6 +470,59 @@ SPECS: dict[str, Spec] = {
             kind="emails",
         ),
         Spec(
+            "monthly_budget",
+            "Monthly budget ($)",
+            "The most the assistant may spend on models in a calendar month, in dollars (your "
+            "time zone's months). Empty = no budget. At 80% you are told; at 100% 'When the "
+            "budget is spent' applies.",
+            "Money",
+            kind="dollars",
+        ),
+        Spec(
+            "daily_budget",
+            "Daily budget ($)",
+            "The most it may spend in one day, in dollars. Empty = no budget.",
+            "Money",
+            kind="dollars",
+        ),
+        Spec(
+            "budget_action",
+            "When the budget is spent",
+            "cheapest: customers are answered by the cheapest model of your table; "
+            "fallback_reply: they get the fallback reply and are marked as needing you; "
+            "handoff: they get the handoff reply and are handed to your team.",
+            "Money",
+            kind="choice",
+            default="cheapest",
+            choices=("cheapest", "fallback_reply", "handoff"),
+        ),
+        Spec(
+            "max_turns_per_customer_per_hour",
+            "Answers per customer per hour",
+            "The most answers one customer gets in any hour (0–1000; 0 = no limit). Past it "
+            "they get the reply below once, then nothing until the hour has passed.",
+            "Money",
+            kind="int",
+            default=30,
+            minimum=0,
+            maximum=1000,
+        ),
+        Spec(
+            "max_cost_per_customer_per_day",
+            "Cost per customer per day ($)",
+            "The most answering one customer may cost in a day, in dollars. Empty = no limit.",
+            "Money",
+            kind="dollars",
+        ),
+        Spec(
+            "limit_reply",
+            "Reply when a customer is limited",
+            "Sent once to a customer who passed a limit above. Leave empty to send nothing.",
+            "Money",
+            kind="text",
+            default="You've sent a lot of messages; I'll be able to answer again a little later.",
+        ),
+        Spec(
             "retention_days",
             "Keep conversations and logs (days)",
             "Messages, their files, log rows and trials older than this are deleted; 0 keeps "
@@ -494,5 +548,6 @@ SECTIONS = (
     "Knowledge",
     "People",
     "Email alerts",
+    "Money",
     "Advanced",
 )

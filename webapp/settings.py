@@ -7,6 +7,7 @@ with that snapshot from start to end.
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
@@ -83,6 +84,8 @@ def clean(name: str, raw: str) -> str | int:
         return _numbers(spec, value)
     if spec.kind == "emails":
         return _emails(spec, value)
+    if spec.kind == "dollars":
+        return _dollars(spec, value)
     if spec.kind == "phrase" and ("\n" in value or "\r" in value):
         raise SettingError(f"{spec.label} must be one line.")
     if spec.kind == "digits" and value and not (value.isascii() and value.isdigit()):
@@ -125,6 +128,33 @@ def _emails(spec: Spec, value: str) -> str:
     if wrong := [address for address in addresses if not EMAIL.fullmatch(address)]:
         raise SettingError(f"{spec.label}: '{wrong[0]}' is not an e-mail address.")
     return ", ".join(dict.fromkeys(addresses))
+
+
+MOST_DOLLARS = Decimal(1_000_000)
+
+
+def _dollars(spec: Spec, value: str) -> str:
+    """An amount such as "20", "$20.50" or "0.01", kept as plain digits ("" for none). Not a
+    number, below zero, past a million or past a hundredth of a cent is refused."""
+    typed = value.removeprefix("$").strip()
+    if not typed:
+        return ""
+    try:
+        amount = Decimal(typed)
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or "e" in typed.lower():
+        raise SettingError(
+            f"{spec.label} must be an amount in dollars such as 20 or 0.50, not '{value}'."
+        )
+    if not 0 <= amount <= MOST_DOLLARS:
+        raise SettingError(
+            f"{spec.label} must be from 0 to {MOST_DOLLARS:,} dollars, not {typed}; "
+            "leave it empty for none."
+        )
+    if amount != amount.quantize(Decimal("0.0001")):
+        raise SettingError(f"{spec.label} takes at most 4 decimals, not {typed}.")
+    return format(amount.quantize(Decimal("0.0001")).normalize(), "f")
 
 
 def _zone(spec: Spec, value: str) -> str:

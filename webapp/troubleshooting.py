@@ -28,6 +28,7 @@ class ErrorKind(StrEnum):
     FILE_TOO_HEAVY = "file_too_heavy"
     ALERT_NOT_SENT = "alert_not_sent"
     EMAIL_FAILED = "email_failed"
+    BUDGET_EXCEEDED = "budget_exceeded"
 
 
 @dataclass(frozen=True)
@@ -245,13 +246,27 @@ TROUBLES: dict[ErrorKind, Trouble] = {
         Trouble(
             ErrorKind.CUSTOMER_LIMITED,
             "Customer limited",
-            "A customer's files are not downloaded; the log says they passed their limit.",
-            "One customer sent more files in 24 hours than 'Files per customer per day' "
-            "allows. Their messages are still answered from their words, and they were told "
-            "once that their files wait until tomorrow.",
-            "Nothing to do for a stranger flooding the number: the limit protects the server's "
-            "disk. For a real customer, raise 'Files per customer per day' on the Settings "
-            "page (0 = no limit).",
+            "A customer is no longer answered, or their files are not downloaded; the log "
+            "says they passed their limit.",
+            "One customer (or flow key) passed a limit of the Money or Advanced settings: "
+            "'Answers per customer per hour', 'Cost per customer per day', or 'Files per "
+            "customer per day'. They were told once (the limit reply); until the period ends "
+            "their messages are kept but not answered, and their files are not downloaded.",
+            "Nothing to do for a stranger flooding the number: the limits protect your budget "
+            "and the server's disk. For a real customer, press Lift on their conversation (or "
+            "`contacts lift NUMBER`), or raise the limit on the Settings page.",
+            transient=False,
+            setting=_SETTINGS,
+        ),
+        Trouble(
+            ErrorKind.BUDGET_EXCEEDED,
+            "Budget spent",
+            "Customers get the cheapest model's answers, the fallback reply or the handoff "
+            "reply; Try it and Compare refuse to start; flows get HTTP 402.",
+            "The daily or monthly budget on the Settings page is spent. Calls already under way "
+            "when it was reached were allowed to finish.",
+            "Raise the budget (it applies at once) or wait for the next day or month. 'When the "
+            "budget is spent' says what customers get meanwhile.",
             transient=False,
             setting=_SETTINGS,
         ),

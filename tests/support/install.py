@@ -65,6 +65,12 @@ def form(**changes):
         "smtp_password": "",
         "alert_email_from": "",
         "alert_email_to": "",
+        "monthly_budget": "",
+        "daily_budget": "",
+        "budget_action": "cheapest",
+        "max_turns_per_customer_per_hour": "30",
+        "max_cost_per_customer_per_day": "",
+        "limit_reply": "That's a lot of messages; more later.",
     }
     values.update(changes)
     return values

@@ -37,6 +37,7 @@ STATUS_OF_KIND = {
     ErrorKind.BAD_REQUEST: 400,
     ErrorKind.INVALID_KEY: 401,
     ErrorKind.NO_CREDITS: 402,
+    ErrorKind.BUDGET_EXCEEDED: 402,
     ErrorKind.MODERATION: 403,
     ErrorKind.MODEL_NOT_FOUND: 404,
     ErrorKind.TIMEOUT: 408,

@@ -18,6 +18,7 @@ from ..clients.openrouter import (
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import MIN_ATTEMPT_SECONDS, Deadline, with_retries
 from ..knowledge import after_hours, given
+from ..money import budget
 from ..people import handoff
 from ..requestlog import Origin
 from ..snapshot import Snapshot
@@ -56,6 +57,7 @@ def ask_model(
     model: str | Sequence[str] | None = None,
     extra: dict | None = None,
     offer_signals: tuple[signals.Signal, ...] = signals.SIGNALS,
+    past_budget: bool = False,
 ) -> Answer:
     """The model's answer. Routes of up to three models go to OpenRouter, which falls back
     inside a route; when a whole route fails, the next fallback models get their turn, as long
@@ -63,10 +65,19 @@ def ask_model(
     chain; `extra` adds to the request body (temperature, max_tokens…). The `offer_signals` are
     offered (as tools, or a marker asked for), and every signal is read from the answer.
     Failed attempts are logged here; the answer is logged by the caller, together with what it
-    does with it."""
+    does with it. A spent budget refuses the call before it starts (logged, budget_exceeded),
+    unless `past_budget` (the cheapest model answering customers past it)."""
     chain = [model] if isinstance(model, str) else list(model or snap.chain)
     if not chain:
         raise OpenRouterError(ErrorKind.MODEL_NOT_FOUND, "No default model is chosen.")
+    if not past_budget:
+        try:
+            budget.check(snap)
+        except OpenRouterError as exc:
+            with leases.writing(lease):
+                body = {"model": chain[0]}
+                requestlog.add_error(origin, 1, exc, upstream="openrouter", body=body)
+            raise
     client, timeout = snap.openrouter(), float(snap["request_timeout"])
     routes = [chain[i : i + MAX_ROUTE_MODELS] for i in range(0, len(chain), MAX_ROUTE_MODELS)]
     routing = snap.routing(origin)
