@@ -345,4 +345,4 @@ def register(app: Flask) -> None:
     data_cli.register(app)
     app.cli.add_command(knowledge_cli)
     app.cli.add_command(templates_cli)
-    contacts_cli.add_command(limits_cli.contacts_lift)
+    limits_cli.register(contacts_cli, tokens_cli)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from ..display import times
 from ..display.money import exact_dollars
 from ..extensions import db
-from ..models import Contact, RequestLog, Turn, utcnow
+from ..models import Contact, Message, RequestLog, Turn, utcnow
 from ..states import TurnState
 from ..troubleshooting import ErrorKind
 from .budget import dollars
@@ -36,8 +36,8 @@ class Limited:
     why: str
     now_limited: bool
 
-    def detail(self) -> str:
-        return f"{self.why} Not answered until {times.when(self.until)}. {HINT}"
+    def detail(self, hint: str = HINT) -> str:
+        return f"{self.why} Not answered until {times.when(self.until)}. {hint}"
 
 
 def _counted_since(contact: Contact, since: datetime) -> datetime:
@@ -63,11 +63,26 @@ def _hour_passed(contact: Contact, snap, now: datetime) -> tuple[datetime, str] 
         .order_by(Turn.created_at.desc())
         .limit(most)
     )
-    moments = db.session.scalars(answered).all()
+    # A flow's question naming the customer (`user`) is an answer of theirs too.
+    asked = (
+        select(Message.created_at)
+        .where(
+            Message.contact_id == contact.id,
+            Message.created_at >= since,
+            Message.channel == "flow",
+            Message.direction == "in",
+            func.coalesce(Message.error_kind, "") != str(ErrorKind.CUSTOMER_LIMITED),
+        )
+        .order_by(Message.created_at.desc())
+        .limit(most)
+    )
+    moments = sorted([*db.session.scalars(answered), *db.session.scalars(asked)])[-most:]
     if len(moments) < most:
         return None
     # Answered again when the oldest of the hour's last `most` answers leaves the hour.
-    return min(moments) + HOUR, f"They had {most} answers within an hour, the most allowed."
+    return min(
+        moments
+    ) + HOUR, f"They had {most} answer{'s' * (most != 1)} within an hour, the most allowed."
 
 
 def _day_spent(contact: Contact, snap, now: datetime) -> tuple[datetime, str] | None:
