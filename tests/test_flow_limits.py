@@ -4,6 +4,7 @@ flow names with `user`: past one, HTTP 429 `customer_limited` with Retry-After, 
 import pytest
 from sqlalchemy import select
 
+from tests.support.browser import misfits, serious_violations, sign_in
 from tests.support.flows import GUIDE_BODY, model_requests, rows
 from webapp import settings
 from webapp.extensions import db
@@ -108,3 +109,19 @@ def test_bad_limits_are_refused_with_a_message_and_the_typed_values_kept(
     option = ["--per-hour", per_hour] if per_hour else ["--cost-per-day", cost]
     result = runner.invoke(args=["tokens", "limit", "wa-expert", *option])
     assert result.exit_code == 1 and "must be" in result.output
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_limited_key_and_its_limits_fit_the_page(page, live_server, whatsapp, token, width):
+    with whatsapp.app_context():
+        until = utcnow().replace(year=2100)
+        db.session.execute(FlowToken.__table__.update().values(limited_until=until))
+        db.session.commit()
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/admin/tokens")
+    page.fill("input[name=per_hour]", "abc")
+    page.click("button:has-text('Save limits')")
+    assert page.locator("[role=alert]").is_visible()
+    assert page.locator("button:has-text('Lift')").is_visible()
+    assert misfits(page) == [] and serious_violations(page) == []
