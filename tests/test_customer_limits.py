@@ -11,6 +11,7 @@ from tests.support.fakes import CHAT_PATH
 from tests.support.payloads import delivery, text_message
 from tests.support.processes import start_worker_process
 from tests.support.replies import finished, log_rows, states
+from tests.support.try_it import answered, openrouter_only
 from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, Message, Turn, utcnow
@@ -145,3 +146,12 @@ def test_two_workers_limiting_the_same_customer_at_once_tell_them_once(app):
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(told) == [False, True]
+
+
+def test_the_try_it_test_customer_is_never_limited(admin, app, worker, fake_openrouter):
+    openrouter_only(app, fake_openrouter.base_url, max_turns_per_customer_per_hour="1")
+    for n in range(3):
+        fake_openrouter.reply(f"Answer {n}")
+        assert admin.post("/admin/try", {"message": f"Question {n}"}).status_code == 303
+        wait_for(lambda n=n: answered(app, n + 1), timeout=30)
+    assert model_calls(fake_openrouter) == 3 and limited_messages(app) == 0
