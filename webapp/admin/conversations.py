@@ -8,6 +8,7 @@ from ..crypto import SecretUnreadable
 from ..display import hidden_chars, times
 from ..extensions import db
 from ..models import PLAYGROUND, Contact, Message
+from ..money import limits
 from ..people import handoff, needs, takeover
 from ..replies import delivery
 from ..snapshot import Snapshot
@@ -81,6 +82,7 @@ HELPERS = {
     "media_label": MEDIA_LABELS.get,
     "file_size": file_size,
     "hint_for": hint_for,
+    "is_limited": limits.is_limited,
 }
 
 
@@ -180,6 +182,17 @@ def done_with_contact(contact_id: int):
         "longer need you.",
         "success",
     )
+    return redirect(url_for("admin.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/lift")
+def lift_limit(contact_id: int):
+    """The owner's Lift: a limited customer is answered again, counted afresh from now."""
+    contact = _contact_for_action(contact_id)
+    lifted = limits.lift(contact)
+    db.session.commit()
+    said = "is answered again from their next message" if lifted else "was not limited"
+    flash(f"{_name(contact)} {said}.", "success" if lifted else "info")
     return redirect(url_for("admin.conversation", contact_id=contact.id))
 
 

@@ -205,7 +205,7 @@ class Exchange:
 
 
 def context(
-    request: FlowRequest, snap: Snapshot, deadline: Deadline | None = None
+    request: FlowRequest, snap: Snapshot, deadline: Deadline | None = None, key: int | None = None
 ) -> tuple[given.Given, Exchange | None]:
     """The messages for the model: the stored prompt unless the flow sent its own, the
     knowledge for the question (unless the flow said `"knowledge": false`), the customer's
@@ -224,7 +224,7 @@ def context(
     *earlier, last = [*past, *rest] or [{"content": ""}]
     question = given.question_of(last["content"], earlier)
     if request.knowledge:
-        origin = Origin("flow", known.id if known else None)
+        origin = Origin("flow", known.id if known else None, flow_token_id=key)
         knowledge = given.look_up(question, snap, origin, deadline)
     else:
         knowledge = given.Knowledge()
@@ -266,9 +266,10 @@ def _text_of(message: dict | None) -> str | None:
 def answer(request: FlowRequest, caller: tokens.Caller, snap: Snapshot) -> dict:
     """Ask the model and answer in OpenRouter's shape; every outcome is logged and counted."""
     deadline = Deadline(int(snap["answer_within_seconds"]))
-    made, exchange = context(request, snap, deadline)
+    made, exchange = context(request, snap, deadline, caller.id)
     messages = made.messages
-    origin = Origin("flow", *((exchange.contact_id, exchange.message_id) if exchange else ()))
+    where = (exchange.contact_id, exchange.message_id) if exchange else (None, None)
+    origin = Origin("flow", *where, flow_token_id=caller.id)
     db.session.commit()  # the model check's read ends here: no connection waits on the model
     try:
         reply = pipeline.ask_model(

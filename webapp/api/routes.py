@@ -13,6 +13,7 @@ from .. import tokens
 from ..auth import throttle
 from ..config import FLOW_BODY_LIMIT
 from ..extensions import db, transaction
+from ..money import flow_limits
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
 from . import bp, flow
@@ -53,11 +54,21 @@ def chat_completions():
         snap = Snapshot.load(current_app.config, request.host_url)
         flow.check_models(asked, snap)
         flow.route_photos(asked, snap)
+        _within_limits(caller, asked, snap)
     except flow.FlowError:
         with transaction():  # refused before asking: still a request made with the token
             tokens.count_use(caller)
         raise
     return _json(flow.answer(asked, caller, snap))
+
+
+def _within_limits(caller: tokens.Caller, asked: flow.FlowRequest, snap: Snapshot) -> None:
+    """A 429 for a flow key or customer past a limit, before anything is spent."""
+    if found := flow_limits.check(caller.id, asked.user, snap):
+        limited, hint = found
+        message = limited.detail(hint)
+        wait = flow_limits.retry_after(limited)
+        raise flow.FlowError(429, ErrorKind.CUSTOMER_LIMITED, message, hint, wait)
 
 
 def _body() -> bytes:

@@ -20,6 +20,7 @@ from ..crypto import UNREADABLE, SecretUnreadable
 from ..extensions import db
 from ..knowledge import gaps
 from ..models import PLAYGROUND
+from ..money import limits
 from ..people import commands, handoff, owners
 from ..requestlog import Origin
 from ..snapshot import Snapshot
@@ -131,6 +132,8 @@ def _answer(start: Start, ctx: RunContext) -> None:
         media.read(batch, snap, before_send, lease, ctx.stopping)
         turns.finish(lease, TurnState.PAUSED)
         return
+    if batch.channel != PLAYGROUND and _limited(start, batch, origin):
+        return
     if typing:
         typing(batch.last.wa_message_id)
     files = media.read(batch, snap, before_send, lease, ctx.stopping)
@@ -187,6 +190,23 @@ def _send(
         turns.finish(
             lease, TurnState.FAILED, kind or str(sent.error.kind), detail or sent.error.message
         )
+
+
+def _limited(start: Start, batch: Batch, origin: Origin) -> bool:
+    """Before any file is read or model asked: a customer past a limit is told once (the
+    `limit_reply`, with a `customer_limited` log row), then their turns end unanswered."""
+    with leases.fenced(start.lease):
+        limited = limits.look(batch.contact_id, start.snap)
+        if limited is None:
+            return False
+        outcome = (TurnState.FAILED, str(ErrorKind.CUSTOMER_LIMITED), limited.detail())
+        if not limited.now_limited:
+            turns.close(start.lease, *outcome)
+            return True
+        requestlog.add(origin, upstream="switchboard", status="error", error_kind=outcome[1],
+                       error_message=limited.detail())  # fmt: skip
+    _send(start, batch, origin, str(start.snap["limit_reply"]), outcome)
+    return True
 
 
 def _handed_over(start: Start, batch: Batch, answer, why: str | None) -> str | None:
