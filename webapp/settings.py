@@ -7,7 +7,6 @@ with that snapshot from start to end.
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
@@ -17,6 +16,7 @@ from .display import zones
 from .extensions import db, dialect_insert
 from .knowledge import hours
 from .models import Setting, utcnow
+from .money import amounts
 from .setting_specs import FALSE_WORDS, SECTIONS, SPECS, TRUE_WORDS, Spec
 
 __all__ = ["SECTIONS", "SPECS", "SettingError", "Spec", "Values"]
@@ -130,31 +130,13 @@ def _emails(spec: Spec, value: str) -> str:
     return ", ".join(dict.fromkeys(addresses))
 
 
-MOST_DOLLARS = Decimal(1_000_000)
-
-
 def _dollars(spec: Spec, value: str) -> str:
-    """An amount such as "20", "$20.50" or "0.01", kept as plain digits ("" for none). Not a
-    number, below zero, past a million or past a hundredth of a cent is refused."""
-    typed = value.removeprefix("$").strip()
-    if not typed:
-        return ""
+    """An amount such as "20", "$20.50" or "0.01", kept as plain digits ("" for none)."""
     try:
-        amount = Decimal(typed)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or "e" in typed.lower():
-        raise SettingError(
-            f"{spec.label} must be an amount in dollars such as 20 or 0.50, not '{value}'."
-        )
-    if not 0 <= amount <= MOST_DOLLARS:
-        raise SettingError(
-            f"{spec.label} must be from 0 to {MOST_DOLLARS:,} dollars, not {typed}; "
-            "leave it empty for none."
-        )
-    if amount != amount.quantize(Decimal("0.0001")):
-        raise SettingError(f"{spec.label} takes at most 4 decimals, not {typed}.")
-    return format(amount.quantize(Decimal("0.0001")).normalize(), "f")
+        amount = amounts.amount_of(value)
+    except ValueError as exc:
+        raise SettingError(f"{spec.label} {exc}; leave it empty for none.") from None
+    return "" if amount is None else amounts.plain(amount)
 
 
 def _zone(spec: Spec, value: str) -> str:

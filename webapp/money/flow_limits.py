@@ -4,7 +4,6 @@ past one, the flow gets HTTP 429 with kind `customer_limited` until the period e
 
 import math
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select, update
 
@@ -16,7 +15,7 @@ from ..models import FlowToken, RequestLog, utcnow
 from ..people import owners
 from ..requestlog import Origin
 from ..troubleshooting import ErrorKind
-from . import limits
+from . import amounts, limits
 from .limits import HOUR, Limited
 
 RL = RequestLog
@@ -115,11 +114,10 @@ def lift_key(row: FlowToken) -> bool:
 
 
 MOST_PER_HOUR = 1_000_000
-MOST_DOLLARS = Decimal(1_000_000)
 
 
 def per_hour_of(text: str | None) -> int | None:
-    """A key's requests per hour as typed ("" or "none" = no limit), or ValueError."""
+    """A key's requests per hour as typed ("", "none" or 0 = no limit), or ValueError."""
     typed = (text or "").strip().lower()
     if typed in ("", "none"):
         return None
@@ -128,25 +126,19 @@ def per_hour_of(text: str | None) -> int | None:
             f"Requests per hour must be a whole number from 0 to {MOST_PER_HOUR:,}, not "
             f"'{text}'; leave it empty (or 'none') for no limit."
         )
-    return int(typed)
+    return int(typed) or None  # 0: no limit, as for customers
 
 
 def cost_of(text: str | None) -> float | None:
     """A key's cost per day in dollars as typed ("" or "none" = no limit), or ValueError."""
-    typed = (text or "").strip().removeprefix("$").strip()
-    if typed.lower() in ("", "none"):
+    typed = (text or "").strip()
+    if typed.lower() == "none":
         return None
     try:
-        amount = Decimal(typed)
-    except InvalidOperation:
-        amount = None
-    number = amount is not None and amount.is_finite() and "e" not in typed.lower()
-    if not number or not 0 <= amount <= MOST_DOLLARS:
-        raise ValueError(
-            f"Cost per day must be an amount in dollars from 0 to {MOST_DOLLARS:,} such as 5 or "
-            f"0.50, not '{text}'; leave it empty (or 'none') for no limit."
-        )
-    return float(amount)
+        amount = amounts.amount_of(typed)
+    except ValueError as exc:
+        raise ValueError(f"Cost per day {exc}; leave it empty (or 'none') for no limit.") from None
+    return None if amount is None else float(amount)
 
 
 def set_limits(row: FlowToken, per_hour: int | None, cost: float | None) -> None:

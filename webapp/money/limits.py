@@ -106,6 +106,20 @@ def _day_spent(contact: Contact, snap, now: datetime) -> tuple[datetime, str] | 
     )
 
 
+def within(contact_id: int, snap) -> bool:
+    """Whether the customer is neither limited nor past a limit: read only, the transaction
+    ended, so the common case takes no write lock. Else `look` decides, in the run's fence."""
+    now = utcnow()
+    contact = db.session.get(Contact, contact_id)
+    fine = (
+        contact is None
+        or not is_limited(contact)
+        and (_hour_passed(contact, snap, now) or _day_spent(contact, snap, now)) is None
+    )
+    db.session.commit()
+    return fine
+
+
 def look(contact_id: int, snap) -> Limited | None:
     """Whether the customer is limited now: already (silence), or by this look (they are
     limited in this transaction and the caller tells them once). None: answer them."""

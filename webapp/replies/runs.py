@@ -195,6 +195,8 @@ def _send(
 def _limited(start: Start, batch: Batch, origin: Origin) -> bool:
     """Before any file is read or model asked: a customer past a limit is told once (the
     `limit_reply`, with a `customer_limited` log row), then their turns end unanswered."""
+    if limits.within(batch.contact_id, start.snap):
+        return False
     with leases.fenced(start.lease):
         limited = limits.look(batch.contact_id, start.snap)
         if limited is None:
