@@ -111,11 +111,10 @@ def within(contact_id: int, snap) -> bool:
     ended, so the common case takes no write lock. Else `look` decides, in the run's fence."""
     now = utcnow()
     contact = db.session.get(Contact, contact_id)
-    fine = (
-        contact is None
-        or not is_limited(contact)
-        and (_hour_passed(contact, snap, now) or _day_spent(contact, snap, now)) is None
-    )
+    if contact is None or is_limited(contact):
+        fine = contact is None
+    else:
+        fine = (_hour_passed(contact, snap, now) or _day_spent(contact, snap, now)) is None
     db.session.commit()
     return fine
 
