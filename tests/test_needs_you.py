@@ -96,7 +96,9 @@ def test_the_conversation_shows_why_and_done_resumes_the_bot(admin, app):
     waiting_since(app, contact, ago(minutes=20), "Asked for a person: wants a refund")
     page = text_of(admin.get(thread_url(contact)))
     assert "Needs you since" in page and "wants a refund" in page
-    assert "It waits for you to press Done." in page
+    assert "It waits for you to press Done above." in page
+    assert "Resume the bot" not in page  # Done is the one button that resumes them
+    assert "stays paused for them until you press Done" in page
     response = admin.post(f"{thread_url(contact)}/done", {}, follow_redirects=True)
     assert "Done: the bot answers Ana again" in text_of(response)
     after = contact_row(app, contact)
