@@ -54,7 +54,7 @@ def test_the_owner_sees_who_needs_them_and_presses_done(page, live_server, app, 
     banner = page.locator("#needs-you")
     expect(banner).to_contain_text("Needs you since")
     expect(banner).to_contain_text("wants a refund")
-    expect(page.locator("#resumes-at")).to_have_text("It waits for you to press Done.")
+    expect(page.locator("#resumes-at")).to_have_text("It waits for you to press Done above.")
     looked_at(page, size, tmp_path, "conversation")
     banner.get_by_role("button", name="Done").click()
     expect(page.locator(".flash-success")).to_contain_text("Done: the bot answers Ana Lima again")
