@@ -18,6 +18,7 @@ from .display import hidden_chars, times
 from .extensions import db
 from .knowledge.cli import knowledge_cli
 from .models import User
+from .money.cli import costs
 from .people import needs, takeover
 from .people.templates_cli import templates_cli
 from .worker.serving import serve, worker
@@ -344,3 +345,4 @@ def register(app: Flask) -> None:
     data_cli.register(app)
     app.cli.add_command(knowledge_cli)
     app.cli.add_command(templates_cli)
+    app.cli.add_command(costs)

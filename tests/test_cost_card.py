@@ -1,0 +1,130 @@
+"""The cost card: the month's figures in the owner's zone, equal to what the log's CSV sums."""
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support.records import add_row
+from webapp import settings
+from webapp.money import card, spending
+
+LIMA = ZoneInfo("America/Lima")  # UTC-5: the owner's month starts at 05:00 UTC
+
+
+def lima(*parts) -> datetime:
+    return datetime(*parts, tzinfo=LIMA).astimezone(UTC)
+
+
+# (moment, channel, operation, model, cost): rows across December, January and February,
+# some within minutes of the edges of January in Lima (hours from them in UTC).
+ROWS = [
+    (lima(2025, 12, 31, 23, 59), "whatsapp", None, "openai/gpt-4o-mini", 0.5),  # December
+    (lima(2026, 1, 1, 0, 0), "whatsapp", None, "openai/gpt-4o-mini", 0.01),
+    (lima(2026, 1, 1, 0, 1), "flow", None, "anthropic/claude-sonnet-4", 0.2),
+    (lima(2026, 1, 15, 12, 0), "playground", None, "openai/gpt-4o-mini", 0.03),
+    (lima(2026, 1, 20, 9, 0), "whatsapp", "transcription", "openai/whisper-1", 0.004),
+    (lima(2026, 1, 21, 9, 0), "knowledge", "embedding", "openai/text-embedding-3-small", 0.00001),
+    (lima(2026, 1, 22, 9, 0), "playground", "reading", "openai/gpt-4o-mini", 0.002),
+    (lima(2026, 1, 31, 23, 59), "whatsapp", None, "openai/gpt-4o-mini", 0.07),  # 04:59 UTC Feb 1
+    (lima(2026, 2, 1, 0, 0), "flow", None, "openai/gpt-4o-mini", 3.0),  # February
+]
+JANUARY = {"customers": 0.08, "flows": 0.2, "testing": 0.03, "media": 0.00601}
+
+
+@pytest.fixture
+def in_lima(app):
+    with app.app_context():
+        settings.save({"timezone": "America/Lima"}, author="test")
+    for moment, channel, operation, model, cost in ROWS:
+        add_row(app, created_at=moment, channel=channel, operation=operation,
+                model_requested=model, model_used=model, cost=cost)  # fmt: skip
+    add_row(app, created_at=lima(2026, 1, 9), status="error", model_used=None)  # no cost
+    return app
+
+
+def csv_costs(admin, query: str) -> Decimal:
+    response = admin.get("/admin/logs.csv?" + query)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    return sum((Decimal(r["cost"]) for r in rows if r["cost"]), Decimal(0))
+
+
+def test_the_month_total_equals_the_csv_of_that_month_in_the_owners_zone(in_lima, admin):
+    with in_lima.app_context():
+        january = card.figures(date(2026, 1, 1))
+    assert january.total == pytest.approx(sum(JANUARY.values()))
+    assert Decimal(str(january.total)).quantize(Decimal("1e-8")) == csv_costs(
+        admin, "month=2026-01"
+    )
+    for name, _, dollars in january.by_channel:
+        assert dollars == pytest.approx(JANUARY[name]), name
+        assert Decimal(str(dollars)).quantize(Decimal("1e-8")) == csv_costs(
+            admin, f"month=2026-01&spent_on={name}"
+        )
+    with in_lima.app_context():
+        assert card.figures(date(2026, 2, 1)).total == pytest.approx(3.0)
+        assert card.figures(date(2025, 12, 1)).total == pytest.approx(0.5)
+
+
+def test_the_card_lists_the_channels_in_order_and_each_model_with_its_calls(in_lima):
+    with in_lima.app_context():
+        january = card.figures(date(2026, 1, 1))
+    assert [name for name, _, _ in january.by_channel] == list(spending.SPENT_ON)
+    models = {model: (dollars, calls) for model, dollars, calls in january.by_model}
+    assert models["openai/gpt-4o-mini"] == (pytest.approx(0.112), 5)  # the error counts as a call
+    assert models["anthropic/claude-sonnet-4"] == (pytest.approx(0.2), 1)
+    assert january.by_model[0][0] == "anthropic/claude-sonnet-4"  # the costliest first
+    assert january.projection is None and not january.bars  # a past month
+
+
+def test_the_month_filter_and_the_dates_narrow_each_other(in_lima, admin):
+    assert csv_costs(admin, "month=2026-01&since=2026-01-31") == Decimal("0.07")
+    assert csv_costs(admin, "month=2026-01&until=2026-01-01&spent_on=flows") == Decimal("0.2")
+
+
+@pytest.mark.parametrize("month", ["2026-13", "abc", "2026-1", "2026-01-01"])
+def test_a_wrong_month_or_channel_is_refused_in_plain_words(admin, month):
+    page = admin.get(f"/admin/logs?month={month}").get_data(as_text=True)
+    assert "is not a month: write it as YYYY-MM" in page
+    response = admin.get(f"/admin/logs.csv?month={month}")
+    assert response.status_code == 400
+    assert "is not a month" in response.get_data(as_text=True)
+    response = admin.get("/admin/logs.csv?spent_on=lunch")
+    assert response.status_code == 400 and "'lunch' is not what costs are for" in response.text
+
+
+def test_this_months_projection_runs_the_pace_so_far_to_the_months_end(app):
+    add_row(app, created_at=datetime.now(UTC) - timedelta(seconds=1), cost=1.0)
+    with app.app_context():
+        settings.save({"monthly_budget": "4", "daily_budget": "1"}, author="test")
+        now = card.figures()
+    assert now.current and now.total == pytest.approx(1.0)
+    assert now.projection == pytest.approx(1.0 / now.elapsed)
+    assert now.projection >= 1.0 and "if the pace so far" in now.projection_words()
+    bars = {bar.period: bar for bar in now.bars}
+    assert bars["monthly"].percent == 25 and bars["daily"].percent == 100
+    assert (
+        bars["monthly"].words() == "$1.00 of the monthly budget of $4.00 spent this month (25 %)."
+    )
+
+
+def test_costs_prints_the_cards_figures(in_lima, runner):
+    result = runner.invoke(args=["costs", "--month", "2026-01"])
+    assert result.exit_code == 0, result.output
+    assert "Costs of January 2026" in result.output
+    assert "Total so far: $0.32" in result.output
+    assert "Flows: $0.20" in result.output
+    assert "anthropic/claude-sonnet-4: $0.20 (1 calls)" in result.output
+    assert "A past month: nothing to project." in result.output
+    assert "0 billable, 0 not billable" in result.output
+
+
+@pytest.mark.parametrize("month", ["2026-13", "abc"])
+def test_costs_refuses_a_wrong_month(runner, month):
+    result = runner.invoke(args=["costs", "--month", month])
+    assert result.exit_code != 0
+    assert f"'{month}' is not a month: write it as YYYY-MM" in result.output
