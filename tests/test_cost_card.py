@@ -128,3 +128,38 @@ def test_costs_refuses_a_wrong_month(runner, month):
     result = runner.invoke(args=["costs", "--month", month])
     assert result.exit_code != 0
     assert f"'{month}' is not a month: write it as YYYY-MM" in result.output
+
+
+def now_row(app, cost: float, **fields) -> None:
+    add_row(app, created_at=datetime.now(UTC) - timedelta(seconds=2), cost=cost, **fields)
+
+
+def test_the_dashboard_shows_the_card_with_links_to_the_log_of_the_month(app, admin):
+    now_row(app, 0.42, channel="flow")
+    now_row(app, 0.08, channel="playground", model_used="anthropic/claude-sonnet-4")
+    with app.app_context():
+        key = card.figures().key
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "What the assistant costs" in page and "$0.50" in page
+    assert "No budget is set." in page
+    assert f"/admin/logs?month={key}&amp;spent_on=flows" in page
+    assert "$0.42" in page and "anthropic/claude-sonnet-4" in page
+    assert card.META_PRICING in page
+    assert 'id="budget-banner"' not in page
+
+
+def test_the_banner_follows_a_budget_change_at_once(app, admin):
+    now_row(app, 16.8)
+    with app.app_context():
+        settings.save({"monthly_budget": "20"}, author="test")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "You have used 84 % of this month&#39;s budget of $20.00." in page
+    with app.app_context():
+        settings.save({"monthly_budget": "100"}, author="test")
+    assert 'id="budget-banner"' not in admin.get("/admin/").get_data(as_text=True)
+    with app.app_context():
+        settings.save({"monthly_budget": "10", "budget_action": "handoff"}, author="test")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "The monthly budget of $10.00 is spent" in page
+    assert "customers are handed over to you" in page
+    assert "#monthly_budget" in page

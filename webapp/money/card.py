@@ -132,6 +132,29 @@ def _meta(start, end) -> list[tuple[bool, str, int]]:
     return [(bool(b), c, n) for b, c, n in db.session.execute(query)]
 
 
+ACTIONS = {  # what budget_action does once a budget is spent, in the owner's words
+    "cheapest": "customers are answered by the cheapest text model",
+    "fallback_reply": "customers get the fallback reply and are marked Needs you",
+    "handoff": "customers are handed over to you",
+}
+
+
+def banner(look: budget.Budget) -> str:
+    """The dashboard's warning when a budget is spent or at 80 % or more (empty otherwise)."""
+    if look.spent:
+        action = ACTIONS.get(look.action, f"budget_action is {look.action}")
+        return (
+            f"{look.words()} Until it is raised or the period ends, {action}; flows, Try it "
+            "and Compare are refused."
+        )
+    if look.near:
+        amount = look.monthly if look.near == "monthly" else look.daily
+        when = "this month's" if look.near == "monthly" else "today's"
+        percent = int((look.share(look.near) or 0) * 100)
+        return f"You have used {percent} % of {when} budget of {plain(amount)}."
+    return ""
+
+
 def bars(look: budget.Budget) -> list[Bar]:
     """The budgets set, each with its share spent (none when no budget is set)."""
     found = []
@@ -144,8 +167,9 @@ def bars(look: budget.Budget) -> list[Bar]:
     return found
 
 
-def figures(month: date | None = None) -> Card:
-    """The card of `month` (the owner's current month when None)."""
+def figures(month: date | None = None, look: budget.Budget | None = None) -> Card:
+    """The card of `month` (the owner's current month when None); `look` is the budget as
+    the caller already read it (read here when None)."""
     this_month = spending.month_of(times.today())
     month = spending.month_of(month or this_month)
     start, end = spending.month_bounds(month)
@@ -160,5 +184,5 @@ def figures(month: date | None = None) -> Card:
     )
     card.meta = _meta(start, end)
     if current:
-        card.bars = bars(budget.look(settings.read()))
+        card.bars = bars(look or budget.look(settings.read()))
     return card
