@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.records import add_row
-from webapp import settings
+from webapp import settings, state
+from webapp.extensions import db
 from webapp.money import card, spending
 
 LIMA = ZoneInfo("America/Lima")  # UTC-5: the owner's month starts at 05:00 UTC
@@ -163,3 +164,31 @@ def test_the_banner_follows_a_budget_change_at_once(app, admin):
     assert "The monthly budget of $10.00 is spent" in page
     assert "customers are handed over to you" in page
     assert "#monthly_budget" in page
+
+
+def cost_card_of(page: str) -> str:
+    return page[page.index('id="cost-card"') :].split("</section>")[0]
+
+
+def test_on_a_big_log_the_page_reads_the_kept_sums_but_the_budget_as_it_is_now(app, admin):
+    now_row(app, 5.0)
+    with app.app_context():
+        card.refresh()  # the worker's job
+        kept = state.get(card.KEPT_AS)
+        kept["took_ms"] = 900  # as summing a big log takes
+        state.put(card.KEPT_AS, kept)
+        db.session.commit()
+    now_row(app, 12.0)  # after the worker summed: shown at its next run
+    shown = cost_card_of(admin.get("/admin/").get_data(as_text=True))
+    assert "$5.00" in shown and "$17.00" not in shown
+    with app.app_context():
+        settings.save({"monthly_budget": "20"}, author="test")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "You have used 85 % of this month&#39;s budget of $20.00." in page
+    assert "$17.00 of the monthly budget of $20.00 spent this month (85 %)." in page
+    with app.app_context():
+        kept["computed_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+        state.put(card.KEPT_AS, kept)
+        db.session.commit()
+    shown = cost_card_of(admin.get("/admin/").get_data(as_text=True))
+    assert "$17.00 <span" in shown  # too old: summed now

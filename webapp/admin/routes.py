@@ -57,7 +57,7 @@ def dashboard():
         needs_you=needs.waiting(),
         budget_banner=cost_card.banner(money_now),
         budget_spent=money_now.spent is not None,
-        cost=cost_card.figures(look=money_now),
+        cost=cost_card.latest(money_now),
         meta_pricing=cost_card.META_PRICING,
         charts={
             "messages": charts.bars(

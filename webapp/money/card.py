@@ -2,12 +2,12 @@
 `flask --app wsgi costs` show it."""
 
 import re
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from .. import settings
+from .. import settings, state
 from ..display import times
 from ..display.money import CENT, exact_dollars
 from ..extensions import db
@@ -17,6 +17,12 @@ from . import budget, spending
 RL = RequestLog
 META_PRICING = "https://developers.facebook.com/docs/whatsapp/pricing"
 MONTH = re.compile(r"\d{4}-\d{2}")
+# Like the dashboard's other figures (webapp/stats.py): summed at each view while that is
+# quick; on a big log, the sums the worker keeps (every minute) while they are this fresh.
+# The budgets' bars and banner are read at each view whatever the size: a change shows at once.
+KEPT_AS = "cost_card"
+KEPT_FOR = timedelta(minutes=3)
+QUICK_ENOUGH_MS = 200
 
 
 def parse_month(text: str) -> date:
@@ -71,6 +77,8 @@ class Card:
     by_model: list[tuple[str, float, int]]  # (model, dollars, calls)
     bars: list[Bar] = field(default_factory=list)
     meta: list[tuple[bool, str, int]] = field(default_factory=list)  # (billable, category, n)
+    computed_at: datetime | None = None
+    took_ms: int = 0
 
     @property
     def label(self) -> str:
@@ -170,6 +178,7 @@ def bars(look: budget.Budget) -> list[Bar]:
 def figures(month: date | None = None, look: budget.Budget | None = None) -> Card:
     """The card of `month` (the owner's current month when None); `look` is the budget as
     the caller already read it (read here when None)."""
+    started = datetime.now(UTC)
     this_month = spending.month_of(times.today())
     month = spending.month_of(month or this_month)
     start, end = spending.month_bounds(month)
@@ -183,6 +192,35 @@ def figures(month: date | None = None, look: budget.Budget | None = None) -> Car
         month, current, total, projection, elapsed, _by_channel(start, end), _by_model(start, end)
     )
     card.meta = _meta(start, end)
+    card.computed_at = started
+    card.took_ms = int((datetime.now(UTC) - started).total_seconds() * 1000)
     if current:
         card.bars = bars(look or budget.look(settings.read()))
     return card
+
+
+def refresh() -> None:
+    """Sum this month's card and keep it, for the dashboard of a big log (a worker's job)."""
+    found = asdict(figures(look=budget.Budget(None, None, 0.0, 0.0, "")))
+    found.update(month=found["month"].isoformat(), computed_at=found["computed_at"].isoformat())
+    found.pop("bars")
+    state.put(KEPT_AS, found)
+
+
+def latest(look: budget.Budget) -> Card:
+    """This month's card for the dashboard: summed now when that is quick, else the one the
+    worker keeps while it is fresh; its budgets always as `look` has them now."""
+    kept = state.get(KEPT_AS)
+    this_month = spending.month_of(times.today())
+    if kept and kept.get("took_ms", 0) >= QUICK_ENOUGH_MS:
+        at = datetime.fromisoformat(kept["computed_at"])
+        if date.fromisoformat(kept["month"]) == this_month and utcnow() - at < KEPT_FOR:
+            return Card(
+                month=this_month, current=True, total=kept["total"],
+                projection=kept["projection"], elapsed=kept["elapsed"],
+                by_channel=[tuple(row) for row in kept["by_channel"]],
+                by_model=[tuple(row) for row in kept["by_model"]], bars=bars(look),
+                meta=[tuple(row) for row in kept["meta"]], computed_at=at,
+                took_ms=kept["took_ms"],
+            )  # fmt: skip
+    return figures(look=look)
