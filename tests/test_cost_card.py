@@ -192,3 +192,15 @@ def test_on_a_big_log_the_page_reads_the_kept_sums_but_the_budget_as_it_is_now(a
         db.session.commit()
     shown = cost_card_of(admin.get("/admin/").get_data(as_text=True))
     assert "$17.00 <span" in shown  # too old: summed now
+
+
+def test_costs_without_a_month_prints_this_month_with_its_projection_and_budgets(app, runner):
+    now_row(app, 2.0, channel="playground")
+    with app.app_context():
+        settings.save({"monthly_budget": "8"}, author="test")
+    result = runner.invoke(args=["costs"])
+    assert result.exit_code == 0, result.output
+    assert "Total so far: $2.00" in result.output
+    assert "Try it and Compare: $2.00" in result.output
+    assert "if the pace so far" in result.output
+    assert "$2.00 of the monthly budget of $8.00 spent this month (25 %)." in result.output
