@@ -87,13 +87,18 @@ def test_the_month_filter_and_the_dates_narrow_each_other(in_lima, admin):
     assert csv_costs(admin, "month=2026-01&until=2026-01-01&spent_on=flows") == Decimal("0.2")
 
 
-@pytest.mark.parametrize("month", ["2026-13", "abc", "2026-1", "2026-01-01"])
-def test_a_wrong_month_or_channel_is_refused_in_plain_words(admin, month):
+@pytest.mark.parametrize(
+    ("month", "said"),
+    [("2026-13", "is not a month: write it as YYYY-MM"), ("abc", "is not a month"),
+     ("2026-1", "is not a month"), ("2026-01-01", "is not a month"),
+     ("9999-12", "is too far off"), ("0001-01", "is too far off")],
+)  # fmt: skip
+def test_a_wrong_month_or_channel_is_refused_in_plain_words(admin, month, said):
     page = admin.get(f"/admin/logs?month={month}").get_data(as_text=True)
-    assert "is not a month: write it as YYYY-MM" in page
+    assert f"&#39;{month}&#39; {said}" in page
     response = admin.get(f"/admin/logs.csv?month={month}")
     assert response.status_code == 400
-    assert "is not a month" in response.get_data(as_text=True)
+    assert said in response.get_data(as_text=True)
     response = admin.get("/admin/logs.csv?spent_on=lunch")
     assert response.status_code == 400 and "'lunch' is not what costs are for" in response.text
 
@@ -124,11 +129,16 @@ def test_costs_prints_the_cards_figures(in_lima, runner):
     assert "0 billable, 0 not billable" in result.output
 
 
-@pytest.mark.parametrize("month", ["2026-13", "abc"])
-def test_costs_refuses_a_wrong_month(runner, month):
+@pytest.mark.parametrize(
+    ("month", "said"),
+    [("2026-13", "'2026-13' is not a month: write it as YYYY-MM"),
+     ("abc", "'abc' is not a month: write it as YYYY-MM"),
+     ("9999-12", "'9999-12' is too far off: choose a month from 1970 to 9998.")],
+)  # fmt: skip
+def test_costs_refuses_a_wrong_month(runner, month, said):
     result = runner.invoke(args=["costs", "--month", month])
     assert result.exit_code != 0
-    assert f"'{month}' is not a month: write it as YYYY-MM" in result.output
+    assert said in result.output
 
 
 def now_row(app, cost: float, **fields) -> None:

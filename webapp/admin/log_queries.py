@@ -15,7 +15,7 @@ from ..contacts import normalise_number
 from ..display import times
 from ..extensions import db
 from ..models import Contact, Message, RequestLog
-from ..money import spending
+from ..money import card, spending
 from ..troubleshooting import TROUBLES, ErrorKind
 
 PAGE_SIZE = 50
@@ -89,11 +89,9 @@ def _month(args: Mapping[str, str], errors: dict[str, str]) -> date | None:
     if not raw:
         return None
     try:
-        if len(raw) != 7:
-            raise ValueError
-        return datetime.strptime(raw + "-01", "%Y-%m-%d").date()
-    except ValueError:
-        errors["month"] = f"'{raw}' is not a month: write it as YYYY-MM, for example 2026-01."
+        return card.parse_month(raw)
+    except ValueError as exc:
+        errors["month"] = str(exc)
         return None
 
 

@@ -31,11 +31,14 @@ def parse_month(text: str) -> date:
     try:
         if not MONTH.fullmatch(raw):
             raise ValueError
-        return datetime.strptime(raw + "-01", "%Y-%m-%d").date()
+        month = datetime.strptime(raw + "-01", "%Y-%m-%d").date()
     except ValueError:
         raise ValueError(
             f"'{raw}' is not a month: write it as YYYY-MM, for example 2026-01."
         ) from None
+    if not 1970 <= month.year <= 9998:  # the moments of the month must be writable in UTC
+        raise ValueError(f"'{raw}' is too far off: choose a month from 1970 to 9998.")
+    return month
 
 
 def plain(value: float) -> str:
