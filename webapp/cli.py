@@ -19,6 +19,7 @@ from .extensions import db
 from .knowledge.cli import knowledge_cli
 from .models import User
 from .money import limits_cli
+from .money.cli import costs
 from .people import needs, takeover
 from .people.templates_cli import templates_cli
 from .worker.serving import serve, worker
@@ -346,3 +347,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(knowledge_cli)
     app.cli.add_command(templates_cli)
     limits_cli.register(contacts_cli, tokens_cli)
+    app.cli.add_command(costs)

@@ -15,6 +15,7 @@ from ..contacts import normalise_number
 from ..display import times
 from ..extensions import db
 from ..models import Contact, Message, RequestLog
+from ..money import card, spending
 from ..troubleshooting import TROUBLES, ErrorKind
 
 PAGE_SIZE = 50
@@ -54,6 +55,8 @@ class Filters:
 
     since: date | None = None
     until: date | None = None
+    month: date | None = None  # its first day: the owner's month, within since and until
+    spent_on: str | None = None  # one of spending.SPENT_ON: what the cost card counts it for
     channel: str | None = None
     model: str | None = None
     status: str | None = None
@@ -65,6 +68,8 @@ class Filters:
     def args(self) -> dict[str, str]:
         """The filters as a query string, for links that keep them (Older, CSV)."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "errors"}
+        if self.month:
+            values["month"] = self.month.strftime("%Y-%m")
         return {name: str(value) for name, value in values.items() if value}
 
 
@@ -76,6 +81,17 @@ def _day(args: Mapping[str, str], name: str, errors: dict[str, str]) -> date | N
         return datetime.strptime(raw, "%Y-%m-%d").date()
     except ValueError:
         errors[name] = f"'{raw}' is not a date: write it as YYYY-MM-DD, for example 2026-01-31."
+        return None
+
+
+def _month(args: Mapping[str, str], errors: dict[str, str]) -> date | None:
+    raw = (args.get("month") or "").strip()
+    if not raw:
+        return None
+    try:
+        return card.parse_month(raw)
+    except ValueError as exc:
+        errors["month"] = str(exc)
         return None
 
 
@@ -94,6 +110,8 @@ def filters_from(args: Mapping[str, str]) -> Filters:
     found = Filters(
         since=_day(args, "since", errors),
         until=_day(args, "until", errors),
+        month=_month(args, errors),
+        spent_on=_choice(args, "spent_on", list(spending.SPENT_ON), "what costs are for", errors),
         channel=_choice(args, "channel", CHANNELS, "a channel", errors),
         status=_choice(args, "status", STATUSES, "a status", errors),
         kind=_choice(args, "kind", [str(k) for k in ErrorKind], "an error kind", errors),
@@ -127,6 +145,9 @@ def _conditions(filters: Filters, cursor, ascending: bool) -> list:
     """Every filter but the model and the text (those need a query of their own shape)."""
     start = filters.since and times.day_start(filters.since)  # the owner's days
     end = filters.until and times.day_start(filters.until + timedelta(days=1))
+    if filters.month:  # both bounds hold: the later start, the earlier end
+        first, after = spending.month_bounds(filters.month)
+        start, end = max(start or first, first), min(end or after, after)
     # SQLite walks an index between one lower and one upper bound. A date the cursor has
     # already passed is left out, so each page (or CSV batch) starts at the cursor instead of
     # walking again from the date to the cursor.
@@ -146,6 +167,8 @@ def _conditions(filters: Filters, cursor, ascending: bool) -> list:
     ):
         if value:
             found.append(column == value)
+    if filters.spent_on:
+        found.append(spending.is_spent_on(filters.spent_on))
     if filters.contact:
         found.append(RL.contact_id.in_(_contact_ids(filters.contact)))
     return found

@@ -13,6 +13,7 @@ from .. import contacts, content
 from ..display import hidden_chars, times
 from ..extensions import db
 from ..models import RequestLog
+from ..money import spending
 from ..troubleshooting import TROUBLES, ErrorKind
 from . import bp, log_queries
 
@@ -38,7 +39,13 @@ class LogFilterForm(FlaskForm):
 
     since = DateField("From")
     until = DateField("To")
+    month = StringField("Month")
     channel = SelectField("Channel", choices=_any(log_queries.CHANNELS))
+    spent_on = SelectField(
+        "Cost spent on",
+        choices=[SelectChoice("", "Any")]
+        + [SelectChoice(name, words) for name, words in spending.SPENT_ON.items()],
+    )
     status = SelectField("Status", choices=_any(log_queries.STATUSES))
     kind = SelectField("Error kind", choices=_any(str(k) for k in ErrorKind))
     model = StringField("Model")

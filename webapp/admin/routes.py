@@ -17,6 +17,8 @@ from .. import (
 from ..auth import throttle
 from ..data import backups
 from ..knowledge import gaps
+from ..money import budget
+from ..money import card as cost_card
 from ..people import needs
 from ..snapshot import Snapshot
 from . import bp, charts, get_started, setting_sections, threads
@@ -31,6 +33,7 @@ def dashboard():
     remaining = (key_test or {}).get("limit_remaining")
     snap = stats.latest()
     days, models = snap.days, snap.models
+    money_now = budget.look(settings.read())  # read at every view: a change shows at once
     return render_template(
         "admin/dashboard.html",
         unreadable=settings.unreadable(),
@@ -52,6 +55,10 @@ def dashboard():
         snap=snap,
         gaps_week=gaps.this_week(),
         needs_you=needs.waiting(),
+        budget_banner=cost_card.banner(money_now),
+        budget_spent=money_now.spent is not None,
+        cost=cost_card.latest(money_now),
+        meta_pricing=cost_card.META_PRICING,
         charts={
             "messages": charts.bars(
                 "Messages in per day", [(d.day.strftime("%d %b"), d.messages_in) for d in days]

@@ -9,8 +9,8 @@ from sqlalchemy import bindparam, delete, select, update
 from ..clients.whatsapp_errors import kind_for_code
 from ..clients.whatsapp_webhook import StatusUpdate
 from ..data import forgotten
-from ..extensions import db
-from ..models import Message, PendingStatus, utcnow
+from ..extensions import db, dialect_insert
+from ..models import Message, PendingStatus, WhatsAppCharge, utcnow
 from ..states import PartState
 
 # Meta does not promise to deliver statuses in order: a late "delivered" never undoes "read".
@@ -19,8 +19,8 @@ KEEP_PENDING = timedelta(days=1)  # statuses of messages sent from elsewhere nev
 
 
 def apply_status(status: StatusUpdate) -> None:
-    """Move a sent message's ticks forward; keep a status whose send is not recorded yet.
-    Runs in the caller's transaction."""
+    """Move a sent message's ticks forward; keep a status whose send is not recorded yet;
+    record what Meta says it charges for the message. Runs in the caller's transaction."""
     fields = {}
     if status.status == "failed":
         fields = {
@@ -34,6 +34,34 @@ def apply_status(status: StatusUpdate) -> None:
         db.session.add(
             PendingStatus(wa_message_id=status.wa_message_id, status=status.status, **fields)
         )
+    record_charge(status)
+
+
+def _text(value, column) -> str | None:
+    """A short word of Meta's as stored, or None when it is not one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[: column.type.length]
+
+
+def record_charge(status: StatusUpdate) -> bool:
+    """Keep the `pricing` object of a status as the message's one WhatsAppCharge row: the first
+    status carrying it wins, even when two deliveries arrive at once (the insert does nothing
+    on a conflict). Pricing without a true/false `billable` is not Meta's shape: ignored."""
+    pricing = status.raw.get("pricing") if isinstance(status.raw, dict) else None
+    if not isinstance(pricing, dict) or not isinstance(pricing.get("billable"), bool):
+        return False
+    W = WhatsAppCharge.__table__.c
+    values = {
+        "wa_message_id": status.wa_message_id,
+        "billable": pricing["billable"],
+        "category": _text(pricing.get("category"), W.category),
+        "pricing_model": _text(pricing.get("pricing_model"), W.pricing_model),
+        "created_at": utcnow(),
+    }
+    insert = dialect_insert(WhatsAppCharge.__table__).values(**values)
+    found = db.session.execute(insert.on_conflict_do_nothing(index_elements=[W.wa_message_id]))
+    return bool(found.rowcount)
 
 
 def _apply(wa_message_id: str, new: str, fields: dict) -> bool:

@@ -10,6 +10,7 @@ from flask import Flask
 from .. import checks, state, stats
 from ..data import retention
 from ..knowledge import embeddings
+from ..money import card as cost_card
 from ..people import alerts, takeover
 from ..replies import delivery
 
@@ -18,6 +19,7 @@ JOBS = {  # name: (every, job)
     # statuses that can apply now, sends and flow questions a crash abandoned
     "sweep": (timedelta(seconds=10), delivery.sweep),
     "dashboard": (timedelta(minutes=1), stats.refresh),
+    "cost_card": (timedelta(minutes=1), cost_card.refresh),  # on a big log, summed here
     "retention": (timedelta(hours=1), retention.purge),
     "catalog": (timedelta(days=1), checks.daily_catalog_check),  # prices, retired model IDs
     # the knowledge's chunks that lack a vector by the embedding model (a run: 8 s at most)
