@@ -202,6 +202,7 @@ def test_a_text_search_reads_a_bounded_window_and_older_searches_further(app, ad
     [
         ("since=2026-13-01", "&#39;2026-13-01&#39; is not a date"),
         ("until=yesterday", "&#39;yesterday&#39; is not a date"),
+        ("until=9999-12-31", "&#39;9999-12-31&#39; is too far off"),
         ("since=2026-02-01&until=2026-01-01", "The end date is before the start date."),
         ("kind=out_of_luck", "&#39;out_of_luck&#39; is not an error kind"),
         ("channel=sms", "&#39;sms&#39; is not a channel"),

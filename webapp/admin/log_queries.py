@@ -78,10 +78,14 @@ def _day(args: Mapping[str, str], name: str, errors: dict[str, str]) -> date | N
     if not raw:
         return None
     try:
-        return datetime.strptime(raw, "%Y-%m-%d").date()
+        day = datetime.strptime(raw, "%Y-%m-%d").date()
     except ValueError:
         errors[name] = f"'{raw}' is not a date: write it as YYYY-MM-DD, for example 2026-01-31."
         return None
+    if not 1970 <= day.year <= 9998:  # the day after it must be writable as a moment too
+        errors[name] = f"'{raw}' is too far off: choose a day from 1970 to 9998."
+        return None
+    return day
 
 
 def _month(args: Mapping[str, str], errors: dict[str, str]) -> date | None:
