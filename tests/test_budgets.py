@@ -9,14 +9,20 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import post_webhook, wait_for
-from tests.support.fakes import CHAT_PATH, EMBEDDINGS_PATH, completion, fixture_bytes
-from tests.support.payloads import text_delivery
+from tests.support.fakes import (
+    CHAT_PATH,
+    EMBEDDINGS_PATH,
+    TRANSCRIPTION_PATH,
+    completion,
+    fixture_bytes,
+)
+from tests.support.payloads import delivery, file_message, text_delivery
 from tests.support.replies import CUSTOMER, log_rows
 from tests.support.try_it import openrouter_only
 from webapp import catalog, catalog_data, settings
 from webapp.extensions import db
 from webapp.knowledge import embeddings, sources
-from webapp.models import Contact, OwnerAlert, RequestLog, Trial, utcnow
+from webapp.models import Contact, OwnerAlert, RequestLog, Trial, TrialCell, utcnow
 from webapp.money import budget_alerts
 from webapp.requestlog import Origin
 from webapp.snapshot import Snapshot
@@ -319,3 +325,69 @@ def test_two_workers_near_the_budget_spend_past_it_by_the_calls_in_flight_at_mos
     with whatsapp.app_context():
         spent = db.session.scalar(select(func.sum(RequestLog.cost)))
     assert spent == pytest.approx(0.006 * len(started))
+
+
+def test_a_voice_note_past_the_budget_is_not_transcribed_and_logged_once(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    budget_of(whatsapp, transcription_model="openai/whisper-1", non_text_reply="Please type.")
+    spend(whatsapp, 0.01)
+    message = file_message(CUSTOMER, "audio", "4477", "audio/ogg; codecs=opus", voice=True)
+    fake_graph.host_media("4477", b"OggS\x00\x02" + b"opus frames " * 50, "audio/ogg")
+    assert post_webhook(client, delivery(message)).status_code == 200
+
+    wait_for(lambda: texts_to(fake_graph, CUSTOMER))
+    assert texts_to(fake_graph, CUSTOMER) == ["Please type."]  # nothing it could read
+    assert [r for r in fake_openrouter.requests if r.path == TRANSCRIPTION_PATH] == []
+    [refused] = [r for r in log_rows(whatsapp) if r.operation == "transcription"]
+    assert (refused.error_kind, refused.model_requested) == ("budget_exceeded", "openai/whisper-1")
+
+
+def test_comparison_answers_already_waiting_fail_with_budget_exceeded(app, fake_openrouter):
+    from webapp import trials
+    from webapp.worker.process import Worker
+
+    openrouter_only(app, fake_openrouter.base_url)
+    budget_of(app)
+    with app.app_context():
+        trial = trials.start(["openai/gpt-4o-mini"], settings.get("system_prompt"), "typed",
+                             "test", text="When do you open?")  # fmt: skip
+        trial_id = trial.id
+    spend(app, 0.01)  # spent after it was started, before the worker took it
+    running = Worker(app, threads=2, poll=0.01).start()
+    try:
+
+        def cells():
+            with app.app_context():
+                rows = db.session.scalars(select(TrialCell).where(TrialCell.trial_id == trial_id))
+                found = [(c.state, c.error_kind) for c in rows]
+                db.session.rollback()
+                return found if all(s not in ("pending", "running") for s, _ in found) else None
+
+        assert wait_for(cells) == [("failed", "budget_exceeded")]
+    finally:
+        running.stop()
+    assert chats(fake_openrouter) == []
+
+
+def test_a_budget_alert_e_mail_says_what_is_spent_in_its_subject(whatsapp):
+    from tests.support.fake_smtp import FakeSMTP
+    from webapp.people import alerts
+
+    server = FakeSMTP().start()
+    try:
+        budget_of(whatsapp, daily="", monthly_budget="20", owner_numbers="",
+                  smtp_host="127.0.0.1", smtp_port=str(server.port), smtp_tls="none",
+                  alert_email_from="switchboard@shop.example",
+                  alert_email_to="owner@shop.example")  # fmt: skip
+        spend(whatsapp, 16.5)
+        with whatsapp.app_context():
+            assert budget_alerts.check() == 1
+            assert alerts.send_due() == 1
+        (mail,) = server.mails
+    finally:
+        server.stop()
+    assert mail.message["Subject"] == (
+        "Switchboard has spent $16.50 of the monthly budget of $20.00 this month (80 % or more)"
+    )
+    assert mail.message.get_content().startswith(mail.message["Subject"])

@@ -28,12 +28,14 @@ def claim_name(period: str, level: str) -> str:
 
 
 def _claimed(name: str) -> bool:
+    # RETURNING, not rowcount: an ORM insert on PostgreSQL does not count its rows.
     inserted = db.session.execute(
         dialect_insert(AppState)
         .values(name=name, value="{}", updated_at=utcnow())
         .on_conflict_do_nothing()
-    ).rowcount
-    return inserted == 1
+        .returning(AppState.name)
+    ).first()
+    return inserted is not None
 
 
 def tell_owner(looked: budget.Budget, snap) -> list[str]:

@@ -115,7 +115,7 @@ def send(alert_id: int, snap: Snapshot) -> None:
         return
     if customer is None:  # about the assistant itself: the reason is the whole message
         words = alert_messages.compose_note(alert, str(snap["public_url"]))
-        subject = "Switchboard: " + words.why.split(":")[0][:80]
+        subject = words.why.split(". ")[0][:120]  # its first sentence
     else:
         words = alert_messages.compose(alert, customer, str(snap["public_url"]))
         subject = f"Needs you: {contacts.name_of(customer)}"
