@@ -139,6 +139,26 @@ def test_past_the_budget_cheapest_answers_with_the_cheapest_model_not_disabled(
     assert chats(fake_openrouter)[-1]["model"] == "openai/gpt-4o-mini"
 
 
+def test_past_the_budget_a_photo_goes_to_the_cheapest_model_that_can_see_it(
+    client, whatsapp, worker, fake_openrouter, fake_graph
+):
+    with whatsapp.app_context():
+        catalog_data.store(json.loads(fixture_bytes("models_list_excerpt.json"))["data"])
+        catalog.add(FREE)  # cheaper, but it reads text only
+        catalog.set_role(FREE, catalog.AVAILABLE)
+    budget_of(whatsapp, action="cheapest")
+    spend(whatsapp, 0.02)
+    fake_graph.host_media("8812", b"\xff\xd8\xff\xe0" + b"a broken hinge " * 40, "image/jpeg")
+    photo = file_message(CUSTOMER, "image", "8812", "image/jpeg", caption="Is this covered?")
+    fake_openrouter.reply("Yes, the hinge is covered by the warranty.")
+    assert post_webhook(client, delivery(photo)).status_code == 200
+
+    wait_for(lambda: texts_to(fake_graph, CUSTOMER))
+    assert texts_to(fake_graph, CUSTOMER) == ["Yes, the hinge is covered by the warranty."]
+    [asked] = chats(fake_openrouter)
+    assert asked["model"] == "openai/gpt-4o-mini" and "models" not in asked
+
+
 def test_a_budget_raised_mid_month_answers_again_at_once(
     client, whatsapp, worker, fake_openrouter, fake_graph
 ):
@@ -391,3 +411,26 @@ def test_a_budget_alert_e_mail_says_what_is_spent_in_its_subject(whatsapp):
         "Switchboard has spent $16.50 of the monthly budget of $20.00 this month (80 % or more)"
     )
     assert mail.message.get_content().startswith(mail.message["Subject"])
+
+
+def test_a_try_it_message_sent_before_the_budget_was_spent_is_refused_with_its_reason(
+    app, admin, fake_openrouter
+):
+    from tests.support.try_it import answered
+    from webapp.worker.process import Worker
+
+    openrouter_only(app, fake_openrouter.base_url)
+    budget_of(app)
+    admin.post("/admin/try", {"message": "Do you sell gift cards?"})  # waits for the worker
+    spend(app, 0.01)
+    running = Worker(app, threads=2, poll=0.01).start()
+    try:
+        wait_for(lambda: answered(app))
+    finally:
+        running.stop()
+    assert chats(fake_openrouter) == []
+    [refused] = [r for r in log_rows(app) if r.error_kind == "budget_exceeded"]
+    assert refused.channel == "playground"
+    page = admin.get("/admin/try").get_data(as_text=True)
+    assert trouble(ErrorKind.BUDGET_EXCEEDED).title in page
+    assert "The daily budget of $0.01 is spent" in page

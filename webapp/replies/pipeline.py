@@ -192,7 +192,8 @@ def reply_for(
     if looked.spent is not None:
         with leases.writing(lease):
             budget_alerts.tell_owner(looked, snap)
-        refused = _past_budget(snap, origin, lease, looked)
+        photos = any(message.image for message in reads)
+        refused = _past_budget(snap, origin, lease, looked, photos)
         if isinstance(refused, Reply):
             return refused
         cheapest = refused  # else None: a test customer, refused below as Try it is
@@ -225,14 +226,14 @@ def _answered(answer: Answer, context, snap: Snapshot, outside: str | None) -> R
     return Reply(after_hours.with_note(text, snap) if outside == "note" else text, answer)
 
 
-def _past_budget(snap: Snapshot, origin: Origin, lease, looked) -> "Reply | str | None":
+def _past_budget(snap: Snapshot, origin: Origin, lease, looked, photos) -> "Reply | str | None":
     """A customer's turn when a budget is spent, as `budget_action` says: the cheapest model's
     ID (`cheapest`, when the table has a priced one), or the fallback or handoff reply with
     the customer handed to a person and a budget_exceeded log row. None for a test customer
     of Try it: refused as the page is (the owner is told why there)."""
     if origin.channel == PLAYGROUND:
         return None
-    if looked.action == "cheapest" and (model := cheapest_model(snap)):
+    if looked.action == "cheapest" and (model := cheapest_model(snap, photos)):
         return model
     with leases.writing(lease):
         requestlog.add_error(origin, 1, budget.exceeded(looked), upstream="openrouter",
@@ -241,11 +242,14 @@ def _past_budget(snap: Snapshot, origin: Origin, lease, looked) -> "Reply | str 
     return Reply(str(snap[words]), handoff=handoff.BUDGET_SPENT)
 
 
-def cheapest_model(snap: Snapshot) -> str | None:
+def cheapest_model(snap: Snapshot, photos: bool = False) -> str | None:
     """The table's model that is not disabled with the lowest catalog price per token, prompt
-    and completion together (the table's order breaks a tie); None when none is priced."""
+    and completion together (the table's order breaks a tie), one that sees images for a turn
+    with `photos`; None when none is priced."""
     priced = []
     for order, model_id in enumerate(snap.offered):
+        if photos and not snap.sees_images(model_id):
+            continue
         listing = catalog_data.lookup(snap.catalog, model_id)
         if listing is not None and listing.prompt is not None and listing.completion is not None:
             priced.append((listing.prompt + listing.completion, order, model_id))
