@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from .. import catalog, prompts, trials
 from ..extensions import db
 from ..models import Trial
+from ..money import budget
 from . import bp
 from .forms import ActionForm, TrialForm
 
@@ -19,7 +20,10 @@ def trials_page():
         for row in catalog.all_models()
         if row.role != catalog.DISABLED
     ]
-    if form.validate_on_submit():
+    refused = budget.refusal("Compare") if form.is_submitted() else None
+    if refused:  # the form is shown again as it was typed: nothing is lost
+        flash(refused, "error")
+    elif form.validate_on_submit():
         try:
             trial = trials.start(
                 form.models.data or [],
@@ -34,7 +38,7 @@ def trials_page():
         except trials.TrialError as exc:
             for name, problem in exc.problems.items():
                 form[name].errors = [problem]
-    if request.method == "POST":
+    if request.method == "POST" and not refused:
         flash("Nothing was started: correct the fields marked below.", "error")
     else:
         form.prompt.data = prompts.current_text()

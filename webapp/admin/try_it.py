@@ -14,6 +14,7 @@ from sqlalchemy import select
 from .. import catalog, heartbeats, settings
 from ..extensions import db
 from ..models import Contact, Message, RequestLog, utcnow
+from ..money import budget
 from ..replies import try_it as test_customer
 from ..states import MessageState
 from ..troubleshooting import Trouble
@@ -48,7 +49,12 @@ class Exchange:
 @bp.route("/try", methods=["GET", "POST"], endpoint="try_it")
 def try_it():
     form = TryItForm()
-    if form.validate_on_submit():
+    refused = budget.refusal("Try it") if form.is_submitted() else None
+    if refused:  # the page says why, the message stays typed in the box
+        if request.headers.get(FROM_SCRIPT):
+            abort(400)  # the script sends the form again without itself, to show this
+        flash(refused, "error")
+    elif form.validate_on_submit():
         test_customer.ask(current_user.username, form.message.data.strip())
         if request.headers.get(FROM_SCRIPT):
             return _conversation()

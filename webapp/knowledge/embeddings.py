@@ -21,9 +21,10 @@ from .. import catalog_data, requestlog, settings, state
 from ..clients.openrouter_errors import OpenRouterError
 from ..extensions import db, dialect_insert
 from ..models import KnowledgeChunk, KnowledgeVector, utcnow
+from ..money import budget
 from ..requestlog import Origin
 from ..snapshot import Snapshot
-from ..troubleshooting import TROUBLES
+from ..troubleshooting import TROUBLES, ErrorKind
 from . import vectors
 
 BATCH = 64  # chunks a call: OpenRouter takes more, but a failure then wastes less
@@ -76,6 +77,12 @@ def embed_question(question: str, snap, origin: Origin, timeout: float) -> list[
     global _forgotten_at
     model = str(snap["embedding_model"]).strip()
     body = {"model": model, "input": [question]}
+    looked = budget.look(snap)
+    if looked.spent is not None:  # no call: the words find the knowledge meanwhile
+        words = f"Finding knowledge by meaning waits: {looked.words()}"
+        state.record_seldom(QUESTION_STATE, {"message": words})
+        _forgotten_at = -math.inf
+        return None
     try:
         result = snap.openrouter().embed([question], model, timeout=timeout)
     except OpenRouterError as error:
@@ -123,6 +130,8 @@ def embed_chunks() -> None:
         if not batch:
             _finish(model)
             return
+        if _budget_spent(snap):
+            return
         texts = [f"{label}\n{text}"[:MAX_CHARS] for _, label, text in batch]
         body = {"model": model, "input": f"{len(texts)} parts of knowledge"}
         try:
@@ -139,6 +148,26 @@ def embed_chunks() -> None:
         db.session.commit()
         if state.get(JOB_STATE) is not None:
             state.forget(JOB_STATE)
+
+
+def _budget_spent(snap) -> bool:
+    """Whether a budget is spent: the job waits (no call), the Knowledge page says why, and
+    it goes on by itself once the day or month turns or the budget is raised. One log row
+    when it starts waiting, not one a run."""
+    try:
+        budget.check(snap)
+    except OpenRouterError as error:
+        earlier = state.get(JOB_STATE) or {}
+        if earlier.get("kind") != str(ErrorKind.BUDGET_EXCEEDED):
+            requestlog.add_error(INDEXING, 1, error, upstream="openrouter",
+                                 body={"model": str(snap["embedding_model"])},
+                                 operation="embedding")  # fmt: skip
+            db.session.commit()
+        words = f"Embedding the knowledge waits: {error.message}"
+        state.record_seldom(JOB_STATE, {"message": words, "failures": 0,
+                                        "kind": str(ErrorKind.BUDGET_EXCEEDED)})  # fmt: skip
+        return True
+    return False
 
 
 def _has_vector(model: str):
@@ -181,7 +210,7 @@ def _failed(error: OpenRouterError) -> None:
 def _waiting() -> bool:
     """Whether the job is still waiting after its last failure."""
     failure = state.get(JOB_STATE)
-    if not failure:
-        return False
+    if not failure or failure.get("kind") == str(ErrorKind.BUDGET_EXCEEDED):
+        return False  # a spent budget is looked at each run: no backoff
     pause = BACKOFF[min(int(failure.get("failures", 1)), len(BACKOFF)) - 1]
     return datetime.now(UTC) < datetime.fromisoformat(failure["at"]) + timedelta(seconds=pause)

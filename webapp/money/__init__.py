@@ -7,6 +7,9 @@ budget.
 - budget: `daily_budget` and `monthly_budget`, checked before a call is started (a call in
   flight may finish); past one, `budget_action` says what customers get, and everything else
   that would spend is refused with `budget_exceeded`.
+- budget_alerts: the owner told at budget.NEAR (80 %) and at 100 % of each budget, once per
+  day or month and level (an app_state row claimed by a conditional insert), through the
+  owner alerts (webapp/people/alerts.py, an alert without a customer).
 - limits: a customer's answers per hour and cost per day, and a flow key's own limits; past
   one, the customer is told once (`limit_reply`) and then not answered until the period
   ends, unless the owner lifts it.

@@ -10,13 +10,20 @@ refused with `budget_exceeded`.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .. import settings
 from ..clients.openrouter_errors import OpenRouterError
-from ..display.money import money
+from ..display.money import exact_dollars
 from ..extensions import db
 from ..troubleshooting import ErrorKind
 from . import spending
 
 NEAR = 0.8  # the share of a budget at which the owner is told
+SETTINGS = ("daily_budget", "monthly_budget", "budget_action")
+
+
+def plain(value: float) -> str:
+    """A cost as a message's plain text (no HTML): $12.50, or every digit under a cent."""
+    return exact_dollars(value) if 0 < value < 0.01 else f"${value:,.2f}"
 
 
 def dollars(value) -> float | None:
@@ -68,10 +75,7 @@ class Budget:
         limit, used = (self.daily, self.spent_today) if period == "daily" else (
             self.monthly, self.spent_month)  # fmt: skip
         when = "today" if period == "daily" else "this month"
-        return (
-            f"The {period} budget of {money(limit, exact=True)} is spent "
-            f"({money(used, exact=True)} {when})."
-        )
+        return f"The {period} budget of {plain(limit)} is spent ({plain(used)} {when})."
 
 
 def look(snap) -> Budget:
@@ -101,3 +105,16 @@ def check(snap) -> Budget:
     if budget.spent is not None:
         raise exceeded(budget)
     return budget
+
+
+def refusal(what: str) -> str | None:
+    """Why `what` (Try it, a comparison) cannot start now, in the owner's words: a budget is
+    spent. None when it can. Reads the settings as they are now."""
+    looked = look({name: settings.get(name) for name in SETTINGS})
+    if looked.spent is None:
+        return None
+    period = "day" if looked.spent == "daily" else "month"
+    return (
+        f"{looked.words()} {what} starts nothing past it: raise the budget on the Settings page "
+        f"(Money), or wait for the next {period}."
+    )

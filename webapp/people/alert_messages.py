@@ -1,5 +1,6 @@
 """What an alert says: who needs a person, their last words, why, since when, where to answer;
-as a plain message, an e-mail, or the variables of the `owner_alert_template`."""
+as a plain message, an e-mail, or the variables of the `owner_alert_template`. An alert about
+the assistant itself (a budget) is its message, when, and the Settings page."""
 
 import json
 import re
@@ -60,6 +61,29 @@ def compose(alert: OwnerAlert, contact: Contact, public_url: str) -> Alert:
     quoted = [_short(text) for text in reversed(words) if text.strip()]
     link = f"{public_url.rstrip('/')}/admin/conversations/{contact.id}" if public_url else ""
     return Alert(contacts.label_of(contact), alert.reason, times.when(since), quoted, link)
+
+
+@dataclass(frozen=True)
+class Note:
+    """An alert about the assistant itself (a budget): its message, when, and where to look."""
+
+    why: str
+    since: str
+    link: str
+
+    def text(self, answer_line: bool = True) -> str:
+        lines = [self.why, f"Since: {self.since}"]
+        return "\n".join([*lines, "", f"Settings: {self.link}"] if self.link else lines)
+
+    def variables(self, count: int) -> list[str]:
+        """The template's body variables: who (Switchboard), why (the message), the link."""
+        values = [_one_line(v) for v in ("Switchboard", self.why, self.link or "-")]
+        return values[:count] + ["-"] * max(0, count - 3)
+
+
+def compose_note(alert: OwnerAlert, public_url: str) -> Note:
+    link = f"{public_url.rstrip('/')}/admin/settings" if public_url else ""
+    return Note(alert.reason, times.when(alert.created_at), link)
 
 
 def _one_line(text: str) -> str:

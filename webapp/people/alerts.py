@@ -33,7 +33,7 @@ INTERRUPTED = (
 BANNER_DAYS = 7  # a failed alert shows on the dashboard this long, unless a later one went out
 
 
-def queue(contact_id: int, why: str, snap) -> list[int]:
+def queue(contact_id: int | None, why: str, snap) -> list[int]:
     """One queued alert per team number, and one e-mail, in the caller's transaction."""
     rows = [OwnerAlert(contact_id=contact_id, channel="whatsapp", to=number, reason=why)
             for number in sorted(owners.team_numbers(snap))]  # fmt: skip
@@ -43,6 +43,12 @@ def queue(contact_id: int, why: str, snap) -> list[int]:
     db.session.add_all(rows)
     db.session.flush()
     return [row.id for row in rows]
+
+
+def queue_note(message: str, snap) -> list[int]:
+    """An alert about the assistant itself, no customer in it (a budget nearly or fully
+    spent): `message` is its whole text. Queued as `queue` does, in the caller's transaction."""
+    return queue(None, message, snap)
 
 
 def email_configured(snap) -> bool:
@@ -102,15 +108,20 @@ def claim(alert_id: int) -> bool:
 def send(alert_id: int, snap: Snapshot) -> None:
     """Send one claimed alert and record how it went: the alert's row and a log row."""
     alert = db.session.get(OwnerAlert, alert_id)
-    customer = db.session.get(Contact, alert.contact_id) if alert else None
-    if alert is None or customer is None:  # the customer was forgotten meanwhile
+    about_customer = alert is not None and alert.contact_id is not None
+    customer = db.session.get(Contact, alert.contact_id) if about_customer else None
+    if alert is None or (about_customer and customer is None):  # the customer was forgotten
         db.session.rollback()
         return
-    words = alert_messages.compose(alert, customer, str(snap["public_url"]))
+    if customer is None:  # about the assistant itself: the reason is the whole message
+        words = alert_messages.compose_note(alert, str(snap["public_url"]))
+        subject = words.why.split(". ")[0][:120]  # its first sentence
+    else:
+        words = alert_messages.compose(alert, customer, str(snap["public_url"]))
+        subject = f"Needs you: {contacts.name_of(customer)}"
     started = time.monotonic()
     try:
         if alert.channel == "email":
-            subject = f"Needs you: {contacts.name_of(customer)}"
             email.send(snap, email.addresses(alert.to), subject, words.text(False))
             outcome = {"state": "sent"}
         else:
@@ -126,7 +137,7 @@ def send(alert_id: int, snap: Snapshot) -> None:
         db.session.rollback()
         what = crypto.UNREADABLE if isinstance(exc, crypto.SecretUnreadable) else type(exc).__name__
         outcome = _failed(ErrorKind.INTERNAL, f"The alert could not be sent: {what}")
-    _record(alert, customer.id, outcome, int((time.monotonic() - started) * 1000))
+    _record(alert, alert.contact_id, outcome, int((time.monotonic() - started) * 1000))
 
 
 def _send_whatsapp(alert: OwnerAlert, words, snap: Snapshot) -> dict:
@@ -187,7 +198,7 @@ def _failed(kind, message: str, http_status: int | None = None) -> dict:
             "http_status": http_status}  # fmt: skip
 
 
-def _record(alert: OwnerAlert, contact_id: int, outcome: dict, latency_ms: int) -> None:
+def _record(alert: OwnerAlert, contact_id: int | None, outcome: dict, latency_ms: int) -> None:
     http_status, logged = outcome.pop("http_status", None), outcome.pop("logged", False)
     db.session.execute(
         update(OwnerAlert)

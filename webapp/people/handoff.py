@@ -21,6 +21,7 @@ KEYWORD = "Asked for a person ({word})"
 UNANSWERED_TWICE = "The assistant could not answer twice in a row"
 FALLBACK = "The assistant failed and sent the fallback reply"
 BY_OWNER = "Handed to you by {who}"
+BUDGET_SPENT = "The budget is spent"
 
 
 def hand_over(contact_id: int, why: str, snap) -> bool:

@@ -27,6 +27,7 @@ from ..clients.whatsapp_errors import WhatsAppError
 from ..content import Read
 from ..extensions import db
 from ..models import Message, utcnow
+from ..money import budget
 from ..requestlog import Origin
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind, UpstreamError
@@ -252,6 +253,14 @@ def _transcribed(step: _Step, message: Inbound, path: Path, mime: str | None) ->
         return client.transcribe(audio, fmt, model, timeout=min(timeout, left))
 
     origin = step.origin(message)
+    try:  # past the budget, not transcribed (once: the note's file is kept without words)
+        budget.check(step.snap)
+    except OpenRouterError as refused:
+        step.logged.append(requestlog.row(
+            origin, upstream="openrouter", operation="transcription", model_requested=model,
+            status="error", error_kind=str(refused.kind), error_message=refused.message,
+        ))  # fmt: skip
+        return None
     try:
         said, attempt = step.attempt(call, origin, log_body, "transcription", "openrouter")
     except OpenRouterError:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .. import content, requestlog
+from .. import catalog_data, content, requestlog
 from ..clients.openrouter import (
     MAX_ROUTE_MODELS,
     ChatResult,
@@ -18,7 +18,8 @@ from ..clients.openrouter import (
 from ..clients.openrouter_errors import OpenRouterError
 from ..clients.retry import MIN_ATTEMPT_SECONDS, Deadline, with_retries
 from ..knowledge import after_hours, given
-from ..money import budget
+from ..models import PLAYGROUND
+from ..money import budget, budget_alerts
 from ..people import handoff
 from ..requestlog import Origin
 from ..snapshot import Snapshot
@@ -186,17 +187,35 @@ def reply_for(
     words = "\n".join(message.text or "" for message in batch.messages)
     if word := handoff.keyword_in(words, snap):  # the obvious words: no model is asked
         return Reply(str(snap["handoff_reply"]), handoff=handoff.KEYWORD.format(word=word))
+    looked = budget.look(snap)  # once a turn: past it, `budget_action` says what they get
+    cheapest = None
+    if looked.spent is not None:
+        with leases.writing(lease):
+            budget_alerts.tell_owner(looked, snap)
+        photos = any(message.image for message in reads)
+        refused = _past_budget(snap, origin, lease, looked, photos)
+        if isinstance(refused, Reply):
+            return refused
+        cheapest = refused  # else None: a test customer, refused below as Try it is
     turn_id = lease.turn_id if lease is not None else None
     new = content.user_content(reads)
     past = memory.history(batch.contact_id, turn_id, int(snap["memory_turns"]))
     route = snap.image_route() if any(message.image for message in reads) else None
+    route = [cheapest] if cheapest else route
     first = (route or snap.chain or (None,))[0]
     context = given.for_turn(snap, snap.prompt, new, past, contact_id=batch.contact_id,
                              model=first, origin=origin, deadline=deadline)  # fmt: skip
+    # Looked at above, so not twice a turn; the cheapest model answers past the budget.
+    unchecked = looked.spent is None or cheapest is not None
     try:
-        answer = ask_model(context.messages, origin, snap, deadline, lease, model=route)
+        answer = ask_model(context.messages, origin, snap, deadline, lease, model=route,
+                           past_budget=unchecked)  # fmt: skip
     except OpenRouterError as exc:
         return Reply(str(snap["fallback_reply"]), failure=exc)
+    return _answered(answer, context, snap, outside)
+
+
+def _answered(answer: Answer, context, snap: Snapshot, outside: str | None) -> Reply:
     answer = replace(answer, knowledge=tuple(context.knowledge.labels))
     asked = next((s for s in answer.signals if s.name == signals.HAND_TO_PERSON.name), None)
     if asked is not None:  # the model's words are for a bot that goes on: the team's instead
@@ -205,3 +224,33 @@ def reply_for(
         return Reply(str(snap["handoff_reply"]), answer, handoff=why)
     text = answer.result.content
     return Reply(after_hours.with_note(text, snap) if outside == "note" else text, answer)
+
+
+def _past_budget(snap: Snapshot, origin: Origin, lease, looked, photos) -> "Reply | str | None":
+    """A customer's turn when a budget is spent, as `budget_action` says: the cheapest model's
+    ID (`cheapest`, when the table has a priced one), or the fallback or handoff reply with
+    the customer handed to a person and a budget_exceeded log row. None for a test customer
+    of Try it: refused as the page is (the owner is told why there)."""
+    if origin.channel == PLAYGROUND:
+        return None
+    if looked.action == "cheapest" and (model := cheapest_model(snap, photos)):
+        return model
+    with leases.writing(lease):
+        requestlog.add_error(origin, 1, budget.exceeded(looked), upstream="openrouter",
+                             body={"model": (snap.chain or ("",))[0]})  # fmt: skip
+    words = "handoff_reply" if looked.action == "handoff" else "fallback_reply"
+    return Reply(str(snap[words]), handoff=handoff.BUDGET_SPENT)
+
+
+def cheapest_model(snap: Snapshot, photos: bool = False) -> str | None:
+    """The table's model that is not disabled with the lowest catalog price per token, prompt
+    and completion together (the table's order breaks a tie), one that sees images for a turn
+    with `photos`; None when none is priced."""
+    priced = []
+    for order, model_id in enumerate(snap.offered):
+        if photos and not snap.sees_images(model_id):
+            continue
+        listing = catalog_data.lookup(snap.catalog, model_id)
+        if listing is not None and listing.prompt is not None and listing.completion is not None:
+            priced.append((listing.prompt + listing.completion, order, model_id))
+    return min(priced)[2] if priced else None

@@ -10,6 +10,7 @@ from flask import Flask
 from .. import checks, state, stats
 from ..data import retention
 from ..knowledge import embeddings
+from ..money import budget_alerts
 from ..money import card as cost_card
 from ..people import alerts, takeover
 from ..replies import delivery
@@ -28,6 +29,8 @@ JOBS = {  # name: (every, job)
     "holds": (timedelta(seconds=15), takeover.resume_due),
     # the team told that a customer needs a person (WhatsApp, e-mail)
     "alerts": (timedelta(seconds=5), alerts.send_due),
+    # the owner told once a budget is 80 % or fully spent (a turn past it tells at once)
+    "budget": (timedelta(seconds=30), budget_alerts.check),
 }
 
 
