@@ -16,13 +16,14 @@ from tests.support.fakes import (
     completion,
     fixture_bytes,
 )
+from tests.support.flows import rows
 from tests.support.payloads import delivery, file_message, text_delivery
 from tests.support.replies import CUSTOMER, log_rows
 from tests.support.try_it import openrouter_only
 from webapp import catalog, catalog_data, settings
 from webapp.extensions import db
 from webapp.knowledge import embeddings, sources
-from webapp.models import Contact, OwnerAlert, RequestLog, Trial, TrialCell, utcnow
+from webapp.models import Contact, Message, OwnerAlert, RequestLog, Trial, TrialCell, utcnow
 from webapp.money import budget_alerts
 from webapp.requestlog import Origin
 from webapp.snapshot import Snapshot
@@ -101,6 +102,9 @@ def test_past_the_budget_a_customer_gets_the_action_and_waits_for_a_person(
     assert chats(fake_openrouter) == []  # nothing was spent on it
     held = customer(whatsapp)
     assert held.paused and held.needs_person_why == "The budget is spent"
+    # Their message reads "not answered by the model" on the conversation page, and why.
+    asked = wait_for(lambda: [m for m in rows(whatsapp, Message) if m.state == "failed"])
+    assert [m.error_kind for m in asked] == ["budget_exceeded"]
     [refused] = [r for r in log_rows(whatsapp) if r.error_kind == "budget_exceeded"]
     assert refused.contact_id == held.id and "daily budget of $0.01 is spent" in (
         refused.error_message

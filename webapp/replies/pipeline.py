@@ -235,11 +235,12 @@ def _past_budget(snap: Snapshot, origin: Origin, lease, looked, photos) -> "Repl
         return None
     if looked.action == "cheapest" and (model := cheapest_model(snap, photos)):
         return model
+    refused = budget.exceeded(looked)
     with leases.writing(lease):
-        requestlog.add_error(origin, 1, budget.exceeded(looked), upstream="openrouter",
+        requestlog.add_error(origin, 1, refused, upstream="openrouter",
                              body={"model": (snap.chain or ("",))[0]})  # fmt: skip
     words = "handoff_reply" if looked.action == "handoff" else "fallback_reply"
-    return Reply(str(snap[words]), handoff=handoff.BUDGET_SPENT)
+    return Reply(str(snap[words]), failure=refused, handoff=handoff.BUDGET_SPENT)
 
 
 def cheapest_model(snap: Snapshot, photos: bool = False) -> str | None:

@@ -141,7 +141,7 @@ def _answer(start: Start, ctx: RunContext) -> None:
         reply = pipeline.reply_for(batch, reads, snap, before_send, origin, lease)
     failure = reply.failure
     outcome = (TurnState.FAILED, str(failure.kind), failure.message) if failure else ANSWERED
-    why = handoff.FALLBACK if failure else reply.handoff
+    why = reply.handoff or (handoff.FALLBACK if failure else None)
     _send(start, batch, origin, reply.text, outcome, reply.answer, files.notice, why)
 
 
