@@ -236,6 +236,27 @@ def post_webhook(client, body: bytes | str | dict, secret: str = APP_SECRET, sig
     return client.post("/webhook/whatsapp", data=raw, headers=headers)
 
 
+def deliver_together(server_url: str, bodies: list[bytes]) -> list[int]:
+    """POST signed deliveries to the real server at the same instant (one thread each, let go
+    by one barrier); their HTTP statuses, in the order they answered."""
+    import requests
+
+    barrier, answers = threading.Barrier(len(bodies)), []
+
+    def deliver(body: bytes) -> None:
+        headers = {"X-Hub-Signature-256": sign(APP_SECRET, body)}
+        barrier.wait()
+        url = f"{server_url}/webhook/whatsapp"
+        answers.append(requests.post(url, data=body, headers=headers, timeout=10).status_code)
+
+    senders = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    return answers
+
+
 @pytest.fixture
 def worker(app):
     """The real worker, its threads in this process, claiming turns from the test's database."""

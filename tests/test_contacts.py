@@ -1,15 +1,11 @@
 """Who a customer is: one normaliser for numbers however typed; contacts created race-free."""
 
-import threading
-
 import pytest
-import requests
 from sqlalchemy import func, select
 
-from tests.conftest import APP_SECRET, post_webhook, wait_for
+from tests.conftest import deliver_together, post_webhook, wait_for
 from tests.support.payloads import delivery, text_delivery, text_message
 from tests.support.replies import finished, states
-from webapp.clients.whatsapp_webhook import sign
 from webapp.contacts import normalise_number
 from webapp.extensions import db
 from webapp.models import Contact, Message
@@ -65,24 +61,10 @@ def test_two_first_messages_of_a_new_customer_at_the_same_instant_are_both_kept(
 ):
     """Against the real server (waitress): the contact is created once, no message is lost."""
 
-    def deliver(body: bytes, barrier: threading.Barrier, answers: list) -> None:
-        headers = {"X-Hub-Signature-256": sign(APP_SECRET, body)}
-        barrier.wait()
-        url = f"{live_server}/webhook/whatsapp"
-        answers.append(requests.post(url, data=body, headers=headers, timeout=10).status_code)
-
     for round_ in range(20):
         number = f"3165000{round_:04d}"
         bodies = [text_delivery(number, f"message {n}", f"wamid.RACE{round_}x{n}") for n in (1, 2)]
-        barrier, answers = threading.Barrier(2), []
-        senders = [
-            threading.Thread(target=deliver, args=(body, barrier, answers)) for body in bodies
-        ]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
-        assert answers == [200, 200]
+        assert deliver_together(live_server, bodies) == [200, 200]
     with whatsapp.app_context():
         assert db.session.scalar(select(func.count()).select_from(Contact)) == 20
         assert db.session.scalar(select(func.count()).select_from(Message)) == 40

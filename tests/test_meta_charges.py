@@ -1,15 +1,12 @@
 """Meta's side of the cost: the `pricing` object of delivery statuses, one row per message."""
 
 import json
-import threading
 from datetime import date
 
-import requests
 from sqlalchemy import func, select
 
-from tests.conftest import APP_SECRET, as_recorded, post_webhook
+from tests.conftest import as_recorded, deliver_together, post_webhook
 from tests.support.payloads import fixture
-from webapp.clients.whatsapp_webhook import sign
 from webapp.extensions import db
 from webapp.models import WhatsAppCharge
 from webapp.money import card
@@ -84,24 +81,12 @@ def test_two_statuses_of_one_message_at_the_same_instant_leave_one_charge(whatsa
     """Against the real server: Meta's sent and delivered can arrive together."""
     as_recorded(whatsapp, UTILITY)
 
-    def deliver(body: bytes, barrier: threading.Barrier, answers: list) -> None:
-        headers = {"X-Hub-Signature-256": sign(APP_SECRET, body)}
-        barrier.wait()
-        url = f"{live_server}/webhook/whatsapp"
-        answers.append(requests.post(url, data=body, headers=headers, timeout=10).status_code)
-
     for round_ in range(15):
         wamid = f"wamid.RACE{round_}"
         bodies = [
             with_pricing(UTILITY, {"billable": True, "category": "utility"}, wamid),
             with_pricing(FREE, {"billable": False, "category": "service"}, wamid),
         ]
-        barrier, answers = threading.Barrier(2), []
-        senders = [threading.Thread(target=deliver, args=(b, barrier, answers)) for b in bodies]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
-        assert answers == [200, 200]
+        assert deliver_together(live_server, bodies) == [200, 200]
     with whatsapp.app_context():
         assert db.session.scalar(select(func.count()).select_from(WhatsAppCharge)) == 15
