@@ -77,6 +77,13 @@ def test_a_key_not_starting_with_sk_or_is_saved_with_a_warning(admin, app):
         ("openrouter_base_url", "openrouter.ai", "http:// or https:// URL"),
         ("whatsapp_phone_number_id", "+1 555 0100", "digits only"),
         ("retention_days", "ninety", "whole number"),
+        ("monthly_budget", "-1", "from 0 to 1,000,000 dollars"),
+        ("monthly_budget", "abc", "amount in dollars such as 20"),
+        ("daily_budget", "1e309", "amount in dollars such as 20"),
+        ("daily_budget", "nan", "amount in dollars such as 20"),
+        ("max_cost_per_customer_per_day", "0.00001", "at most 4 decimals"),
+        ("budget_action", "spend", "must be one of cheapest, fallback_reply, handoff"),
+        ("max_turns_per_customer_per_hour", "-3", "between 0 and 1000"),
     ],
 )
 def test_an_invalid_value_is_refused_and_nothing_is_saved(admin, app, field, value, message):
@@ -203,3 +210,11 @@ def test_media_model_settings_take_an_id_or_their_own_words(admin, app):
     assert stored(app, "transcription_model") == ""  # empty: voice notes are not transcribed
     admin.post("/admin/settings", form(image_model="google/gemini-2.5-flash"))
     assert stored(app, "image_model") == "google/gemini-2.5-flash"
+
+
+@pytest.mark.parametrize(("typed", "kept"), [("20", "20"), ("$20.50", "20.5"), ("0.01", "0.01"),
+                                            ("", "")])  # fmt: skip
+def test_a_budget_is_kept_as_plain_dollars_and_empty_means_none(runner, app, typed, kept):
+    result = runner.invoke(args=["settings", "set", "--", "monthly_budget", typed])
+    assert result.exit_code == 0, result.output
+    assert stored(app, "monthly_budget") == kept
