@@ -172,7 +172,7 @@ def test_the_banner_follows_a_budget_change_at_once(app, admin):
         settings.save({"monthly_budget": "10", "budget_action": "handoff"}, author="test")
     page = admin.get("/admin/").get_data(as_text=True)
     assert "The monthly budget of $10.00 is spent" in page
-    assert "customers are handed over to you" in page
+    assert "customers get the handoff reply and are handed over to you" in page
     assert "#monthly_budget" in page
 
 

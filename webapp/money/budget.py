@@ -18,6 +18,12 @@ from ..troubleshooting import ErrorKind
 from . import spending
 
 NEAR = 0.8  # the share of a budget at which the owner is told
+# What customers get once a budget is spent, by `budget_action`, in the owner's words.
+ACTIONS = {
+    "cheapest": "customers are answered by the cheapest model of your table",
+    "fallback_reply": "customers get the fallback reply and are handed over to you",
+    "handoff": "customers get the handoff reply and are handed over to you",
+}
 SETTINGS = ("daily_budget", "monthly_budget", "budget_action")
 
 

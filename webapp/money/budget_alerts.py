@@ -66,11 +66,7 @@ def message(looked: budget.Budget, period: str, level: str) -> str:
     if level == "near":
         return (f"Switchboard has spent {spent} {when} ({int(budget.NEAR * 100)} % or more). "
                 "At 100 % 'When the budget is spent' applies.")  # fmt: skip
-    action = {
-        "cheapest": "customers are answered by the cheapest model of your table",
-        "fallback_reply": "customers get the fallback reply and wait for you",
-        "handoff": "customers get the handoff reply and wait for you",
-    }.get(looked.action, "customers are not answered by the model")
+    action = budget.ACTIONS[looked.action]
     return (f"Switchboard has spent {spent} {when}: the budget is spent. Until the next "
             f"{'day' if period == 'daily' else 'month'} or a higher budget (Settings), {action}; "
             "flows, Try it, Compare, transcriptions and embeddings are refused.")  # fmt: skip

@@ -143,17 +143,10 @@ def _meta(start, end) -> list[tuple[bool, str, int]]:
     return [(bool(b), c, n) for b, c, n in db.session.execute(query)]
 
 
-ACTIONS = {  # what budget_action does once a budget is spent, in the owner's words
-    "cheapest": "customers are answered by the cheapest text model",
-    "fallback_reply": "customers get the fallback reply and are marked Needs you",
-    "handoff": "customers are handed over to you",
-}
-
-
 def banner(look: budget.Budget) -> str:
     """The dashboard's warning when a budget is spent or at 80 % or more (empty otherwise)."""
     if look.spent:
-        action = ACTIONS.get(look.action, f"budget_action is {look.action}")
+        action = budget.ACTIONS[look.action]
         return (
             f"{look.words()} Until it is raised or the period ends, {action}; flows, Try it "
             "and Compare are refused."
