@@ -216,3 +216,26 @@ def test_the_quoted_message_id_is_read_from_the_stored_delivery():
     assert commands.quoted_id(raw) == "wamid.ALERT"
     assert commands.quoted_id('{"text": {"body": "x"}}') is None
     assert commands.quoted_id("not json") is None
+
+
+def test_a_reply_quoting_a_budget_alert_is_told_it_has_no_customer(
+    team, client, worker, fake_graph, fake_openrouter
+):
+    write(client, TEAM, "list", name="Ana from the shop")  # the team number's window opens
+    wait_for(lambda: texts_to(fake_graph, TEAM))
+    with team.app_context():
+        alerts.queue_note("Switchboard has spent $16.00 of the monthly budget.", Snapshot.load(
+            team.config, commit=False))  # fmt: skip
+        db.session.commit()
+        alerts.send_due()
+
+    def alert_sent():
+        with team.app_context():
+            return db.session.scalar(select(OwnerAlert.wa_message_id))
+
+    told = wait_for(alert_sent)
+    assert any("monthly budget" in text for text in texts_to(fake_graph, TEAM))
+    write(client, TEAM, "Thanks, raising it now", quoting=told, name="Ana from the shop")
+    wait_for(lambda: commands.NO_CUSTOMER in texts_to(fake_graph, TEAM))
+    assert {to for to, _, _ in fake_graph.sent_texts()} == {TEAM}
+    assert model_calls(fake_openrouter) == 0

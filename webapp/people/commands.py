@@ -22,6 +22,7 @@ HELP = (
     "assistant), 'pause +NUMBER', 'resume +NUMBER', 'list'."
 )
 DELETED = "That customer's conversation was deleted; nothing was sent."
+NO_CUSTOMER = "That alert is about the assistant itself, not a customer; nothing was sent."
 NUMBER_COMMAND = re.compile(r"(pause|resume)\s+(\S.*)", re.IGNORECASE)
 LISTED = 10  # customers a `list` names
 
@@ -55,6 +56,8 @@ def _act(start, message) -> str:
     if quoted:
         alert = db.session.scalar(select(OwnerAlert).where(OwnerAlert.wa_message_id == quoted))
         db.session.commit()
+        if alert is not None and alert.contact_id is None:  # a budget's alert
+            return NO_CUSTOMER
         if alert is not None:
             return _answer_customer(start, alert.contact_id, text, message)
         if not _ours(quoted):  # an alert whose customer was forgotten (their alerts with them)
