@@ -67,10 +67,11 @@ def test_a_limit_that_ended_shows_no_more(admin, app):
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_the_limited_card_fits_and_passes_axe(page, live_server, app, width):
+def test_the_limited_card_fits_and_passes_axe(page, live_server, app, width, tmp_path):
     contact_id = limited_customer(app)
     page.set_viewport_size({"width": width, "height": 900})
     sign_in(page, live_server)
     page.goto(f"{live_server}/admin/conversations/{contact_id}")
     assert page.locator("#limited").is_visible()
+    page.screenshot(path=tmp_path / f"limited-{width}.png", full_page=True)
     assert misfits(page) == [] and serious_violations(page) == []

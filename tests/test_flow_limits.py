@@ -112,7 +112,9 @@ def test_bad_limits_are_refused_with_a_message_and_the_typed_values_kept(
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_a_limited_key_and_its_limits_fit_the_page(page, live_server, whatsapp, token, width):
+def test_a_limited_key_and_its_limits_fit_the_page(
+    page, live_server, whatsapp, token, width, tmp_path
+):
     with whatsapp.app_context():
         until = utcnow().replace(year=2100)
         db.session.execute(FlowToken.__table__.update().values(limited_until=until))
@@ -124,4 +126,5 @@ def test_a_limited_key_and_its_limits_fit_the_page(page, live_server, whatsapp, 
     page.click("button:has-text('Save limits')")
     assert page.locator("[role=alert]").is_visible()
     assert page.locator("button:has-text('Lift')").is_visible()
+    page.screenshot(path=tmp_path / f"flow-keys-{width}.png", full_page=True)
     assert misfits(page) == [] and serious_violations(page) == []
