@@ -64,3 +64,18 @@ def test_wrong_tokens_from_one_address_are_throttled_with_retry_after(served, to
     response = requests.post(served + URL, json=GUIDE_BODY, headers=wrong, timeout=10)
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
     assert response.json()["error"]["kind"] == "rate_limited"
+
+
+def test_a_strangers_wrong_keys_never_lock_out_the_right_one(served, token, fake_openrouter):
+    fake_openrouter.reply("Yes, from 8 to 14.")
+    wrong = {"Authorization": "Bearer sb-guessed"}
+    for _ in range(10):
+        requests.post(served + URL, json=GUIDE_BODY, headers=wrong, timeout=10)
+    right = {"Authorization": f"Bearer {token}"}
+    response = requests.post(served + URL, json=GUIDE_BODY, headers=right, timeout=10)
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == "Yes, from 8 to 14."
+    refused = requests.post(served + URL, json=GUIDE_BODY, headers=wrong, timeout=10)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    missing = requests.post(served + URL, json=GUIDE_BODY, timeout=10)
+    assert missing.status_code == 429

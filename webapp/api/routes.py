@@ -82,17 +82,18 @@ def _body() -> bytes:
 
 
 def _caller(address: str) -> tokens.Caller:
-    """The token the request came with, or a 401 (429 after too many wrong ones)."""
+    """The token the request came with, or a 401 (429 after too many wrong ones). A right
+    token is always accepted: a stranger's wrong keys from a shared address never lock it out."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    caller = tokens.caller(token.strip()) if scheme.lower() == "bearer" else None
+    if caller is not None:
+        return caller
     if wait := throttle.token_retry_after(address):
         message = f"Too many requests with a wrong flow key from {address}; try again later."
         raise flow.FlowError(429, ErrorKind.RATE_LIMITED, message, flow.BEARER_HINT, wait)
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    caller = tokens.caller(token.strip()) if scheme.lower() == "bearer" else None
-    if caller is None:
-        throttle.record_token_failure(address)
-        why = _why_refused(scheme, token)
-        raise flow.FlowError(401, ErrorKind.INVALID_KEY, why, flow.BEARER_HINT)
-    return caller
+    throttle.record_token_failure(address)
+    why = _why_refused(scheme, token)
+    raise flow.FlowError(401, ErrorKind.INVALID_KEY, why, flow.BEARER_HINT)
 
 
 def _why_refused(scheme: str, token: str) -> str:
