@@ -15,6 +15,7 @@ from webapp.models import Contact, Message, utcnow
 from webapp.replies import delivery
 from webapp.troubleshooting import trouble
 
+DEEP_BODY = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 STATUS = STATUS_OF_KIND | {"upstream_unavailable": 502, "bad_response": 502}
 
 
@@ -244,8 +245,17 @@ def test_an_unreachable_openrouter_is_a_502_network_error(ask, whatsapp, refused
         ({"messages": [{"role": "customer", "content": "hi"}]}, "messages[0] needs a 'role'"),
         (GUIDE_BODY | {"temperature": "warm"}, "'temperature' must be a number"),
         (GUIDE_BODY | {"models": ["a/b", "c/d", "e/f", "g/h"]}, "3 items or fewer"),
+        (DEEP_BODY, "nested too deeply"),
     ],
-    ids=["malformed", "no messages", "empty messages", "bad role", "bad temperature", "4 models"],
+    ids=[
+        "malformed",
+        "no messages",
+        "empty messages",
+        "bad role",
+        "bad temperature",
+        "4 models",
+        "nested 100,000 deep",
+    ],
 )
 def test_a_malformed_body_gets_a_clear_400_and_reaches_no_model(ask, fake_openrouter, body, words):
     response = ask(body)

@@ -79,3 +79,14 @@ def test_a_strangers_wrong_keys_never_lock_out_the_right_one(served, token, fake
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     missing = requests.post(served + URL, json=GUIDE_BODY, timeout=10)
     assert missing.status_code == 429
+
+
+def test_json_nested_100000_deep_is_a_400_not_a_500(served, token, fake_openrouter):
+    body = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    response = requests.post(served + URL, data=body, headers=headers, timeout=10)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["kind"]) == (400, "bad_request")
+    assert "nested too deeply" in error["message"] and error["hint"]
+    assert fake_openrouter.requests == []

@@ -105,6 +105,8 @@ def parse(raw: bytes) -> FlowRequest:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FlowError.bad_request(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:  # json's parser recurses per level: too deep is the body's fault
+        raise FlowError.bad_request("The body's JSON is nested too deeply to read.") from None
     if not isinstance(body, dict):
         raise FlowError.bad_request("The body must be a JSON object with 'messages'.")
     if body.get("stream"):
