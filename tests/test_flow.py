@@ -276,3 +276,15 @@ def test_a_body_over_eight_megabytes_is_refused_with_413(ask, fake_openrouter):
     response = ask(big)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == 413
     assert model_requests(fake_openrouter) == []
+
+
+def test_max_tokens_above_the_owners_setting_is_capped_to_it(ask, whatsapp, fake_openrouter):
+    fake_openrouter.echo()
+    with whatsapp.app_context():
+        settings.save({"max_tokens": "300"}, author="test")
+    assert ask(GUIDE_BODY | {"max_tokens": 100_000}).status_code == 200
+    assert ask(GUIDE_BODY | {"max_tokens": 120}).status_code == 200
+    assert [sent["max_tokens"] for sent in model_requests(fake_openrouter)] == [300, 120]
+    capped, below = rows(whatsapp)
+    assert json.loads(capped.request_body)["max_tokens"] == 300
+    assert json.loads(below.request_body)["max_tokens"] == 120

@@ -187,6 +187,14 @@ def check_models(request: FlowRequest, snap: Snapshot) -> None:
             raise FlowError(404, ErrorKind.MODEL_NOT_FOUND, message, MODEL_HINT)
 
 
+def cap_max_tokens(request: FlowRequest, snap: Snapshot) -> None:
+    """A flow's `max_tokens` above the owner's 'Maximum reply tokens' is lowered to it: the
+    owner's setting bounds what any one answer may cost."""
+    ceiling = int(snap["max_tokens"])
+    if request.extra.get("max_tokens", 0) > ceiling:
+        request.extra["max_tokens"] = ceiling
+
+
 def route_photos(request: FlowRequest, snap: Snapshot) -> None:
     """A request with a photo that names no model goes to the models that can see it (the
     'Model for photos' setting); a model it names is asked as named."""

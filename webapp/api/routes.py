@@ -53,6 +53,7 @@ def chat_completions():
         asked = flow.parse(_body())
         snap = Snapshot.load(current_app.config, request.host_url)
         flow.check_models(asked, snap)
+        flow.cap_max_tokens(asked, snap)
         flow.route_photos(asked, snap)
         _within_limits(caller, asked, snap)
     except flow.FlowError:
