@@ -288,3 +288,22 @@ def test_max_tokens_above_the_owners_setting_is_capped_to_it(ask, whatsapp, fake
     capped, below = rows(whatsapp)
     assert json.loads(capped.request_body)["max_tokens"] == 300
     assert json.loads(below.request_body)["max_tokens"] == 120
+
+
+@pytest.mark.parametrize("n", [3, 0, "1", True])
+def test_n_other_than_1_is_a_400_saying_only_one_choice_is_supported(ask, fake_openrouter, n):
+    response = ask(GUIDE_BODY | {"n": n})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["kind"] == "bad_request" and "'n'" in error["message"]
+    assert "only one choice" in error["message"]
+    assert model_requests(fake_openrouter) == []
+
+
+@pytest.mark.parametrize("n", [1, None])
+def test_n_of_1_is_answered_with_one_choice(ask, fake_openrouter, n):
+    fake_openrouter.reply("Yes, from 8 to 14.")
+    response = ask(GUIDE_BODY | {"n": n})
+    assert response.status_code == 200 and len(response.get_json()["choices"]) == 1
+    [sent] = model_requests(fake_openrouter)
+    assert sent.get("n", 1) == 1

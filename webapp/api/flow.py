@@ -114,6 +114,11 @@ def parse(raw: bytes) -> FlowRequest:
             "Streaming is not supported: leave 'stream' out or set it to false, and the whole "
             "reply comes in one JSON answer."
         )
+    n = body.get("n")
+    if n is not None and (n != 1 or isinstance(n, bool)):  # n: 1 is the one answer anyway
+        raise FlowError.bad_request(
+            "'n' must be 1 or left out: only one choice per request is supported."
+        )
     request = FlowRequest(_messages(body.get("messages")), _models(body))
     request.own_tools = bool(body.get("tools"))
     for name, (low, high) in TUNING.items():
