@@ -307,3 +307,14 @@ def test_n_of_1_is_answered_with_one_choice(ask, fake_openrouter, n):
     assert response.status_code == 200 and len(response.get_json()["choices"]) == 1
     [sent] = model_requests(fake_openrouter)
     assert sent.get("n", 1) == 1
+
+
+def test_the_referer_is_only_ever_the_owners_public_address(ask, whatsapp, fake_openrouter):
+    fake_openrouter.echo()
+    ask(GUIDE_BODY, Host="attacker.example")
+    with whatsapp.app_context():
+        settings.save({"public_url": "https://shop.example/"}, author="test")
+    ask(GUIDE_BODY, Host="attacker.example")
+    unset, configured = [r for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert "HTTP-Referer" not in unset.headers
+    assert configured.headers["HTTP-Referer"] == "https://shop.example"

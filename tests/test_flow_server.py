@@ -90,3 +90,11 @@ def test_json_nested_100000_deep_is_a_400_not_a_500(served, token, fake_openrout
     assert (error["code"], error["kind"]) == (400, "bad_request")
     assert "nested too deeply" in error["message"] and error["hint"]
     assert fake_openrouter.requests == []
+
+
+def test_without_a_public_address_no_referer_reaches_openrouter(served, token, fake_openrouter):
+    fake_openrouter.reply("Yes, from 8 to 14.")
+    headers = {"Authorization": f"Bearer {token}", "Host": "flows.example"}
+    assert requests.post(served + URL, json=GUIDE_BODY, headers=headers, timeout=10).ok
+    [sent] = fake_openrouter.requests
+    assert "HTTP-Referer" not in sent.headers and sent.headers["X-Title"] == "Switchboard"

@@ -51,7 +51,7 @@ def chat_completions():
     caller = _caller(request.remote_addr or "unknown")
     try:
         asked = flow.parse(_body())
-        snap = Snapshot.load(current_app.config, request.host_url)
+        snap = Snapshot.load(current_app.config)
         flow.check_models(asked, snap)
         flow.cap_max_tokens(asked, snap)
         flow.route_photos(asked, snap)
