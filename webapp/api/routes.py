@@ -1,4 +1,4 @@
-"""`POST /api/v1/chat/completions`: thin over webapp/flow.py and webapp/tokens.py.
+"""The flow API (`POST /api/v1/chat/completions`, `GET /api/v1/models`): thin over flow.py.
 
 An API, so no CSRF token (a bearer token instead), and every error is JSON in OpenRouter's
 shape, with a kind and a hint, never an HTML page.
@@ -16,7 +16,7 @@ from ..extensions import db, transaction
 from ..money import flow_limits
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
-from . import bp, flow
+from . import bp, flow, model_list
 
 
 def _json(payload: dict, status: int = 200, retry_after: int | None = None) -> Response:
@@ -61,6 +61,15 @@ def chat_completions():
             tokens.count_use(caller)
         raise
     return _json(flow.answer(asked, caller, snap))
+
+
+@bp.get("/api/v1/models")
+def models():
+    """The models a flow may name, for clients that list them first (the same flow key)."""
+    _caller(request.remote_addr or "unknown")
+    listed = model_list.listed()
+    db.session.commit()  # the read ends here
+    return _json(listed)
 
 
 def _within_limits(caller: tokens.Caller, asked: flow.FlowRequest, snap: Snapshot) -> None:
