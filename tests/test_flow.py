@@ -15,6 +15,7 @@ from webapp.models import Contact, Message, utcnow
 from webapp.replies import delivery
 from webapp.troubleshooting import trouble
 
+DEEP_BODY = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 STATUS = STATUS_OF_KIND | {"upstream_unavailable": 502, "bad_response": 502}
 
 
@@ -244,8 +245,17 @@ def test_an_unreachable_openrouter_is_a_502_network_error(ask, whatsapp, refused
         ({"messages": [{"role": "customer", "content": "hi"}]}, "messages[0] needs a 'role'"),
         (GUIDE_BODY | {"temperature": "warm"}, "'temperature' must be a number"),
         (GUIDE_BODY | {"models": ["a/b", "c/d", "e/f", "g/h"]}, "3 items or fewer"),
+        (DEEP_BODY, "nested too deeply"),
     ],
-    ids=["malformed", "no messages", "empty messages", "bad role", "bad temperature", "4 models"],
+    ids=[
+        "malformed",
+        "no messages",
+        "empty messages",
+        "bad role",
+        "bad temperature",
+        "4 models",
+        "nested 100,000 deep",
+    ],
 )
 def test_a_malformed_body_gets_a_clear_400_and_reaches_no_model(ask, fake_openrouter, body, words):
     response = ask(body)
@@ -266,3 +276,45 @@ def test_a_body_over_eight_megabytes_is_refused_with_413(ask, fake_openrouter):
     response = ask(big)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == 413
     assert model_requests(fake_openrouter) == []
+
+
+def test_max_tokens_above_the_owners_setting_is_capped_to_it(ask, whatsapp, fake_openrouter):
+    fake_openrouter.echo()
+    with whatsapp.app_context():
+        settings.save({"max_tokens": "300"}, author="test")
+    assert ask(GUIDE_BODY | {"max_tokens": 100_000}).status_code == 200
+    assert ask(GUIDE_BODY | {"max_tokens": 120}).status_code == 200
+    assert [sent["max_tokens"] for sent in model_requests(fake_openrouter)] == [300, 120]
+    capped, below = rows(whatsapp)
+    assert json.loads(capped.request_body)["max_tokens"] == 300
+    assert json.loads(below.request_body)["max_tokens"] == 120
+
+
+@pytest.mark.parametrize("n", [3, 0, "1", True])
+def test_n_other_than_1_is_a_400_saying_only_one_choice_is_supported(ask, fake_openrouter, n):
+    response = ask(GUIDE_BODY | {"n": n})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["kind"] == "bad_request" and "'n'" in error["message"]
+    assert "only one choice" in error["message"]
+    assert model_requests(fake_openrouter) == []
+
+
+@pytest.mark.parametrize("n", [1, None])
+def test_n_of_1_is_answered_with_one_choice(ask, fake_openrouter, n):
+    fake_openrouter.reply("Yes, from 8 to 14.")
+    response = ask(GUIDE_BODY | {"n": n})
+    assert response.status_code == 200 and len(response.get_json()["choices"]) == 1
+    [sent] = model_requests(fake_openrouter)
+    assert sent.get("n", 1) == 1
+
+
+def test_the_referer_is_only_ever_the_owners_public_address(ask, whatsapp, fake_openrouter):
+    fake_openrouter.echo()
+    ask(GUIDE_BODY, Host="attacker.example")
+    with whatsapp.app_context():
+        settings.save({"public_url": "https://shop.example/"}, author="test")
+    ask(GUIDE_BODY, Host="attacker.example")
+    unset, configured = [r for r in fake_openrouter.requests if r.path == CHAT_PATH]
+    assert "HTTP-Referer" not in unset.headers
+    assert configured.headers["HTTP-Referer"] == "https://shop.example"

@@ -206,7 +206,7 @@ def test_two_workers_at_once_send_each_alert_once(whatsapp, fake_graph):
             customer = Contact(customer_id=f"1650555000{number}", phone=f"1650555000{number}")
             db.session.add(customer)
             db.session.flush()
-            handoff.hand_over(customer.id, handoff.ASKED, Snapshot.load(whatsapp.config, False))
+            handoff.hand_over(customer.id, handoff.ASKED, Snapshot.load(whatsapp.config))
             db.session.commit()
     counts, start = [], threading.Barrier(2)
 

@@ -3,7 +3,7 @@ IDs against the catalog."""
 
 from dataclasses import asdict
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 from . import catalog, catalog_data, destinations, settings, state
 from .clients.openrouter import OpenRouterClient, closest_model_ids
@@ -20,15 +20,14 @@ CATALOG_JOB_TIMEOUT = 20.0  # seconds; the worker's periodic jobs must not hang
 def openrouter_client(typed: str = "", typed_base_url: str = "") -> OpenRouterClient:
     """A client with the key, base URL and timeout as they are stored right now; or with a
     key typed on the settings page, at the address typed beside it (else the stored one)."""
-    app_url = request.host_url.rstrip("/") if has_request_context() else ""
-    snapshot = Snapshot.load(current_app.config, app_url)
+    snapshot = Snapshot.load(current_app.config)
     if not typed:
         return snapshot.openrouter()
     return OpenRouterClient(
         api_key=typed,
         base_url=(typed_base_url or str(snapshot["openrouter_base_url"])).rstrip("/"),
         timeout=float(snapshot["request_timeout"]),
-        app_url=str(snapshot["public_url"]) or app_url,
+        app_url=str(snapshot["public_url"]),
     )
 
 

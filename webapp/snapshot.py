@@ -21,13 +21,12 @@ class Snapshot:
     chain: tuple[str, ...]
     retry: Retry
     graph_timeout: float  # seconds for one Graph call (config GRAPH_TIMEOUT)
-    app_url: str = ""  # the address a request came to, when there was a request
     catalog: Mapping[str, Listing] = field(default_factory=dict)  # prices, input kinds
     user_key: bytes = b""  # the install's key for customers' `user` ids
     offered: tuple[str, ...] = ()  # every model not disabled: the default first, then in order
 
     @classmethod
-    def load(cls, config: Mapping, app_url: str = "", commit=True) -> "Snapshot":
+    def load(cls, config: Mapping, commit=True) -> "Snapshot":
         """Read everything now; `config` is the app's (retries and timeouts tests shorten).
         With `commit=False` the caller ends the transaction, after more work in it."""
         models = catalog.offered()
@@ -38,7 +37,6 @@ class Snapshot:
             tuple(chain),
             Retry.from_config(config),
             config["GRAPH_TIMEOUT"],
-            app_url,
             catalog_data.listings(),
             customer_ids.install_key(),
             tuple(dict.fromkeys([*chain[:1], *(m for m, _ in models)])),
@@ -55,7 +53,7 @@ class Snapshot:
             api_key=str(self["openrouter_api_key"]),
             base_url=str(self["openrouter_base_url"]),
             timeout=float(self["request_timeout"]),
-            app_url=str(self["public_url"]) or self.app_url,
+            app_url=str(self["public_url"]),  # the owner's address only, never a Host header
         )
 
     def routing(self, origin: Origin) -> dict:

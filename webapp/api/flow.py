@@ -105,12 +105,19 @@ def parse(raw: bytes) -> FlowRequest:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FlowError.bad_request(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:  # json's parser recurses per level: too deep is the body's fault
+        raise FlowError.bad_request("The body's JSON is nested too deeply to read.") from None
     if not isinstance(body, dict):
         raise FlowError.bad_request("The body must be a JSON object with 'messages'.")
     if body.get("stream"):
         raise FlowError.bad_request(
             "Streaming is not supported: leave 'stream' out or set it to false, and the whole "
             "reply comes in one JSON answer."
+        )
+    n = body.get("n")
+    if n is not None and (n != 1 or isinstance(n, bool)):  # n: 1 is the one answer anyway
+        raise FlowError.bad_request(
+            "'n' must be 1 or left out: only one choice per request is supported."
         )
     request = FlowRequest(_messages(body.get("messages")), _models(body))
     request.own_tools = bool(body.get("tools"))
@@ -183,6 +190,14 @@ def check_models(request: FlowRequest, snap: Snapshot) -> None:
         if not catalog.usable(model_id):
             message = f"The model '{model_id}' is not offered to flows by this Switchboard."
             raise FlowError(404, ErrorKind.MODEL_NOT_FOUND, message, MODEL_HINT)
+
+
+def cap_max_tokens(request: FlowRequest, snap: Snapshot) -> None:
+    """A flow's `max_tokens` above the owner's 'Maximum reply tokens' is lowered to it: the
+    owner's setting bounds what any one answer may cost."""
+    ceiling = int(snap["max_tokens"])
+    if request.extra.get("max_tokens", 0) > ceiling:
+        request.extra["max_tokens"] = ceiling
 
 
 def route_photos(request: FlowRequest, snap: Snapshot) -> None:

@@ -1,4 +1,4 @@
-"""`POST /api/v1/chat/completions`: thin over webapp/flow.py and webapp/tokens.py.
+"""The flow API (`POST /api/v1/chat/completions`, `GET /api/v1/models`): thin over flow.py.
 
 An API, so no CSRF token (a bearer token instead), and every error is JSON in OpenRouter's
 shape, with a kind and a hint, never an HTML page.
@@ -16,7 +16,7 @@ from ..extensions import db, transaction
 from ..money import flow_limits
 from ..snapshot import Snapshot
 from ..troubleshooting import ErrorKind
-from . import bp, flow
+from . import bp, flow, model_list
 
 
 def _json(payload: dict, status: int = 200, retry_after: int | None = None) -> Response:
@@ -51,8 +51,9 @@ def chat_completions():
     caller = _caller(request.remote_addr or "unknown")
     try:
         asked = flow.parse(_body())
-        snap = Snapshot.load(current_app.config, request.host_url)
+        snap = Snapshot.load(current_app.config)
         flow.check_models(asked, snap)
+        flow.cap_max_tokens(asked, snap)
         flow.route_photos(asked, snap)
         _within_limits(caller, asked, snap)
     except flow.FlowError:
@@ -60,6 +61,15 @@ def chat_completions():
             tokens.count_use(caller)
         raise
     return _json(flow.answer(asked, caller, snap))
+
+
+@bp.get("/api/v1/models")
+def models():
+    """The models a flow may name, for clients that list them first (the same flow key)."""
+    _caller(request.remote_addr or "unknown")
+    listed = model_list.listed()
+    db.session.commit()  # the read ends here
+    return _json(listed)
 
 
 def _within_limits(caller: tokens.Caller, asked: flow.FlowRequest, snap: Snapshot) -> None:
@@ -82,17 +92,18 @@ def _body() -> bytes:
 
 
 def _caller(address: str) -> tokens.Caller:
-    """The token the request came with, or a 401 (429 after too many wrong ones)."""
+    """The token the request came with, or a 401 (429 after too many wrong ones). A right
+    token is always accepted: a stranger's wrong keys from a shared address never lock it out."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    caller = tokens.caller(token.strip()) if scheme.lower() == "bearer" else None
+    if caller is not None:
+        return caller
     if wait := throttle.token_retry_after(address):
         message = f"Too many requests with a wrong flow key from {address}; try again later."
         raise flow.FlowError(429, ErrorKind.RATE_LIMITED, message, flow.BEARER_HINT, wait)
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    caller = tokens.caller(token.strip()) if scheme.lower() == "bearer" else None
-    if caller is None:
-        throttle.record_token_failure(address)
-        why = _why_refused(scheme, token)
-        raise flow.FlowError(401, ErrorKind.INVALID_KEY, why, flow.BEARER_HINT)
-    return caller
+    throttle.record_token_failure(address)
+    why = _why_refused(scheme, token)
+    raise flow.FlowError(401, ErrorKind.INVALID_KEY, why, flow.BEARER_HINT)
 
 
 def _why_refused(scheme: str, token: str) -> str:
