@@ -57,6 +57,12 @@ INBOUND = {
     ),
     "reaction_removed.json": message("reaction", None, "none", "972987654321", "Test Name"),
     "status_delivered.json": status("wamid.xyzxyz", "delivered", "972987654321"),
+    "status_delivered_free_service_RECONSTRUCTED.json": status(
+        "wamid.free-service", "delivered", "972987654321"
+    ),
+    "status_sent_utility_template_RECONSTRUCTED.json": status(
+        "wamid.utility-template", "sent", "972987654321"
+    ),
     "status_failed.json": status(
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA",
         "failed",
