@@ -5,7 +5,7 @@ past one, the flow gets HTTP 429 with kind `customer_limited` until the period e
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from .. import contacts, requestlog
 from ..display import times
@@ -15,7 +15,7 @@ from ..models import FlowToken, RequestLog, utcnow
 from ..people import owners
 from ..requestlog import Origin
 from ..troubleshooting import ErrorKind
-from . import amounts, limits
+from . import amounts, limits, spending
 from .limits import HOUR, Limited
 
 RL = RequestLog
@@ -53,13 +53,10 @@ def _key_passed(row: FlowToken, now: datetime) -> tuple[datetime, str] | None:
             return min(moments) + HOUR, why
     if row.max_cost_per_day is not None:
         today = times.today()
-        cost = db.session.scalar(
-            select(func.coalesce(func.sum(RL.cost), 0.0)).where(
-                RL.flow_token_id == row.id, RL.created_at >= _since(row, times.day_start(today))
-            )
-        )
-        if float(cost or 0.0) >= row.max_cost_per_day:
-            why = (f"The flow key '{row.name}' cost {exact_dollars(float(cost))} today; the most "
+        since = _since(row, times.day_start(today))
+        cost = spending.spent(since, None, RL.flow_token_id == row.id)
+        if cost >= row.max_cost_per_day:
+            why = (f"The flow key '{row.name}' cost {exact_dollars(cost)} today; the most "
                    f"allowed is {exact_dollars(row.max_cost_per_day)}.")  # fmt: skip
             return times.day_start(today + timedelta(days=1)), why
     return None

@@ -17,6 +17,7 @@ from ..extensions import db
 from ..models import Contact, Message, RequestLog, Turn, utcnow
 from ..states import TurnState
 from ..troubleshooting import ErrorKind
+from . import spending
 from .budget import dollars
 
 HOUR = timedelta(hours=1)
@@ -92,16 +93,12 @@ def _day_spent(contact: Contact, snap, now: datetime) -> tuple[datetime, str] | 
         return None
     today = times.today()
     since = _counted_since(contact, times.day_start(today))
-    cost = db.session.scalar(
-        select(func.coalesce(func.sum(RequestLog.cost), 0.0)).where(
-            RequestLog.contact_id == contact.id, RequestLog.created_at >= since
-        )
-    )
-    if float(cost or 0.0) < most:
+    cost = spending.spent(since, None, RequestLog.contact_id == contact.id)
+    if cost < most:
         return None
     until = times.day_start(today + timedelta(days=1))
     return until, (
-        f"Answering them cost {exact_dollars(float(cost))} today; the most allowed is "
+        f"Answering them cost {exact_dollars(cost)} today; the most allowed is "
         f"{exact_dollars(most)}."
     )
 
