@@ -66,20 +66,23 @@ class Budget:
                  if limit is not None and used >= NEAR * limit]  # fmt: skip
         return found[-1] if found else None
 
+    def of(self, period: str) -> tuple[float | None, float]:
+        """The budget of `period` ("daily" or "monthly") and what was spent in it."""
+        return next((limit, used) for name, limit, used in self._periods() if name == period)
+
     def share(self, period: str) -> float | None:
         """What part of the budget of `period` is spent (1.0 = all; past it, more)."""
-        for name, limit, used in self._periods():
-            if name == period and limit is not None:
-                return used / limit if limit else (1.0 if used >= 0 else 0.0)
-        return None
+        limit, used = self.of(period)
+        if limit is None:
+            return None
+        return used / limit if limit else (1.0 if used >= 0 else 0.0)
 
     def words(self) -> str:
         """The budget that is spent, in the owner's words (empty when none is)."""
         period = self.spent
         if period is None:
             return ""
-        limit, used = (self.daily, self.spent_today) if period == "daily" else (
-            self.monthly, self.spent_month)  # fmt: skip
+        limit, used = self.of(period)
         when = "today" if period == "daily" else "this month"
         return f"The {period} budget of {plain(limit)} is spent ({plain(used)} {when})."
 

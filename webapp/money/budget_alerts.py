@@ -59,8 +59,7 @@ def tell_owner(looked: budget.Budget, snap) -> list[str]:
 
 def message(looked: budget.Budget, period: str, level: str) -> str:
     """The alert's whole text, in the owner's words."""
-    limit, used = (looked.daily, looked.spent_today) if period == "daily" else (
-        looked.monthly, looked.spent_month)  # fmt: skip
+    limit, used = looked.of(period)
     when = "today" if period == "daily" else "this month"
     spent = f"{budget.plain(used)} of the {period} budget of {budget.plain(limit)}"
     if level == "near":
